@@ -1,0 +1,135 @@
+//! The case mix of a generated day. Every rate is in basis points (1/10 000) so the day is
+//! exact and reproducible; the command line takes fractions (`--mix composite=0.03`).
+
+use recon_shared::{Error, Result};
+use rust_decimal::Decimal;
+
+macro_rules! knobs {
+    ($($name:ident = $default:expr, $doc:literal;)+) => {
+        /// Rates of each realistic case, in basis points.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Knobs { $(#[doc = $doc] pub $name: u32,)+ }
+
+        impl Default for Knobs {
+            fn default() -> Self { Self { $($name: $default,)+ } }
+        }
+
+        impl Knobs {
+            /// Names and documentation of every knob, for `--help` and docs.
+            pub const NAMES: &'static [(&'static str, &'static str)] = &[$((stringify!($name), $doc),)+];
+
+            fn slot(&mut self, name: &str) -> Option<&mut u32> {
+                match name { $(stringify!($name) => Some(&mut self.$name),)+ _ => None }
+            }
+
+            /// Every knob as `name=fraction`, in declaration order.
+            pub fn describe(&self) -> Vec<(String, Decimal)> {
+                vec![$((stringify!($name).to_string(), Decimal::new(i64::from(self.$name), 4)),)+]
+            }
+        }
+    };
+}
+
+knobs! {
+    cross_currency = 800, "transactions in another currency than their bank settles in";
+    missing_at_bank = 200, "settled transactions with no statement line by cutoff";
+    amount_diff = 100, "lines posting another amount than the transaction (partial settlement)";
+    fee_variance = 150, "lines charging another fee than the fee rules give";
+    duplicate_line = 50, "transactions the bank posted twice";
+    composite = 300, "lines without transaction_id, matchable by merchant, amount and date";
+    split = 100, "transactions settled in several lines";
+    batch = 200, "transactions paid out together in one line per merchant";
+    chargeback = 30, "transactions charged back (a settlement and a chargeback line)";
+    refund = 200, "refund transactions pointing at their original";
+    exact_duplicate_record = 20, "statement records delivered twice byte for byte";
+    line_match = 8000, "statement lines that match a transaction (the rest are orphans)";
+    fraud_coverage = 7000, "transactions that get a fraud signal";
+    fraud_reference = 9000, "fraud signals that reference a known transaction";
+    declined = 300, "declined payments seen only on the stream";
+    pending_first = 3000, "transactions streamed as PENDING before APPROVED";
+    out_of_order = 200, "stream records delivered late, after newer ones";
+    redelivery = 100, "stream records delivered twice";
+    late_file = 10, "size of the previous day's late statement file, relative to the day";
+    correction_drop = 200, "lines missing from the first delivery that version 2 corrects";
+}
+
+impl Knobs {
+    /// Sets `name=fraction` (e.g. `composite=0.03`).
+    pub fn set(&mut self, spec: &str) -> Result<()> {
+        let bad = |reason: String| Error::InvalidConfig {
+            name: format!("--mix {spec}"),
+            reason,
+        };
+        let (name, value) = spec
+            .split_once('=')
+            .ok_or_else(|| bad("expected name=fraction".into()))?;
+        let fraction: Decimal = value
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("`{value}` is not a decimal fraction")))?;
+        let bp = fraction * Decimal::from(10_000);
+        if bp.fract() != Decimal::ZERO || bp < Decimal::ZERO || bp > Decimal::from(10_000) {
+            return Err(bad(
+                "fraction must be within 0..=1 with at most 4 decimals".into()
+            ));
+        }
+        let names = Self::NAMES
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let slot = self
+            .slot(name.trim())
+            .ok_or_else(|| bad(format!("unknown knob; known: {names}")))?;
+        *slot = u32::try_from(bp.mantissa() / 10i128.pow(bp.scale()))
+            .map_err(|_| bad("out of range".into()))?;
+        Ok(())
+    }
+
+    /// The settlement cases must leave room for exact matches.
+    pub fn validate(&self) -> Result<()> {
+        let settlement = self.missing_at_bank
+            + self.amount_diff
+            + self.fee_variance
+            + self.duplicate_line
+            + self.composite
+            + self.split
+            + self.batch
+            + self.chargeback;
+        if settlement > 10_000 {
+            return Err(Error::InvalidConfig {
+                name: "--mix".into(),
+                reason: format!("settlement case rates add up to {settlement} bp, more than 100 %"),
+            });
+        }
+        if self.line_match == 0 {
+            return Err(Error::InvalidConfig {
+                name: "--mix line_match".into(),
+                reason: "must be above 0".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knobs_parse_fractions_exactly() -> Result<()> {
+        let mut k = Knobs::default();
+        k.set("composite=0.05")?;
+        assert_eq!(k.composite, 500);
+        k.set("split=0")?;
+        assert_eq!(k.split, 0);
+        assert!(k.set("composite=0.00001").is_err());
+        assert!(k.set("nope=0.1").is_err());
+        assert!(k.set("split=1.5").is_err());
+        assert!(k.set("split").is_err());
+        k.validate()?;
+        k.set("missing_at_bank=1")?;
+        assert!(k.validate().is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,398 @@
+//! The static side of a generated day: banks with their statement styles, merchants, users,
+//! policies, fee rules, match tolerances and the day's FX table.
+
+use chrono::NaiveDate;
+use recon_shared::ids::{BankId, BusinessDate, MerchantId, PolicyId, RuleId};
+use recon_shared::money::{Currency, FX_RATE_SCALE, FxTable};
+use recon_shared::records::{FeeRule, Merchant, Policy, PolicyType, RiskLevel};
+use recon_shared::{Error, Result};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use super::rng::Rng;
+
+/// How a bank lays out its statement files (one `config/sources/*.json` each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Comma CSV, ISO dates, major units with a dot, amounts already in the settlement currency.
+    CsvComma,
+    /// Semicolon CSV, German headers, `dd.mm.yyyy`, decimal comma, foreign lines in their own
+    /// currency (converted by the normalizer).
+    CsvSemicolon,
+    /// JSON lines, nested amount object, local timestamps with offset, foreign lines in their
+    /// own currency.
+    Jsonl,
+    /// Pipe CSV, `yyyymmdd`, integer minor units, unsigned amounts with a C/D column.
+    CsvPipeMinor,
+}
+
+impl Style {
+    pub const ALL: [Style; 4] = [
+        Style::CsvComma,
+        Style::CsvSemicolon,
+        Style::Jsonl,
+        Style::CsvPipeMinor,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Style::CsvComma => "csv_comma",
+            Style::CsvSemicolon => "csv_semicolon",
+            Style::Jsonl => "jsonl",
+            Style::CsvPipeMinor => "csv_pipe_minor",
+        }
+    }
+
+    /// Whether cross-currency lines are sent in the transaction's currency.
+    pub fn posts_original_currency(self) -> bool {
+        matches!(self, Style::CsvSemicolon | Style::Jsonl)
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Style::Jsonl => "jsonl",
+            _ => "csv",
+        }
+    }
+}
+
+pub struct Bank {
+    pub id: BankId,
+    pub currency: Currency,
+    pub timezone: &'static str,
+    pub style: Style,
+}
+
+pub struct World {
+    pub date: BusinessDate,
+    pub banks: Vec<Bank>,
+    /// Cumulative volume weights of the banks (Zipf: a few carry most).
+    pub bank_weights: Vec<u64>,
+    pub merchants: Vec<Merchant>,
+    /// Acquiring bank of each merchant.
+    pub merchant_bank: Vec<usize>,
+    /// Merchants of each bank.
+    pub bank_merchants: Vec<Vec<u32>>,
+    pub users: usize,
+    pub policies: Vec<Policy>,
+    pub fee_rules: Vec<FeeRule>,
+    pub currencies: Vec<Currency>,
+    pub fx: FxTable,
+}
+
+const BANK_CURRENCIES: [(&str, &str); 8] = [
+    ("USD", "America/New_York"),
+    ("EUR", "Europe/Berlin"),
+    ("GBP", "Europe/London"),
+    ("USD", "America/Chicago"),
+    ("EUR", "Europe/Paris"),
+    ("JPY", "Asia/Tokyo"),
+    ("CHF", "Europe/Zurich"),
+    ("CAD", "America/Toronto"),
+];
+
+/// Units of USD per unit of each currency, exact.
+const USD_PER_UNIT: [(&str, i64, u32); 6] = [
+    ("USD", 1, 0),
+    ("EUR", 10_845, 4),
+    ("GBP", 12_710, 4),
+    ("JPY", 66_225, 7),
+    ("CHF", 11_320, 4),
+    ("CAD", 7_280, 4),
+];
+
+pub const CATEGORIES: [(&str, RiskLevel); 10] = [
+    ("grocery", RiskLevel::Low),
+    ("electronics", RiskLevel::Medium),
+    ("travel", RiskLevel::Medium),
+    ("restaurants", RiskLevel::Low),
+    ("digital_goods", RiskLevel::Medium),
+    ("fashion", RiskLevel::Low),
+    ("gambling", RiskLevel::High),
+    ("fuel", RiskLevel::Low),
+    ("pharmacy", RiskLevel::Low),
+    ("marketplace", RiskLevel::Medium),
+];
+
+const NAME_A: [&str; 12] = [
+    "Blue", "North", "Swift", "Green", "Urban", "Prime", "Silver", "Bright", "Coastal", "Metro",
+    "Golden", "Nova",
+];
+const NAME_B: [&str; 12] = [
+    "Market",
+    "Outfitters",
+    "Travel",
+    "Foods",
+    "Digital",
+    "Pharmacy",
+    "Garage",
+    "Books",
+    "Electronics",
+    "Kitchen",
+    "Games",
+    "Supply",
+];
+
+fn country_for(currency: &str, rng: &mut Rng) -> &'static str {
+    match currency {
+        "USD" => "US",
+        "EUR" => {
+            const EU: [&str; 5] = ["DE", "FR", "NL", "ES", "IT"];
+            EU[rng.below(EU.len() as u64) as usize]
+        }
+        "GBP" => "GB",
+        "JPY" => "JP",
+        "CHF" => "CH",
+        "CAD" => "CA",
+        _ => "US",
+    }
+}
+
+fn date(s: &str) -> Result<NaiveDate> {
+    Ok(BusinessDate::parse(s)?.date())
+}
+
+impl World {
+    pub fn new(
+        date: BusinessDate,
+        banks: usize,
+        transactions: usize,
+        rng: &mut Rng,
+    ) -> Result<World> {
+        if banks == 0 || banks > 99 {
+            return Err(Error::InvalidConfig {
+                name: "--banks".into(),
+                reason: "must be between 1 and 99".into(),
+            });
+        }
+        let banks: Vec<Bank> = (0..banks)
+            .map(|i| {
+                let (cur, tz) = BANK_CURRENCIES[i % BANK_CURRENCIES.len()];
+                Ok(Bank {
+                    id: BankId::new(format!("bank_{:02}", i + 1))?,
+                    currency: Currency::new(cur)?,
+                    timezone: tz,
+                    style: Style::ALL[i % Style::ALL.len()],
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut acc = 0;
+        let bank_weights: Vec<u64> = (0..banks.len())
+            .map(|i| {
+                acc += 1_000_000 / (i as u64 + 1);
+                acc
+            })
+            .collect();
+
+        let n_merchants = (transactions / 400).clamp(banks.len().max(20), 5000);
+        let mut merchants = Vec::with_capacity(n_merchants);
+        let mut merchant_bank = Vec::with_capacity(n_merchants);
+        let mut bank_merchants = vec![Vec::new(); banks.len()];
+        for i in 0..n_merchants {
+            let bank = if i < banks.len() {
+                i
+            } else {
+                rng.weighted(&bank_weights)
+            };
+            let (category, risk) = *rng.pick(&CATEGORIES);
+            let risk = if rng.chance(500) {
+                RiskLevel::High
+            } else {
+                risk
+            };
+            let onboarding = date.date() - chrono::Days::new(rng.range(30, 3000) as u64);
+            merchants.push(Merchant {
+                merchant_id: MerchantId::new(format!("M{:06}", i + 1))?,
+                merchant_name: format!("{} {} {}", rng.pick(&NAME_A), rng.pick(&NAME_B), i + 1),
+                category: category.to_string(),
+                risk_level: risk,
+                onboarding_date: onboarding,
+                country: country_for(banks[bank].currency.code(), rng).to_string(),
+            });
+            merchant_bank.push(bank);
+            bank_merchants[bank].push(i as u32);
+        }
+
+        let currencies = USD_PER_UNIT
+            .iter()
+            .map(|(c, _, _)| Currency::new(c))
+            .collect::<Result<Vec<_>>>()?;
+        let fx = fx_table(&currencies, rng)?;
+        let fee_rules = fee_rules(&banks, date, rng)?;
+        let policies = policies(&merchants)?;
+        Ok(World {
+            date,
+            banks,
+            bank_weights,
+            merchants,
+            merchant_bank,
+            bank_merchants,
+            users: (transactions / 8).max(50),
+            policies,
+            fee_rules,
+            currencies,
+            fx,
+        })
+    }
+}
+
+/// All ordered pairs, from USD cross rates moved by a small daily jitter; 10 decimal places.
+pub fn fx_table(currencies: &[Currency], rng: &mut Rng) -> Result<FxTable> {
+    let usd: Vec<Decimal> = USD_PER_UNIT
+        .iter()
+        .map(|(c, m, s)| {
+            let base = Decimal::new(*m, *s);
+            if *c == "USD" {
+                base
+            } else {
+                base * (Decimal::ONE + Decimal::new(rng.range(-150, 150), 4))
+            }
+        })
+        .collect();
+    let mut fx = FxTable::default();
+    for (i, b) in currencies.iter().enumerate() {
+        for (j, q) in currencies.iter().enumerate() {
+            if i != j {
+                let rate = (usd[i] / usd[j]).round_dp(FX_RATE_SCALE);
+                fx.insert(*b, *q, rate)?;
+            }
+        }
+    }
+    Ok(fx)
+}
+
+fn fee_rules(banks: &[Bank], day: BusinessDate, rng: &mut Rng) -> Result<Vec<FeeRule>> {
+    let mut rules = Vec::new();
+    for bank in banks {
+        let fixed = if bank.currency.exponent() == 0 {
+            Decimal::from(rng.range(10, 40))
+        } else {
+            bank.currency.from_minor(rng.range(5, 35))
+        };
+        let mk = |id: String,
+                  cat: Option<&str>,
+                  pct: Decimal,
+                  from: NaiveDate,
+                  to: Option<NaiveDate>|
+         -> Result<FeeRule> {
+            Ok(FeeRule {
+                rule_id: RuleId::new(id)?,
+                bank_id: Some(bank.id.clone()),
+                network: Some(
+                    if bank.currency.code() == "JPY" {
+                        "JCB"
+                    } else {
+                        "VISA"
+                    }
+                    .to_string(),
+                ),
+                merchant_category: cat.map(str::to_string),
+                percent: pct,
+                fixed,
+                currency: bank.currency,
+                effective_from: from,
+                effective_to: to,
+            })
+        };
+        let b = bank.id.as_str();
+        rules.push(mk(
+            format!("{b}-base-2024"),
+            None,
+            Decimal::new(rng.range(900, 1900), 3),
+            date("2024-01-01")?,
+            Some(date("2025-12-31")?),
+        )?);
+        rules.push(mk(
+            format!("{b}-base-2026"),
+            None,
+            Decimal::new(rng.range(1200, 2900), 3),
+            date("2026-01-01")?,
+            None,
+        )?);
+        rules.push(mk(
+            format!("{b}-travel"),
+            Some("travel"),
+            Decimal::new(rng.range(2500, 3500), 3),
+            date("2025-06-01")?,
+            None,
+        )?);
+        rules.push(mk(
+            format!("{b}-gambling"),
+            Some("gambling"),
+            Decimal::new(rng.range(3500, 4500), 3),
+            date("2025-06-01")?,
+            None,
+        )?);
+        let next_year = day.date() + chrono::Days::new(45);
+        rules.push(mk(
+            format!("{b}-base-next"),
+            None,
+            Decimal::new(rng.range(1000, 2000), 3),
+            next_year,
+            None,
+        )?);
+    }
+    Ok(rules)
+}
+
+fn policies(merchants: &[Merchant]) -> Result<Vec<Policy>> {
+    let blacklisted: Vec<&str> = merchants
+        .iter()
+        .filter(|m| m.category == "gambling")
+        .take(3)
+        .map(|m| m.merchant_id.as_str())
+        .collect();
+    let p = |id: &str, ty, desc: &str, active, params| -> Result<Policy> {
+        Ok(Policy {
+            policy_id: PolicyId::new(id)?,
+            policy_type: ty,
+            rule_description: desc.to_string(),
+            active_flag: active,
+            parameters: params,
+        })
+    };
+    Ok(vec![
+        p(
+            "POL-KYC-001",
+            PolicyType::Kyc,
+            "payments at or above the amount need a verified customer",
+            true,
+            json!({"min_amount": "1500.00", "currency": "USD"}),
+        )?,
+        p(
+            "POL-AML-001",
+            PolicyType::Aml,
+            "merchants in high-risk categories are screened",
+            true,
+            json!({"categories": ["gambling"]}),
+        )?,
+        p(
+            "POL-BL-001",
+            PolicyType::Blacklist,
+            "merchants barred by compliance",
+            true,
+            json!({"merchant_ids": blacklisted}),
+        )?,
+        p(
+            "POL-REG-001",
+            PolicyType::RegionalLimit,
+            "per-payment limit for JP merchants",
+            true,
+            json!({"country": "JP", "max_amount": "300000", "currency": "JPY"}),
+        )?,
+        p(
+            "POL-VEL-001",
+            PolicyType::Velocity,
+            "more payments per user and hour than allowed",
+            true,
+            json!({"max_per_user_per_hour": 12}),
+        )?,
+        p(
+            "POL-KYC-000",
+            PolicyType::Kyc,
+            "retired KYC threshold",
+            false,
+            json!({"min_amount": "3000.00", "currency": "USD"}),
+        )?,
+    ])
+}

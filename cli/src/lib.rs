@@ -1,0 +1,3 @@
+//! The `recon` command's logic, as a library so tests drive it in-process.
+
+pub mod generate;

@@ -1,0 +1,736 @@
+//! Arrow schemas of the canonical records and Parquet read/write of batches of them.
+//!
+//! Money is `Decimal128(18, 4)`: four places hold every ISO 4217 minor unit, so amounts are
+//! stored exactly and read back at their currency's scale. FX rates are `Decimal128(38, 10)`.
+
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use rust_decimal::Decimal;
+
+use crate::error::{Error, Result};
+use crate::ids::{BusinessDate, date_to_days, days_to_date};
+use crate::money::{Currency, FX_RATE_SCALE, MAX_MINOR_UNIT};
+use crate::records::{FeeRule, FraudSignal, Merchant, Policy, StatementLine, Transaction};
+
+/// Precision and scale of money columns.
+pub const MONEY_PRECISION: u8 = 18;
+pub const MONEY_SCALE: i8 = MAX_MINOR_UNIT as i8;
+/// Precision and scale of ratios (percentages, scores).
+pub const RATIO_PRECISION: u8 = 18;
+pub const RATIO_SCALE: i8 = 6;
+/// Rows per Parquet row group.
+pub const ROW_GROUP_SIZE: usize = 1 << 20;
+
+/// A record type with an Arrow schema and lossless conversion to and from record batches.
+pub trait Columnar: Sized {
+    /// Table name used in errors and in the catalog.
+    const TABLE: &'static str;
+    fn schema() -> SchemaRef;
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch>;
+    fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>>;
+}
+
+pub fn money_type() -> DataType {
+    DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE)
+}
+
+pub fn ratio_type() -> DataType {
+    DataType::Decimal128(RATIO_PRECISION, RATIO_SCALE)
+}
+
+pub fn fx_type() -> DataType {
+    DataType::Decimal128(38, FX_RATE_SCALE as i8)
+}
+
+pub fn utc_micros() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn field(name: &str, dt: DataType, nullable: bool) -> Field {
+    Field::new(name, dt, nullable)
+}
+
+/// The exact mantissa of `value` at `scale`; fails rather than round, or overflow `precision`.
+pub fn decimal_to_i128(value: Decimal, scale: i8, precision: u8) -> Result<i128> {
+    let target = u32::try_from(scale).map_err(|_| Error::Invariant("negative scale".into()))?;
+    let normalized = value.normalize();
+    if normalized.scale() > target {
+        return Err(Error::InvalidAmount {
+            value: value.to_string(),
+            reason: format!("more than {target} decimal places cannot be stored"),
+        });
+    }
+    let mut v = normalized;
+    v.rescale(target);
+    let m = v.mantissa();
+    let limit = 10i128.pow(u32::from(precision));
+    if m.abs() >= limit {
+        return Err(Error::InvalidAmount {
+            value: value.to_string(),
+            reason: format!("exceeds Decimal128({precision}, {scale})"),
+        });
+    }
+    Ok(m)
+}
+
+fn decimal_from_i128(m: i128, scale: i8) -> Result<Decimal> {
+    let s = u32::try_from(scale).map_err(|_| Error::Invariant("negative scale".into()))?;
+    Decimal::try_from_i128_with_scale(m, s).map_err(|e| Error::InvalidAmount {
+        value: m.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Builds a decimal column from exact values.
+pub fn decimal_array(
+    values: impl IntoIterator<Item = Option<Decimal>>,
+    precision: u8,
+    scale: i8,
+) -> Result<ArrayRef> {
+    let v = values
+        .into_iter()
+        .map(|d| d.map(|d| decimal_to_i128(d, scale, precision)).transpose())
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(
+        Decimal128Array::from(v).with_precision_and_scale(precision, scale)?,
+    ))
+}
+
+pub fn money_array(values: impl IntoIterator<Item = Decimal>) -> Result<ArrayRef> {
+    decimal_array(values.into_iter().map(Some), MONEY_PRECISION, MONEY_SCALE)
+}
+
+pub fn string_array<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(values))
+}
+
+pub fn opt_string_array<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(values.into_iter().collect::<StringArray>())
+}
+
+pub fn date_array(values: impl IntoIterator<Item = Option<NaiveDate>>) -> ArrayRef {
+    Arc::new(
+        values
+            .into_iter()
+            .map(|d| d.map(date_to_days))
+            .collect::<Date32Array>(),
+    )
+}
+
+pub fn timestamp_array(values: impl IntoIterator<Item = DateTime<Utc>>) -> ArrayRef {
+    Arc::new(
+        TimestampMicrosecondArray::from_iter_values(
+            values.into_iter().map(|t| t.timestamp_micros()),
+        )
+        .with_timezone("UTC"),
+    )
+}
+
+/// Typed access to the columns of a batch, with errors naming table, column and row.
+pub struct Columns<'a> {
+    table: &'static str,
+    batch: &'a RecordBatch,
+}
+
+impl<'a> Columns<'a> {
+    pub fn new(table: &'static str, batch: &'a RecordBatch) -> Self {
+        Self { table, batch }
+    }
+
+    fn err(&self, column: &str, reason: impl Into<String>) -> Error {
+        Error::Schema {
+            table: self.table,
+            column: column.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn get<T: Array + 'static>(&self, name: &str) -> Result<&'a T> {
+        let col = self
+            .batch
+            .column_by_name(name)
+            .ok_or_else(|| self.err(name, "missing"))?;
+        col.as_any()
+            .downcast_ref::<T>()
+            .ok_or_else(|| self.err(name, format!("unexpected type {}", col.data_type())))
+    }
+
+    pub fn strings(&self, name: &str) -> Result<&'a StringArray> {
+        self.get(name)
+    }
+
+    pub fn decimals(&self, name: &str) -> Result<&'a Decimal128Array> {
+        self.get(name)
+    }
+
+    pub fn dates(&self, name: &str) -> Result<&'a Date32Array> {
+        self.get(name)
+    }
+
+    pub fn timestamps(&self, name: &str) -> Result<&'a TimestampMicrosecondArray> {
+        self.get(name)
+    }
+
+    pub fn bools(&self, name: &str) -> Result<&'a BooleanArray> {
+        self.get(name)
+    }
+
+    /// A required string cell.
+    pub fn str_at(&self, col: &'a StringArray, name: &str, row: usize) -> Result<&'a str> {
+        self.opt_str_at(col, row)
+            .ok_or_else(|| self.err(name, format!("null at row {row}")))
+    }
+
+    pub fn opt_str_at(&self, col: &'a StringArray, row: usize) -> Option<&'a str> {
+        col.is_valid(row).then(|| col.value(row))
+    }
+
+    pub fn opt_dec_at(&self, col: &Decimal128Array, row: usize) -> Result<Option<Decimal>> {
+        if col.is_null(row) {
+            return Ok(None);
+        }
+        decimal_from_i128(col.value(row), col.scale()).map(Some)
+    }
+
+    pub fn dec_at(&self, col: &Decimal128Array, name: &str, row: usize) -> Result<Decimal> {
+        self.opt_dec_at(col, row)?
+            .ok_or_else(|| self.err(name, format!("null at row {row}")))
+    }
+
+    pub fn opt_date_at(
+        &self,
+        col: &Date32Array,
+        name: &str,
+        row: usize,
+    ) -> Result<Option<NaiveDate>> {
+        if col.is_null(row) {
+            return Ok(None);
+        }
+        days_to_date(col.value(row))
+            .map(Some)
+            .ok_or_else(|| self.err(name, format!("date out of range at row {row}")))
+    }
+
+    pub fn date_at(&self, col: &Date32Array, name: &str, row: usize) -> Result<NaiveDate> {
+        self.opt_date_at(col, name, row)?
+            .ok_or_else(|| self.err(name, format!("null at row {row}")))
+    }
+
+    pub fn ts_at(
+        &self,
+        col: &TimestampMicrosecondArray,
+        name: &str,
+        row: usize,
+    ) -> Result<DateTime<Utc>> {
+        if col.is_null(row) {
+            return Err(self.err(name, format!("null at row {row}")));
+        }
+        DateTime::from_timestamp_micros(col.value(row))
+            .ok_or_else(|| self.err(name, format!("timestamp out of range at row {row}")))
+    }
+
+    /// Parses a cell into a domain type, naming the column on failure.
+    pub fn parse<T: std::str::FromStr<Err = Error>>(&self, name: &str, value: &str) -> Result<T> {
+        value
+            .parse()
+            .map_err(|e: Error| self.err(name, e.to_string()))
+    }
+}
+
+/// Writes rows as one deterministic, Snappy-compressed Parquet file.
+pub fn write_parquet<T: Columnar>(rows: &[T]) -> Result<Vec<u8>> {
+    write_batches(T::schema(), &[T::to_batch(rows)?])
+}
+
+/// Writes batches of one schema as a Parquet file. Output depends only on the input.
+pub fn write_batches(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_created_by("recon".to_string())
+        .set_max_row_group_row_count(Some(ROW_GROUP_SIZE))
+        .build();
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, schema, Some(props))?;
+    for b in batches {
+        writer.write(b)?;
+    }
+    writer.close()?;
+    Ok(buf)
+}
+
+/// Reads every batch of a Parquet file.
+pub fn read_batches(bytes: Bytes) -> Result<Vec<RecordBatch>> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+        .with_batch_size(64 * 1024)
+        .build()?;
+    reader
+        .map(|b| b.map_err(Error::from))
+        .collect::<Result<Vec<_>>>()
+}
+
+/// Reads a Parquet file of `T` rows.
+pub fn read_parquet<T: Columnar>(bytes: Bytes) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for batch in read_batches(bytes)? {
+        out.extend(T::from_batch(&batch)?);
+    }
+    Ok(out)
+}
+
+fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+impl Columnar for Transaction {
+    const TABLE: &'static str = "transactions";
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            field("transaction_id", DataType::Utf8, false),
+            field("merchant_id", DataType::Utf8, false),
+            field("user_id", DataType::Utf8, false),
+            field("amount", money_type(), false),
+            field("currency", DataType::Utf8, false),
+            field("status", DataType::Utf8, false),
+            field("event_time", utc_micros(), false),
+            field("payment_method", DataType::Utf8, false),
+            field("original_transaction_id", DataType::Utf8, true),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        batch(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.transaction_id.as_str())),
+                string_array(rows.iter().map(|r| r.merchant_id.as_str())),
+                string_array(rows.iter().map(|r| r.user_id.as_str())),
+                money_array(rows.iter().map(|r| r.amount))?,
+                string_array(rows.iter().map(|r| r.currency.code())),
+                string_array(rows.iter().map(|r| r.status.as_str())),
+                timestamp_array(rows.iter().map(|r| r.event_time)),
+                string_array(rows.iter().map(|r| r.payment_method.as_str())),
+                opt_string_array(
+                    rows.iter()
+                        .map(|r| r.original_transaction_id.as_ref().map(|t| t.as_str())),
+                ),
+            ],
+        )
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = Columns::new(Self::TABLE, b);
+        let (id, mer, usr) = (
+            c.strings("transaction_id")?,
+            c.strings("merchant_id")?,
+            c.strings("user_id")?,
+        );
+        let (amt, cur, st) = (
+            c.decimals("amount")?,
+            c.strings("currency")?,
+            c.strings("status")?,
+        );
+        let (et, pm, orig) = (
+            c.timestamps("event_time")?,
+            c.strings("payment_method")?,
+            c.strings("original_transaction_id")?,
+        );
+        (0..b.num_rows())
+            .map(|i| {
+                let currency: Currency = c.parse("currency", c.str_at(cur, "currency", i)?)?;
+                Ok(Transaction {
+                    transaction_id: c
+                        .parse("transaction_id", c.str_at(id, "transaction_id", i)?)?,
+                    merchant_id: c.parse("merchant_id", c.str_at(mer, "merchant_id", i)?)?,
+                    user_id: c.parse("user_id", c.str_at(usr, "user_id", i)?)?,
+                    amount: currency.exact(c.dec_at(amt, "amount", i)?)?,
+                    currency,
+                    status: c.parse("status", c.str_at(st, "status", i)?)?,
+                    event_time: c.ts_at(et, "event_time", i)?,
+                    payment_method: c
+                        .parse("payment_method", c.str_at(pm, "payment_method", i)?)?,
+                    original_transaction_id: c
+                        .opt_str_at(orig, i)
+                        .map(|s| c.parse("original_transaction_id", s))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Columnar for StatementLine {
+    const TABLE: &'static str = "statements";
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            field("statement_id", DataType::Utf8, false),
+            field("transaction_id", DataType::Utf8, true),
+            field("bank_id", DataType::Utf8, false),
+            field("posting_date", DataType::Date32, false),
+            field("amount_posted", money_type(), false),
+            field("currency", DataType::Utf8, false),
+            field("fee_charged", money_type(), false),
+            field("merchant_id", DataType::Utf8, true),
+            field("reference", DataType::Utf8, false),
+            field("record_type", DataType::Utf8, true),
+            field("original_amount", money_type(), true),
+            field("original_currency", DataType::Utf8, true),
+            field("fx_rate", fx_type(), true),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        batch(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.statement_id.as_str())),
+                opt_string_array(
+                    rows.iter()
+                        .map(|r| r.transaction_id.as_ref().map(|t| t.as_str())),
+                ),
+                string_array(rows.iter().map(|r| r.bank_id.as_str())),
+                date_array(rows.iter().map(|r| Some(r.posting_date.date()))),
+                money_array(rows.iter().map(|r| r.amount_posted))?,
+                string_array(rows.iter().map(|r| r.currency.code())),
+                money_array(rows.iter().map(|r| r.fee_charged))?,
+                opt_string_array(
+                    rows.iter()
+                        .map(|r| r.merchant_id.as_ref().map(|m| m.as_str())),
+                ),
+                string_array(rows.iter().map(|r| r.reference.as_str())),
+                opt_string_array(rows.iter().map(|r| r.record_type.map(|t| t.as_str()))),
+                decimal_array(
+                    rows.iter().map(|r| r.original_amount),
+                    MONEY_PRECISION,
+                    MONEY_SCALE,
+                )?,
+                opt_string_array(
+                    rows.iter()
+                        .map(|r| r.original_currency.as_ref().map(|c| c.code())),
+                ),
+                decimal_array(rows.iter().map(|r| r.fx_rate), 38, FX_RATE_SCALE as i8)?,
+            ],
+        )
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = Columns::new(Self::TABLE, b);
+        let (sid, tid, bank) = (
+            c.strings("statement_id")?,
+            c.strings("transaction_id")?,
+            c.strings("bank_id")?,
+        );
+        let (pd, amt, cur) = (
+            c.dates("posting_date")?,
+            c.decimals("amount_posted")?,
+            c.strings("currency")?,
+        );
+        let (fee, mer, rf) = (
+            c.decimals("fee_charged")?,
+            c.strings("merchant_id")?,
+            c.strings("reference")?,
+        );
+        let (rt, oa, oc) = (
+            c.strings("record_type")?,
+            c.decimals("original_amount")?,
+            c.strings("original_currency")?,
+        );
+        let fx = c.decimals("fx_rate")?;
+        (0..b.num_rows())
+            .map(|i| {
+                let currency: Currency = c.parse("currency", c.str_at(cur, "currency", i)?)?;
+                let original_currency: Option<Currency> = c
+                    .opt_str_at(oc, i)
+                    .map(|s| c.parse("original_currency", s))
+                    .transpose()?;
+                let original_amount = match (c.opt_dec_at(oa, i)?, original_currency) {
+                    (Some(a), Some(oc)) => Some(oc.exact(a)?),
+                    (a, _) => a,
+                };
+                Ok(StatementLine {
+                    statement_id: c.parse("statement_id", c.str_at(sid, "statement_id", i)?)?,
+                    transaction_id: c
+                        .opt_str_at(tid, i)
+                        .map(|s| c.parse("transaction_id", s))
+                        .transpose()?,
+                    bank_id: c.parse("bank_id", c.str_at(bank, "bank_id", i)?)?,
+                    posting_date: BusinessDate::from_date(c.date_at(pd, "posting_date", i)?)?,
+                    amount_posted: currency.exact(c.dec_at(amt, "amount_posted", i)?)?,
+                    currency,
+                    fee_charged: currency.exact(c.dec_at(fee, "fee_charged", i)?)?,
+                    merchant_id: c
+                        .opt_str_at(mer, i)
+                        .map(|s| c.parse("merchant_id", s))
+                        .transpose()?,
+                    reference: c.str_at(rf, "reference", i)?.to_string(),
+                    record_type: c
+                        .opt_str_at(rt, i)
+                        .map(|s| c.parse("record_type", s))
+                        .transpose()?,
+                    original_amount,
+                    original_currency,
+                    fx_rate: c.opt_dec_at(fx, i)?.map(|d| d.normalize()),
+                })
+            })
+            .collect()
+    }
+}
+
+impl Columnar for FraudSignal {
+    const TABLE: &'static str = "fraud_signals";
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            field("fraud_signal_id", DataType::Utf8, false),
+            field("transaction_id", DataType::Utf8, false),
+            field("fraud_score", ratio_type(), false),
+            field("model_version", DataType::Utf8, false),
+            field("inference_time", utc_micros(), false),
+            field("reason_code", DataType::Utf8, true),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        batch(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.fraud_signal_id.as_str())),
+                string_array(rows.iter().map(|r| r.transaction_id.as_str())),
+                decimal_array(
+                    rows.iter().map(|r| Some(r.fraud_score)),
+                    RATIO_PRECISION,
+                    RATIO_SCALE,
+                )?,
+                string_array(rows.iter().map(|r| r.model_version.as_str())),
+                timestamp_array(rows.iter().map(|r| r.inference_time)),
+                opt_string_array(rows.iter().map(|r| r.reason_code.as_deref())),
+            ],
+        )
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = Columns::new(Self::TABLE, b);
+        let (id, tid, sc) = (
+            c.strings("fraud_signal_id")?,
+            c.strings("transaction_id")?,
+            c.decimals("fraud_score")?,
+        );
+        let (mv, it, rc) = (
+            c.strings("model_version")?,
+            c.timestamps("inference_time")?,
+            c.strings("reason_code")?,
+        );
+        (0..b.num_rows())
+            .map(|i| {
+                Ok(FraudSignal {
+                    fraud_signal_id: c
+                        .parse("fraud_signal_id", c.str_at(id, "fraud_signal_id", i)?)?,
+                    transaction_id: c
+                        .parse("transaction_id", c.str_at(tid, "transaction_id", i)?)?,
+                    fraud_score: c.dec_at(sc, "fraud_score", i)?.normalize(),
+                    model_version: c.str_at(mv, "model_version", i)?.to_string(),
+                    inference_time: c.ts_at(it, "inference_time", i)?,
+                    reason_code: c.opt_str_at(rc, i).map(str::to_string),
+                })
+            })
+            .collect()
+    }
+}
+
+impl Columnar for Merchant {
+    const TABLE: &'static str = "merchants";
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            field("merchant_id", DataType::Utf8, false),
+            field("merchant_name", DataType::Utf8, false),
+            field("category", DataType::Utf8, false),
+            field("risk_level", DataType::Utf8, false),
+            field("onboarding_date", DataType::Date32, false),
+            field("country", DataType::Utf8, false),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        batch(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.merchant_id.as_str())),
+                string_array(rows.iter().map(|r| r.merchant_name.as_str())),
+                string_array(rows.iter().map(|r| r.category.as_str())),
+                string_array(rows.iter().map(|r| r.risk_level.as_str())),
+                date_array(rows.iter().map(|r| Some(r.onboarding_date))),
+                string_array(rows.iter().map(|r| r.country.as_str())),
+            ],
+        )
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = Columns::new(Self::TABLE, b);
+        let (id, nm, cat) = (
+            c.strings("merchant_id")?,
+            c.strings("merchant_name")?,
+            c.strings("category")?,
+        );
+        let (rl, od, co) = (
+            c.strings("risk_level")?,
+            c.dates("onboarding_date")?,
+            c.strings("country")?,
+        );
+        (0..b.num_rows())
+            .map(|i| {
+                Ok(Merchant {
+                    merchant_id: c.parse("merchant_id", c.str_at(id, "merchant_id", i)?)?,
+                    merchant_name: c.str_at(nm, "merchant_name", i)?.to_string(),
+                    category: c.str_at(cat, "category", i)?.to_string(),
+                    risk_level: c.parse("risk_level", c.str_at(rl, "risk_level", i)?)?,
+                    onboarding_date: c.date_at(od, "onboarding_date", i)?,
+                    country: c.str_at(co, "country", i)?.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl Columnar for Policy {
+    const TABLE: &'static str = "policies";
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            field("policy_id", DataType::Utf8, false),
+            field("policy_type", DataType::Utf8, false),
+            field("rule_description", DataType::Utf8, false),
+            field("active_flag", DataType::Boolean, false),
+            field("parameters", DataType::Utf8, false),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        let params = rows
+            .iter()
+            .map(|r| serde_json::to_string(&r.parameters))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        batch(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.policy_id.as_str())),
+                string_array(rows.iter().map(|r| r.policy_type.as_str())),
+                string_array(rows.iter().map(|r| r.rule_description.as_str())),
+                Arc::new(BooleanArray::from(
+                    rows.iter().map(|r| r.active_flag).collect::<Vec<_>>(),
+                )),
+                string_array(params.iter().map(String::as_str)),
+            ],
+        )
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = Columns::new(Self::TABLE, b);
+        let (id, ty, de) = (
+            c.strings("policy_id")?,
+            c.strings("policy_type")?,
+            c.strings("rule_description")?,
+        );
+        let (af, pa) = (c.bools("active_flag")?, c.strings("parameters")?);
+        (0..b.num_rows())
+            .map(|i| {
+                Ok(Policy {
+                    policy_id: c.parse("policy_id", c.str_at(id, "policy_id", i)?)?,
+                    policy_type: c.parse("policy_type", c.str_at(ty, "policy_type", i)?)?,
+                    rule_description: c.str_at(de, "rule_description", i)?.to_string(),
+                    active_flag: af.is_valid(i) && af.value(i),
+                    parameters: serde_json::from_str(c.str_at(pa, "parameters", i)?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Columnar for FeeRule {
+    const TABLE: &'static str = "fee_rules";
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            field("rule_id", DataType::Utf8, false),
+            field("bank_id", DataType::Utf8, true),
+            field("network", DataType::Utf8, true),
+            field("merchant_category", DataType::Utf8, true),
+            field("percent", ratio_type(), false),
+            field("fixed", money_type(), false),
+            field("currency", DataType::Utf8, false),
+            field("effective_from", DataType::Date32, false),
+            field("effective_to", DataType::Date32, true),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        batch(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.rule_id.as_str())),
+                opt_string_array(rows.iter().map(|r| r.bank_id.as_ref().map(|b| b.as_str()))),
+                opt_string_array(rows.iter().map(|r| r.network.as_deref())),
+                opt_string_array(rows.iter().map(|r| r.merchant_category.as_deref())),
+                decimal_array(
+                    rows.iter().map(|r| Some(r.percent)),
+                    RATIO_PRECISION,
+                    RATIO_SCALE,
+                )?,
+                money_array(rows.iter().map(|r| r.fixed))?,
+                string_array(rows.iter().map(|r| r.currency.code())),
+                date_array(rows.iter().map(|r| Some(r.effective_from))),
+                date_array(rows.iter().map(|r| r.effective_to)),
+            ],
+        )
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = Columns::new(Self::TABLE, b);
+        let (id, bank, net) = (
+            c.strings("rule_id")?,
+            c.strings("bank_id")?,
+            c.strings("network")?,
+        );
+        let (cat, pct, fix) = (
+            c.strings("merchant_category")?,
+            c.decimals("percent")?,
+            c.decimals("fixed")?,
+        );
+        let (cur, ef, et) = (
+            c.strings("currency")?,
+            c.dates("effective_from")?,
+            c.dates("effective_to")?,
+        );
+        (0..b.num_rows())
+            .map(|i| {
+                let currency: Currency = c.parse("currency", c.str_at(cur, "currency", i)?)?;
+                Ok(FeeRule {
+                    rule_id: c.parse("rule_id", c.str_at(id, "rule_id", i)?)?,
+                    bank_id: c
+                        .opt_str_at(bank, i)
+                        .map(|s| c.parse("bank_id", s))
+                        .transpose()?,
+                    network: c.opt_str_at(net, i).map(str::to_string),
+                    merchant_category: c.opt_str_at(cat, i).map(str::to_string),
+                    percent: c.dec_at(pct, "percent", i)?.normalize(),
+                    fixed: currency.exact(c.dec_at(fix, "fixed", i)?)?,
+                    currency,
+                    effective_from: c.date_at(ef, "effective_from", i)?,
+                    effective_to: c.opt_date_at(et, "effective_to", i)?,
+                })
+            })
+            .collect()
+    }
+}

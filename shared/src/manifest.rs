@@ -1,0 +1,135 @@
+//! Delivery manifests (DESIGN §3): what a source says it sent.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::ids::{BusinessDate, SourceId};
+
+/// Name of the manifest object that closes a delivery.
+pub const MANIFEST_FILE: &str = "_manifest.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub source_id: SourceId,
+    pub business_date: BusinessDate,
+    pub version: u32,
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    pub name: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub record_count: u64,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest's own consistency (not yet its files).
+    pub fn parse(key: &str, bytes: &[u8]) -> Result<Self> {
+        let bad = |reason: String| Error::InvalidManifest {
+            key: key.to_string(),
+            reason,
+        };
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if m.version == 0 {
+            return Err(bad("version must be 1 or higher".into()));
+        }
+        if m.files.is_empty() {
+            return Err(bad("lists no files".into()));
+        }
+        let mut names: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(bad(format!("lists `{}` twice", w[0])));
+        }
+        for f in &m.files {
+            check_file_name(&f.name).map_err(bad)?;
+            if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad(format!("sha256 of `{}` is not 64 hex digits", f.name)));
+            }
+        }
+        Ok(m)
+    }
+
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let mut v = serde_json::to_vec_pretty(self)?;
+        v.push(b'\n');
+        Ok(v)
+    }
+}
+
+/// A file name must stay inside its delivery prefix: no separators, no `..`, no hidden names.
+pub fn check_file_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty()
+        || name.len() > 200
+        || name.starts_with('.')
+        || name.contains(['/', '\\', '\0'])
+        || name == MANIFEST_FILE
+    {
+        return Err(format!(
+            "file name `{}` escapes the delivery prefix or is not a plain file name",
+            name.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest_json(name: &str, version: u32) -> String {
+        format!(
+            r#"{{"source_id":"bank_a","business_date":"2026-11-20","version":{version},
+            "generated_at":"2026-11-21T01:10:00Z","files":[{{"name":"{name}","size_bytes":3,
+            "sha256":"{}","record_count":1}}]}}"#,
+            sha256_hex(b"abc")
+        )
+    }
+
+    #[test]
+    fn parses_the_design_example() -> Result<()> {
+        let m = Manifest::parse("k", manifest_json("stmt_001.csv", 1).as_bytes())?;
+        assert_eq!(m.files[0].record_count, 1);
+        assert_eq!(Manifest::parse("k", &m.to_json()?)?, m);
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_names_that_escape_and_bad_versions() {
+        for name in [
+            "../x.csv",
+            "a/b.csv",
+            ".hidden",
+            "",
+            "_manifest.json",
+            "a\\\\b",
+        ] {
+            let r = Manifest::parse("k", manifest_json(name, 1).as_bytes());
+            assert!(
+                matches!(r, Err(Error::InvalidManifest { .. })),
+                "{name} accepted"
+            );
+        }
+        assert!(Manifest::parse("k", manifest_json("a.csv", 0).as_bytes()).is_err());
+        assert!(Manifest::parse("k", b"{not json").is_err());
+    }
+
+    #[test]
+    fn sha256_is_lowercase_hex() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,598 @@
+//! Currencies (ISO 4217 with their minor unit) and exact money arithmetic on `rust_decimal`.
+//!
+//! Rounding is explicit and happens in one place: [`ROUNDING`] (half away from zero, the
+//! commercial rule), applied at the currency's minor unit.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::BusinessDate;
+
+/// How amounts are rounded to a currency's minor unit everywhere in the product.
+pub const ROUNDING: RoundingStrategy = RoundingStrategy::MidpointAwayFromZero;
+
+/// Decimal places FX rates are kept with (at least 8, DESIGN §5).
+pub const FX_RATE_SCALE: u32 = 10;
+
+/// Largest minor-unit exponent among ISO 4217 currencies (CLF, UYW), and so the scale of
+/// every money column in Arrow/Parquet.
+pub const MAX_MINOR_UNIT: u32 = 4;
+
+/// Active ISO 4217 codes and their minor-unit exponent, sorted by code.
+const ISO_4217: &[(&str, u8)] = &[
+    ("AED", 2),
+    ("AFN", 2),
+    ("ALL", 2),
+    ("AMD", 2),
+    ("ANG", 2),
+    ("AOA", 2),
+    ("ARS", 2),
+    ("AUD", 2),
+    ("AWG", 2),
+    ("AZN", 2),
+    ("BAM", 2),
+    ("BBD", 2),
+    ("BDT", 2),
+    ("BGN", 2),
+    ("BHD", 3),
+    ("BIF", 0),
+    ("BMD", 2),
+    ("BND", 2),
+    ("BOB", 2),
+    ("BRL", 2),
+    ("BSD", 2),
+    ("BTN", 2),
+    ("BWP", 2),
+    ("BYN", 2),
+    ("BZD", 2),
+    ("CAD", 2),
+    ("CDF", 2),
+    ("CHF", 2),
+    ("CLF", 4),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("COP", 2),
+    ("CRC", 2),
+    ("CUP", 2),
+    ("CVE", 2),
+    ("CZK", 2),
+    ("DJF", 0),
+    ("DKK", 2),
+    ("DOP", 2),
+    ("DZD", 2),
+    ("EGP", 2),
+    ("ERN", 2),
+    ("ETB", 2),
+    ("EUR", 2),
+    ("FJD", 2),
+    ("FKP", 2),
+    ("GBP", 2),
+    ("GEL", 2),
+    ("GHS", 2),
+    ("GIP", 2),
+    ("GMD", 2),
+    ("GNF", 0),
+    ("GTQ", 2),
+    ("GYD", 2),
+    ("HKD", 2),
+    ("HNL", 2),
+    ("HTG", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("IQD", 3),
+    ("IRR", 2),
+    ("ISK", 0),
+    ("JMD", 2),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KES", 2),
+    ("KGS", 2),
+    ("KHR", 2),
+    ("KMF", 0),
+    ("KPW", 2),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("KYD", 2),
+    ("KZT", 2),
+    ("LAK", 2),
+    ("LBP", 2),
+    ("LKR", 2),
+    ("LRD", 2),
+    ("LSL", 2),
+    ("LYD", 3),
+    ("MAD", 2),
+    ("MDL", 2),
+    ("MGA", 2),
+    ("MKD", 2),
+    ("MMK", 2),
+    ("MNT", 2),
+    ("MOP", 2),
+    ("MRU", 2),
+    ("MUR", 2),
+    ("MVR", 2),
+    ("MWK", 2),
+    ("MXN", 2),
+    ("MYR", 2),
+    ("MZN", 2),
+    ("NAD", 2),
+    ("NGN", 2),
+    ("NIO", 2),
+    ("NOK", 2),
+    ("NPR", 2),
+    ("NZD", 2),
+    ("OMR", 3),
+    ("PAB", 2),
+    ("PEN", 2),
+    ("PGK", 2),
+    ("PHP", 2),
+    ("PKR", 2),
+    ("PLN", 2),
+    ("PYG", 0),
+    ("QAR", 2),
+    ("RON", 2),
+    ("RSD", 2),
+    ("RUB", 2),
+    ("RWF", 0),
+    ("SAR", 2),
+    ("SBD", 2),
+    ("SCR", 2),
+    ("SDG", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("SHP", 2),
+    ("SLE", 2),
+    ("SOS", 2),
+    ("SRD", 2),
+    ("SSP", 2),
+    ("STN", 2),
+    ("SVC", 2),
+    ("SYP", 2),
+    ("SZL", 2),
+    ("THB", 2),
+    ("TJS", 2),
+    ("TMT", 2),
+    ("TND", 3),
+    ("TOP", 2),
+    ("TRY", 2),
+    ("TTD", 2),
+    ("TWD", 2),
+    ("TZS", 2),
+    ("UAH", 2),
+    ("UGX", 0),
+    ("USD", 2),
+    ("UYI", 0),
+    ("UYU", 2),
+    ("UYW", 4),
+    ("UZS", 2),
+    ("VES", 2),
+    ("VND", 0),
+    ("VUV", 0),
+    ("WST", 2),
+    ("XAF", 0),
+    ("XCD", 2),
+    ("XOF", 0),
+    ("XPF", 0),
+    ("YER", 2),
+    ("ZAR", 2),
+    ("ZMW", 2),
+    ("ZWG", 2),
+];
+
+/// An ISO 4217 currency. Only codes of the active list are accepted.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency {
+    code: [u8; 3],
+    exponent: u8,
+}
+
+impl Currency {
+    /// Accepts an upper- or lower-case code of the active ISO 4217 list.
+    pub fn new(code: &str) -> Result<Self> {
+        let upper = code.trim().to_ascii_uppercase();
+        let idx = ISO_4217
+            .binary_search_by(|(c, _)| (*c).cmp(upper.as_str()))
+            .map_err(|_| Error::UnknownCurrency(code.chars().take(8).collect()))?;
+        let (c, exponent) = ISO_4217[idx];
+        let b = c.as_bytes();
+        Ok(Self {
+            code: [b[0], b[1], b[2]],
+            exponent,
+        })
+    }
+
+    pub fn code(&self) -> &str {
+        // The bytes come from the ASCII table above.
+        std::str::from_utf8(&self.code).unwrap_or("XXX")
+    }
+
+    /// Number of decimal places of the minor unit (JPY 0, USD 2, KWD 3).
+    pub fn exponent(&self) -> u32 {
+        u32::from(self.exponent)
+    }
+
+    /// Rounds to the minor unit with the product's [`ROUNDING`] rule.
+    pub fn round(&self, amount: Decimal) -> Decimal {
+        let mut r = amount.round_dp_with_strategy(self.exponent(), ROUNDING);
+        r.rescale(self.exponent());
+        r
+    }
+
+    /// Checks that `amount` has no more decimals than the minor unit allows (no silent rounding
+    /// of input), and returns it at exactly the minor-unit scale.
+    pub fn exact(&self, amount: Decimal) -> Result<Decimal> {
+        let normalized = amount.normalize();
+        if normalized.scale() > self.exponent() {
+            return Err(Error::InvalidAmount {
+                value: amount.to_string(),
+                reason: format!(
+                    "{} allows {} decimal place(s)",
+                    self.code(),
+                    self.exponent()
+                ),
+            });
+        }
+        let mut r = normalized;
+        r.rescale(self.exponent());
+        Ok(r)
+    }
+
+    /// An amount given in minor units (cents).
+    pub fn from_minor(&self, minor: i64) -> Decimal {
+        Decimal::new(minor, self.exponent())
+    }
+
+    /// The amount in minor units; fails when it is not exact at the minor unit.
+    pub fn to_minor(&self, amount: Decimal) -> Result<i64> {
+        let exact = self.exact(amount)?;
+        i64::try_from(exact.mantissa()).map_err(|_| Error::InvalidAmount {
+            value: amount.to_string(),
+            reason: "does not fit 64-bit minor units".into(),
+        })
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for Currency {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::new(s)
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        Self::new(&s)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.code().to_string()
+    }
+}
+
+/// An exact amount in one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub amount: Decimal,
+    pub currency: Currency,
+}
+
+impl Money {
+    /// Money rounded to the currency's minor unit.
+    pub fn new(amount: Decimal, currency: Currency) -> Self {
+        Self {
+            amount: currency.round(amount),
+            currency,
+        }
+    }
+
+    pub fn zero(currency: Currency) -> Self {
+        Self::new(Decimal::ZERO, currency)
+    }
+
+    /// Sum of two amounts of the same currency; refuses to add across currencies.
+    pub fn checked_add(self, other: Money) -> Result<Money> {
+        self.same_currency(other)?;
+        self.amount
+            .checked_add(other.amount)
+            .map(|amount| Money { amount, ..self })
+            .ok_or_else(|| overflow(self.amount, other.amount))
+    }
+
+    /// Difference of two amounts of the same currency.
+    pub fn checked_sub(self, other: Money) -> Result<Money> {
+        self.same_currency(other)?;
+        self.amount
+            .checked_sub(other.amount)
+            .map(|amount| Money { amount, ..self })
+            .ok_or_else(|| overflow(self.amount, other.amount))
+    }
+
+    fn same_currency(self, other: Money) -> Result<()> {
+        if self.currency != other.currency {
+            return Err(Error::CurrencyMismatch {
+                left: self.currency.to_string(),
+                right: other.currency.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn overflow(a: Decimal, b: Decimal) -> Error {
+    Error::InvalidAmount {
+        value: format!("{a} and {b}"),
+        reason: "arithmetic overflow".into(),
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.amount, self.currency)
+    }
+}
+
+/// Parses a decimal amount as sent by a source: optional sign, digits, one decimal separator
+/// (`.` or `,`), optional thousands separators of the other kind are refused (ambiguous).
+pub fn parse_decimal(raw: &str, decimal_separator: char) -> Result<Decimal> {
+    let s = raw.trim();
+    let bad = |reason: &str| Error::InvalidAmount {
+        value: s.chars().take(40).collect(),
+        reason: reason.to_string(),
+    };
+    if s.is_empty() {
+        return Err(bad("empty"));
+    }
+    let (neg, digits) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return Err(bad("no digits"));
+    }
+    let mut mantissa: i128 = 0;
+    let mut scale: u32 = 0;
+    let mut seen_sep = false;
+    let mut ndigits = 0u32;
+    for c in digits.chars() {
+        if c == decimal_separator && !seen_sep {
+            seen_sep = true;
+            continue;
+        }
+        let Some(d) = c.to_digit(10) else {
+            return Err(bad("not a number"));
+        };
+        ndigits += 1;
+        if ndigits > 28 {
+            return Err(bad("too many digits (overflow)"));
+        }
+        mantissa = mantissa * 10 + i128::from(d);
+        if seen_sep {
+            scale += 1;
+        }
+    }
+    if ndigits == 0 {
+        return Err(bad("no digits"));
+    }
+    if neg {
+        mantissa = -mantissa;
+    }
+    Decimal::try_from_i128_with_scale(mantissa, scale).map_err(|_| bad("overflow"))
+}
+
+/// One day's FX table: `base,quote,rate` with exact decimal rates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FxTable {
+    rates: BTreeMap<(Currency, Currency), Decimal>,
+}
+
+impl FxTable {
+    pub fn insert(&mut self, base: Currency, quote: Currency, rate: Decimal) -> Result<()> {
+        if rate <= Decimal::ZERO {
+            return Err(Error::InvalidAmount {
+                value: rate.to_string(),
+                reason: format!("FX rate {base}->{quote} must be positive"),
+            });
+        }
+        self.rates.insert((base, quote), rate);
+        Ok(())
+    }
+
+    /// The rate to multiply an amount in `base` by to get `quote`; 1 for the same currency.
+    pub fn rate(&self, base: Currency, quote: Currency) -> Option<Decimal> {
+        if base == quote {
+            return Some(Decimal::ONE);
+        }
+        self.rates.get(&(base, quote)).copied()
+    }
+
+    /// Converts into `quote`, rounded to its minor unit; returns the amount and the rate used.
+    pub fn convert(
+        &self,
+        amount: Decimal,
+        base: Currency,
+        quote: Currency,
+        date: BusinessDate,
+    ) -> Result<(Decimal, Decimal)> {
+        let rate = self.rate(base, quote).ok_or_else(|| Error::FxRateMissing {
+            base: base.to_string(),
+            quote: quote.to_string(),
+            date: date.to_string(),
+        })?;
+        let converted = amount
+            .checked_mul(rate)
+            .ok_or_else(|| overflow(amount, rate))?;
+        Ok((quote.round(converted), rate))
+    }
+
+    pub fn len(&self) -> usize {
+        self.rates.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rates.is_empty()
+    }
+
+    /// Parses `config/fx/{date}.csv` (header `base,quote,rate`).
+    pub fn from_csv(text: &str) -> Result<Self> {
+        let mut table = Self::default();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default().trim();
+        if header != "base,quote,rate" {
+            return Err(Error::InvalidConfig {
+                name: "fx".into(),
+                reason: format!("header must be `base,quote,rate`, found `{header}`"),
+            });
+        }
+        for (n, line) in lines.enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parts: Vec<&str> = line.trim().split(',').collect();
+            let [b, q, r] = parts.as_slice() else {
+                return Err(Error::InvalidConfig {
+                    name: "fx".into(),
+                    reason: format!("line {} must have 3 fields", n + 2),
+                });
+            };
+            table.insert(Currency::new(b)?, Currency::new(q)?, parse_decimal(r, '.')?)?;
+        }
+        Ok(table)
+    }
+
+    /// Writes the table in the same CSV form, sorted, rates at [`FX_RATE_SCALE`] places.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("base,quote,rate\n");
+        for ((b, q), r) in &self.rates {
+            let mut r = *r;
+            r.rescale(FX_RATE_SCALE);
+            out.push_str(&format!("{b},{q},{r}\n"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::dec;
+
+    #[test]
+    fn currencies_know_their_minor_unit() -> Result<()> {
+        assert_eq!(Currency::new("usd")?.exponent(), 2);
+        assert_eq!(Currency::new("JPY")?.exponent(), 0);
+        assert_eq!(Currency::new("KWD")?.exponent(), 3);
+        assert_eq!(Currency::new("CLF")?.exponent(), 4);
+        for bad in ["", "US", "USDX", "XXX", "ABC", "€"] {
+            assert!(
+                matches!(Currency::new(bad), Err(Error::UnknownCurrency(_))),
+                "{bad} accepted"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn table_is_sorted_for_binary_search() {
+        assert!(ISO_4217.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero_at_the_minor_unit() -> Result<()> {
+        let usd = Currency::new("USD")?;
+        assert_eq!(usd.round(dec!(1.005)), dec!(1.01));
+        assert_eq!(usd.round(dec!(-1.005)), dec!(-1.01));
+        assert_eq!(usd.round(dec!(2)).to_string(), "2.00");
+        let jpy = Currency::new("JPY")?;
+        assert_eq!(jpy.round(dec!(100.5)), dec!(101));
+        Ok(())
+    }
+
+    #[test]
+    fn exact_refuses_extra_decimals() -> Result<()> {
+        let usd = Currency::new("USD")?;
+        assert_eq!(usd.exact(dec!(1.5))?.to_string(), "1.50");
+        assert_eq!(usd.exact(dec!(1.500))?.to_string(), "1.50");
+        assert!(usd.exact(dec!(1.505)).is_err());
+        assert!(Currency::new("JPY")?.exact(dec!(1.5)).is_err());
+        assert_eq!(usd.to_minor(dec!(12.34))?, 1234);
+        assert_eq!(usd.from_minor(-1234), dec!(-12.34));
+        Ok(())
+    }
+
+    #[test]
+    fn money_refuses_to_mix_currencies() -> Result<()> {
+        let a = Money::new(dec!(1.10), Currency::new("USD")?);
+        let b = Money::new(dec!(2.20), Currency::new("EUR")?);
+        assert!(a.checked_add(b).is_err());
+        assert_eq!(a.checked_add(a)?.amount, dec!(2.20));
+        assert_eq!(a.checked_sub(a)?.amount, dec!(0.00));
+        Ok(())
+    }
+
+    #[test]
+    fn parse_decimal_handles_separators_and_refuses_garbage() -> Result<()> {
+        assert_eq!(parse_decimal("1234,56", ',')?, dec!(1234.56));
+        assert_eq!(parse_decimal("-0.5", '.')?, dec!(-0.5));
+        assert_eq!(parse_decimal("+7", '.')?, dec!(7));
+        for bad in [
+            "",
+            "-",
+            "1.2.3",
+            "1,2",
+            "abc",
+            "1e5",
+            "12 3",
+            "99999999999999999999999999999",
+        ] {
+            assert!(parse_decimal(bad, '.').is_err(), "{bad} accepted");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fx_conversion_is_exact_and_round_trips_through_csv() -> Result<()> {
+        let (eur, usd, jpy) = (
+            Currency::new("EUR")?,
+            Currency::new("USD")?,
+            Currency::new("JPY")?,
+        );
+        let date = BusinessDate::parse("2026-11-20")?;
+        let mut fx = FxTable::default();
+        fx.insert(eur, usd, dec!(1.0845123456))?;
+        fx.insert(usd, jpy, dec!(151.2345678901))?;
+        assert_eq!(
+            fx.convert(dec!(100.00), eur, usd, date)?,
+            (dec!(108.45), dec!(1.0845123456))
+        );
+        assert_eq!(fx.convert(dec!(10.00), usd, jpy, date)?.0, dec!(1512));
+        assert_eq!(fx.convert(dec!(5.00), usd, usd, date)?.0, dec!(5.00));
+        assert!(fx.convert(dec!(1), jpy, eur, date).is_err());
+        let back = FxTable::from_csv(&fx.to_csv())?;
+        assert_eq!(back, fx);
+        assert!(FxTable::insert(&mut FxTable::default(), eur, usd, dec!(0)).is_err());
+        Ok(())
+    }
+}

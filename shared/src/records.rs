@@ -1,0 +1,296 @@
+//! Canonical records (DESIGN §5) and the closed vocabularies of DESIGN §5–6.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{
+    BankId, BusinessDate, FraudSignalId, MerchantId, PolicyId, RuleId, StatementId, TransactionId,
+    UserId,
+};
+use crate::money::Currency;
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s.trim() {
+                    $(t if t.eq_ignore_ascii_case($text) => Ok($name::$variant),)+
+                    _ => Err(Error::InvalidEnum {
+                        field: $field,
+                        value: s.chars().take(32).collect(),
+                        expected: concat!($($text, " "),+),
+                    }),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Error;
+            fn try_from(s: String) -> Result<Self> { s.parse() }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String { v.as_str().to_string() }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+string_enum!(
+    /// Lifecycle status of an internal transaction.
+    TxnStatus, "status" {
+        Pending => "PENDING", Approved => "APPROVED", Declined => "DECLINED",
+        Refunded => "REFUNDED", Chargeback => "CHARGEBACK",
+    }
+);
+
+string_enum!(
+    /// What a statement line books.
+    RecordType, "record_type" {
+        Settlement => "SETTLEMENT", Refund => "REFUND", Chargeback => "CHARGEBACK",
+        Fee => "FEE", Adjustment => "ADJUSTMENT",
+    }
+);
+
+string_enum!(PaymentMethod, "payment_method" {
+    Card => "CARD", Wallet => "WALLET", BankTransfer => "BANK_TRANSFER",
+});
+
+string_enum!(RiskLevel, "risk_level" { Low => "LOW", Medium => "MEDIUM", High => "HIGH" });
+
+string_enum!(PolicyType, "policy_type" {
+    Kyc => "KYC", Aml => "AML", RegionalLimit => "REGIONAL_LIMIT",
+    Blacklist => "BLACKLIST", Velocity => "VELOCITY",
+});
+
+string_enum!(
+    /// Outcome of reconciliation for a transaction or a statement line (DESIGN §6).
+    ReconciledStatus, "reconciled_status" {
+        Matched => "MATCHED", PartialMatch => "PARTIAL_MATCH", Unmatched => "UNMATCHED",
+        Duplicate => "DUPLICATE", Disputed => "DISPUTED",
+    }
+);
+
+string_enum!(MismatchType, "mismatch_type" {
+    None => "NONE", Amount => "AMOUNT", Fee => "FEE", Currency => "CURRENCY",
+    MissingAtBank => "MISSING_AT_BANK", MissingInternal => "MISSING_INTERNAL",
+    Duplicate => "DUPLICATE", Chargeback => "CHARGEBACK",
+});
+
+string_enum!(
+    /// How a pair was found; `NONE` where nothing matched.
+    MatchRule, "match_rule" {
+        ExactId => "EXACT_ID", Composite => "COMPOSITE", OneToMany => "ONE_TO_MANY",
+        ManyToOne => "MANY_TO_ONE", None => "NONE",
+    }
+);
+
+/// Internal payment (system-of-record extract, Kafka `transactions_topic`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub transaction_id: TransactionId,
+    pub merchant_id: MerchantId,
+    pub user_id: UserId,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub status: TxnStatus,
+    pub event_time: DateTime<Utc>,
+    pub payment_method: PaymentMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_transaction_id: Option<TransactionId>,
+}
+
+/// One line of a bank or aggregator statement, amounts in the bank's settlement currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementLine {
+    pub statement_id: StatementId,
+    #[serde(default)]
+    pub transaction_id: Option<TransactionId>,
+    pub bank_id: BankId,
+    pub posting_date: BusinessDate,
+    /// Signed: credits to the merchant positive, refunds and chargebacks negative.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount_posted: Decimal,
+    pub currency: Currency,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub fee_charged: Decimal,
+    #[serde(default)]
+    pub merchant_id: Option<MerchantId>,
+    #[serde(default)]
+    pub reference: String,
+    #[serde(default)]
+    pub record_type: Option<RecordType>,
+    /// Amount and currency as the source sent them, before conversion (None when equal).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub original_amount: Option<Decimal>,
+    #[serde(default)]
+    pub original_currency: Option<Currency>,
+    /// FX rate used to convert the original amount.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub fx_rate: Option<Decimal>,
+}
+
+/// ML fraud score for one transaction (Kafka `fraud_signals_topic`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FraudSignal {
+    pub fraud_signal_id: FraudSignalId,
+    pub transaction_id: TransactionId,
+    /// Probability in [0, 1], exact to the model's precision.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub fraud_score: Decimal,
+    pub model_version: String,
+    pub inference_time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+}
+
+impl FraudSignal {
+    /// Refuses scores outside [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        if self.fraud_score < Decimal::ZERO || self.fraud_score > Decimal::ONE {
+            return Err(Error::InvalidAmount {
+                value: self.fraud_score.to_string(),
+                reason: "fraud_score must be within 0..=1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merchant {
+    pub merchant_id: MerchantId,
+    pub merchant_name: String,
+    pub category: String,
+    pub risk_level: RiskLevel,
+    pub onboarding_date: NaiveDate,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub policy_id: PolicyId,
+    pub policy_type: PolicyType,
+    pub rule_description: String,
+    pub active_flag: bool,
+    /// Free-form parameters of the rule (thresholds, lists).
+    pub parameters: serde_json::Value,
+}
+
+/// Expected fee: `percent`% of the settled amount plus `fixed`, for a bank (or network),
+/// optionally one merchant category, within effective dates (inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeRule {
+    pub rule_id: RuleId,
+    #[serde(default)]
+    pub bank_id: Option<BankId>,
+    #[serde(default)]
+    pub network: Option<String>,
+    #[serde(default)]
+    pub merchant_category: Option<String>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub percent: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub fixed: Decimal,
+    pub currency: Currency,
+    pub effective_from: NaiveDate,
+    #[serde(default)]
+    pub effective_to: Option<NaiveDate>,
+}
+
+impl FeeRule {
+    /// Whether this rule is in force on `date`.
+    pub fn in_force(&self, date: NaiveDate) -> bool {
+        self.effective_from <= date && self.effective_to.is_none_or(|to| date <= to)
+    }
+
+    /// The fee for a settled `amount` in this rule's currency, rounded to its minor unit.
+    pub fn fee_for(&self, amount: Decimal) -> Decimal {
+        let pct = amount.abs() * self.percent / Decimal::ONE_HUNDRED;
+        self.currency.round(pct + self.fixed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::dec;
+
+    #[test]
+    fn enums_parse_case_insensitively_and_refuse_unknowns() -> Result<()> {
+        assert_eq!("approved".parse::<TxnStatus>()?, TxnStatus::Approved);
+        assert_eq!(" REFUND ".parse::<RecordType>()?, RecordType::Refund);
+        let err = "SETTLED".parse::<TxnStatus>().err().map(|e| e.to_string());
+        assert!(err.is_some_and(|m| m.contains("expected one of PENDING")));
+        for s in MismatchType::ALL {
+            assert_eq!(s.as_str().parse::<MismatchType>()?, *s);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fee_rules_compute_exact_fees_within_effective_dates() -> Result<()> {
+        let rule = FeeRule {
+            rule_id: RuleId::new("fee_1")?,
+            bank_id: Some(BankId::new("bank_01")?),
+            network: None,
+            merchant_category: None,
+            percent: dec!(1.75),
+            fixed: dec!(0.25),
+            currency: Currency::new("USD")?,
+            effective_from: NaiveDate::from_ymd_opt(2026, 1, 1)
+                .ok_or_else(|| Error::Invariant("d".into()))?,
+            effective_to: NaiveDate::from_ymd_opt(2026, 12, 31),
+        };
+        assert_eq!(rule.fee_for(dec!(100.00)), dec!(2.00));
+        assert_eq!(rule.fee_for(dec!(-10.00)), dec!(0.43));
+        assert!(rule.in_force(BusinessDate::parse("2026-11-20")?.date()));
+        assert!(!rule.in_force(BusinessDate::parse("2027-01-01")?.date()));
+        Ok(())
+    }
+
+    #[test]
+    fn records_serialize_amounts_as_decimal_strings() -> Result<()> {
+        let sig = FraudSignal {
+            fraud_signal_id: FraudSignalId::new("FS-1")?,
+            transaction_id: TransactionId::new("TX-1")?,
+            fraud_score: dec!(0.8123),
+            model_version: "m-2026.11".into(),
+            inference_time: DateTime::from_timestamp(1_763_600_000, 0)
+                .ok_or_else(|| Error::Invariant("t".into()))?,
+            reason_code: None,
+        };
+        let json = serde_json::to_string(&sig)?;
+        assert!(json.contains("\"fraud_score\":\"0.8123\""), "{json}");
+        let back: FraudSignal = serde_json::from_str(&json)?;
+        assert_eq!(back, sig);
+        let mut bad = sig;
+        bad.fraud_score = dec!(1.01);
+        assert!(bad.validate().is_err());
+        Ok(())
+    }
+}

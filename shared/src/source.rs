@@ -1,0 +1,901 @@
+//! Source mappings (DESIGN §4) and the row-level turning of delivered files into canonical
+//! records. Every input record ends up accepted or rejected with a reason code and its raw
+//! text: `records_in == accepted + rejected` is checked before a result is returned.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{BankId, BusinessDate, MerchantId, SourceId, StatementId, TransactionId, UserId};
+use crate::money::{Currency, FxTable, parse_decimal};
+use crate::records::{StatementLine, Transaction};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Bank, network or aggregator statement lines.
+    Statement,
+    /// Internal system-of-record transactions extract.
+    Transactions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmountUnit {
+    #[default]
+    Major,
+    /// Integers in the currency's minor unit (cents).
+    Minor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignConvention {
+    /// Amounts carry their sign: credits to the merchant positive.
+    #[default]
+    Signed,
+    /// The source reports from its own side: the sign is flipped.
+    Inverted,
+    /// Unsigned amounts with a `direction` column: `C`/`CRDT` credit, `D`/`DBIT` debit.
+    DebitCreditColumn,
+}
+
+/// How one source's files map onto canonical fields (`config/sources/{source_id}.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceMapping {
+    pub source_id: SourceId,
+    pub kind: SourceKind,
+    pub format: SourceFormat,
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    #[serde(default = "default_true")]
+    pub header: bool,
+    #[serde(default = "default_decimal_separator")]
+    pub decimal_separator: char,
+    #[serde(default)]
+    pub amount_unit: AmountUnit,
+    #[serde(default)]
+    pub sign_convention: SignConvention,
+    /// IANA zone of the source's local dates and zone-less timestamps.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default = "default_date_format")]
+    pub date_format: String,
+    /// `None`: RFC 3339 with an offset is required.
+    #[serde(default)]
+    pub timestamp_format: Option<String>,
+    #[serde(default)]
+    pub default_currency: Option<Currency>,
+    #[serde(default)]
+    pub bank_id: Option<BankId>,
+    /// Currency the bank settles in; lines in another currency are converted with the FX table.
+    #[serde(default)]
+    pub settlement_currency: Option<Currency>,
+    /// Canonical field -> source column (header name, JSON key, or 0-based index without header).
+    pub columns: BTreeMap<String, String>,
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+fn default_true() -> bool {
+    true
+}
+fn default_decimal_separator() -> char {
+    '.'
+}
+fn default_timezone() -> String {
+    "UTC".into()
+}
+fn default_date_format() -> String {
+    "%Y-%m-%d".into()
+}
+
+/// Canonical fields of a statement line a mapping may name.
+pub const STATEMENT_FIELDS: &[&str] = &[
+    "statement_id",
+    "transaction_id",
+    "posting_date",
+    "amount_posted",
+    "currency",
+    "fee_charged",
+    "merchant_id",
+    "reference",
+    "record_type",
+    "direction",
+];
+const STATEMENT_REQUIRED: &[&str] = &["statement_id", "posting_date", "amount_posted"];
+
+/// Canonical fields of an internal transaction a mapping may name.
+pub const TRANSACTION_FIELDS: &[&str] = &[
+    "transaction_id",
+    "merchant_id",
+    "user_id",
+    "amount",
+    "currency",
+    "status",
+    "event_time",
+    "payment_method",
+    "original_transaction_id",
+    "direction",
+];
+const TRANSACTION_REQUIRED: &[&str] = &[
+    "transaction_id",
+    "merchant_id",
+    "user_id",
+    "amount",
+    "status",
+    "event_time",
+    "payment_method",
+];
+
+impl SourceMapping {
+    /// Parses and validates a mapping document.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        let m: SourceMapping = serde_json::from_slice(bytes).map_err(|e| Error::InvalidConfig {
+            name: "source mapping".into(),
+            reason: e.to_string(),
+        })?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    fn bad(&self, reason: impl Into<String>) -> Error {
+        Error::InvalidConfig {
+            name: format!("config/sources/{}.json", self.source_id),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let (known, required) = self.fields();
+        for k in self.columns.keys() {
+            if !known.contains(&k.as_str()) {
+                return Err(self.bad(format!("unknown canonical field `{k}`")));
+            }
+        }
+        for r in required {
+            if !self.columns.contains_key(*r) {
+                return Err(self.bad(format!("required field `{r}` is not mapped")));
+            }
+        }
+        if !self.columns.contains_key("currency") && self.default_currency.is_none() {
+            return Err(self.bad("map `currency` or set `default_currency`"));
+        }
+        if self.kind == SourceKind::Statement && self.bank_id.is_none() {
+            return Err(self.bad("statement sources need `bank_id`"));
+        }
+        if self.sign_convention == SignConvention::DebitCreditColumn
+            && !self.columns.contains_key("direction")
+        {
+            return Err(self.bad("sign_convention debit_credit_column needs a `direction` column"));
+        }
+        if self.decimal_separator == self.delimiter && self.format == SourceFormat::Csv {
+            return Err(self.bad("decimal_separator equals the delimiter"));
+        }
+        if !self.delimiter.is_ascii() {
+            return Err(self.bad("delimiter must be one ASCII character"));
+        }
+        self.tz()?;
+        if !self.header && self.format == SourceFormat::Csv {
+            for (k, v) in &self.columns {
+                if v.parse::<usize>().is_err() {
+                    return Err(self.bad(format!(
+                        "without a header, column of `{k}` must be a 0-based index"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fields(&self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self.kind {
+            SourceKind::Statement => (STATEMENT_FIELDS, STATEMENT_REQUIRED),
+            SourceKind::Transactions => (TRANSACTION_FIELDS, TRANSACTION_REQUIRED),
+        }
+    }
+
+    pub fn tz(&self) -> Result<Tz> {
+        self.timezone
+            .parse::<Tz>()
+            .map_err(|_| self.bad(format!("unknown IANA time zone `{}`", self.timezone)))
+    }
+}
+
+/// Why a record was rejected. Stable codes: they are written into `curated/rejects/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RejectReason {
+    MalformedRow,
+    InvalidUtf8,
+    InvalidJson,
+    MissingField,
+    InvalidId,
+    UnknownCurrency,
+    TooManyDecimals,
+    InvalidAmount,
+    AmountOverflow,
+    InvalidDate,
+    TimestampWithoutZone,
+    InvalidTimestamp,
+    InvalidEnum,
+    FxRateMissing,
+    DuplicateStatementId,
+}
+
+impl RejectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedRow => "MALFORMED_ROW",
+            Self::InvalidUtf8 => "INVALID_UTF8",
+            Self::InvalidJson => "INVALID_JSON",
+            Self::MissingField => "MISSING_FIELD",
+            Self::InvalidId => "INVALID_ID",
+            Self::UnknownCurrency => "UNKNOWN_CURRENCY",
+            Self::TooManyDecimals => "TOO_MANY_DECIMALS",
+            Self::InvalidAmount => "INVALID_AMOUNT",
+            Self::AmountOverflow => "AMOUNT_OVERFLOW",
+            Self::InvalidDate => "INVALID_DATE",
+            Self::TimestampWithoutZone => "TIMESTAMP_WITHOUT_ZONE",
+            Self::InvalidTimestamp => "INVALID_TIMESTAMP",
+            Self::InvalidEnum => "INVALID_ENUM",
+            Self::FxRateMissing => "FX_RATE_MISSING",
+            Self::DuplicateStatementId => "DUPLICATE_STATEMENT_ID",
+        }
+    }
+}
+
+/// A record that could not become canonical, with where it came from and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reject {
+    pub source_id: SourceId,
+    pub file: String,
+    /// 1-based record number within the file (header excluded).
+    pub record: u64,
+    pub reason: RejectReason,
+    pub detail: String,
+    /// The record as delivered (lossy UTF-8), with PII fields masked.
+    pub raw: String,
+}
+
+/// One field-level failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+fn ferr(reason: RejectReason, detail: impl Into<String>) -> FieldError {
+    FieldError {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// Accepted records of one file, with their 1-based record numbers, and the rejects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed<T> {
+    pub records: Vec<(u64, T)>,
+    pub rejects: Vec<Reject>,
+    pub records_in: u64,
+}
+
+/// What a parser needs besides the bytes.
+pub struct ParseContext<'a> {
+    pub mapping: &'a SourceMapping,
+    pub fx: &'a FxTable,
+    /// The delivery's business date (FX table date).
+    pub business_date: BusinessDate,
+    pub file: &'a str,
+}
+
+/// One record's canonical fields, indexed like the kind's field list.
+struct Fields<'a> {
+    values: Vec<Option<Cow<'a, str>>>,
+    names: &'static [&'static str],
+}
+
+impl<'a> Fields<'a> {
+    fn opt(&self, name: &str) -> Option<&str> {
+        let i = self.names.iter().position(|n| *n == name)?;
+        self.values[i]
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    fn req(&self, name: &str) -> std::result::Result<&str, FieldError> {
+        self.opt(name).ok_or_else(|| {
+            ferr(
+                RejectReason::MissingField,
+                format!("`{name}` is empty or missing"),
+            )
+        })
+    }
+}
+
+fn id<T: std::str::FromStr<Err = Error>>(v: &str) -> std::result::Result<T, FieldError> {
+    v.parse()
+        .map_err(|e: Error| ferr(RejectReason::InvalidId, e.to_string()))
+}
+
+fn currency(v: &str) -> std::result::Result<Currency, FieldError> {
+    Currency::new(v).map_err(|e| ferr(RejectReason::UnknownCurrency, e.to_string()))
+}
+
+fn enum_value<T: std::str::FromStr<Err = Error>>(v: &str) -> std::result::Result<T, FieldError> {
+    v.parse()
+        .map_err(|e: Error| ferr(RejectReason::InvalidEnum, e.to_string()))
+}
+
+/// Largest absolute amount accepted (Decimal128(18, 4) at the widest minor unit).
+fn max_amount() -> Decimal {
+    Decimal::from(100_000_000_000_000i64)
+}
+
+/// Parses an amount per the mapping, exact at the currency's minor unit.
+fn amount(m: &SourceMapping, raw: &str, cur: Currency) -> std::result::Result<Decimal, FieldError> {
+    let value = match m.amount_unit {
+        AmountUnit::Minor => {
+            let t = raw.trim();
+            let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ferr(
+                    RejectReason::InvalidAmount,
+                    format!("`{t}` is not an integer amount in minor units"),
+                ));
+            }
+            if digits.len() > 18 {
+                return Err(ferr(
+                    RejectReason::AmountOverflow,
+                    format!("`{t}` has too many digits"),
+                ));
+            }
+            let minor: i64 = t
+                .parse()
+                .map_err(|_| ferr(RejectReason::AmountOverflow, format!("`{t}` overflows")))?;
+            cur.from_minor(minor)
+        }
+        AmountUnit::Major => {
+            let d = parse_decimal(raw, m.decimal_separator).map_err(|e| {
+                let msg = e.to_string();
+                let reason = if msg.contains("overflow") {
+                    RejectReason::AmountOverflow
+                } else {
+                    RejectReason::InvalidAmount
+                };
+                ferr(reason, msg)
+            })?;
+            cur.exact(d)
+                .map_err(|e| ferr(RejectReason::TooManyDecimals, e.to_string()))?
+        }
+    };
+    if value.abs() >= max_amount() {
+        return Err(ferr(
+            RejectReason::AmountOverflow,
+            format!("{value} exceeds the largest storable amount"),
+        ));
+    }
+    Ok(value)
+}
+
+fn apply_sign(
+    m: &SourceMapping,
+    value: Decimal,
+    f: &Fields<'_>,
+) -> std::result::Result<Decimal, FieldError> {
+    match m.sign_convention {
+        SignConvention::Signed => Ok(value),
+        SignConvention::Inverted => Ok(-value),
+        SignConvention::DebitCreditColumn => {
+            if value.is_sign_negative() && !value.is_zero() {
+                return Err(ferr(
+                    RejectReason::InvalidAmount,
+                    "amount must be unsigned with a direction column",
+                ));
+            }
+            match f.req("direction")?.to_ascii_uppercase().as_str() {
+                "C" | "CR" | "CRDT" => Ok(value),
+                "D" | "DR" | "DBIT" => Ok(-value),
+                other => Err(ferr(
+                    RejectReason::InvalidEnum,
+                    format!("direction `{other}` is not C/CRDT or D/DBIT"),
+                )),
+            }
+        }
+    }
+}
+
+/// A date field: a calendar date in the mapping's format, or a timestamp whose local date in
+/// the source's zone is taken.
+fn local_date(m: &SourceMapping, tz: Tz, raw: &str) -> std::result::Result<NaiveDate, FieldError> {
+    let t = raw.trim();
+    if m.date_format == "%Y-%m-%d" && t.len() == 10 {
+        return BusinessDate::parse(t)
+            .map(BusinessDate::date)
+            .map_err(|e| ferr(RejectReason::InvalidDate, e.to_string()));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, &m.date_format) {
+        return BusinessDate::from_date(d)
+            .map(BusinessDate::date)
+            .map_err(|e| ferr(RejectReason::InvalidDate, e.to_string()));
+    }
+    if t.len() > 10 {
+        let ts = timestamp(m, tz, t).map_err(|e| ferr(RejectReason::InvalidDate, e.detail))?;
+        return Ok(ts.with_timezone(&tz).date_naive());
+    }
+    Err(ferr(
+        RejectReason::InvalidDate,
+        format!("`{t}` is not a date in format {}", m.date_format),
+    ))
+}
+
+/// A timestamp field in UTC. Without `timestamp_format`, RFC 3339 with an offset is required;
+/// with a zone-less format the source's time zone applies (earliest instant when ambiguous).
+fn timestamp(
+    m: &SourceMapping,
+    tz: Tz,
+    raw: &str,
+) -> std::result::Result<DateTime<Utc>, FieldError> {
+    let t = raw.trim();
+    match &m.timestamp_format {
+        None => DateTime::parse_from_rfc3339(t)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|_| {
+                if NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+                    || NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f").is_ok()
+                {
+                    ferr(
+                        RejectReason::TimestampWithoutZone,
+                        format!("`{t}` has no UTC offset"),
+                    )
+                } else {
+                    ferr(
+                        RejectReason::InvalidTimestamp,
+                        format!("`{t}` is not an RFC 3339 timestamp"),
+                    )
+                }
+            }),
+        Some(fmt) if fmt.contains("%z") || fmt.contains("%:z") || fmt.contains("%#z") => {
+            DateTime::parse_from_str(t, fmt)
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|_| {
+                    if NaiveDateTime::parse_from_str(
+                        t,
+                        &fmt.replace("%:z", "").replace("%#z", "").replace("%z", ""),
+                    )
+                    .is_ok()
+                    {
+                        ferr(
+                            RejectReason::TimestampWithoutZone,
+                            format!("`{t}` has no UTC offset"),
+                        )
+                    } else {
+                        ferr(
+                            RejectReason::InvalidTimestamp,
+                            format!("`{t}` does not match {fmt}"),
+                        )
+                    }
+                })
+        }
+        Some(fmt) => {
+            let naive = NaiveDateTime::parse_from_str(t, fmt).map_err(|_| {
+                ferr(
+                    RejectReason::InvalidTimestamp,
+                    format!("`{t}` does not match {fmt}"),
+                )
+            })?;
+            match tz.from_local_datetime(&naive) {
+                LocalResult::Single(d) | LocalResult::Ambiguous(d, _) => Ok(d.with_timezone(&Utc)),
+                LocalResult::None => Err(ferr(
+                    RejectReason::InvalidTimestamp,
+                    format!("`{t}` does not exist in {}", m.timezone),
+                )),
+            }
+        }
+    }
+}
+
+fn statement_line(
+    ctx: &ParseContext<'_>,
+    tz: Tz,
+    f: &Fields<'_>,
+) -> std::result::Result<StatementLine, FieldError> {
+    let m = ctx.mapping;
+    let bank_id = m
+        .bank_id
+        .clone()
+        .ok_or_else(|| ferr(RejectReason::MissingField, "mapping has no bank_id"))?;
+    let cur = match f.opt("currency") {
+        Some(c) => currency(c)?,
+        None => m.default_currency.ok_or_else(|| {
+            ferr(
+                RejectReason::MissingField,
+                "`currency` is empty and no default",
+            )
+        })?,
+    };
+    let settle = m.settlement_currency.unwrap_or(cur);
+    let raw_amount = apply_sign(m, amount(m, f.req("amount_posted")?, cur)?, f)?;
+    let fee = match f.opt("fee_charged") {
+        Some(v) => amount(m, v, settle)?,
+        None => settle.round(Decimal::ZERO),
+    };
+    let (amount_posted, original_amount, original_currency, fx_rate) = if cur == settle {
+        (raw_amount, None, None, None)
+    } else {
+        let (converted, rate) = ctx
+            .fx
+            .convert(raw_amount, cur, settle, ctx.business_date)
+            .map_err(|e| ferr(RejectReason::FxRateMissing, e.to_string()))?;
+        (
+            converted,
+            Some(raw_amount),
+            Some(cur),
+            Some(rate.normalize()),
+        )
+    };
+    Ok(StatementLine {
+        statement_id: id::<StatementId>(f.req("statement_id")?)?,
+        transaction_id: f
+            .opt("transaction_id")
+            .map(id::<TransactionId>)
+            .transpose()?,
+        bank_id,
+        posting_date: BusinessDate::from_date(local_date(m, tz, f.req("posting_date")?)?)
+            .map_err(|e| ferr(RejectReason::InvalidDate, e.to_string()))?,
+        amount_posted,
+        currency: settle,
+        fee_charged: fee,
+        merchant_id: f.opt("merchant_id").map(id::<MerchantId>).transpose()?,
+        reference: f.opt("reference").unwrap_or_default().to_string(),
+        record_type: f.opt("record_type").map(enum_value).transpose()?,
+        original_amount,
+        original_currency,
+        fx_rate,
+    })
+}
+
+fn transaction(
+    ctx: &ParseContext<'_>,
+    tz: Tz,
+    f: &Fields<'_>,
+) -> std::result::Result<Transaction, FieldError> {
+    let m = ctx.mapping;
+    let cur = match f.opt("currency") {
+        Some(c) => currency(c)?,
+        None => m.default_currency.ok_or_else(|| {
+            ferr(
+                RejectReason::MissingField,
+                "`currency` is empty and no default",
+            )
+        })?,
+    };
+    let value = apply_sign(m, amount(m, f.req("amount")?, cur)?, f)?;
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err(ferr(
+            RejectReason::InvalidAmount,
+            "transaction amounts must not be negative",
+        ));
+    }
+    Ok(Transaction {
+        transaction_id: id(f.req("transaction_id")?)?,
+        merchant_id: id(f.req("merchant_id")?)?,
+        user_id: id::<UserId>(f.req("user_id")?)?,
+        amount: value,
+        currency: cur,
+        status: enum_value(f.req("status")?)?,
+        event_time: timestamp(m, tz, f.req("event_time")?)?,
+        payment_method: enum_value(f.req("payment_method")?)?,
+        original_transaction_id: f.opt("original_transaction_id").map(id).transpose()?,
+    })
+}
+
+/// Masks the value of a PII field inside a raw record before it is kept as a reject. A
+/// transactions record whose fields could not be read is withheld whole (it may hold a user id).
+fn mask_raw(kind: SourceKind, raw: &[u8], fields: Option<&Fields<'_>>) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let text = text.trim_end_matches(['\r', '\n']);
+    match (kind, fields.and_then(|f| f.opt("user_id"))) {
+        (SourceKind::Statement, _) => text.to_string(),
+        (SourceKind::Transactions, Some(user)) => text.replace(user, "***"),
+        (SourceKind::Transactions, None) => format!(
+            "[withheld: {} bytes that may hold PII, sha256 {}]",
+            raw.len(),
+            crate::manifest::sha256_hex(raw)
+        ),
+    }
+}
+
+/// Parses a statement file into canonical lines.
+pub fn parse_statements(ctx: &ParseContext<'_>, bytes: &[u8]) -> Result<Parsed<StatementLine>> {
+    parse_with(ctx, bytes, STATEMENT_FIELDS, statement_line)
+}
+
+/// Parses an internal transactions extract.
+pub fn parse_transactions(ctx: &ParseContext<'_>, bytes: &[u8]) -> Result<Parsed<Transaction>> {
+    parse_with(ctx, bytes, TRANSACTION_FIELDS, transaction)
+}
+
+type Convert<T> = fn(&ParseContext<'_>, Tz, &Fields<'_>) -> std::result::Result<T, FieldError>;
+
+/// Receives every record of a file: its number, raw bytes and extracted fields.
+trait OnRecord {
+    fn record(&mut self, n: u64, raw: &[u8], fields: std::result::Result<Fields<'_>, FieldError>);
+}
+
+struct Collect<'c, T> {
+    ctx: &'c ParseContext<'c>,
+    tz: Tz,
+    convert: Convert<T>,
+    out: Parsed<T>,
+}
+
+impl<T> OnRecord for Collect<'_, T> {
+    fn record(&mut self, n: u64, raw: &[u8], fields: std::result::Result<Fields<'_>, FieldError>) {
+        self.out.records_in += 1;
+        let kind = self.ctx.mapping.kind;
+        let (err, raw) = match fields {
+            Ok(f) => match (self.convert)(self.ctx, self.tz, &f) {
+                Ok(rec) => return self.out.records.push((n, rec)),
+                Err(e) => (e, mask_raw(kind, raw, Some(&f))),
+            },
+            Err(e) => (e, mask_raw(kind, raw, None)),
+        };
+        self.out.rejects.push(Reject {
+            source_id: self.ctx.mapping.source_id.clone(),
+            file: self.ctx.file.to_string(),
+            record: n,
+            reason: err.reason,
+            detail: err.detail,
+            raw,
+        });
+    }
+}
+
+fn parse_with<T>(
+    ctx: &ParseContext<'_>,
+    bytes: &[u8],
+    names: &'static [&'static str],
+    convert: Convert<T>,
+) -> Result<Parsed<T>> {
+    let mut sink = Collect {
+        ctx,
+        tz: ctx.mapping.tz()?,
+        convert,
+        out: Parsed {
+            records: Vec::new(),
+            rejects: Vec::new(),
+            records_in: 0,
+        },
+    };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match ctx.mapping.format {
+        SourceFormat::Csv => read_csv(ctx, bytes, names, &mut sink)?,
+        SourceFormat::Jsonl => read_jsonl(ctx.mapping, bytes, names, &mut sink),
+    }
+    let out = sink.out;
+    let accounted = (out.records.len() + out.rejects.len()) as u64;
+    if accounted != out.records_in {
+        return Err(Error::Invariant(format!(
+            "{}: {} records in but {accounted} accepted+rejected",
+            ctx.file, out.records_in
+        )));
+    }
+    Ok(out)
+}
+
+/// Counts the data records of a file the way the parser does (for manifest checks).
+pub fn count_records(mapping: &SourceMapping, file: &str, bytes: &[u8]) -> Result<u64> {
+    struct Count(u64);
+    impl OnRecord for Count {
+        fn record(&mut self, _: u64, _: &[u8], _: std::result::Result<Fields<'_>, FieldError>) {
+            self.0 += 1;
+        }
+    }
+    let ctx = ParseContext {
+        mapping,
+        fx: &FxTable::default(),
+        business_date: BusinessDate::parse("1970-01-01")?,
+        file,
+    };
+    let mut c = Count(0);
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match mapping.format {
+        SourceFormat::Csv => read_csv(&ctx, bytes, &[], &mut c)?,
+        SourceFormat::Jsonl => read_jsonl(mapping, bytes, &[], &mut c),
+    }
+    Ok(c.0)
+}
+
+fn read_csv(
+    ctx: &ParseContext<'_>,
+    bytes: &[u8],
+    names: &'static [&'static str],
+    sink: &mut impl OnRecord,
+) -> Result<()> {
+    let m = ctx.mapping;
+    let file_err = |reason: String| Error::InvalidFile {
+        file: ctx.file.to_string(),
+        reason,
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(m.delimiter as u8)
+        .has_headers(m.header)
+        .flexible(true)
+        .from_reader(bytes);
+    // Column index of each canonical field (None: not mapped).
+    let mut index: Vec<Option<usize>> = vec![None; names.len()];
+    let width;
+    if m.header {
+        let header = rdr
+            .byte_headers()
+            .map_err(|e| file_err(format!("unreadable header: {e}")))?
+            .clone();
+        width = header.len();
+        for (i, name) in names.iter().enumerate() {
+            let Some(col) = m.columns.get(*name) else {
+                continue;
+            };
+            let pos = header.iter().position(|h| h.trim_ascii() == col.as_bytes());
+            match pos {
+                Some(p) => index[i] = Some(p),
+                None if header.is_empty() => {}
+                None => {
+                    return Err(file_err(format!(
+                        "header has no column `{col}` (for `{name}`); found {} column(s) split by `{}` — wrong delimiter or layout?",
+                        header.len(),
+                        m.delimiter
+                    )));
+                }
+            }
+        }
+    } else {
+        width = 0;
+        for (i, name) in names.iter().enumerate() {
+            index[i] = m.columns.get(*name).and_then(|c| c.parse().ok());
+        }
+    }
+    let mut rec = csv::ByteRecord::new();
+    let mut n = 0u64;
+    loop {
+        let start = rdr.position().byte() as usize;
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                n += 1;
+                let end = rdr.position().byte() as usize;
+                let raw = bytes.get(start..end.max(start)).unwrap_or_default();
+                sink.record(n, raw, Err(ferr(RejectReason::MalformedRow, e.to_string())));
+                continue;
+            }
+        }
+        n += 1;
+        let end = (rdr.position().byte() as usize).min(bytes.len());
+        let raw = bytes.get(start..end.max(start)).unwrap_or_default();
+        let expected = if m.header {
+            width
+        } else {
+            index.iter().flatten().max().map_or(0, |x| x + 1)
+        };
+        let fields = if (m.header && rec.len() != width) || (!m.header && rec.len() < expected) {
+            Err(ferr(
+                RejectReason::MalformedRow,
+                format!("expected {expected} fields, found {}", rec.len()),
+            ))
+        } else {
+            let mut values = Vec::with_capacity(names.len());
+            let mut bad = None;
+            for ix in &index {
+                let v = match ix.and_then(|i| rec.get(i)) {
+                    None => None,
+                    Some(b) => match std::str::from_utf8(b) {
+                        Ok(s) => Some(Cow::Borrowed(s)),
+                        Err(_) => {
+                            bad = Some(ferr(
+                                RejectReason::InvalidUtf8,
+                                "a field is not valid UTF-8",
+                            ));
+                            None
+                        }
+                    },
+                };
+                values.push(v);
+            }
+            match bad {
+                Some(e) => Err(e),
+                None => Ok(Fields { values, names }),
+            }
+        };
+        sink.record(n, raw, fields);
+    }
+    Ok(())
+}
+
+fn json_text(v: &serde_json::Value) -> Option<Cow<'_, str>> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+        serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        serde_json::Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        other => Some(Cow::Owned(other.to_string())),
+    }
+}
+
+fn json_path<'v>(obj: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+    path.split('.').try_fold(obj, |v, key| v.get(key))
+}
+
+fn read_jsonl(
+    m: &SourceMapping,
+    bytes: &[u8],
+    names: &'static [&'static str],
+    sink: &mut impl OnRecord,
+) {
+    let mut n = 0u64;
+    for line in bytes.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        n += 1;
+        if names.is_empty() {
+            sink.record(
+                n,
+                line,
+                Err(ferr(RejectReason::MalformedRow, "counted only")),
+            );
+            continue;
+        }
+        let value: serde_json::Value = match std::str::from_utf8(line) {
+            Err(_) => {
+                sink.record(
+                    n,
+                    line,
+                    Err(ferr(RejectReason::InvalidUtf8, "line is not valid UTF-8")),
+                );
+                continue;
+            }
+            Ok(text) => match serde_json::from_str(text) {
+                Ok(v @ serde_json::Value::Object(_)) => v,
+                Ok(_) => {
+                    sink.record(
+                        n,
+                        line,
+                        Err(ferr(RejectReason::InvalidJson, "line is not a JSON object")),
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    sink.record(n, line, Err(ferr(RejectReason::InvalidJson, e.to_string())));
+                    continue;
+                }
+            },
+        };
+        let values = names
+            .iter()
+            .map(|name| {
+                m.columns
+                    .get(*name)
+                    .and_then(|path| json_path(&value, path))
+                    .and_then(json_text)
+            })
+            .collect();
+        sink.record(n, line, Ok(Fields { values, names }));
+    }
+}
