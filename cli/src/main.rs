@@ -32,7 +32,7 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         transactions: usize,
         /// Banks delivering statements (volume is skewed towards the first).
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 6)]
         banks: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
