@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use recon_cli::generate::{GenerateConfig, Knobs, generate};
+use recon_cli::run::{RunConfig, ingest};
 use recon_shared::ids::BusinessDate;
 
 #[derive(Parser)]
@@ -43,6 +44,32 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Measure throughput on a generated day (single-threaded: figures are per core).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+    /// Run the pipeline on DIR as the bucket: ingestion (validate, normalize) of every delivery.
+    Run {
+        #[arg(long)]
+        data: PathBuf,
+        /// Business date of the close (default: the latest date with a delivery).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<BusinessDate>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Parse and encode the first file of every delivery of the day.
+    Normalize {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_parser = parse_date)]
+        date: BusinessDate,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 fn parse_date(s: &str) -> Result<BusinessDate, String> {
@@ -62,6 +89,26 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> recon_shared::Result<()> {
     match cli.command {
+        Command::Bench {
+            what: BenchCommand::Normalize { data, date, runs },
+        } => {
+            let rows = recon_cli::bench::normalize(&data, date, runs)?;
+            print!("{}", recon_cli::bench::normalize_table(&rows));
+            Ok(())
+        }
+        Command::Run { data, date } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
+            let cfg = RunConfig { data, date };
+            let report = rt.block_on(ingest(&cfg))?;
+            println!("ingestion");
+            print!("{}", report.table());
+            for (file, code) in &report.quarantined {
+                println!("  quarantined {file}: {code}");
+            }
+            Ok(())
+        }
         Command::Generate {
             out,
             date,

@@ -19,7 +19,7 @@ fn cfg(seed: u64, transactions: usize) -> Result<GenerateConfig> {
         out: std::env::temp_dir().join("unused"),
         date: BusinessDate::parse("2026-11-20")?,
         transactions,
-        banks: 5,
+        banks: 6,
         seed,
         knobs: Knobs::default(),
         force: false,
@@ -111,12 +111,14 @@ fn every_manifest_is_true_to_its_files() -> Result<()> {
     let ms = manifests(&tree)?;
     assert!(
         ms.len() >= 8,
-        "expected ledger, 5 banks, a late file and a v1 delivery, got {}",
+        "expected ledger, 6 banks, a late file and a v1 delivery, got {}",
         ms.len()
     );
+    let mut formats = BTreeSet::new();
     for (prefix, m) in &ms {
         let mapping =
             SourceMapping::from_json(&tree[&format!("config/sources/{}.json", m.source_id)])?;
+        formats.insert(mapping.format.as_str());
         assert!(
             prefix.ends_with(&format!("{}/{}/", m.source_id, m.business_date)),
             "{prefix}"
@@ -146,6 +148,12 @@ fn every_manifest_is_true_to_its_files() -> Result<()> {
             );
         }
     }
+    // The six default banks cover every statement format.
+    assert_eq!(
+        formats,
+        BTreeSet::from(["csv", "jsonl", "mt940", "camt053"]),
+        "statement and ledger formats"
+    );
     let corrected = ms
         .iter()
         .filter(|(p, m)| p.starts_with("landing/") && m.version == 2)

@@ -560,6 +560,7 @@ impl Columnar for Merchant {
             field("risk_level", DataType::Utf8, false),
             field("onboarding_date", DataType::Date32, false),
             field("country", DataType::Utf8, false),
+            field("acquirer_bank_id", DataType::Utf8, true),
         ]))
     }
 
@@ -573,6 +574,10 @@ impl Columnar for Merchant {
                 string_array(rows.iter().map(|r| r.risk_level.as_str())),
                 date_array(rows.iter().map(|r| Some(r.onboarding_date))),
                 string_array(rows.iter().map(|r| r.country.as_str())),
+                opt_string_array(
+                    rows.iter()
+                        .map(|r| r.acquirer_bank_id.as_ref().map(|b| b.as_str())),
+                ),
             ],
         )
     }
@@ -589,6 +594,7 @@ impl Columnar for Merchant {
             c.dates("onboarding_date")?,
             c.strings("country")?,
         );
+        let acq = c.strings("acquirer_bank_id")?;
         (0..b.num_rows())
             .map(|i| {
                 Ok(Merchant {
@@ -598,6 +604,10 @@ impl Columnar for Merchant {
                     risk_level: c.parse("risk_level", c.str_at(rl, "risk_level", i)?)?,
                     onboarding_date: c.date_at(od, "onboarding_date", i)?,
                     country: c.str_at(co, "country", i)?.to_string(),
+                    acquirer_bank_id: c
+                        .opt_str_at(acq, i)
+                        .map(|s| c.parse("acquirer_bank_id", s))
+                        .transpose()?,
                 })
             })
             .collect()
@@ -729,6 +739,62 @@ impl Columnar for FeeRule {
                     currency,
                     effective_from: c.date_at(ef, "effective_from", i)?,
                     effective_to: c.opt_date_at(et, "effective_to", i)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Columnar for crate::source::Reject {
+    const TABLE: &'static str = "rejects";
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            field("source_id", DataType::Utf8, false),
+            field("file", DataType::Utf8, false),
+            field("record", DataType::UInt64, false),
+            field("reason", DataType::Utf8, false),
+            field("detail", DataType::Utf8, false),
+            field("raw", DataType::Utf8, false),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        batch(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.source_id.as_str())),
+                string_array(rows.iter().map(|r| r.file.as_str())),
+                Arc::new(arrow_array::UInt64Array::from_iter_values(
+                    rows.iter().map(|r| r.record),
+                )),
+                string_array(rows.iter().map(|r| r.reason.as_str())),
+                string_array(rows.iter().map(|r| r.detail.as_str())),
+                string_array(rows.iter().map(|r| r.raw.as_str())),
+            ],
+        )
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = Columns::new(Self::TABLE, b);
+        let (src, file, det, raw, reason) = (
+            c.strings("source_id")?,
+            c.strings("file")?,
+            c.strings("detail")?,
+            c.strings("raw")?,
+            c.strings("reason")?,
+        );
+        let rec = c.get::<arrow_array::UInt64Array>("record")?;
+        (0..b.num_rows())
+            .map(|i| {
+                let reason: String = c.str_at(reason, "reason", i)?.to_string();
+                Ok(crate::source::Reject {
+                    source_id: c.parse("source_id", c.str_at(src, "source_id", i)?)?,
+                    file: c.str_at(file, "file", i)?.to_string(),
+                    record: rec.value(i),
+                    reason: serde_json::from_value(serde_json::Value::String(reason))?,
+                    detail: c.str_at(det, "detail", i)?.to_string(),
+                    raw: c.str_at(raw, "raw", i)?.to_string(),
                 })
             })
             .collect()

@@ -2,14 +2,23 @@
 //!
 //! Everything a Lambda handler or the local runner needs lives here as plain functions over
 //! domain types: ids and money ([`ids`], [`money`]), the canonical records ([`records`]), their
-//! Arrow/Parquet form ([`columnar`]), delivery manifests ([`manifest`]) and source mappings
-//! ([`source`]). Nothing in this crate talks to AWS.
+//! Arrow/Parquet form ([`columnar`]), delivery manifests ([`manifest`]), source mappings
+//! ([`source`]) and the readers of the MT940 and camt.053 statement formats ([`formats`]).
+//! Nothing in this crate talks to AWS.
 
+pub mod close;
 pub mod columnar;
+pub mod config;
 pub mod error;
+pub mod formats;
 pub mod ids;
+pub mod ingest;
+pub mod local;
 pub mod manifest;
 pub mod money;
+pub mod pii;
+pub mod ports;
+pub mod reconcile;
 pub mod records;
 pub mod rules;
 pub mod source;

@@ -189,6 +189,9 @@ pub struct Merchant {
     pub onboarding_date: NaiveDate,
     /// ISO 3166-1 alpha-2.
     pub country: String,
+    /// The bank that acquires the merchant's payments and settles them to its account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquirer_bank_id: Option<BankId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

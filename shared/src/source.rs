@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::formats;
 use crate::ids::{BankId, BusinessDate, MerchantId, SourceId, StatementId, TransactionId, UserId};
 use crate::money::{Currency, FxTable, parse_decimal};
 use crate::records::{StatementLine, Transaction};
@@ -29,6 +30,28 @@ pub enum SourceKind {
 pub enum SourceFormat {
     Csv,
     Jsonl,
+    /// SWIFT MT940 customer statements (layout in `docs/deviations.md`).
+    Mt940,
+    /// ISO 20022 camt.053 bank-to-customer statements (layout in `docs/deviations.md`).
+    Camt053,
+}
+
+impl SourceFormat {
+    /// The name used in mappings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Jsonl => "jsonl",
+            Self::Mt940 => "mt940",
+            Self::Camt053 => "camt053",
+        }
+    }
+
+    /// Statement formats that carry their own field layout: a mapping names no columns, and
+    /// their readers hand over values already normalized.
+    pub fn has_fixed_layout(self) -> bool {
+        matches!(self, Self::Mt940 | Self::Camt053)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -161,6 +184,9 @@ impl SourceMapping {
     }
 
     pub fn validate(&self) -> Result<()> {
+        if self.format.has_fixed_layout() {
+            return self.validate_fixed_layout();
+        }
         let (known, required) = self.fields();
         for k in self.columns.keys() {
             if !known.contains(&k.as_str()) {
@@ -200,6 +226,46 @@ impl SourceMapping {
             }
         }
         Ok(())
+    }
+
+    /// MT940 and camt.053: statements only, no columns, and an account currency to check the
+    /// balances against.
+    fn validate_fixed_layout(&self) -> Result<()> {
+        let format = self.format.as_str();
+        if self.kind != SourceKind::Statement {
+            return Err(self.bad(format!(
+                "{format} files hold statements: `kind` must be `statement`"
+            )));
+        }
+        if !self.columns.is_empty() {
+            return Err(self.bad(format!(
+                "{format} files have a fixed layout: leave `columns` empty"
+            )));
+        }
+        if self.bank_id.is_none() {
+            return Err(self.bad("statement sources need `bank_id`"));
+        }
+        if self.settlement_currency.is_none() {
+            return Err(self.bad(format!(
+                "{format} sources need `settlement_currency`, the account currency their balances are checked against"
+            )));
+        }
+        self.tz()?;
+        Ok(())
+    }
+
+    /// The settings the converters apply. MT940 and camt.053 readers hand over ISO dates and
+    /// signed major-unit amounts with a `.`, whatever the mapping says about CSV-style settings.
+    fn effective(&self) -> Cow<'_, SourceMapping> {
+        if !self.format.has_fixed_layout() {
+            return Cow::Borrowed(self);
+        }
+        let mut m = self.clone();
+        m.decimal_separator = '.';
+        m.amount_unit = AmountUnit::Major;
+        m.sign_convention = SignConvention::Signed;
+        m.date_format = default_date_format();
+        Cow::Owned(m)
     }
 
     fn fields(&self) -> (&'static [&'static str], &'static [&'static str]) {
@@ -279,7 +345,7 @@ pub struct FieldError {
     pub detail: String,
 }
 
-fn ferr(reason: RejectReason, detail: impl Into<String>) -> FieldError {
+pub(crate) fn ferr(reason: RejectReason, detail: impl Into<String>) -> FieldError {
     FieldError {
         reason,
         detail: detail.into(),
@@ -304,9 +370,9 @@ pub struct ParseContext<'a> {
 }
 
 /// One record's canonical fields, indexed like the kind's field list.
-struct Fields<'a> {
-    values: Vec<Option<Cow<'a, str>>>,
-    names: &'static [&'static str],
+pub(crate) struct Fields<'a> {
+    pub(crate) values: Vec<Option<Cow<'a, str>>>,
+    pub(crate) names: &'static [&'static str],
 }
 
 impl<'a> Fields<'a> {
@@ -634,7 +700,7 @@ pub fn parse_transactions(ctx: &ParseContext<'_>, bytes: &[u8]) -> Result<Parsed
 type Convert<T> = fn(&ParseContext<'_>, Tz, &Fields<'_>) -> std::result::Result<T, FieldError>;
 
 /// Receives every record of a file: its number, raw bytes and extracted fields.
-trait OnRecord {
+pub(crate) trait OnRecord {
     fn record(&mut self, n: u64, raw: &[u8], fields: std::result::Result<Fields<'_>, FieldError>);
 }
 
@@ -673,6 +739,13 @@ fn parse_with<T>(
     names: &'static [&'static str],
     convert: Convert<T>,
 ) -> Result<Parsed<T>> {
+    let mapping = ctx.mapping.effective();
+    let ctx = &ParseContext {
+        mapping: &mapping,
+        fx: ctx.fx,
+        business_date: ctx.business_date,
+        file: ctx.file,
+    };
     let mut sink = Collect {
         ctx,
         tz: ctx.mapping.tz()?,
@@ -687,6 +760,8 @@ fn parse_with<T>(
     match ctx.mapping.format {
         SourceFormat::Csv => read_csv(ctx, bytes, names, &mut sink)?,
         SourceFormat::Jsonl => read_jsonl(ctx.mapping, bytes, names, &mut sink),
+        SourceFormat::Mt940 => formats::mt940::read(ctx, bytes, names, &mut sink)?,
+        SourceFormat::Camt053 => formats::camt053::read(ctx, bytes, names, &mut sink)?,
     }
     let out = sink.out;
     let accounted = (out.records.len() + out.rejects.len()) as u64;
@@ -716,8 +791,11 @@ pub fn count_records(mapping: &SourceMapping, file: &str, bytes: &[u8]) -> Resul
     let mut c = Count(0);
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match mapping.format {
-        SourceFormat::Csv => read_csv(&ctx, bytes, &[], &mut c)?,
+        // The mapped columns are looked up so a wrong header or delimiter fails here too.
+        SourceFormat::Csv => read_csv(&ctx, bytes, mapping.fields().0, &mut c)?,
         SourceFormat::Jsonl => read_jsonl(mapping, bytes, &[], &mut c),
+        SourceFormat::Mt940 => formats::mt940::read(&ctx, bytes, &[], &mut c)?,
+        SourceFormat::Camt053 => formats::camt053::read(&ctx, bytes, &[], &mut c)?,
     }
     Ok(c.0)
 }

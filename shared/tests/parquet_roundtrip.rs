@@ -122,6 +122,7 @@ fn statement_lines_fraud_signals_and_dimensions_roundtrip() -> Result<()> {
         risk_level: RiskLevel::Low,
         onboarding_date: day("2024-03-01")?,
         country: "US".into(),
+        acquirer_bank_id: Some(BankId::new("bank_01")?),
     }])?;
     roundtrip(&[Policy {
         policy_id: PolicyId::new("POL-1")?,
@@ -153,6 +154,7 @@ fn a_batch_of_the_wrong_schema_is_a_clear_error() -> Result<()> {
         risk_level: RiskLevel::Low,
         onboarding_date: day("2024-03-01")?,
         country: "US".into(),
+        acquirer_bank_id: Some(BankId::new("bank_01")?),
     }])?;
     let err = read_parquet::<Transaction>(Bytes::from(bytes))
         .err()

@@ -4,6 +4,7 @@
 //! stream per part, and every file is assembled in a fixed order.
 
 pub mod day;
+pub mod formats;
 pub mod knobs;
 pub mod rng;
 pub mod world;

@@ -24,14 +24,21 @@ pub enum Style {
     Jsonl,
     /// Pipe CSV, `yyyymmdd`, integer minor units, unsigned amounts with a C/D column.
     CsvPipeMinor,
+    /// SWIFT MT940 messages with balances, structured `:86:`; amounts in the settlement
+    /// currency.
+    Mt940,
+    /// ISO 20022 camt.053.001.08 XML with balances; amounts in the settlement currency.
+    Camt053,
 }
 
 impl Style {
-    pub const ALL: [Style; 4] = [
+    pub const ALL: [Style; 6] = [
         Style::CsvComma,
         Style::CsvSemicolon,
         Style::Jsonl,
         Style::CsvPipeMinor,
+        Style::Mt940,
+        Style::Camt053,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +47,8 @@ impl Style {
             Style::CsvSemicolon => "csv_semicolon",
             Style::Jsonl => "jsonl",
             Style::CsvPipeMinor => "csv_pipe_minor",
+            Style::Mt940 => "mt940",
+            Style::Camt053 => "camt053",
         }
     }
 
@@ -51,7 +60,9 @@ impl Style {
     pub fn extension(self) -> &'static str {
         match self {
             Style::Jsonl => "jsonl",
-            _ => "csv",
+            Style::Mt940 => "sta",
+            Style::Camt053 => "xml",
+            Style::CsvComma | Style::CsvSemicolon | Style::CsvPipeMinor => "csv",
         }
     }
 }
@@ -208,6 +219,7 @@ impl World {
                 risk_level: risk,
                 onboarding_date: onboarding,
                 country: country_for(banks[bank].currency.code(), rng).to_string(),
+                acquirer_bank_id: Some(banks[bank].id.clone()),
             });
             merchant_bank.push(bank);
             bank_merchants[bank].push(i as u32);

@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::day::{Day, Line, Txn};
+use super::formats::{self, Account};
 use super::knobs::Knobs;
 use super::rng::Rng;
 use super::world::{Style, World};
@@ -160,6 +161,9 @@ pub fn mapping_for(world: &World, bank: usize) -> Result<SourceMapping> {
                 ("record_type", "kind"),
             ]);
         }
+        // Fixed layouts: no columns; balances are checked against the settlement currency.
+        Style::Mt940 => m.format = SourceFormat::Mt940,
+        Style::Camt053 => m.format = SourceFormat::Camt053,
         Style::CsvPipeMinor => {
             m.delimiter = '|';
             m.date_format = "%Y%m%d".into();
@@ -228,7 +232,7 @@ fn header(style: Style) -> &'static str {
             "Buchungs-ID;Transaktionsreferenz;Buchungstag;Betrag;Waehrung;Gebuehr;Haendler;Verwendungszweck;Art\n"
         }
         Style::CsvPipeMinor => "ID|TXN|DATE|AMOUNT_MINOR|CUR|FEE_MINOR|MID|REF|KIND|DC\n",
-        Style::Jsonl => "",
+        Style::Jsonl | Style::Mt940 | Style::Camt053 => "",
     }
 }
 
@@ -307,6 +311,12 @@ fn write_line(out: &mut String, world: &World, l: &Line) {
                 "kind": kind,
             });
             let _ = writeln!(out, "{v}");
+        }
+        Style::Mt940 => formats::mt940_entry(out, l, l.merchant.map(|_| merchant), settle),
+        Style::Camt053 => {
+            let m = l.merchant.map(|m| &world.merchants[m as usize]);
+            let party = m.map(|m| (m.merchant_id.as_str(), m.merchant_name.as_str()));
+            formats::camt_entry(out, l, party, settle);
         }
     }
 }
@@ -387,7 +397,74 @@ fn write_txn(out: &mut String, world: &World, day: &Day, t: &Txn) {
     );
 }
 
-/// Splits records into files of [`RECORDS_PER_FILE`] and adds them with their manifest.
+/// One statement record as written, with its signed amount in minor units of the settlement
+/// currency (the MT940 and camt.053 framing adds them up into balances).
+pub struct Rec {
+    pub text: String,
+    pub amount_minor: i64,
+}
+
+impl AsRef<str> for Rec {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Records split into files of [`RECORDS_PER_FILE`] (one empty file when there are none).
+fn file_chunks<T>(records: &[T]) -> Vec<&[T]> {
+    if records.is_empty() {
+        vec![&[]]
+    } else {
+        records.chunks(RECORDS_PER_FILE).collect()
+    }
+}
+
+/// Files of a header and records (CSV, JSON lines), with their record counts.
+fn plain_files<R: AsRef<str>>(head: &str, records: &[R]) -> Vec<(Vec<u8>, u64)> {
+    file_chunks(records)
+        .into_iter()
+        .map(|chunk| {
+            let size = chunk.iter().map(|r| r.as_ref().len()).sum::<usize>();
+            let mut body = String::with_capacity(head.len() + size);
+            body.push_str(head);
+            for r in chunk {
+                body.push_str(r.as_ref());
+            }
+            (body.into_bytes(), chunk.len() as u64)
+        })
+        .collect()
+}
+
+/// One bank's statement files for `date` in the bank's style, with their record counts.
+fn statement_files(
+    world: &World,
+    bank: usize,
+    date: BusinessDate,
+    generated_at: DateTime<Utc>,
+    lines: &[&Line],
+) -> Vec<(Vec<u8>, u64)> {
+    let b = &world.banks[bank];
+    let records = bank_records(world, lines);
+    let chunks = file_chunks(&records);
+    let account = Account {
+        bank_id: b.id.as_str(),
+        currency: b.currency,
+        date,
+        opening_minor: formats::opening_balance_minor(bank, b.currency),
+        created: generated_at,
+    };
+    let bodies = match b.style {
+        Style::Mt940 => formats::mt940_files(&account, &chunks),
+        Style::Camt053 => formats::camt_files(&account, &chunks),
+        style => return plain_files(header(style), &records),
+    };
+    bodies
+        .into_iter()
+        .zip(chunks.iter().map(|c| c.len() as u64))
+        .collect()
+}
+
+/// Adds the files of one delivery (bytes and record count each) with their manifest.
 #[allow(clippy::too_many_arguments)]
 fn delivery(
     tree: &mut Tree,
@@ -398,29 +475,16 @@ fn delivery(
     generated_at: DateTime<Utc>,
     file_stem: &str,
     ext: &str,
-    head: &str,
-    records: &[String],
+    bodies: Vec<(Vec<u8>, u64)>,
 ) -> Result<()> {
     let mut files = Vec::new();
-    let chunks: Vec<&[String]> = if records.is_empty() {
-        vec![&[]]
-    } else {
-        records.chunks(RECORDS_PER_FILE).collect()
-    };
-    for (i, chunk) in chunks.iter().enumerate() {
+    for (i, (bytes, record_count)) in bodies.into_iter().enumerate() {
         let name = format!("{file_stem}_{:04}.{ext}", i + 1);
-        let mut body =
-            String::with_capacity(head.len() + chunk.iter().map(String::len).sum::<usize>());
-        body.push_str(head);
-        for r in *chunk {
-            body.push_str(r);
-        }
-        let bytes = body.into_bytes();
         files.push(ManifestFile {
             name: name.clone(),
             size_bytes: bytes.len() as u64,
             sha256: sha256_hex(&bytes),
-            record_count: chunk.len() as u64,
+            record_count,
         });
         tree.insert(format!("{prefix}{source}/{date}/{name}"), bytes);
     }
@@ -446,15 +510,19 @@ fn at(date: BusinessDate, days: u64, h: u32, m: u32) -> DateTime<Utc> {
 }
 
 /// Statement records of one bank and date in file order (duplicated records repeated).
-fn bank_records(world: &World, lines: &[&Line]) -> Vec<String> {
+fn bank_records(world: &World, lines: &[&Line]) -> Vec<Rec> {
     let mut out = Vec::with_capacity(lines.len() + 16);
     for l in lines {
-        let mut s = String::with_capacity(128);
-        write_line(&mut s, world, l);
+        let mut text = String::with_capacity(128);
+        write_line(&mut text, world, l);
+        let amount_minor = l.amount_minor;
         if l.dup_record {
-            out.push(s.clone());
+            out.push(Rec {
+                text: text.clone(),
+                amount_minor,
+            });
         }
-        out.push(s);
+        out.push(Rec { text, amount_minor });
     }
     out
 }
@@ -552,8 +620,7 @@ pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tre
             at(d, 1, 0, 30),
             "transactions",
             "csv",
-            head,
-            &rows,
+            plain_files(head, &rows),
         )?;
     }
 
@@ -568,7 +635,6 @@ pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tre
     for ((bank, d), mut lines) in by_bank {
         lines.sort_by_key(|l| l.seq);
         let b = &world.banks[bank];
-        let records = bank_records(world, &lines);
         let corrected = day.correction.as_ref().is_some_and(|(cb, _)| *cb == bank) && d == date;
         let (version, stem, generated) = match (corrected, d == prev) {
             (true, _) => (2, "statements_v2", at(d, 1, 6, 0)),
@@ -584,25 +650,23 @@ pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tre
             generated,
             stem,
             b.style.extension(),
-            header(b.style),
-            &records,
+            statement_files(world, bank, d, generated, &lines),
         )?;
     }
     if let Some((bank, v1)) = &day.correction {
         let b = &world.banks[*bank];
         let lines: Vec<&Line> = v1.iter().collect();
-        let records = bank_records(world, &lines);
+        let generated = at(date, 1, 1, 10);
         delivery(
             &mut tree,
             "redelivery/v1/landing/",
             b.id.as_str(),
             date,
             1,
-            at(date, 1, 1, 10),
+            generated,
             "statements_v1",
             b.style.extension(),
-            header(b.style),
-            &records,
+            statement_files(world, *bank, date, generated, &lines),
         )?;
     }
     write_truth(&mut tree, world, day)?;

@@ -1,0 +1,161 @@
+//! `recon run`: the whole pipeline on a local directory that plays the bucket.
+//!
+//! Ingestion builds, for every `landing/*/*/_manifest.json`, the S3 event the bucket would
+//! send, and calls the same handlers the Lambda functions run: the manifest validator, then the
+//! normalizer for each delivery it accepts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use recon_shared::Result;
+use recon_shared::ids::BusinessDate;
+use recon_shared::ingest::{DeliveryStatus, FileCounts};
+use recon_shared::local::{LocalCatalog, LocalManifests, LocalStore};
+use recon_shared::manifest::MANIFEST_FILE;
+use recon_shared::pii::{PII_KEY_ENV, PiiKey};
+use recon_shared::ports::ObjectStore;
+
+/// Tokenization key used when [`PII_KEY_ENV`] is not set: local development only.
+const LOCAL_DEV_PII_KEY: &[u8] = b"recon-local-development-key-not-for-production";
+
+/// Bucket name put into locally built events.
+pub const LOCAL_BUCKET: &str = "recon-local";
+
+pub struct RunConfig {
+    pub data: PathBuf,
+    pub date: Option<BusinessDate>,
+}
+
+/// The PII key from the environment, or the local development key.
+pub fn local_pii_key() -> Result<PiiKey> {
+    match std::env::var(PII_KEY_ENV) {
+        Ok(v) => PiiKey::new(v.as_bytes()),
+        Err(_) => PiiKey::new(LOCAL_DEV_PII_KEY),
+    }
+}
+
+/// Per source: what ingestion did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceSummary {
+    pub deliveries: u32,
+    pub unchanged: u32,
+    pub files_accepted: u32,
+    pub files_quarantined: u32,
+    pub counts: FileCounts,
+    pub versions: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IngestReport {
+    pub sources: BTreeMap<String, SourceSummary>,
+    /// `(file, reason code)` of everything quarantined in this run.
+    pub quarantined: Vec<(String, String)>,
+}
+
+impl IngestReport {
+    pub fn totals(&self) -> (u32, u32, FileCounts) {
+        self.sources
+            .values()
+            .fold((0, 0, FileCounts::default()), |(a, q, c), s| {
+                (
+                    a + s.files_accepted,
+                    q + s.files_quarantined,
+                    FileCounts {
+                        records_in: c.records_in + s.counts.records_in,
+                        accepted: c.accepted + s.counts.accepted,
+                        rejected: c.rejected + s.counts.rejected,
+                        duplicates: c.duplicates + s.counts.duplicates,
+                    },
+                )
+            })
+    }
+
+    /// The summary table printed by `recon run`.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<10} {:>4} {:>9} {:>11} {:>10} {:>10} {:>9} {:>10}\n",
+            "source",
+            "ver",
+            "files ok",
+            "quarantined",
+            "records",
+            "accepted",
+            "rejected",
+            "duplicates"
+        );
+        let row = |name: &str, ver: String, ok: u32, q: u32, c: &FileCounts| {
+            format!(
+                "{name:<10} {ver:>4} {ok:>9} {q:>11} {:>10} {:>10} {:>9} {:>10}\n",
+                c.records_in, c.accepted, c.rejected, c.duplicates
+            )
+        };
+        for (name, s) in &self.sources {
+            let ver = s
+                .versions
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            out.push_str(&row(
+                name,
+                ver,
+                s.files_accepted,
+                s.files_quarantined,
+                &s.counts,
+            ));
+        }
+        let (a, q, c) = self.totals();
+        out.push_str(&row("total", String::new(), a, q, &c));
+        out
+    }
+}
+
+/// Validates and normalizes every delivery under `landing/` (in key order).
+pub async fn ingest(cfg: &RunConfig) -> Result<IngestReport> {
+    let store = LocalStore::new(&cfg.data);
+    let table = LocalManifests::new(&cfg.data);
+    let catalog = LocalCatalog::new(&cfg.data);
+    let pii = local_pii_key()?;
+    let mut report = IngestReport::default();
+    let manifests: Vec<_> = store
+        .list("landing/")
+        .await?
+        .into_iter()
+        .filter(|o| o.key.ends_with(&format!("/{MANIFEST_FILE}")))
+        .collect();
+    for obj in manifests {
+        let event = manifest_validator::s3_put_event(LOCAL_BUCKET, &obj.key, obj.size)?;
+        let resp = manifest_validator::handle(event, &store, &table).await?;
+        for outcome in &resp.outcomes {
+            let s = report
+                .sources
+                .entry(outcome.source_id.to_string())
+                .or_default();
+            s.deliveries += 1;
+            if outcome.status == DeliveryStatus::Unchanged {
+                s.unchanged += 1;
+            }
+            s.files_accepted += outcome.accepted.len() as u32;
+            s.files_quarantined += outcome.quarantined.len() as u32;
+            if !s.versions.contains(&outcome.version) {
+                s.versions.push(outcome.version);
+            }
+            for q in &outcome.quarantined {
+                report.quarantined.push((
+                    format!("{}/{}/{}", outcome.source_id, outcome.business_date, q.file),
+                    q.reason_code.clone(),
+                ));
+            }
+        }
+        for req in resp.normalize {
+            let out = normalizer::handle(req, &store, &table, &catalog, &pii).await?;
+            let s = report.sources.entry(out.source_id.clone()).or_default();
+            let t = out.totals();
+            s.counts.records_in += t.records_in;
+            s.counts.accepted += t.accepted;
+            s.counts.rejected += t.rejected;
+            s.counts.duplicates += t.duplicates;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,75 @@
+//! `manifest-validator`: S3 `ObjectCreated` on `landing/{source}/{date}/_manifest.json`.
+//!
+//! Decodes the event, validates each manifest with [`recon_shared::ingest::validate`], and
+//! returns the outcomes with the normalization work they hand on.
+
+use aws_lambda_events::event::s3::S3Event;
+use recon_shared::Result;
+use recon_shared::ingest::{NormalizeRequest, ValidationOutcome, decode_s3_key, validate};
+use recon_shared::manifest::MANIFEST_FILE;
+use recon_shared::ports::{ManifestTable, ObjectStore};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    pub outcomes: Vec<ValidationOutcome>,
+    /// One request per delivery with accepted files, for the normalizer.
+    pub normalize: Vec<NormalizeRequest>,
+    /// Keys of records that were not manifest creations (the bucket's filter should stop them).
+    pub ignored: Vec<String>,
+}
+
+pub async fn handle<S: ObjectStore, M: ManifestTable>(
+    event: S3Event,
+    store: &S,
+    table: &M,
+) -> Result<Response> {
+    let mut resp = Response::default();
+    for record in event.records {
+        let created = record
+            .event_name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("ObjectCreated"));
+        let raw = record.s3.object.key.unwrap_or_default();
+        let key = decode_s3_key(&raw)?;
+        if !created || !key.ends_with(&format!("/{MANIFEST_FILE}")) {
+            resp.ignored.push(key);
+            continue;
+        }
+        let outcome = validate(store, table, &key).await?;
+        resp.normalize.extend(outcome.normalize_request());
+        resp.outcomes.push(outcome);
+    }
+    Ok(resp)
+}
+
+/// The S3 notification the bucket sends when `key` is written (for the local runner and tests).
+pub fn s3_put_event(bucket: &str, key: &str, size: u64) -> Result<S3Event> {
+    let encoded: String = key
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let v = serde_json::json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "eu-central-1",
+        "eventTime": "2026-11-21T01:10:00.000Z",
+        "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AROAEXAMPLE:bank-sftp"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "landing-manifests",
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "EXAMPLE"}, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": {"key": encoded, "size": size, "sequencer": "0055AED6DCD90281E5"}
+        }
+    }]});
+    Ok(serde_json::from_value(v)?)
+}

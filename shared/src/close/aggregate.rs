@@ -1,0 +1,536 @@
+//! `final-aggregate`: batch index ⊕ the latest transaction state → `index/final`, merchant
+//! daily KPIs → `index/kpis`, and the run summary → `runs/`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow_array::{Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::inputs::{read_all, transactions_prefix};
+use crate::columnar::{
+    Columnar, MONEY_PRECISION, MONEY_SCALE, RATIO_PRECISION, RATIO_SCALE, decimal_array,
+    money_type, opt_string_array, ratio_type, string_array, timestamp_array, utc_micros,
+    write_parquet,
+};
+use crate::error::{Error, Result};
+use crate::ids::{BusinessDate, TransactionId};
+use crate::money::Currency;
+use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
+use crate::reconcile::{IndexRow, RowKind};
+use crate::records::{MatchRule, MismatchType, ReconciledStatus, Transaction, TxnStatus};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalRequest {
+    pub business_date: BusinessDate,
+    #[serde(default)]
+    pub execution: Option<String>,
+    /// Dates whose partitions this close reconciled (default: the business date).
+    #[serde(default)]
+    pub dates: Vec<BusinessDate>,
+    /// Outputs of the Map states: partition summaries, or recorded failures.
+    #[serde(default)]
+    pub results: Vec<Value>,
+}
+
+/// Live state of a transaction from the streaming index, when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    pub status: TxnStatus,
+    pub fraud_score: Option<Decimal>,
+    pub risk_label: Option<String>,
+    pub policy_flags: Vec<String>,
+}
+
+/// One row of `index/final` (DESIGN §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalRow {
+    pub transaction_id: TransactionId,
+    pub merchant_id: String,
+    pub bank_id: String,
+    pub user_token: String,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub status: TxnStatus,
+    pub settlement_status: String,
+    pub fraud_score: Option<Decimal>,
+    pub risk_label: Option<String>,
+    pub policy_flags: Option<String>,
+    /// In the statement currency.
+    pub discrepancy: Option<Decimal>,
+    pub statement_currency: Currency,
+    pub reconciled_status: ReconciledStatus,
+    pub mismatch_type: MismatchType,
+    pub reconciliation_timestamp: DateTime<Utc>,
+}
+
+/// Settlement state a risk or finance user reads.
+pub fn settlement_status(s: ReconciledStatus) -> &'static str {
+    match s {
+        ReconciledStatus::Matched | ReconciledStatus::Duplicate => "SETTLED",
+        ReconciledStatus::PartialMatch => "PARTIALLY_SETTLED",
+        ReconciledStatus::Unmatched => "UNSETTLED",
+        ReconciledStatus::Disputed => "DISPUTED",
+    }
+}
+
+/// The derive-status rule: a disputed settlement is a chargeback whatever the stream says;
+/// otherwise the newest known status (the stream's when it has one, else the ledger's).
+pub fn derive_status(
+    ledger: TxnStatus,
+    stream: Option<TxnStatus>,
+    reconciled: ReconciledStatus,
+) -> TxnStatus {
+    if reconciled == ReconciledStatus::Disputed {
+        return TxnStatus::Chargeback;
+    }
+    stream.unwrap_or(ledger)
+}
+
+/// Merchant daily KPIs, per settlement currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiRow {
+    pub merchant_id: String,
+    pub currency: String,
+    pub transactions: i64,
+    pub volume: Decimal,
+    pub refunds: i64,
+    pub refund_amount: Decimal,
+    pub chargebacks: i64,
+    pub fees: Decimal,
+    pub mismatched: i64,
+    pub mismatch_rate: Decimal,
+    pub net_discrepancy: Decimal,
+}
+
+pub fn final_key(date: BusinessDate) -> String {
+    format!("index/final/business_date={date}/part.parquet")
+}
+
+pub fn kpis_key(date: BusinessDate) -> String {
+    format!("index/kpis/business_date={date}/part.parquet")
+}
+
+/// Builds the final index and KPIs of one date from its batch index and transactions.
+pub fn build_final(
+    date: BusinessDate,
+    batch: &[IndexRow],
+    transactions: &[Transaction],
+    stream: &HashMap<TransactionId, StreamState>,
+) -> Result<(Vec<FinalRow>, Vec<KpiRow>)> {
+    let by_id: HashMap<&TransactionId, &Transaction> = transactions
+        .iter()
+        .map(|t| (&t.transaction_id, t))
+        .collect();
+    let cutoff = (date.date() + chrono::Days::new(1))
+        .and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc())
+        .ok_or_else(|| Error::Invariant("cutoff".into()))?;
+    let mut finals = Vec::new();
+    let mut kpis: BTreeMap<(String, String), KpiRow> = BTreeMap::new();
+    for r in batch {
+        let merchant = r
+            .merchant_id
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        let k = kpis
+            .entry((merchant.clone(), r.currency.to_string()))
+            .or_insert_with(|| KpiRow {
+                merchant_id: merchant.clone(),
+                currency: r.currency.to_string(),
+                ..Default::default()
+            });
+        match r.row_kind {
+            RowKind::StatementLine => {
+                if r.merchant_id.is_some() {
+                    k.fees += r.fee_charged.unwrap_or_default();
+                }
+                if r.match_rule == MatchRule::ManyToOne {
+                    k.net_discrepancy += r.discrepancy.unwrap_or_default();
+                }
+                continue;
+            }
+            RowKind::Transaction => {}
+        }
+        let Some(id) = &r.transaction_id else {
+            continue;
+        };
+        let t = by_id.get(id).ok_or_else(|| {
+            Error::Invariant(format!(
+                "batch index names {id}, which is not in the day's transactions"
+            ))
+        })?;
+        let s = stream.get(id);
+        let expected = r.expected_amount.unwrap_or_default();
+        k.transactions += 1;
+        if t.status == TxnStatus::Refunded {
+            k.refunds += 1;
+            k.refund_amount += expected.abs();
+        } else {
+            k.volume += expected;
+        }
+        if r.reconciled_status == ReconciledStatus::Disputed {
+            k.chargebacks += 1;
+        }
+        if r.mismatch_type != MismatchType::None {
+            k.mismatched += 1;
+        }
+        if r.match_rule != MatchRule::ManyToOne {
+            k.net_discrepancy += r.discrepancy.unwrap_or_default();
+        }
+        finals.push(FinalRow {
+            transaction_id: id.clone(),
+            merchant_id: merchant,
+            bank_id: r.bank_id.to_string(),
+            user_token: t.user_id.to_string(),
+            amount: t.amount,
+            currency: t.currency,
+            status: derive_status(t.status, s.map(|s| s.status), r.reconciled_status),
+            settlement_status: settlement_status(r.reconciled_status).to_string(),
+            fraud_score: s.and_then(|s| s.fraud_score),
+            risk_label: s.and_then(|s| s.risk_label.clone()),
+            policy_flags: s
+                .filter(|s| !s.policy_flags.is_empty())
+                .map(|s| s.policy_flags.join("|")),
+            discrepancy: r.discrepancy,
+            statement_currency: r.currency,
+            reconciled_status: r.reconciled_status,
+            mismatch_type: r.mismatch_type,
+            reconciliation_timestamp: cutoff,
+        });
+    }
+    finals.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
+    let kpis = kpis
+        .into_values()
+        .filter(|k| k.transactions > 0 || !k.fees.is_zero())
+        .map(|mut k| {
+            if k.transactions > 0 {
+                k.mismatch_rate =
+                    (Decimal::from(k.mismatched) / Decimal::from(k.transactions)).round_dp(4);
+            }
+            k
+        })
+        .collect();
+    Ok((finals, kpis))
+}
+
+/// Runs the final aggregation of a close.
+pub async fn final_aggregate<S: ObjectStore, R: RunsTable>(
+    store: &S,
+    runs: &R,
+    req: &FinalRequest,
+    stream: &HashMap<TransactionId, StreamState>,
+) -> Result<Value> {
+    let started = std::time::Instant::now();
+    let execution = req
+        .execution
+        .clone()
+        .unwrap_or_else(|| format!("close-{}", req.business_date));
+    let mut dates = req.dates.clone();
+    if !dates.contains(&req.business_date) {
+        dates.push(req.business_date);
+    }
+    dates.sort();
+    let failed: Vec<&Value> = req
+        .results
+        .iter()
+        .filter(|r| r["status"] == json!("FAILED"))
+        .collect();
+    let mut per_date = serde_json::Map::new();
+    for date in &dates {
+        let batch: Vec<IndexRow> =
+            read_all(store, &format!("index/batch/business_date={date}/")).await?;
+        let txns: Vec<Transaction> = read_all(store, &transactions_prefix(*date)).await?;
+        let (finals, kpis) = build_final(*date, &batch, &txns, stream)?;
+        store
+            .put(&final_key(*date), Bytes::from(write_parquet(&finals)?))
+            .await?;
+        store
+            .put(&kpis_key(*date), Bytes::from(write_parquet(&kpis)?))
+            .await?;
+        let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_mismatch: BTreeMap<String, u64> = BTreeMap::new();
+        for f in &finals {
+            *by_status
+                .entry(f.reconciled_status.to_string())
+                .or_default() += 1;
+            *by_mismatch.entry(f.mismatch_type.to_string()).or_default() += 1;
+        }
+        let lines = batch
+            .iter()
+            .filter(|r| r.row_kind == RowKind::StatementLine)
+            .count();
+        let unmatched_lines = batch
+            .iter()
+            .filter(|r| {
+                r.row_kind == RowKind::StatementLine
+                    && r.reconciled_status != ReconciledStatus::Matched
+            })
+            .count();
+        per_date.insert(
+            date.to_string(),
+            json!({"transactions": finals.len(), "statement_lines": lines, "statement_lines_not_matched": unmatched_lines,
+                   "by_status": by_status, "by_mismatch": by_mismatch, "merchants": kpis.len()}),
+        );
+    }
+    let status = if failed.is_empty() {
+        RunStatus::Succeeded
+    } else {
+        RunStatus::Failed
+    };
+    let summary = json!({
+        "business_date": req.business_date,
+        "execution": execution,
+        "status": status,
+        "dates": per_date,
+        "partitions": req.results,
+        "failed_partitions": failed.len(),
+        "duration_ms": started.elapsed().as_millis() as u64,
+    });
+    let mut bytes = serde_json::to_vec_pretty(&summary)?;
+    bytes.push(b'\n');
+    store
+        .put(
+            &format!("runs/{}/{execution}.json", req.business_date),
+            Bytes::from(bytes),
+        )
+        .await?;
+    runs.put(&RunRecord {
+        business_date: req.business_date,
+        run_id: execution,
+        partition: "_close".into(),
+        status,
+        fingerprint: String::new(),
+        counts: BTreeMap::from([
+            ("failed_partitions".to_string(), failed.len() as u64),
+            ("dates".to_string(), dates.len() as u64),
+        ]),
+        duration_ms: started.elapsed().as_millis() as u64,
+        error: (!failed.is_empty()).then(|| format!("{} partition(s) failed", failed.len())),
+    })
+    .await?;
+    Ok(summary)
+}
+
+impl Columnar for FinalRow {
+    const TABLE: &'static str = "final_index";
+
+    fn schema() -> SchemaRef {
+        let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+        Arc::new(Schema::new(vec![
+            f("transaction_id", DataType::Utf8, false),
+            f("merchant_id", DataType::Utf8, false),
+            f("bank_id", DataType::Utf8, false),
+            f("user_token", DataType::Utf8, false),
+            f("amount", money_type(), false),
+            f("currency", DataType::Utf8, false),
+            f("status", DataType::Utf8, false),
+            f("settlement_status", DataType::Utf8, false),
+            f("fraud_score", ratio_type(), true),
+            f("risk_label", DataType::Utf8, true),
+            f("policy_flags", DataType::Utf8, true),
+            f("discrepancy", money_type(), true),
+            f("statement_currency", DataType::Utf8, false),
+            f("reconciled_status", DataType::Utf8, false),
+            f("mismatch_type", DataType::Utf8, false),
+            f("reconciliation_timestamp", utc_micros(), false),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        Ok(RecordBatch::try_new(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.transaction_id.as_str())),
+                string_array(rows.iter().map(|r| r.merchant_id.as_str())),
+                string_array(rows.iter().map(|r| r.bank_id.as_str())),
+                string_array(rows.iter().map(|r| r.user_token.as_str())),
+                decimal_array(
+                    rows.iter().map(|r| Some(r.amount)),
+                    MONEY_PRECISION,
+                    MONEY_SCALE,
+                )?,
+                string_array(rows.iter().map(|r| r.currency.code())),
+                string_array(rows.iter().map(|r| r.status.as_str())),
+                string_array(rows.iter().map(|r| r.settlement_status.as_str())),
+                decimal_array(
+                    rows.iter().map(|r| r.fraud_score),
+                    RATIO_PRECISION,
+                    RATIO_SCALE,
+                )?,
+                opt_string_array(rows.iter().map(|r| r.risk_label.as_deref())),
+                opt_string_array(rows.iter().map(|r| r.policy_flags.as_deref())),
+                decimal_array(
+                    rows.iter().map(|r| r.discrepancy),
+                    MONEY_PRECISION,
+                    MONEY_SCALE,
+                )?,
+                string_array(rows.iter().map(|r| r.statement_currency.code())),
+                string_array(rows.iter().map(|r| r.reconciled_status.as_str())),
+                string_array(rows.iter().map(|r| r.mismatch_type.as_str())),
+                timestamp_array(rows.iter().map(|r| r.reconciliation_timestamp)),
+            ],
+        )?)
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = crate::columnar::Columns::new(Self::TABLE, b);
+        let s = |n| c.strings(n);
+        let (id, mer, bank, tok, cur, st, ss) = (
+            s("transaction_id")?,
+            s("merchant_id")?,
+            s("bank_id")?,
+            s("user_token")?,
+            s("currency")?,
+            s("status")?,
+            s("settlement_status")?,
+        );
+        let (risk, flags, scur, rs, mm) = (
+            s("risk_label")?,
+            s("policy_flags")?,
+            s("statement_currency")?,
+            s("reconciled_status")?,
+            s("mismatch_type")?,
+        );
+        let (amt, score, disc) = (
+            c.decimals("amount")?,
+            c.decimals("fraud_score")?,
+            c.decimals("discrepancy")?,
+        );
+        let ts = c.timestamps("reconciliation_timestamp")?;
+        (0..b.num_rows())
+            .map(|i| {
+                let currency: Currency = c.parse("currency", c.str_at(cur, "currency", i)?)?;
+                let statement_currency: Currency = c.parse(
+                    "statement_currency",
+                    c.str_at(scur, "statement_currency", i)?,
+                )?;
+                Ok(FinalRow {
+                    transaction_id: c
+                        .parse("transaction_id", c.str_at(id, "transaction_id", i)?)?,
+                    merchant_id: c.str_at(mer, "merchant_id", i)?.to_string(),
+                    bank_id: c.str_at(bank, "bank_id", i)?.to_string(),
+                    user_token: c.str_at(tok, "user_token", i)?.to_string(),
+                    amount: currency.exact(c.dec_at(amt, "amount", i)?)?,
+                    currency,
+                    status: c.parse("status", c.str_at(st, "status", i)?)?,
+                    settlement_status: c.str_at(ss, "settlement_status", i)?.to_string(),
+                    fraud_score: c.opt_dec_at(score, i)?.map(|d| d.normalize()),
+                    risk_label: c.opt_str_at(risk, i).map(str::to_string),
+                    policy_flags: c.opt_str_at(flags, i).map(str::to_string),
+                    discrepancy: c
+                        .opt_dec_at(disc, i)?
+                        .map(|d| statement_currency.exact(d))
+                        .transpose()?,
+                    statement_currency,
+                    reconciled_status: c
+                        .parse("reconciled_status", c.str_at(rs, "reconciled_status", i)?)?,
+                    mismatch_type: c.parse("mismatch_type", c.str_at(mm, "mismatch_type", i)?)?,
+                    reconciliation_timestamp: c.ts_at(ts, "reconciliation_timestamp", i)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Columnar for KpiRow {
+    const TABLE: &'static str = "merchant_kpis";
+
+    fn schema() -> SchemaRef {
+        let f = |n: &str, t: DataType| Field::new(n, t, false);
+        let wide = DataType::Decimal128(38, MONEY_SCALE);
+        Arc::new(Schema::new(vec![
+            f("merchant_id", DataType::Utf8),
+            f("currency", DataType::Utf8),
+            f("transactions", DataType::Int64),
+            f("volume", wide.clone()),
+            f("refunds", DataType::Int64),
+            f("refund_amount", wide.clone()),
+            f("chargebacks", DataType::Int64),
+            f("fees", wide.clone()),
+            f("mismatched", DataType::Int64),
+            f("mismatch_rate", ratio_type()),
+            f("net_discrepancy", wide),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        let wide = |g: fn(&KpiRow) -> Decimal| {
+            decimal_array(rows.iter().map(|r| Some(g(r))), 38, MONEY_SCALE)
+        };
+        let int = |g: fn(&KpiRow) -> i64| {
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(g))) as arrow_array::ArrayRef
+        };
+        Ok(RecordBatch::try_new(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.merchant_id.as_str())),
+                string_array(rows.iter().map(|r| r.currency.as_str())),
+                int(|r| r.transactions),
+                wide(|r| r.volume)?,
+                int(|r| r.refunds),
+                wide(|r| r.refund_amount)?,
+                int(|r| r.chargebacks),
+                wide(|r| r.fees)?,
+                int(|r| r.mismatched),
+                decimal_array(
+                    rows.iter().map(|r| Some(r.mismatch_rate)),
+                    RATIO_PRECISION,
+                    RATIO_SCALE,
+                )?,
+                wide(|r| r.net_discrepancy)?,
+            ],
+        )?)
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = crate::columnar::Columns::new(Self::TABLE, b);
+        let int = |n: &str| {
+            b.column_by_name(n)
+                .and_then(|a| a.as_any().downcast_ref::<Int64Array>())
+                .ok_or_else(|| Error::Schema {
+                    table: Self::TABLE,
+                    column: n.into(),
+                    reason: "missing".into(),
+                })
+        };
+        let (m, cur) = (c.strings("merchant_id")?, c.strings("currency")?);
+        let (n, rf, cb, mm) = (
+            int("transactions")?,
+            int("refunds")?,
+            int("chargebacks")?,
+            int("mismatched")?,
+        );
+        let (vol, ra, fees, rate, nd) = (
+            c.decimals("volume")?,
+            c.decimals("refund_amount")?,
+            c.decimals("fees")?,
+            c.decimals("mismatch_rate")?,
+            c.decimals("net_discrepancy")?,
+        );
+        (0..b.num_rows())
+            .map(|i| {
+                let currency: Currency = c.parse("currency", c.str_at(cur, "currency", i)?)?;
+                Ok(KpiRow {
+                    merchant_id: c.str_at(m, "merchant_id", i)?.to_string(),
+                    currency: currency.to_string(),
+                    transactions: n.value(i),
+                    volume: currency.exact(c.dec_at(vol, "volume", i)?)?,
+                    refunds: rf.value(i),
+                    refund_amount: currency.exact(c.dec_at(ra, "refund_amount", i)?)?,
+                    chargebacks: cb.value(i),
+                    fees: currency.exact(c.dec_at(fees, "fees", i)?)?,
+                    mismatched: mm.value(i),
+                    mismatch_rate: c.dec_at(rate, "mismatch_rate", i)?.normalize(),
+                    net_discrepancy: currency.exact(c.dec_at(nd, "net_discrepancy", i)?)?,
+                })
+            })
+            .collect()
+    }
+}

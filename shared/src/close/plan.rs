@@ -1,0 +1,182 @@
+//! `plan-partitions`: the (business date, bank) partitions a close must reconcile.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::inputs::{
+    Dimensions, dates_with_data, load_dimensions, load_fx, objects, statements_prefix,
+    transactions_prefix,
+};
+use crate::columnar::read_parquet;
+use crate::error::Result;
+use crate::ids::{BankId, BusinessDate};
+use crate::ports::{ObjectStore, RunStatus, RunsTable};
+use crate::records::Transaction;
+
+/// Default largest partition input a Lambda reconciles; larger ones go to the EMR step.
+pub const DEFAULT_LAMBDA_MAX_INPUT_BYTES: u64 = 768 * 1024 * 1024;
+
+fn default_lookback() -> u32 {
+    7
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRequest {
+    pub business_date: BusinessDate,
+    /// Execution name (`close-{date}-{n}`); recorded with every partition run.
+    #[serde(default)]
+    pub execution: Option<String>,
+    /// Reconcile every partition even when its inputs did not change.
+    #[serde(default)]
+    pub force: bool,
+    /// Earlier business dates to look at for late or corrected deliveries.
+    #[serde(default = "default_lookback")]
+    pub lookback_days: u32,
+    #[serde(default)]
+    pub lambda_max_input_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Route {
+    Lambda,
+    Emr,
+}
+
+/// One partition of the plan (the Map state's item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedPartition {
+    pub business_date: BusinessDate,
+    pub bank_id: BankId,
+    pub fingerprint: String,
+    pub input_bytes: u64,
+    pub transactions: u64,
+    pub route: Route,
+    /// The close this partition belongs to (its `as_of` date for break ages).
+    pub as_of: BusinessDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub business_date: BusinessDate,
+    pub execution: String,
+    pub lambda_partitions: Vec<PlannedPartition>,
+    pub emr_partitions: Vec<PlannedPartition>,
+    /// Partitions whose inputs match their last successful run.
+    pub unchanged: Vec<PlannedPartition>,
+    /// Dates the final aggregation must rebuild.
+    pub dates: Vec<BusinessDate>,
+}
+
+/// Fingerprint of one partition's inputs: its statements, the day's transactions, FX,
+/// reference data, rules and the engine version.
+pub async fn fingerprint<S: ObjectStore>(
+    store: &S,
+    dims: &Dimensions,
+    date: BusinessDate,
+    bank: &BankId,
+) -> Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let mut bytes = 0u64;
+    h.update(dims.fingerprint.as_bytes());
+    h.update(format!("{date}|{bank}").as_bytes());
+    for prefix in [statements_prefix(date, bank), transactions_prefix(date)] {
+        for (key, b) in objects(store, &prefix).await? {
+            h.update(key.as_bytes());
+            h.update(Sha256::digest(&b));
+            bytes += b.len() as u64;
+        }
+    }
+    if let (_, Some(fx)) = load_fx(store, date).await? {
+        h.update(&fx);
+    }
+    Ok((hex::encode(h.finalize()), bytes))
+}
+
+/// Plans a close: every partition with data in the lookback window, minus those whose
+/// fingerprint equals that of their last successful run.
+pub async fn plan<S: ObjectStore, R: RunsTable>(
+    store: &S,
+    runs: &R,
+    req: &PlanRequest,
+) -> Result<Plan> {
+    let dims = load_dimensions(store).await?;
+    let execution = req
+        .execution
+        .clone()
+        .unwrap_or_else(|| format!("close-{}", req.business_date));
+    let max_bytes = req
+        .lambda_max_input_bytes
+        .unwrap_or(DEFAULT_LAMBDA_MAX_INPUT_BYTES);
+    let mut out = Plan {
+        business_date: req.business_date,
+        execution,
+        lambda_partitions: Vec::new(),
+        emr_partitions: Vec::new(),
+        unchanged: Vec::new(),
+        dates: Vec::new(),
+    };
+    for date in dates_with_data(store, req.business_date, req.lookback_days).await? {
+        // Banks with statements that day, and banks whose merchants transacted that day.
+        let mut banks: BTreeMap<BankId, u64> = BTreeMap::new();
+        for obj in store
+            .list(&format!("curated/statements/business_date={date}/"))
+            .await?
+        {
+            if let Some(b) = obj.key.split('/').find_map(|p| p.strip_prefix("bank_id=")) {
+                banks.entry(BankId::new(b)?).or_default();
+            }
+        }
+        for (_, b) in objects(store, &transactions_prefix(date)).await? {
+            for t in read_parquet::<Transaction>(b)? {
+                if let Some(bank) = dims.acquirer(&t.merchant_id) {
+                    *banks.entry(bank.clone()).or_default() += 1;
+                }
+            }
+        }
+        let done: BTreeSet<(String, String)> = runs
+            .runs(date)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == RunStatus::Succeeded)
+            .map(|r| (r.partition, r.fingerprint))
+            .collect();
+        let mut changed = false;
+        for (bank, txns) in banks {
+            let (fp, input_bytes) = fingerprint(store, &dims, date, &bank).await?;
+            let p = PlannedPartition {
+                business_date: date,
+                route: if input_bytes > max_bytes {
+                    Route::Emr
+                } else {
+                    Route::Lambda
+                },
+                bank_id: bank.clone(),
+                fingerprint: fp.clone(),
+                input_bytes,
+                transactions: txns,
+                as_of: req.business_date,
+            };
+            if !req.force && done.contains(&(bank.to_string(), fp)) {
+                out.unchanged.push(p);
+                continue;
+            }
+            changed = true;
+            match p.route {
+                Route::Lambda => out.lambda_partitions.push(p),
+                Route::Emr => out.emr_partitions.push(p),
+            }
+        }
+        if changed || date == req.business_date {
+            out.dates.push(date);
+        }
+    }
+    out.dates.sort();
+    tracing::info!(
+        business_date = %req.business_date, lambda = out.lambda_partitions.len(), emr = out.emr_partitions.len(),
+        unchanged = out.unchanged.len(), "close planned"
+    );
+    Ok(out)
+}

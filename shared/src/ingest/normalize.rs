@@ -1,0 +1,354 @@
+//! Record-level normalization of an accepted delivery into curated Parquet.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::{DATABASE, NormalizeRequest, fx_key, landing_prefix, source_config_key};
+use crate::columnar::write_parquet;
+use crate::error::{Error, Result};
+use crate::ids::{BankId, BusinessDate, SourceId, UserId};
+use crate::manifest::MANIFEST_FILE;
+use crate::money::FxTable;
+use crate::pii::PiiKey;
+use crate::ports::{Catalog, FileRecord, FileStatus, ManifestTable, ObjectStore, Partition};
+use crate::records::{StatementLine, Transaction};
+use crate::source::{
+    ParseContext, Parsed, Reject, RejectReason, SourceKind, SourceMapping, parse_statements,
+    parse_transactions,
+};
+
+/// What became of one file's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FileCounts {
+    pub records_in: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+}
+
+impl FileCounts {
+    /// `records_in == accepted + rejected + duplicates`, or an error naming the file.
+    pub fn check(&self, file: &str) -> Result<()> {
+        if self.records_in != self.accepted + self.rejected + self.duplicates {
+            return Err(Error::Invariant(format!(
+                "{file}: {} records in, but {} accepted + {} rejected + {} duplicates",
+                self.records_in, self.accepted, self.rejected, self.duplicates
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NormalizeOutcome {
+    pub source_id: String,
+    pub business_date: BusinessDate,
+    pub version: u32,
+    pub kind: SourceKind,
+    /// Per file, in request order.
+    pub files: Vec<(String, FileCounts)>,
+    /// Curated objects written.
+    pub outputs: Vec<String>,
+    /// Outputs of an earlier version removed because this one no longer produces them.
+    pub removed: Vec<String>,
+    /// True when the request was for a version that is no longer current (nothing done).
+    pub stale: bool,
+}
+
+impl NormalizeOutcome {
+    pub fn totals(&self) -> FileCounts {
+        self.files
+            .iter()
+            .fold(FileCounts::default(), |a, (_, c)| FileCounts {
+                records_in: a.records_in + c.records_in,
+                accepted: a.accepted + c.accepted,
+                rejected: a.rejected + c.rejected,
+                duplicates: a.duplicates + c.duplicates,
+            })
+    }
+}
+
+/// A canonical record that can be deduplicated by its id.
+trait Keyed: Clone + PartialEq {
+    fn key(&self) -> String;
+}
+
+impl Keyed for StatementLine {
+    fn key(&self) -> String {
+        self.statement_id.to_string()
+    }
+}
+
+impl Keyed for Transaction {
+    fn key(&self) -> String {
+        self.transaction_id.to_string()
+    }
+}
+
+/// Removes duplicates across the files of a delivery, in file order: an identical repeat is a
+/// duplicate; the same id with other content is rejected (`DUPLICATE_STATEMENT_ID`).
+fn dedupe<T: Keyed>(
+    files: Vec<(String, Parsed<T>)>,
+    kind: SourceKind,
+    source: &SourceId,
+) -> (Vec<T>, Vec<Reject>, Vec<(String, FileCounts)>) {
+    let mut seen: HashMap<String, T> = HashMap::new();
+    let mut kept = Vec::new();
+    let mut rejects = Vec::new();
+    let mut counts = Vec::new();
+    for (name, parsed) in files {
+        let mut c = FileCounts {
+            records_in: parsed.records_in,
+            rejected: parsed.rejects.len() as u64,
+            ..Default::default()
+        };
+        rejects.extend(parsed.rejects);
+        for (n, rec) in parsed.records {
+            let key = rec.key();
+            match seen.get(&key) {
+                None => {
+                    seen.insert(key, rec.clone());
+                    kept.push(rec);
+                    c.accepted += 1;
+                }
+                Some(prev) if *prev == rec => c.duplicates += 1,
+                Some(_) => {
+                    c.rejected += 1;
+                    let what = if kind == SourceKind::Statement {
+                        "statement_id"
+                    } else {
+                        "transaction_id"
+                    };
+                    rejects.push(Reject {
+                        source_id: source.clone(),
+                        file: name.clone(),
+                        record: n,
+                        reason: RejectReason::DuplicateStatementId,
+                        detail: format!("{what} {key} was already delivered with other content"),
+                        raw: String::new(),
+                    });
+                }
+            }
+        }
+        counts.push((name, c));
+    }
+    (kept, rejects, counts)
+}
+
+fn statements_key(
+    date: BusinessDate,
+    bank: &BankId,
+    source: &str,
+    delivery: BusinessDate,
+) -> String {
+    format!(
+        "curated/statements/business_date={date}/bank_id={bank}/part-{source}-{delivery}.parquet"
+    )
+}
+
+fn transactions_key(date: BusinessDate, source: &str) -> String {
+    format!("curated/transactions/business_date={date}/part-{source}.parquet")
+}
+
+fn rejects_key(date: BusinessDate, source: &str) -> String {
+    format!("curated/rejects/business_date={date}/source_id={source}/part.parquet")
+}
+
+fn partition_of(key: &str) -> Partition {
+    let dir = key.rsplit_once('/').map_or(key, |(d, _)| d);
+    let mut parts = dir.split('/');
+    let _curated = parts.next();
+    let table = parts.next().unwrap_or_default().to_string();
+    let values = parts
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Partition {
+        database: DATABASE.into(),
+        table,
+        values,
+        location: format!("{dir}/"),
+    }
+}
+
+/// Normalizes the accepted files of one delivery version. Idempotent: the same request gives
+/// the same objects and table rows; a request for a superseded version does nothing.
+pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
+    store: &S,
+    table: &M,
+    catalog: &C,
+    pii: &PiiKey,
+    req: &NormalizeRequest,
+) -> Result<NormalizeOutcome> {
+    let rows = table.delivery(&req.source_id, req.business_date).await?;
+    let manifest_row = rows
+        .iter()
+        .find(|r| r.file == MANIFEST_FILE)
+        .ok_or_else(|| {
+            Error::Invariant(format!(
+                "no validated delivery for {} {}",
+                req.source_id, req.business_date
+            ))
+        })?;
+    let mapping = SourceMapping::from_json(&store.get(&source_config_key(&req.source_id)).await?)?;
+    let mut out = NormalizeOutcome {
+        source_id: req.source_id.to_string(),
+        business_date: req.business_date,
+        version: req.version,
+        kind: mapping.kind,
+        files: Vec::new(),
+        outputs: Vec::new(),
+        removed: Vec::new(),
+        stale: false,
+    };
+    if manifest_row.version != req.version || manifest_row.status == FileStatus::Quarantined {
+        out.stale = true;
+        return Ok(out);
+    }
+    let fx = match store.get(&fx_key(req.business_date)).await {
+        Ok(b) => FxTable::from_csv(std::str::from_utf8(&b).map_err(|_| Error::InvalidConfig {
+            name: fx_key(req.business_date),
+            reason: "not UTF-8".into(),
+        })?)?,
+        Err(Error::NotFound { .. }) => FxTable::default(),
+        Err(e) => return Err(e),
+    };
+    let prefix = landing_prefix(&req.source_id, req.business_date);
+    let mut payloads = Vec::new();
+    for name in &req.files {
+        payloads.push((name.clone(), store.get(&format!("{prefix}{name}")).await?));
+    }
+
+    let mut objects: BTreeMap<String, Bytes> = BTreeMap::new();
+    let (mut rejects, counts) = match mapping.kind {
+        SourceKind::Statement => {
+            let mut parsed = Vec::new();
+            for (name, bytes) in &payloads {
+                let c = ParseContext {
+                    mapping: &mapping,
+                    fx: &fx,
+                    business_date: req.business_date,
+                    file: name,
+                };
+                parsed.push((name.clone(), parse_statements(&c, bytes)?));
+            }
+            let (lines, rejects, counts) = dedupe(parsed, mapping.kind, &req.source_id);
+            let mut parts: BTreeMap<(BusinessDate, BankId), Vec<StatementLine>> = BTreeMap::new();
+            for l in lines {
+                parts
+                    .entry((l.posting_date, l.bank_id.clone()))
+                    .or_default()
+                    .push(l);
+            }
+            for ((date, bank), mut ls) in parts {
+                ls.sort_by(|a, b| a.statement_id.cmp(&b.statement_id));
+                let key = statements_key(date, &bank, req.source_id.as_str(), req.business_date);
+                objects.insert(key, Bytes::from(write_parquet(&ls)?));
+            }
+            (rejects, counts)
+        }
+        SourceKind::Transactions => {
+            let mut parsed = Vec::new();
+            for (name, bytes) in &payloads {
+                let c = ParseContext {
+                    mapping: &mapping,
+                    fx: &fx,
+                    business_date: req.business_date,
+                    file: name,
+                };
+                let mut p = parse_transactions(&c, bytes)?;
+                for (_, t) in &mut p.records {
+                    t.user_id = UserId::new(pii.tokenize(&t.user_id))?;
+                }
+                parsed.push((name.clone(), p));
+            }
+            let (mut txns, rejects, counts) = dedupe(parsed, mapping.kind, &req.source_id);
+            txns.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
+            if !txns.is_empty() {
+                objects.insert(
+                    transactions_key(req.business_date, req.source_id.as_str()),
+                    Bytes::from(write_parquet(&txns)?),
+                );
+            }
+            (rejects, counts)
+        }
+    };
+    rejects.sort_by(|a, b| (&a.file, a.record).cmp(&(&b.file, b.record)));
+    let rkey = rejects_key(req.business_date, req.source_id.as_str());
+    if !rejects.is_empty() {
+        objects.insert(rkey.clone(), Bytes::from(write_parquet(&rejects)?));
+    }
+    for (name, c) in &counts {
+        c.check(name)?;
+    }
+
+    // Write every partition whole, then drop what an earlier run produced and this one did not.
+    for (key, bytes) in &objects {
+        store.put(key, bytes.clone()).await?;
+    }
+    let new: BTreeSet<&String> = objects.keys().collect();
+    let mut stale_outputs: BTreeSet<String> = rows
+        .iter()
+        .flat_map(|r| r.outputs.iter().cloned())
+        .collect();
+    if rejects.is_empty() {
+        stale_outputs.insert(rkey);
+    }
+    for old in stale_outputs.iter().filter(|k| !new.contains(k)) {
+        store.delete(old).await?;
+        out.removed.push(old.clone());
+    }
+    for key in objects.keys() {
+        catalog.register_partition(&partition_of(key)).await?;
+    }
+
+    // Record counts per file and the delivery's outputs.
+    let mut updates: Vec<FileRecord> = Vec::new();
+    for (name, c) in &counts {
+        if let Some(r) = rows.iter().find(|r| &r.file == name) {
+            updates.push(FileRecord {
+                status: FileStatus::Normalized,
+                records_in: c.records_in,
+                accepted: c.accepted,
+                rejected: c.rejected,
+                duplicates: c.duplicates,
+                ..r.clone()
+            });
+        }
+    }
+    for r in rows.iter().filter(|r| {
+        r.file != MANIFEST_FILE && r.status == FileStatus::Superseded && !r.outputs.is_empty()
+    }) {
+        updates.push(FileRecord {
+            outputs: Vec::new(),
+            ..r.clone()
+        });
+    }
+    let totals = counts
+        .iter()
+        .fold(FileCounts::default(), |a, (_, c)| FileCounts {
+            records_in: a.records_in + c.records_in,
+            accepted: a.accepted + c.accepted,
+            rejected: a.rejected + c.rejected,
+            duplicates: a.duplicates + c.duplicates,
+        });
+    updates.push(FileRecord {
+        records_in: totals.records_in,
+        accepted: totals.accepted,
+        rejected: totals.rejected,
+        duplicates: totals.duplicates,
+        outputs: objects.keys().cloned().collect(),
+        ..manifest_row.clone()
+    });
+    table.put(&updates).await?;
+    tracing::info!(
+        source_id = %req.source_id, business_date = %req.business_date, version = req.version,
+        records_in = totals.records_in, accepted = totals.accepted, rejected = totals.rejected,
+        duplicates = totals.duplicates, outputs = objects.len(), "delivery normalized"
+    );
+    out.files = counts;
+    out.outputs = objects.into_keys().collect();
+    Ok(out)
+}

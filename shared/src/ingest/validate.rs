@@ -1,0 +1,549 @@
+//! File-level validation of one delivery against its manifest.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    NormalizeRequest, landing_prefix, parse_manifest_key, quarantine_prefix, source_config_key,
+};
+use crate::error::{Error, Result};
+use crate::ids::{BusinessDate, SourceId};
+use crate::manifest::{MANIFEST_FILE, Manifest, sha256_hex};
+use crate::ports::{FileRecord, FileStatus, ManifestTable, ObjectStore};
+use crate::source::{SourceMapping, count_records};
+
+/// What became of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeliveryStatus {
+    /// Every listed file passed.
+    Accepted,
+    /// Some files passed, the others are quarantined.
+    PartiallyAccepted,
+    /// Nothing can be used (bad manifest, no mapping, every file failed).
+    Rejected,
+    /// This exact manifest was validated before: nothing changed.
+    Unchanged,
+    /// A newer version of the delivery is already in place.
+    Stale,
+}
+
+/// A file (or the manifest) moved aside, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub file: String,
+    pub reason_code: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationOutcome {
+    pub source_id: SourceId,
+    pub business_date: BusinessDate,
+    pub version: u32,
+    pub status: DeliveryStatus,
+    pub accepted: Vec<String>,
+    pub quarantined: Vec<Quarantined>,
+    /// The version this delivery replaced, if any.
+    pub superseded_version: Option<u32>,
+}
+
+impl ValidationOutcome {
+    /// The normalization work this outcome hands on (none when nothing was accepted or changed).
+    pub fn normalize_request(&self) -> Option<NormalizeRequest> {
+        let fresh = matches!(
+            self.status,
+            DeliveryStatus::Accepted | DeliveryStatus::PartiallyAccepted
+        );
+        (fresh && !self.accepted.is_empty()).then(|| NormalizeRequest {
+            source_id: self.source_id.clone(),
+            business_date: self.business_date,
+            version: self.version,
+            files: self.accepted.clone(),
+        })
+    }
+}
+
+struct Check<'a> {
+    name: String,
+    expected: Option<&'a crate::manifest::ManifestFile>,
+    actual_size: Option<u64>,
+    actual_sha: Option<String>,
+    actual_count: Option<u64>,
+    failure: Option<(&'static str, String)>,
+}
+
+fn fail(code: &'static str, reason: String) -> Option<(&'static str, String)> {
+    Some((code, reason))
+}
+
+/// Checks one listed file: present, size, checksum, readable, record count.
+async fn check_file<'a, S: ObjectStore>(
+    store: &S,
+    prefix: &str,
+    mapping: &SourceMapping,
+    f: &'a crate::manifest::ManifestFile,
+) -> Result<(Check<'a>, Option<Bytes>)> {
+    let mut c = Check {
+        name: f.name.clone(),
+        expected: Some(f),
+        actual_size: None,
+        actual_sha: None,
+        actual_count: None,
+        failure: None,
+    };
+    let bytes = match store.get(&format!("{prefix}{}", f.name)).await {
+        Ok(b) => b,
+        Err(Error::NotFound { .. }) => {
+            c.failure = fail(
+                "MISSING_FILE",
+                format!(
+                    "the manifest lists `{}` but no such object exists under {prefix}",
+                    f.name
+                ),
+            );
+            return Ok((c, None));
+        }
+        Err(e) => return Err(e),
+    };
+    c.actual_size = Some(bytes.len() as u64);
+    let sha = sha256_hex(&bytes);
+    c.actual_sha = Some(sha.clone());
+    if bytes.is_empty() && f.size_bytes != 0 {
+        c.failure = fail(
+            "EMPTY_FILE",
+            format!(
+                "`{}` is empty; the manifest announced {} bytes",
+                f.name, f.size_bytes
+            ),
+        );
+    } else if bytes.len() as u64 != f.size_bytes {
+        c.failure = fail(
+            "SIZE_MISMATCH",
+            format!(
+                "`{}` has {} bytes, the manifest says {} (truncated or altered in transit?)",
+                f.name,
+                bytes.len(),
+                f.size_bytes
+            ),
+        );
+    } else if !sha.eq_ignore_ascii_case(&f.sha256) {
+        c.failure = fail(
+            "CHECKSUM_MISMATCH",
+            format!(
+                "sha256 of `{}` is {sha}, the manifest says {}",
+                f.name, f.sha256
+            ),
+        );
+    } else if bytes.is_empty() {
+        c.failure = fail(
+            "EMPTY_FILE",
+            format!("`{}` is empty (not even a header)", f.name),
+        );
+    } else {
+        match count_records(mapping, &f.name, &bytes) {
+            Ok(n) => {
+                c.actual_count = Some(n);
+                if n != f.record_count {
+                    c.failure = fail(
+                        "RECORD_COUNT_MISMATCH",
+                        format!(
+                            "`{}` holds {n} records, the manifest says {}",
+                            f.name, f.record_count
+                        ),
+                    );
+                }
+            }
+            Err(Error::InvalidFile { reason, .. }) => {
+                c.failure = fail(
+                    "UNREADABLE_FILE",
+                    format!(
+                        "`{}` cannot be read as {:?}: {reason}",
+                        f.name, mapping.format
+                    ),
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((c, Some(bytes)))
+}
+
+/// Validates the delivery whose manifest is at `key` (`landing/{source}/{date}/_manifest.json`).
+///
+/// Idempotent: the same manifest validated again returns [`DeliveryStatus::Unchanged`] and
+/// touches nothing; an older version than the one in place returns [`DeliveryStatus::Stale`].
+pub async fn validate<S: ObjectStore, M: ManifestTable>(
+    store: &S,
+    table: &M,
+    key: &str,
+) -> Result<ValidationOutcome> {
+    let (source, date) = parse_manifest_key(key)?;
+    let prefix = landing_prefix(&source, date);
+    let qprefix = quarantine_prefix(&source, date);
+    let bytes = store.get(key).await?;
+    let manifest_sha = sha256_hex(&bytes);
+    let existing = table.delivery(&source, date).await?;
+    let current = existing.iter().find(|r| r.file == MANIFEST_FILE);
+    if current.is_some_and(|c| c.sha256 == manifest_sha && c.status != FileStatus::Quarantined) {
+        return Ok(outcome(
+            &source,
+            date,
+            current.map_or(0, |c| c.version),
+            DeliveryStatus::Unchanged,
+        ));
+    }
+
+    // The manifest itself.
+    let manifest = match Manifest::parse(key, &bytes) {
+        Ok(m) if m.source_id != source || m.business_date != date => Err(format!(
+            "the manifest is for {} {} but was delivered under {prefix}",
+            m.source_id, m.business_date
+        )),
+        Ok(m) => Ok(m),
+        Err(Error::InvalidManifest { reason, .. }) => Err(reason),
+        Err(e) => return Err(e),
+    };
+    let manifest = match manifest {
+        Ok(m) => m,
+        Err(reason) => {
+            let code = if reason.contains("delivered under") {
+                "WRONG_DELIVERY"
+            } else {
+                "INVALID_MANIFEST"
+            };
+            return reject_manifest(
+                store,
+                table,
+                &source,
+                date,
+                &bytes,
+                &manifest_sha,
+                current,
+                code,
+                reason,
+            )
+            .await;
+        }
+    };
+    if let Some(c) = current.filter(|c| c.status != FileStatus::Quarantined) {
+        if manifest.version < c.version {
+            return Ok(outcome(
+                &source,
+                date,
+                manifest.version,
+                DeliveryStatus::Stale,
+            ));
+        }
+        if manifest.version == c.version {
+            let reason = format!(
+                "version {} was already delivered with other content; a correction must carry version {}",
+                c.version,
+                c.version + 1
+            );
+            return reject_manifest(
+                store,
+                table,
+                &source,
+                date,
+                &bytes,
+                &manifest_sha,
+                current,
+                "VERSION_CONFLICT",
+                reason,
+            )
+            .await;
+        }
+    }
+    let mapping = match store.get(&source_config_key(&source)).await {
+        Ok(b) => SourceMapping::from_json(&b).map_err(|e| e.to_string()),
+        Err(Error::NotFound { .. }) => Err(format!(
+            "no source mapping at {}",
+            source_config_key(&source)
+        )),
+        Err(e) => return Err(e),
+    };
+    let mapping = match mapping {
+        Ok(m) if m.source_id == source => m,
+        Ok(m) => {
+            let reason = format!(
+                "config/sources/{source}.json declares source_id {}",
+                m.source_id
+            );
+            return reject_manifest(
+                store,
+                table,
+                &source,
+                date,
+                &bytes,
+                &manifest_sha,
+                current,
+                "NO_SOURCE_MAPPING",
+                reason,
+            )
+            .await;
+        }
+        Err(reason) => {
+            return reject_manifest(
+                store,
+                table,
+                &source,
+                date,
+                &bytes,
+                &manifest_sha,
+                current,
+                "NO_SOURCE_MAPPING",
+                reason,
+            )
+            .await;
+        }
+    };
+
+    // Every listed file, then anything unlisted beside them.
+    let mut checks = Vec::new();
+    for f in &manifest.files {
+        checks.push(check_file(store, &prefix, &mapping, f).await?);
+    }
+    let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    let earlier: BTreeSet<&str> = existing.iter().map(|r| r.file.as_str()).collect();
+    for obj in store.list(&prefix).await? {
+        let name = &obj.key[prefix.len()..];
+        if name == MANIFEST_FILE
+            || listed.contains(name)
+            || earlier.contains(name)
+            || name.contains('/')
+        {
+            continue;
+        }
+        let bytes = store.get(&obj.key).await?;
+        checks.push((
+            Check {
+                name: name.to_string(),
+                expected: None,
+                actual_size: Some(obj.size),
+                actual_sha: Some(sha256_hex(&bytes)),
+                actual_count: None,
+                failure: fail(
+                    "EXTRA_FILE",
+                    format!(
+                        "`{name}` is in the delivery folder but not listed in manifest version {}",
+                        manifest.version
+                    ),
+                ),
+            },
+            Some(bytes),
+        ));
+    }
+
+    // Quarantine copies and reasons first, then the table, then removal from landing: a retry
+    // after a crash finds the same state or an already recorded one.
+    let mut quarantined = Vec::new();
+    let mut accepted = Vec::new();
+    let mut rows = Vec::new();
+    for (c, bytes) in &checks {
+        let row = FileRecord {
+            source_id: source.clone(),
+            business_date: date,
+            file: c.name.clone(),
+            version: manifest.version,
+            status: if c.failure.is_some() {
+                FileStatus::Quarantined
+            } else {
+                FileStatus::Accepted
+            },
+            sha256: c.actual_sha.clone().unwrap_or_default(),
+            size_bytes: c.actual_size.unwrap_or(0),
+            record_count: c.expected.map_or(0, |e| e.record_count),
+            records_in: 0,
+            accepted: 0,
+            rejected: 0,
+            duplicates: 0,
+            reason_code: c.failure.as_ref().map(|(code, _)| code.to_string()),
+            reason: c.failure.as_ref().map(|(_, r)| r.clone()),
+            outputs: Vec::new(),
+        };
+        match &c.failure {
+            None => accepted.push(c.name.clone()),
+            Some((code, reason)) => {
+                if let Some(b) = bytes {
+                    store
+                        .put(&format!("{qprefix}{}", c.name), b.clone())
+                        .await?;
+                }
+                let doc = json!({
+                    "source_id": source,
+                    "business_date": date,
+                    "file": c.name,
+                    "manifest_version": manifest.version,
+                    "reason_code": code,
+                    "reason": reason,
+                    "expected": c.expected.map(|e| json!({"size_bytes": e.size_bytes, "sha256": e.sha256, "record_count": e.record_count})),
+                    "actual": {"size_bytes": c.actual_size, "sha256": c.actual_sha, "record_count": c.actual_count},
+                    "what_to_do": "fix the file at the source and deliver it again under a manifest with a higher version",
+                });
+                store
+                    .put(
+                        &format!("{qprefix}{}.reason.json", c.name),
+                        Bytes::from(serde_json::to_vec_pretty(&doc)?),
+                    )
+                    .await?;
+                quarantined.push(Quarantined {
+                    file: c.name.clone(),
+                    reason_code: code.to_string(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        rows.push(row);
+    }
+    // Files of an earlier version that this one no longer lists.
+    for r in existing
+        .iter()
+        .filter(|r| r.file != MANIFEST_FILE && !listed.contains(r.file.as_str()))
+    {
+        if r.version < manifest.version && r.status != FileStatus::Superseded {
+            rows.push(FileRecord {
+                status: FileStatus::Superseded,
+                ..r.clone()
+            });
+        }
+    }
+    let status = match (accepted.len(), quarantined.len()) {
+        (0, _) => DeliveryStatus::Rejected,
+        (_, 0) => DeliveryStatus::Accepted,
+        _ => DeliveryStatus::PartiallyAccepted,
+    };
+    let superseded_version = current
+        .filter(|c| c.status != FileStatus::Quarantined)
+        .map(|c| c.version);
+    rows.push(FileRecord {
+        source_id: source.clone(),
+        business_date: date,
+        file: MANIFEST_FILE.to_string(),
+        version: manifest.version,
+        status: if accepted.is_empty() {
+            FileStatus::Quarantined
+        } else {
+            FileStatus::Accepted
+        },
+        sha256: manifest_sha,
+        size_bytes: bytes.len() as u64,
+        record_count: manifest.files.iter().map(|f| f.record_count).sum(),
+        records_in: 0,
+        accepted: 0,
+        rejected: 0,
+        duplicates: 0,
+        reason_code: None,
+        reason: (!quarantined.is_empty()).then(|| {
+            format!(
+                "{} of {} file(s) quarantined",
+                quarantined.len(),
+                checks.len()
+            )
+        }),
+        outputs: current.map(|c| c.outputs.clone()).unwrap_or_default(),
+    });
+    table.put(&rows).await?;
+    for q in &quarantined {
+        store.delete(&format!("{prefix}{}", q.file)).await?;
+    }
+    tracing::info!(
+        source_id = %source, business_date = %date, version = manifest.version,
+        accepted = accepted.len(), quarantined = quarantined.len(), "delivery validated"
+    );
+    Ok(ValidationOutcome {
+        source_id: source,
+        business_date: date,
+        version: manifest.version,
+        status,
+        accepted,
+        quarantined,
+        superseded_version,
+    })
+}
+
+fn outcome(
+    source: &SourceId,
+    date: BusinessDate,
+    version: u32,
+    status: DeliveryStatus,
+) -> ValidationOutcome {
+    ValidationOutcome {
+        source_id: source.clone(),
+        business_date: date,
+        version,
+        status,
+        accepted: Vec::new(),
+        quarantined: Vec::new(),
+        superseded_version: None,
+    }
+}
+
+/// The manifest cannot be used: keep a copy and the reason, record it, leave the data files.
+#[allow(clippy::too_many_arguments)]
+async fn reject_manifest<S: ObjectStore, M: ManifestTable>(
+    store: &S,
+    table: &M,
+    source: &SourceId,
+    date: BusinessDate,
+    bytes: &Bytes,
+    sha: &str,
+    current: Option<&FileRecord>,
+    code: &str,
+    reason: String,
+) -> Result<ValidationOutcome> {
+    let q = quarantine_prefix(source, date);
+    store
+        .put(&format!("{q}{MANIFEST_FILE}"), bytes.clone())
+        .await?;
+    let doc = json!({
+        "source_id": source, "business_date": date, "file": MANIFEST_FILE,
+        "reason_code": code, "reason": reason,
+        "what_to_do": "deliver a corrected manifest (with a higher version if one was accepted before)",
+    });
+    store
+        .put(
+            &format!("{q}{MANIFEST_FILE}.reason.json"),
+            Bytes::from(serde_json::to_vec_pretty(&doc)?),
+        )
+        .await?;
+    // A rejected manifest never displaces an accepted delivery already in place.
+    if current.is_none_or(|c| c.status == FileStatus::Quarantined) {
+        table
+            .put(&[FileRecord {
+                source_id: source.clone(),
+                business_date: date,
+                file: MANIFEST_FILE.to_string(),
+                version: 0,
+                status: FileStatus::Quarantined,
+                sha256: sha.to_string(),
+                size_bytes: bytes.len() as u64,
+                record_count: 0,
+                records_in: 0,
+                accepted: 0,
+                rejected: 0,
+                duplicates: 0,
+                reason_code: Some(code.to_string()),
+                reason: Some(reason.clone()),
+                outputs: Vec::new(),
+            }])
+            .await?;
+    }
+    tracing::warn!(source_id = %source, business_date = %date, reason_code = code, "manifest rejected");
+    Ok(ValidationOutcome {
+        source_id: source.clone(),
+        business_date: date,
+        version: current.map_or(0, |c| c.version),
+        status: DeliveryStatus::Rejected,
+        accepted: Vec::new(),
+        quarantined: vec![Quarantined {
+            file: MANIFEST_FILE.into(),
+            reason_code: code.into(),
+            reason,
+        }],
+        superseded_version: None,
+    })
+}

@@ -1,0 +1,351 @@
+//! Local adapters: the bucket is a directory, the tables are JSON documents under `state/`.
+//! Writes go to a temporary file and are renamed into place, so readers never see half an
+//! object and a crash leaves the previous version.
+
+use std::path::{Component, Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::ids::{BusinessDate, SourceId};
+use crate::ports::{
+    Catalog, FileRecord, ManifestTable, ObjectInfo, ObjectStore, Partition, delivery_pk,
+};
+
+/// Where the local tables live inside the data directory (not part of the bucket layout).
+pub const STATE_DIR: &str = "state";
+
+/// Writes `bytes` to `path` atomically (temp file + rename), creating parent directories.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let parent = path
+        .parent()
+        .ok_or_else(|| Error::Invariant(format!("{} has no parent", path.display())))?;
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// A directory acting as the bucket.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Maps a key to a path, refusing keys that would leave the root.
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        let rel = Path::new(key);
+        let ok = !key.is_empty()
+            && rel.components().all(|c| matches!(c, Component::Normal(_)))
+            && !key.contains('\\');
+        if !ok {
+            return Err(Error::InvalidId {
+                kind: "object key",
+                value: key.chars().take(120).collect(),
+                reason: "must be a relative path without `..`",
+            });
+        }
+        Ok(self.root.join(rel))
+    }
+}
+
+fn walk(dir: &Path, root: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue; // temp files of in-flight writes
+        }
+        let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if ft.is_dir() {
+            walk(&path, root, prefix, out)?;
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            let key = rel.to_string_lossy().replace('\\', "/");
+            if key.starts_with(prefix) {
+                let size = entry.metadata().map_err(|e| Error::io(&path, e))?.len();
+                out.push(ObjectInfo { key, size });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl ObjectStore for LocalStore {
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        let path = self.path(key)?;
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Bytes::from(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound {
+                key: key.to_string(),
+            }),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        write_atomic(&self.path(key)?, &bytes)
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        // Walk from the deepest directory the prefix names.
+        let dir_part = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+        let start = if dir_part.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(dir_part)?
+        };
+        let mut out = Vec::new();
+        walk(&start, &self.root, prefix, &mut out)?;
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        let bytes = self.get(from).await?;
+        self.put(to, bytes).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+}
+
+/// The Manifests table as one JSON document per partition key.
+#[derive(Debug, Clone)]
+pub struct LocalManifests {
+    dir: PathBuf,
+}
+
+impl LocalManifests {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.join(STATE_DIR).join("manifests"),
+        }
+    }
+
+    fn path(&self, pk: &str) -> PathBuf {
+        self.dir.join(format!("{}.json", pk.replace('#', "__")))
+    }
+
+    fn read(&self, pk: &str) -> Result<Vec<FileRecord>> {
+        let path = self.path(pk);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(serde_json::from_slice(&b)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+}
+
+impl ManifestTable for LocalManifests {
+    async fn delivery(&self, source: &SourceId, date: BusinessDate) -> Result<Vec<FileRecord>> {
+        self.read(&delivery_pk(source, date))
+    }
+
+    async fn put(&self, records: &[FileRecord]) -> Result<()> {
+        let mut by_pk: std::collections::BTreeMap<String, Vec<&FileRecord>> = Default::default();
+        for r in records {
+            by_pk.entry(r.pk()).or_default().push(r);
+        }
+        for (pk, new) in by_pk {
+            let mut rows = self.read(&pk)?;
+            for r in new {
+                match rows.iter_mut().find(|x| x.file == r.file) {
+                    Some(x) => *x = r.clone(),
+                    None => rows.push(r.clone()),
+                }
+            }
+            rows.sort_by(|a, b| a.file.cmp(&b.file));
+            let mut bytes = serde_json::to_vec_pretty(&rows)?;
+            bytes.push(b'\n');
+            write_atomic(&self.path(&pk), &bytes)?;
+        }
+        Ok(())
+    }
+}
+
+/// The catalog as one JSON document per table.
+#[derive(Debug, Clone)]
+pub struct LocalCatalog {
+    dir: PathBuf,
+}
+
+impl LocalCatalog {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.join(STATE_DIR).join("catalog"),
+        }
+    }
+
+    fn path(&self, database: &str, table: &str) -> PathBuf {
+        self.dir.join(database).join(format!("{table}.json"))
+    }
+
+    fn read(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
+        let path = self.path(database, table);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(serde_json::from_slice(&b)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+}
+
+impl Catalog for LocalCatalog {
+    async fn register_partition(&self, p: &Partition) -> Result<()> {
+        let mut parts = self.read(&p.database, &p.table)?;
+        match parts.iter_mut().find(|x| x.values == p.values) {
+            Some(x) if x == p => return Ok(()),
+            Some(x) => *x = p.clone(),
+            None => parts.push(p.clone()),
+        }
+        parts.sort();
+        let mut bytes = serde_json::to_vec_pretty(&parts)?;
+        bytes.push(b'\n');
+        write_atomic(&self.path(&p.database, &p.table), &bytes)
+    }
+
+    async fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
+        self.read(database, table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        // The local adapters never suspend, so polling once completes them.
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    #[test]
+    fn store_puts_gets_lists_copies_deletes() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let s = LocalStore::new(dir.path());
+        block_on(s.put("a/b/c.txt", Bytes::from_static(b"hello")))?;
+        block_on(s.put("a/b/d.txt", Bytes::from_static(b"x")))?;
+        block_on(s.put("a/e.txt", Bytes::from_static(b"yy")))?;
+        assert_eq!(block_on(s.get("a/b/c.txt"))?, Bytes::from_static(b"hello"));
+        let keys: Vec<String> = block_on(s.list("a/b/"))?
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(keys, ["a/b/c.txt", "a/b/d.txt"]);
+        assert_eq!(block_on(s.list("a/"))?.len(), 3);
+        assert_eq!(block_on(s.list("a/b/c"))?.len(), 1);
+        assert!(block_on(s.list("nope/"))?.is_empty());
+        block_on(s.copy("a/e.txt", "z/e.txt"))?;
+        assert_eq!(block_on(s.get("z/e.txt"))?.len(), 2);
+        block_on(s.delete("a/e.txt"))?;
+        block_on(s.delete("a/e.txt"))?;
+        assert!(matches!(
+            block_on(s.get("a/e.txt")),
+            Err(Error::NotFound { .. })
+        ));
+        for bad in ["../x", "/etc/passwd", "a/../../x", ""] {
+            assert!(block_on(s.get(bad)).is_err(), "{bad}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn catalog_registration_is_idempotent() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let c = LocalCatalog::new(dir.path());
+        let p = Partition {
+            database: "recon".into(),
+            table: "statements".into(),
+            values: vec![
+                ("business_date".into(), "2026-11-20".into()),
+                ("bank_id".into(), "bank_01".into()),
+            ],
+            location: "curated/statements/business_date=2026-11-20/bank_id=bank_01/".into(),
+        };
+        block_on(c.register_partition(&p))?;
+        let before =
+            std::fs::read(c.path("recon", "statements")).map_err(|e| Error::io("cat", e))?;
+        block_on(c.register_partition(&p))?;
+        let after =
+            std::fs::read(c.path("recon", "statements")).map_err(|e| Error::io("cat", e))?;
+        assert_eq!(before, after);
+        assert_eq!(block_on(c.partitions("recon", "statements"))?, vec![p]);
+        Ok(())
+    }
+}
+
+/// The Runs table as one JSON document per business date.
+#[derive(Debug, Clone)]
+pub struct LocalRuns {
+    dir: PathBuf,
+}
+
+impl LocalRuns {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.join(STATE_DIR).join("runs"),
+        }
+    }
+
+    fn path(&self, date: BusinessDate) -> PathBuf {
+        self.dir.join(format!("{date}.json"))
+    }
+
+    fn read(&self, date: BusinessDate) -> Result<Vec<crate::ports::RunRecord>> {
+        let path = self.path(date);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(serde_json::from_slice(&b)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+}
+
+impl crate::ports::RunsTable for LocalRuns {
+    async fn put(&self, record: &crate::ports::RunRecord) -> Result<()> {
+        let mut rows = self.read(record.business_date)?;
+        match rows.iter_mut().find(|r| r.sort_key() == record.sort_key()) {
+            Some(r) => *r = record.clone(),
+            None => rows.push(record.clone()),
+        }
+        rows.sort_by_key(|r| r.sort_key());
+        let mut bytes = serde_json::to_vec_pretty(&rows)?;
+        bytes.push(b'\n');
+        write_atomic(&self.path(record.business_date), &bytes)
+    }
+
+    async fn runs(&self, date: BusinessDate) -> Result<Vec<crate::ports::RunRecord>> {
+        self.read(date)
+    }
+}

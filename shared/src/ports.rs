@@ -1,0 +1,155 @@
+//! Ports: the small capability traits the handlers are generic over. Each has a local adapter
+//! (a directory, [`crate::local`]) and an AWS adapter; the core never sees an SDK type.
+//!
+//! Methods return `Send` futures so handlers run on the Lambda runtime and in `recon run` alike.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::ids::{BusinessDate, SourceId};
+
+/// One object under a prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// The bucket: objects addressed by `/`-separated keys (DESIGN §2).
+pub trait ObjectStore: Send + Sync {
+    /// The object's bytes; [`crate::Error::NotFound`] when there is none.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Bytes>> + Send;
+    /// Writes the whole object at once (readers never see a partial object).
+    fn put(&self, key: &str, bytes: Bytes) -> impl Future<Output = Result<()>> + Send;
+    /// Objects whose key starts with `prefix`, sorted by key.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<ObjectInfo>>> + Send;
+    fn copy(&self, from: &str, to: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Deleting a missing object is not an error.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// State of one delivered file in the Manifests table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FileStatus {
+    /// Checked against its manifest, waiting for normalization.
+    Accepted,
+    /// Turned into curated Parquet; counts are final.
+    Normalized,
+    /// Moved to `quarantine/` with a reason.
+    Quarantined,
+    /// Belonged to an earlier version of the delivery.
+    Superseded,
+}
+
+/// One row of the Manifests table: PK `source_id#business_date`, SK `file`.
+/// The row with `file == "_manifest.json"` describes the delivery itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub source_id: SourceId,
+    pub business_date: BusinessDate,
+    pub file: String,
+    pub version: u32,
+    pub status: FileStatus,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// Records the manifest announced.
+    pub record_count: u64,
+    /// Records read, and what became of them: `records_in == accepted + rejected + duplicates`.
+    pub records_in: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+    /// Machine-readable reason code and a sentence for people, when quarantined.
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
+    /// Curated objects written from this file (so a later version can replace them).
+    pub outputs: Vec<String>,
+}
+
+impl FileRecord {
+    /// Partition key of the Manifests table.
+    pub fn pk(&self) -> String {
+        delivery_pk(&self.source_id, self.business_date)
+    }
+}
+
+pub fn delivery_pk(source: &SourceId, date: BusinessDate) -> String {
+    format!("{source}#{date}")
+}
+
+/// The Manifests table (DESIGN §7).
+pub trait ManifestTable: Send + Sync {
+    /// Every row of one delivery (`source_id#business_date`), sorted by file.
+    fn delivery(
+        &self,
+        source: &SourceId,
+        date: BusinessDate,
+    ) -> impl Future<Output = Result<Vec<FileRecord>>> + Send;
+    /// Inserts or replaces rows of one delivery together.
+    fn put(&self, records: &[FileRecord]) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A partition as the Glue Data Catalog knows it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Partition {
+    pub database: String,
+    pub table: String,
+    /// Partition column values in the table's order, e.g. `[("business_date", "2026-11-20")]`.
+    pub values: Vec<(String, String)>,
+    /// `s3://…` or a key prefix locally.
+    pub location: String,
+}
+
+/// The schema catalog (Glue-shaped).
+pub trait Catalog: Send + Sync {
+    /// Creates or updates a partition; registering the same partition twice changes nothing.
+    fn register_partition(&self, partition: &Partition) -> impl Future<Output = Result<()>> + Send;
+    fn partitions(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> impl Future<Output = Result<Vec<Partition>>> + Send;
+}
+
+/// State of one unit of a daily close (a partition, or the whole run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+/// One row of the Runs table: PK `business_date`, SK `run_id#partition`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub business_date: BusinessDate,
+    /// The execution (`close-{date}-{n}` or a local run id).
+    pub run_id: String,
+    /// `bank_id` for a partition, `_close` for the whole run.
+    pub partition: String,
+    pub status: RunStatus,
+    /// Fingerprint of the partition's inputs (rules and code version included).
+    pub fingerprint: String,
+    pub counts: std::collections::BTreeMap<String, u64>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    pub fn sort_key(&self) -> String {
+        format!("{}#{}", self.run_id, self.partition)
+    }
+}
+
+/// The Runs table (DESIGN §7).
+pub trait RunsTable: Send + Sync {
+    fn put(&self, record: &RunRecord) -> impl Future<Output = Result<()>> + Send;
+    /// Every record of one business date, sorted by sort key.
+    fn runs(&self, date: BusinessDate) -> impl Future<Output = Result<Vec<RunRecord>>> + Send;
+}

@@ -1,0 +1,560 @@
+//! The matching engine for one (business date, bank) partition.
+//!
+//! Passes, each over what the previous left unmatched:
+//! 1. **exact id** — lines naming a transaction_id; one line, several lines summing to it
+//!    (one-to-many), duplicates, partial settlements, chargebacks;
+//! 2. **composite** — lines without an id: same merchant, amount within tolerance, posting
+//!    date within the window; best candidate by amount distance, then date distance, then id;
+//! 3. **many-to-one** — a line paying several transactions of its merchant: a bounded subset
+//!    search (at most `max_group_size` members among `max_group_candidates` candidates,
+//!    [`MAX_SEARCH_NODES`] nodes), first subset in a fixed candidate order;
+//! 4. what remains is MISSING_INTERNAL (lines) or MISSING_AT_BANK (transactions).
+//!
+//! Money is handled in integer minor units of the statement currency inside the passes and
+//! converted from and to exact decimals at the edges.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::error::{Error, Result};
+use crate::ids::{BankId, BusinessDate, MerchantId, StatementId, TransactionId};
+use crate::money::{Currency, FxTable};
+use crate::records::{
+    FeeRule, MatchRule, MismatchType, ReconciledStatus, RecordType, StatementLine, Transaction,
+    TxnStatus,
+};
+use crate::rules::{Tolerances, expected_fee};
+
+/// Most nodes one many-to-one search may visit (bounds the work per line).
+pub const MAX_SEARCH_NODES: usize = 200_000;
+
+/// Everything the engine needs for one partition.
+pub struct PartitionInput<'a> {
+    pub business_date: BusinessDate,
+    pub bank_id: BankId,
+    /// Currency of the bank's statements (from its source mapping); lines carry it too.
+    pub settlement_currency: Option<Currency>,
+    /// The bank's transactions of the day (any order).
+    pub transactions: &'a [Transaction],
+    /// The bank's statement lines of the day (any order).
+    pub lines: &'a [StatementLine],
+    /// Merchant category by id (for fee rules).
+    pub categories: &'a HashMap<MerchantId, String>,
+    pub fee_rules: &'a [FeeRule],
+    pub tolerances: &'a Tolerances,
+    pub fx: &'a FxTable,
+}
+
+/// The outcome of one transaction or statement line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: ReconciledStatus,
+    pub mismatch: MismatchType,
+    pub rule: MatchRule,
+    /// Line indices for a transaction, transaction indices for a line (into the sorted inputs).
+    pub counterparts: Vec<u32>,
+    /// Minor units of the statement currency.
+    pub discrepancy: Option<i64>,
+    pub fee_variance: Option<i64>,
+    /// Confidence in per-mille: 1000 for exact-id matches.
+    pub confidence: u16,
+}
+
+impl Outcome {
+    fn unmatched(mismatch: MismatchType) -> Self {
+        Outcome {
+            status: ReconciledStatus::Unmatched,
+            mismatch,
+            rule: MatchRule::None,
+            counterparts: Vec::new(),
+            discrepancy: None,
+            fee_variance: None,
+            confidence: 0,
+        }
+    }
+}
+
+/// Per-transaction facts in statement-currency minor units.
+#[derive(Debug, Clone)]
+pub struct TxnFacts {
+    /// Expected signed amount on the statement (refunds negative).
+    pub expected_minor: i64,
+    pub expected_fee_minor: i64,
+    pub cross_currency: bool,
+    pub date: NaiveDate,
+}
+
+/// The engine's answer: inputs sorted by id, with facts and outcomes aligned to them.
+pub struct PartitionResult<'a> {
+    pub currency: Currency,
+    pub transactions: Vec<&'a Transaction>,
+    pub facts: Vec<TxnFacts>,
+    pub txn_outcomes: Vec<Outcome>,
+    pub lines: Vec<&'a StatementLine>,
+    pub line_minor: Vec<(i64, i64)>,
+    pub line_outcomes: Vec<Outcome>,
+}
+
+fn minor(c: Currency, d: Decimal) -> Result<i64> {
+    c.to_minor(c.round(d))
+}
+
+/// Reconciles one partition. Deterministic: the same inputs in any order give the same result.
+pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> {
+    let mut txns: Vec<&Transaction> = input.transactions.iter().collect();
+    txns.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
+    let mut lines: Vec<&StatementLine> = input.lines.iter().collect();
+    lines.sort_by(|a, b| a.statement_id.cmp(&b.statement_id));
+    if let Some(w) = txns
+        .windows(2)
+        .find(|w| w[0].transaction_id == w[1].transaction_id)
+    {
+        return Err(Error::Invariant(format!(
+            "transaction {} appears twice in the partition",
+            w[0].transaction_id
+        )));
+    }
+    let currency = input
+        .settlement_currency
+        .or_else(|| lines.first().map(|l| l.currency))
+        .or_else(|| txns.first().map(|t| t.currency))
+        .ok_or_else(|| Error::Invariant("empty partition has no currency".into()))?;
+    if let Some(l) = lines.iter().find(|l| l.currency != currency) {
+        return Err(Error::CurrencyMismatch {
+            left: l.currency.to_string(),
+            right: currency.to_string(),
+        });
+    }
+    let date = input.business_date.date();
+    let tol = input.tolerances.amount_minor_units;
+    let fee_tol = input.tolerances.fee_minor_units;
+    let window = input.tolerances.date_window_days;
+
+    // Facts per transaction.
+    let mut facts = Vec::with_capacity(txns.len());
+    for t in &txns {
+        let (conv, _) = input
+            .fx
+            .convert(t.amount, t.currency, currency, input.business_date)?;
+        let conv_minor = minor(currency, conv)?;
+        let refund = t.status == TxnStatus::Refunded;
+        let fee = if refund {
+            0
+        } else {
+            let cat = input.categories.get(&t.merchant_id).map(String::as_str);
+            minor(
+                currency,
+                expected_fee(input.fee_rules, &input.bank_id, cat, conv, currency, date),
+            )?
+        };
+        facts.push(TxnFacts {
+            expected_minor: if refund { -conv_minor } else { conv_minor },
+            expected_fee_minor: fee,
+            cross_currency: t.currency != currency,
+            date: t.event_time.date_naive(),
+        });
+    }
+    let line_minor: Vec<(i64, i64)> = lines
+        .iter()
+        .map(|l| {
+            Ok((
+                minor(currency, l.amount_posted)?,
+                minor(currency, l.fee_charged)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let mut t_out: Vec<Option<Outcome>> = vec![None; txns.len()];
+    let mut l_out: Vec<Option<Outcome>> = vec![None; lines.len()];
+
+    // 1. Exact id.
+    let by_id: HashMap<&str, usize> = txns
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.transaction_id.as_str(), i))
+        .collect();
+    let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (li, l) in lines.iter().enumerate() {
+        if let Some(id) = &l.transaction_id {
+            match by_id.get(id.as_str()) {
+                Some(ti) => groups.entry(*ti).or_default().push(li),
+                None => l_out[li] = Some(Outcome::unmatched(MismatchType::MissingInternal)),
+            }
+        }
+    }
+    let mut group_keys: Vec<usize> = groups.keys().copied().collect();
+    group_keys.sort_unstable();
+    for ti in group_keys {
+        let ls = &groups[&ti];
+        exact_group(
+            ti,
+            ls,
+            &txns,
+            &facts,
+            &lines,
+            &line_minor,
+            tol,
+            fee_tol,
+            &mut t_out,
+            &mut l_out,
+        );
+    }
+
+    // 2. Composite: (merchant, expected amount) -> unmatched transactions.
+    let mut index: HashMap<(&str, i64), Vec<usize>> = HashMap::new();
+    for (ti, t) in txns.iter().enumerate() {
+        if t_out[ti].is_none() {
+            index
+                .entry((t.merchant_id.as_str(), facts[ti].expected_minor))
+                .or_default()
+                .push(ti);
+        }
+    }
+    for li in 0..lines.len() {
+        let l = lines[li];
+        if l_out[li].is_some() || l.transaction_id.is_some() {
+            continue;
+        }
+        let Some(m) = &l.merchant_id else { continue };
+        let amount = line_minor[li].0;
+        let mut best: Option<(i64, i64, usize)> = None;
+        for d in -tol..=tol {
+            let Some(cands) = index.get(&(m.as_str(), amount - d)) else {
+                continue;
+            };
+            for &ti in cands {
+                if t_out[ti].is_some() {
+                    continue;
+                }
+                let days = (l.posting_date.date() - facts[ti].date).num_days().abs();
+                if days > window {
+                    continue;
+                }
+                let key = (d.abs(), days, ti);
+                if best.is_none_or(|b| key < b) {
+                    best = Some(key);
+                }
+            }
+        }
+        if let Some((d, days, ti)) = best {
+            let confidence =
+                (950 - 50 * days - if d > 0 { 100 } else { 0 }).clamp(500, 1000) as u16;
+            let disc = amount - facts[ti].expected_minor;
+            let fee_var = line_minor[li].1 - facts[ti].expected_fee_minor;
+            let mismatch = if fee_var.abs() > fee_tol {
+                MismatchType::Fee
+            } else {
+                MismatchType::None
+            };
+            let o = |c: Vec<u32>| Outcome {
+                status: ReconciledStatus::Matched,
+                mismatch,
+                rule: MatchRule::Composite,
+                counterparts: c,
+                discrepancy: Some(disc),
+                fee_variance: Some(fee_var),
+                confidence,
+            };
+            t_out[ti] = Some(o(vec![li as u32]));
+            l_out[li] = Some(o(vec![ti as u32]));
+        }
+    }
+
+    // 3. Many-to-one: one line pays several transactions of its merchant.
+    let mut by_merchant: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (ti, t) in txns.iter().enumerate() {
+        if t_out[ti].is_none() && facts[ti].expected_minor > 0 {
+            by_merchant
+                .entry(t.merchant_id.as_str())
+                .or_default()
+                .push(ti);
+        }
+    }
+    for li in 0..lines.len() {
+        let l = lines[li];
+        if l_out[li].is_some() || l.transaction_id.is_some() {
+            continue;
+        }
+        let Some(m) = &l.merchant_id else { continue };
+        let Some(pool) = by_merchant.get(m.as_str()) else {
+            continue;
+        };
+        let mut cands: Vec<usize> = pool
+            .iter()
+            .copied()
+            .filter(|ti| t_out[*ti].is_none())
+            .filter(|ti| (l.posting_date.date() - facts[*ti].date).num_days().abs() <= window)
+            .collect();
+        if cands.len() < 2 {
+            continue;
+        }
+        cands.sort_by(|a, b| (txns[*a].event_time, *a).cmp(&(txns[*b].event_time, *b)));
+        cands.truncate(input.tolerances.max_group_candidates);
+        // Search larger amounts first so the running sum overshoots early and prunes.
+        cands.sort_by(|a, b| {
+            facts[*b]
+                .expected_minor
+                .cmp(&facts[*a].expected_minor)
+                .then(a.cmp(b))
+        });
+        let amounts: Vec<i64> = cands.iter().map(|ti| facts[*ti].expected_minor).collect();
+        if let Some(pick) = subset_sum(
+            &amounts,
+            line_minor[li].0,
+            tol,
+            input.tolerances.max_group_size,
+        ) {
+            let members: Vec<usize> = pick.iter().map(|i| cands[*i]).collect();
+            let expected: i64 = members.iter().map(|ti| facts[*ti].expected_minor).sum();
+            let fees: i64 = members.iter().map(|ti| facts[*ti].expected_fee_minor).sum();
+            let disc = line_minor[li].0 - expected;
+            let fee_var = line_minor[li].1 - fees;
+            let mismatch = if fee_var.abs() > fee_tol {
+                MismatchType::Fee
+            } else {
+                MismatchType::None
+            };
+            let mut sorted = members.clone();
+            sorted.sort_unstable();
+            let o = |c: Vec<u32>, fv| Outcome {
+                status: ReconciledStatus::Matched,
+                mismatch,
+                rule: MatchRule::ManyToOne,
+                counterparts: c,
+                discrepancy: Some(disc),
+                fee_variance: fv,
+                confidence: 900,
+            };
+            for ti in &members {
+                t_out[*ti] = Some(o(vec![li as u32], Some(fee_var)));
+            }
+            l_out[li] = Some(o(sorted.iter().map(|t| *t as u32).collect(), Some(fee_var)));
+        }
+    }
+
+    // 4. Whatever is left.
+    let txn_outcomes = t_out
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Outcome::unmatched(MismatchType::MissingAtBank)))
+        .collect();
+    let line_outcomes = l_out
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Outcome::unmatched(MismatchType::MissingInternal)))
+        .collect();
+    Ok(PartitionResult {
+        currency,
+        transactions: txns,
+        facts,
+        txn_outcomes,
+        lines,
+        line_minor,
+        line_outcomes,
+    })
+}
+
+/// Lines that name one transaction.
+#[allow(clippy::too_many_arguments)]
+fn exact_group(
+    ti: usize,
+    ls: &[usize],
+    txns: &[&Transaction],
+    facts: &[TxnFacts],
+    lines: &[&StatementLine],
+    line_minor: &[(i64, i64)],
+    tol: i64,
+    fee_tol: i64,
+    t_out: &mut [Option<Outcome>],
+    l_out: &mut [Option<Outcome>],
+) {
+    let f = &facts[ti];
+    let chargeback = txns[ti].status == TxnStatus::Chargeback
+        || ls
+            .iter()
+            .any(|li| lines[*li].record_type == Some(RecordType::Chargeback));
+    if chargeback {
+        // Settlement lines book +amount, chargeback lines -amount.
+        let expected: i64 = ls
+            .iter()
+            .map(|li| {
+                if lines[*li].record_type == Some(RecordType::Chargeback) {
+                    -f.expected_minor
+                } else {
+                    f.expected_minor
+                }
+            })
+            .sum();
+        let sum: i64 = ls.iter().map(|li| line_minor[*li].0).sum();
+        let fees: i64 = ls.iter().map(|li| line_minor[*li].1).sum();
+        let o = |c| Outcome {
+            status: ReconciledStatus::Disputed,
+            mismatch: MismatchType::Chargeback,
+            rule: MatchRule::ExactId,
+            counterparts: c,
+            discrepancy: Some(sum - expected),
+            fee_variance: Some(fees - f.expected_fee_minor),
+            confidence: 1000,
+        };
+        t_out[ti] = Some(o(ls.iter().map(|l| *l as u32).collect()));
+        for li in ls {
+            l_out[*li] = Some(o(vec![ti as u32]));
+        }
+        return;
+    }
+    let fits = |li: &usize| (line_minor[*li].0 - f.expected_minor).abs() <= tol;
+    let (matched, rule, extra): (Vec<usize>, MatchRule, Vec<usize>) = match ls.iter().position(fits)
+    {
+        Some(p) => (
+            vec![ls[p]],
+            MatchRule::ExactId,
+            ls.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != p)
+                .map(|(_, l)| *l)
+                .collect(),
+        ),
+        None if ls.len() > 1 => (ls.to_vec(), MatchRule::OneToMany, Vec::new()),
+        None => (ls.to_vec(), MatchRule::ExactId, Vec::new()),
+    };
+    let sum: i64 = matched.iter().map(|li| line_minor[*li].0).sum();
+    let fees: i64 = matched.iter().map(|li| line_minor[*li].1).sum();
+    let disc = sum - f.expected_minor;
+    let fee_var = fees - f.expected_fee_minor;
+    let (status, mismatch) = if disc.abs() > tol {
+        let m = if f.cross_currency {
+            MismatchType::Currency
+        } else {
+            MismatchType::Amount
+        };
+        (ReconciledStatus::PartialMatch, m)
+    } else if fee_var.abs() > fee_tol {
+        (ReconciledStatus::Matched, MismatchType::Fee)
+    } else {
+        (ReconciledStatus::Matched, MismatchType::None)
+    };
+    let o = |c| Outcome {
+        status,
+        mismatch,
+        rule,
+        counterparts: c,
+        discrepancy: Some(disc),
+        fee_variance: Some(fee_var),
+        confidence: 1000,
+    };
+    t_out[ti] = Some(o(matched.iter().map(|l| *l as u32).collect()));
+    for li in &matched {
+        l_out[*li] = Some(o(vec![ti as u32]));
+    }
+    for li in extra {
+        l_out[li] = Some(Outcome {
+            status: ReconciledStatus::Duplicate,
+            mismatch: MismatchType::Duplicate,
+            rule: MatchRule::ExactId,
+            counterparts: vec![ti as u32],
+            discrepancy: None,
+            fee_variance: None,
+            confidence: 1000,
+        });
+    }
+}
+
+/// First subset (in index order, depth first) of 2..=`max_size` positive amounts, sorted
+/// descending, whose sum is within `tol` of `target`; bounded by [`MAX_SEARCH_NODES`].
+pub fn subset_sum(amounts: &[i64], target: i64, tol: i64, max_size: usize) -> Option<Vec<usize>> {
+    // suffix[i] = sum of amounts[i..], for pruning sums that cannot reach the target.
+    let mut suffix = vec![0i64; amounts.len() + 1];
+    for i in (0..amounts.len()).rev() {
+        suffix[i] = suffix[i + 1] + amounts[i];
+    }
+    let mut search = Search {
+        amounts,
+        suffix,
+        target,
+        tol,
+        max_size,
+        pick: Vec::with_capacity(max_size),
+        nodes: 0,
+    };
+    search.go(0, 0).then_some(search.pick)
+}
+
+struct Search<'a> {
+    amounts: &'a [i64],
+    suffix: Vec<i64>,
+    target: i64,
+    tol: i64,
+    max_size: usize,
+    pick: Vec<usize>,
+    nodes: usize,
+}
+
+impl Search<'_> {
+    fn go(&mut self, start: usize, sum: i64) -> bool {
+        if self.pick.len() >= 2 && (sum - self.target).abs() <= self.tol {
+            return true;
+        }
+        if self.pick.len() == self.max_size {
+            return false;
+        }
+        for i in start..self.amounts.len() {
+            self.nodes += 1;
+            if self.nodes >= MAX_SEARCH_NODES {
+                return false;
+            }
+            let s = sum + self.amounts[i];
+            if s > self.target + self.tol {
+                continue; // amounts descend: a later, smaller one may still fit
+            }
+            if s + self.suffix[i + 1] < self.target - self.tol {
+                return false; // even everything left cannot reach the target
+            }
+            self.pick.push(i);
+            if self.go(i + 1, s) {
+                return true;
+            }
+            self.pick.pop();
+        }
+        false
+    }
+}
+
+/// Ids of the counterparts of an outcome, for output.
+pub fn statement_ids(result: &PartitionResult<'_>, o: &Outcome) -> Vec<StatementId> {
+    o.counterparts
+        .iter()
+        .map(|i| result.lines[*i as usize].statement_id.clone())
+        .collect()
+}
+
+pub fn transaction_ids(result: &PartitionResult<'_>, o: &Outcome) -> Vec<TransactionId> {
+    o.counterparts
+        .iter()
+        .map(|i| result.transactions[*i as usize].transaction_id.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_search_finds_the_first_fitting_group_and_stays_bounded() {
+        assert_eq!(
+            subset_sum(&[500, 300, 200, 100], 600, 0, 6),
+            Some(vec![0, 3])
+        );
+        assert_eq!(
+            subset_sum(&[500, 300, 200, 100], 1100, 0, 6),
+            Some(vec![0, 1, 2, 3])
+        );
+        assert_eq!(subset_sum(&[500, 300, 200, 100], 1100, 0, 3), None);
+        assert_eq!(
+            subset_sum(&[500, 300], 500, 0, 6),
+            None,
+            "a single member is not a group"
+        );
+        assert_eq!(subset_sum(&[500, 300, 201], 801, 1, 6), Some(vec![0, 1]));
+        let many: Vec<i64> = (0..40).map(|i| 1_000_003 + i * 7).collect();
+        assert_eq!(subset_sum(&many, 1, 0, 6), None);
+    }
+}
