@@ -1,5 +1,8 @@
 //! The `recon` command's logic, as a library so tests drive it in-process.
 
+pub mod accuracy;
+pub mod asl;
 pub mod bench;
+pub mod close;
 pub mod generate;
 pub mod run;

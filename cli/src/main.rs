@@ -49,6 +49,28 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Compare the index with the generator's ground truth (`truth/`).
+    Accuracy {
+        #[arg(long)]
+        data: PathBuf,
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reconcile one partition (what the EMR step and `recon ops rerun` run).
+    ReconcilePartition {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_parser = parse_date)]
+        date: BusinessDate,
+        #[arg(long)]
+        bank: String,
+        /// The close the run belongs to (default: the partition's date).
+        #[arg(long = "as-of", value_parser = parse_date)]
+        as_of: Option<BusinessDate>,
+        #[arg(long)]
+        execution: Option<String>,
+    },
     /// Run the pipeline on DIR as the bucket: ingestion (validate, normalize) of every delivery.
     Run {
         #[arg(long)]
@@ -107,6 +129,50 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             for (file, code) in &report.quarantined {
                 println!("  quarantined {file}: {code}");
             }
+            let date = match cfg.date {
+                Some(d) => d,
+                None => recon_cli::run::latest_date(&cfg.data)?,
+            };
+            let tasks = recon_cli::close::LocalTasks::new(&cfg.data);
+            let close = rt.block_on(recon_cli::close::close(&tasks, &cfg.data, date))?;
+            print!("{}", recon_cli::run::close_table(&close));
+            match close.outcome {
+                recon_cli::asl::Outcome::Succeeded(_) => Ok(()),
+                recon_cli::asl::Outcome::Failed(f) => Err(recon_shared::Error::Invariant(format!(
+                    "close {} failed: {}: {}",
+                    close.execution, f.error, f.cause
+                ))),
+            }
+        }
+        Command::Accuracy { data, json } => {
+            let report = recon_cli::accuracy::accuracy(&data)?;
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.table());
+            }
+            Ok(())
+        }
+        Command::ReconcilePartition {
+            data,
+            date,
+            bank,
+            as_of,
+            execution,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
+            let req = recon_shared::close::PartitionRequest {
+                business_date: date,
+                bank_id: recon_shared::ids::BankId::new(bank)?,
+                as_of: as_of.unwrap_or(date),
+                execution,
+            };
+            let store = recon_shared::local::LocalStore::new(&data);
+            let runs = recon_shared::local::LocalRuns::new(&data);
+            let summary = rt.block_on(reconcile_partition::handle(req, &store, &runs))?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
         Command::Generate {

@@ -159,3 +159,83 @@ pub async fn ingest(cfg: &RunConfig) -> Result<IngestReport> {
     }
     Ok(report)
 }
+
+/// The latest business date with a delivery under `landing/`.
+pub fn latest_date(data: &std::path::Path) -> Result<BusinessDate> {
+    let mut latest = None;
+    for source in std::fs::read_dir(data.join("landing"))
+        .map_err(|e| recon_shared::Error::io(data.join("landing"), e))?
+        .flatten()
+    {
+        for d in std::fs::read_dir(source.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(date) = BusinessDate::parse(&d.file_name().to_string_lossy()) {
+                latest = latest.max(Some(date));
+            }
+        }
+    }
+    latest.ok_or_else(|| {
+        recon_shared::Error::Invariant(format!("no delivery under {}/landing", data.display()))
+    })
+}
+
+/// The close part of `recon run`'s output.
+pub fn close_table(report: &crate::close::CloseReport) -> String {
+    let mut s = format!("daily close {}: ", report.execution);
+    match &report.outcome {
+        crate::asl::Outcome::Succeeded(_) => s.push_str("SUCCEEDED\n"),
+        crate::asl::Outcome::Failed(f) => {
+            s.push_str(&format!("FAILED ({}: {})\n", f.error, f.cause))
+        }
+    }
+    let Some(summary) = &report.summary else {
+        return s;
+    };
+    let parts = summary["partitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
+        "date", "bank", "txns", "lines", "matched", "partial", "unmatch", "disputed", "breaks"
+    ));
+    for p in &parts {
+        if p["status"] == "FAILED" {
+            s.push_str(&format!(
+                "{:<12} {:<8} FAILED {}: {}\n",
+                p["business_date"].as_str().unwrap_or(""),
+                p["bank_id"].as_str().unwrap_or(""),
+                p["error"].as_str().unwrap_or(""),
+                p["cause"].as_str().unwrap_or("")
+            ));
+            continue;
+        }
+        let p = if p.get("summary").is_some() {
+            &p["summary"]
+        } else {
+            p
+        };
+        let st = |k: &str| p["by_status"][k].as_u64().unwrap_or(0);
+        let breaks = p["breaks"]["new"].as_u64().unwrap_or(0)
+            + p["breaks"]["persisting"].as_u64().unwrap_or(0);
+        s.push_str(&format!(
+            "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
+            p["business_date"].as_str().unwrap_or(""),
+            p["bank_id"].as_str().unwrap_or(""),
+            p["transactions"].as_u64().unwrap_or(0),
+            p["statement_lines"].as_u64().unwrap_or(0),
+            st("MATCHED"),
+            st("PARTIAL_MATCH"),
+            st("UNMATCHED"),
+            st("DISPUTED"),
+            breaks
+        ));
+    }
+    if parts.is_empty() {
+        s.push_str("  no partition changed since the last successful close\n");
+    }
+    s
+}

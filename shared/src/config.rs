@@ -21,3 +21,7 @@ pub fn required(key: &str) -> Result<String> {
 pub fn data_dir() -> Result<PathBuf> {
     required(DATA_DIR_ENV).map(PathBuf::from)
 }
+
+/// Largest partition input (bytes) `plan-partitions` routes to Lambda; larger ones take the
+/// EMR step. Optional; default [`crate::close::plan::DEFAULT_LAMBDA_MAX_INPUT_BYTES`].
+pub const LAMBDA_MAX_INPUT_BYTES_ENV: &str = "RECON_LAMBDA_MAX_INPUT_BYTES";

@@ -70,6 +70,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// Stable error name for Step Functions `Retry`/`Catch` (`errorType` of the Lambda
+    /// response): `Retryable` for transient IO, `InputMissing` for an object that is not
+    /// there, `InvalidInput` for data that cannot be used, `InvalidConfig`, `InvariantViolated`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "Retryable",
+            Error::NotFound { .. } => "InputMissing",
+            Error::InvalidConfig { .. } => "InvalidConfig",
+            Error::Invariant(_) => "InvariantViolated",
+            _ => "InvalidInput",
+        }
+    }
+
     /// Wraps an IO error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {

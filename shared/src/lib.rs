@@ -14,6 +14,7 @@ pub mod formats;
 pub mod ids;
 pub mod ingest;
 pub mod local;
+pub mod local_index;
 pub mod manifest;
 pub mod money;
 pub mod pii;
@@ -22,5 +23,6 @@ pub mod reconcile;
 pub mod records;
 pub mod rules;
 pub mod source;
+pub mod stream;
 
 pub use error::{Error, Result};

@@ -153,3 +153,114 @@ pub trait RunsTable: Send + Sync {
     /// Every record of one business date, sorted by sort key.
     fn runs(&self, date: BusinessDate) -> impl Future<Output = Result<Vec<RunRecord>>> + Send;
 }
+
+/// A secondary index of the TransactionIndex (DESIGN §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gsi {
+    /// Partition key `user_token`, sort key `txn_day`.
+    ByUser,
+    /// Partition key `merchant_id`, sort key `txn_day`.
+    ByMerchant,
+}
+
+/// A page request on a GSI: items whose `txn_day` is within `from..=to` (open when `None`),
+/// ordered by `txn_day` then `transaction_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexQuery {
+    pub gsi: Gsi,
+    /// The partition key: a user token or a merchant id.
+    pub key: String,
+    pub from: Option<BusinessDate>,
+    pub to: Option<BusinessDate>,
+    /// Items per page (the caller bounds it).
+    pub limit: usize,
+    /// `next` of the previous page. A cursor of another index or key is refused with
+    /// [`crate::Error::InvalidId`] of kind `cursor`.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexPage {
+    pub items: Vec<crate::stream::IndexItem>,
+    /// Opaque; present when more items may follow.
+    pub next: Option<String>,
+}
+
+/// A write of an item's streaming state, applied only when the stored [`StreamVersion`] is
+/// still `expected` (what the writer read; default = nothing streamed yet) and the new version
+/// covers it. Its `settlement` is ignored: the stored one is kept.
+///
+/// [`StreamVersion`]: crate::stream::StreamVersion
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionalPut {
+    pub item: crate::stream::IndexItem,
+    pub expected: crate::stream::StreamVersion,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    Applied,
+    /// Someone else wrote the item since it was read: read it again and re-apply.
+    Conflict,
+}
+
+/// Settlement fields of one transaction, written back by the daily close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementUpdate {
+    pub transaction_id: crate::ids::TransactionId,
+    pub settlement: crate::stream::Settlement,
+}
+
+/// The TransactionIndex table (DESIGN §7) with its two GSIs and the aggregates kept beside it
+/// (merchant-day totals, per user and hour counts for the VELOCITY policy), which the store
+/// updates in the same atomic write as the item they derive from.
+pub trait TransactionIndex: Send + Sync {
+    /// Items by key, in the order asked; keys without an item are left out.
+    fn get_many(
+        &self,
+        ids: &[crate::ids::TransactionId],
+    ) -> impl Future<Output = Result<Vec<crate::stream::IndexItem>>> + Send;
+
+    fn get(
+        &self,
+        id: &crate::ids::TransactionId,
+    ) -> impl Future<Output = Result<Option<crate::stream::IndexItem>>> + Send {
+        async move {
+            Ok(self
+                .get_many(std::slice::from_ref(id))
+                .await?
+                .into_iter()
+                .next())
+        }
+    }
+
+    /// Conditional writes of streaming state, one outcome per write, in order.
+    fn put_many(
+        &self,
+        writes: &[ConditionalPut],
+    ) -> impl Future<Output = Result<Vec<PutOutcome>>> + Send;
+
+    fn query(&self, query: &IndexQuery) -> impl Future<Output = Result<IndexPage>> + Send;
+
+    /// Writes settlement fields without touching the stream version (an item that has no
+    /// streaming state yet is created, and joined when its transaction arrives). Returns the
+    /// number of items written.
+    fn write_settlements(
+        &self,
+        updates: &[SettlementUpdate],
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Running totals of a merchant and day; `None` when it has no transaction.
+    fn merchant_day(
+        &self,
+        merchant: &crate::ids::MerchantId,
+        day: BusinessDate,
+    ) -> impl Future<Output = Result<Option<crate::stream::MerchantDayTotals>>> + Send;
+
+    /// Transactions per (user token, UTC hour since the epoch), in the order asked.
+    fn user_hour_counts(
+        &self,
+        keys: &[(String, i64)],
+    ) -> impl Future<Output = Result<Vec<u64>>> + Send;
+}

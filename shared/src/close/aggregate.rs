@@ -36,6 +36,9 @@ pub struct FinalRequest {
     /// Outputs of the Map states: partition summaries, or recorded failures.
     #[serde(default)]
     pub results: Vec<Value>,
+    /// Outputs of the EMR branch's Map state.
+    #[serde(default)]
+    pub emr_results: Vec<Value>,
 }
 
 /// Live state of a transaction from the streaming index, when there is one.
@@ -237,11 +240,11 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable>(
         dates.push(req.business_date);
     }
     dates.sort();
-    let failed: Vec<&Value> = req
-        .results
+    let results: Vec<&Value> = req.results.iter().chain(&req.emr_results).collect();
+    let failed = results
         .iter()
         .filter(|r| r["status"] == json!("FAILED"))
-        .collect();
+        .count();
     let mut per_date = serde_json::Map::new();
     for date in &dates {
         let batch: Vec<IndexRow> =
@@ -279,7 +282,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable>(
                    "by_status": by_status, "by_mismatch": by_mismatch, "merchants": kpis.len()}),
         );
     }
-    let status = if failed.is_empty() {
+    let status = if failed == 0 {
         RunStatus::Succeeded
     } else {
         RunStatus::Failed
@@ -289,8 +292,8 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable>(
         "execution": execution,
         "status": status,
         "dates": per_date,
-        "partitions": req.results,
-        "failed_partitions": failed.len(),
+        "partitions": results,
+        "failed_partitions": failed,
         "duration_ms": started.elapsed().as_millis() as u64,
     });
     let mut bytes = serde_json::to_vec_pretty(&summary)?;
@@ -308,11 +311,11 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable>(
         status,
         fingerprint: String::new(),
         counts: BTreeMap::from([
-            ("failed_partitions".to_string(), failed.len() as u64),
+            ("failed_partitions".to_string(), failed as u64),
             ("dates".to_string(), dates.len() as u64),
         ]),
         duration_ms: started.elapsed().as_millis() as u64,
-        error: (!failed.is_empty()).then(|| format!("{} partition(s) failed", failed.len())),
+        error: (failed > 0).then(|| format!("{failed} partition(s) failed")),
     })
     .await?;
     Ok(summary)

@@ -105,7 +105,6 @@ pub(crate) fn file_error(ctx: &ParseContext<'_>, reason: String) -> Error {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::path::PathBuf;
 
     use crate::error::{Error, Result};
     use crate::ids::BusinessDate;
@@ -184,42 +183,6 @@ pub(crate) mod tests {
                 ),
                 "{bad}"
             );
-        }
-        Ok(())
-    }
-
-    /// The fixtures under `tests/corpus/` say what they expect; hold them to it here until the
-    /// corpus runner does.
-    #[test]
-    fn corpus_cases_fail_as_described() -> Result<()> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus");
-        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| Error::io(name, e));
-        let cases: Vec<serde_json::Value> = serde_json::from_slice(&read("cases.json")?)?;
-        assert!(cases.len() >= 3);
-        for case in &cases {
-            let field = |k: &str| case[k].as_str().unwrap_or_default().to_string();
-            let (file, format) = (field("file"), field("format"));
-            let m = match format.as_str() {
-                "mt940" => mapping("mt940", "EUR")?,
-                _ => mapping("camt053", "JPY")?,
-            };
-            let bytes = read(&file)?;
-            let want = field("reason_contains");
-            match field("expect").as_str() {
-                "file_error" => {
-                    let reason = file_failure(&m, &bytes)?;
-                    assert!(reason.contains(&want), "{file}: {reason}");
-                }
-                _ => {
-                    let p = parse(&m, &bytes)?;
-                    assert!(
-                        p.rejects.iter().any(|r| r.reason.as_str().contains(&want)),
-                        "{file}: {:?}",
-                        p.rejects
-                    );
-                    assert!(!p.records.is_empty(), "{file}: the other entries are read");
-                }
-            }
         }
         Ok(())
     }

@@ -271,7 +271,8 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
                 .push(ti);
         }
     }
-    for li in 0..lines.len() {
+    // Exact sums first, so a group within tolerance never takes members of an exact one.
+    for (li, (atol, ftol)) in [(0, 0), (tol, fee_tol)].into_iter().flat_map(|t| (0..lines.len()).map(move |li| (li, t))) {
         let l = lines[li];
         if l_out[li].is_some() || l.transaction_id.is_some() {
             continue;
@@ -298,13 +299,10 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
                 .cmp(&facts[*a].expected_minor)
                 .then(a.cmp(b))
         });
-        let amounts: Vec<i64> = cands.iter().map(|ti| facts[*ti].expected_minor).collect();
-        if let Some(pick) = subset_sum(
-            &amounts,
-            line_minor[li].0,
-            tol,
-            input.tolerances.max_group_size,
-        ) {
+        let items: Vec<(i64, i64)> = cands.iter().map(|ti| (facts[*ti].expected_minor, facts[*ti].expected_fee_minor)).collect();
+        // A payout line carries the fees of what it pays: amount and fee must both add up.
+        let found = subset_sum(&items, line_minor[li], (atol, ftol), input.tolerances.max_group_size);
+        if let Some(pick) = found {
             let members: Vec<usize> = pick.iter().map(|i| cands[*i]).collect();
             let expected: i64 = members.iter().map(|ti| facts[*ti].expected_minor).sum();
             let fees: i64 = members.iter().map(|ti| facts[*ti].expected_fee_minor).sum();
@@ -458,54 +456,50 @@ fn exact_group(
     }
 }
 
-/// First subset (in index order, depth first) of 2..=`max_size` positive amounts, sorted
-/// descending, whose sum is within `tol` of `target`; bounded by [`MAX_SEARCH_NODES`].
-pub fn subset_sum(amounts: &[i64], target: i64, tol: i64, max_size: usize) -> Option<Vec<usize>> {
+/// First subset (in index order, depth first) of 2..=`max_size` items `(amount, fee)` — positive
+/// amounts sorted descending — whose amounts add up to `target.0` within `tol.0` and whose fees
+/// add up to `target.1` within `tol.1`; bounded by [`MAX_SEARCH_NODES`].
+pub fn subset_sum(items: &[(i64, i64)], target: (i64, i64), tol: (i64, i64), max_size: usize) -> Option<Vec<usize>> {
     // suffix[i] = sum of amounts[i..], for pruning sums that cannot reach the target.
-    let mut suffix = vec![0i64; amounts.len() + 1];
-    for i in (0..amounts.len()).rev() {
-        suffix[i] = suffix[i + 1] + amounts[i];
+    let mut suffix = vec![0i64; items.len() + 1];
+    for i in (0..items.len()).rev() {
+        suffix[i] = suffix[i + 1] + items[i].0;
     }
-    let mut search = Search {
-        amounts,
-        suffix,
-        target,
-        tol,
-        max_size,
-        pick: Vec::with_capacity(max_size),
-        nodes: 0,
-    };
-    search.go(0, 0).then_some(search.pick)
+    let mut search = Search { items, suffix, target, tol, max_size, pick: Vec::with_capacity(max_size), nodes: 0 };
+    search.go(0, (0, 0)).then_some(search.pick)
 }
 
 struct Search<'a> {
-    amounts: &'a [i64],
+    items: &'a [(i64, i64)],
     suffix: Vec<i64>,
-    target: i64,
-    tol: i64,
+    target: (i64, i64),
+    tol: (i64, i64),
     max_size: usize,
     pick: Vec<usize>,
     nodes: usize,
 }
 
 impl Search<'_> {
-    fn go(&mut self, start: usize, sum: i64) -> bool {
-        if self.pick.len() >= 2 && (sum - self.target).abs() <= self.tol {
+    fn go(&mut self, start: usize, sum: (i64, i64)) -> bool {
+        if self.pick.len() >= 2
+            && (sum.0 - self.target.0).abs() <= self.tol.0
+            && (sum.1 - self.target.1).abs() <= self.tol.1
+        {
             return true;
         }
         if self.pick.len() == self.max_size {
             return false;
         }
-        for i in start..self.amounts.len() {
+        for i in start..self.items.len() {
             self.nodes += 1;
             if self.nodes >= MAX_SEARCH_NODES {
                 return false;
             }
-            let s = sum + self.amounts[i];
-            if s > self.target + self.tol {
+            let s = (sum.0 + self.items[i].0, sum.1 + self.items[i].1);
+            if s.0 > self.target.0 + self.tol.0 {
                 continue; // amounts descend: a later, smaller one may still fit
             }
-            if s + self.suffix[i + 1] < self.target - self.tol {
+            if s.0 + self.suffix[i + 1] < self.target.0 - self.tol.0 {
                 return false; // even everything left cannot reach the target
             }
             self.pick.push(i);
@@ -539,22 +533,15 @@ mod tests {
 
     #[test]
     fn subset_search_finds_the_first_fitting_group_and_stays_bounded() {
-        assert_eq!(
-            subset_sum(&[500, 300, 200, 100], 600, 0, 6),
-            Some(vec![0, 3])
-        );
-        assert_eq!(
-            subset_sum(&[500, 300, 200, 100], 1100, 0, 6),
-            Some(vec![0, 1, 2, 3])
-        );
-        assert_eq!(subset_sum(&[500, 300, 200, 100], 1100, 0, 3), None);
-        assert_eq!(
-            subset_sum(&[500, 300], 500, 0, 6),
-            None,
-            "a single member is not a group"
-        );
-        assert_eq!(subset_sum(&[500, 300, 201], 801, 1, 6), Some(vec![0, 1]));
-        let many: Vec<i64> = (0..40).map(|i| 1_000_003 + i * 7).collect();
-        assert_eq!(subset_sum(&many, 1, 0, 6), None);
+        let items = [(500, 5), (300, 3), (200, 2), (100, 1)];
+        assert_eq!(subset_sum(&items, (600, 6), (0, 0), 6), Some(vec![0, 3]));
+        assert_eq!(subset_sum(&items, (1100, 11), (0, 0), 6), Some(vec![0, 1, 2, 3]));
+        assert_eq!(subset_sum(&items, (1100, 11), (0, 0), 3), None);
+        assert_eq!(subset_sum(&items[..2], (500, 5), (0, 0), 6), None, "a single member is not a group");
+        assert_eq!(subset_sum(&[(500, 5), (300, 3), (201, 2)], (801, 8), (1, 0), 6), Some(vec![0, 1]));
+        // The amounts fit, the fees do not: no group.
+        assert_eq!(subset_sum(&items, (600, 0), (0, 0), 6), None);
+        let many: Vec<(i64, i64)> = (0..40).map(|i| (1_000_003 + i * 7, 1)).collect();
+        assert_eq!(subset_sum(&many, (1, 0), (0, 0), 6), None);
     }
 }

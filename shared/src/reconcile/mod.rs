@@ -5,3 +5,6 @@ pub mod index;
 
 pub use engine::{Outcome, PartitionInput, PartitionResult, reconcile, subset_sum};
 pub use index::{BreakRegistry, BreakStats, IndexRow, RowKind, break_id, index_rows};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,216 @@
+//! The daily close, locally: `statemachines/daily-close.asl.json` executed by [`crate::asl`]
+//! with its task resources bound to the same handlers the Lambda functions and the EMR step run.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use recon_shared::close::{FinalRequest, PartitionRequest, PlanRequest, StreamState};
+use recon_shared::ids::{BankId, BusinessDate, TransactionId};
+use recon_shared::local::{LocalRuns, LocalStore};
+use recon_shared::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::asl::{Event, Execution, Failure, Outcome, Tasks};
+
+/// The definition shipped with the product.
+pub const DEFINITION: &str = include_str!("../../statemachines/daily-close.asl.json");
+
+/// `DefinitionSubstitutions` for a local run (the SAM template supplies the cloud ones).
+pub const LOCAL_SUBSTITUTIONS: &[(&str, &str)] = &[
+    (
+        "PlanPartitionsFunctionArn",
+        "arn:aws:lambda:local:000000000000:function:plan-partitions",
+    ),
+    (
+        "ReconcilePartitionFunctionArn",
+        "arn:aws:lambda:local:000000000000:function:reconcile-partition",
+    ),
+    (
+        "FinalAggregateFunctionArn",
+        "arn:aws:lambda:local:000000000000:function:final-aggregate",
+    ),
+    ("EmrClusterId", "j-LOCALCLUSTER"),
+];
+
+/// Resource of the EMR branch.
+pub const EMR_ADD_STEP_SYNC: &str = "arn:aws:states:::elasticmapreduce:addStep.sync";
+
+/// Replaces `${Name}` placeholders.
+pub fn substitute(definition: &str, subs: &[(&str, &str)]) -> String {
+    subs.iter().fold(definition.to_string(), |d, (k, v)| {
+        d.replace(&format!("${{{k}}}"), v)
+    })
+}
+
+/// A fault to inject into one partition's task, for tests of Retry and Catch.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub bank_id: BankId,
+    /// Error name the task raises (`Retryable` is retried by the definition).
+    pub error: String,
+    /// How many invocations fail before the task succeeds (`u32::MAX`: always).
+    pub times: u32,
+}
+
+/// The task resources, bound to in-process handlers.
+pub struct LocalTasks {
+    pub store: LocalStore,
+    pub runs: LocalRuns,
+    pub stream: HashMap<TransactionId, StreamState>,
+    pub faults: Mutex<Vec<Fault>>,
+}
+
+fn failure(e: Error) -> Failure {
+    Failure::new(e.error_type(), e.to_string())
+}
+
+fn decode<T: DeserializeOwned>(v: Value) -> std::result::Result<T, Failure> {
+    serde_json::from_value(v)
+        .map_err(|e| Failure::new("States.Runtime", format!("task input does not decode: {e}")))
+}
+
+fn encode<T: serde::Serialize>(v: Result<T>) -> std::result::Result<Value, Failure> {
+    let v = v.map_err(failure)?;
+    serde_json::to_value(v).map_err(|e| Failure::new("States.Runtime", e.to_string()))
+}
+
+/// `recon reconcile-partition --date D --bank B --as-of A [--execution E]` as the EMR step runs it.
+fn step_request(input: &Value) -> std::result::Result<PartitionRequest, Failure> {
+    let args: Vec<String> = input["Step"]["HadoopJarStep"]["Args"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if args.get(1).map(String::as_str) != Some("reconcile-partition") {
+        return Err(Failure::new(
+            "EMR.StepFailed",
+            format!("unknown step command {args:?}"),
+        ));
+    }
+    decode(
+        json!({"business_date": flag("--date"), "bank_id": flag("--bank"), "as_of": flag("--as-of"), "execution": flag("--execution")}),
+    )
+}
+
+impl LocalTasks {
+    pub fn new(data: &Path) -> Self {
+        Self {
+            store: LocalStore::new(data),
+            runs: LocalRuns::new(data),
+            stream: HashMap::new(),
+            faults: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn injected(&self, bank: &BankId) -> Option<Failure> {
+        let mut faults = self.faults.lock().ok()?;
+        let f = faults
+            .iter_mut()
+            .find(|f| &f.bank_id == bank && f.times > 0)?;
+        if f.times != u32::MAX {
+            f.times -= 1;
+        }
+        Some(Failure::new(
+            f.error.clone(),
+            format!("injected fault for {bank}"),
+        ))
+    }
+
+    async fn partition(&self, req: PartitionRequest) -> std::result::Result<Value, Failure> {
+        if let Some(f) = self.injected(&req.bank_id) {
+            return Err(f);
+        }
+        encode(reconcile_partition::handle(req, &self.store, &self.runs).await)
+    }
+}
+
+impl Tasks for LocalTasks {
+    fn invoke<'a>(
+        &'a self,
+        resource: &'a str,
+        input: Value,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::result::Result<Value, Failure>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            let function = resource.rsplit_once(":function:").map(|(_, f)| f);
+            match (function, resource) {
+                (Some("plan-partitions"), _) => encode(
+                    plan_partitions::handle(decode::<PlanRequest>(input)?, &self.store, &self.runs)
+                        .await,
+                ),
+                (Some("reconcile-partition"), _) => self.partition(decode(input)?).await,
+                (Some("final-aggregate"), _) => {
+                    let req: FinalRequest = decode(input)?;
+                    encode(
+                        final_aggregate::handle(req, &self.store, &self.runs, &self.stream).await,
+                    )
+                }
+                (None, EMR_ADD_STEP_SYNC) => {
+                    let req = step_request(&input)?;
+                    let summary = self
+                        .partition(req)
+                        .await
+                        .map_err(|f| Failure::new("EMR.StepFailed", f.cause))?;
+                    Ok(json!({"Status": {"State": "COMPLETED"}, "summary": summary}))
+                }
+                _ => Err(Failure::new(
+                    "States.Runtime",
+                    format!("no local binding for resource {resource}"),
+                )),
+            }
+        })
+    }
+}
+
+/// What a local close did.
+#[derive(Debug, Clone)]
+pub struct CloseReport {
+    pub execution: String,
+    pub outcome: Outcome,
+    pub events: Vec<Event>,
+    /// The run summary written to `runs/{date}/{execution}.json`, when the close got that far.
+    pub summary: Option<Value>,
+}
+
+/// `close-{date}-{n}`: one more than the executions already recorded for the date.
+pub fn next_execution(data: &Path, date: BusinessDate) -> String {
+    let dir: PathBuf = data.join("runs").join(date.to_string());
+    let n = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).count())
+        .unwrap_or(0);
+    format!("close-{date}-{}", n + 1)
+}
+
+/// Executes the daily close for `date` on the data directory.
+pub async fn close(tasks: &LocalTasks, data: &Path, date: BusinessDate) -> Result<CloseReport> {
+    let definition: Value = serde_json::from_str(&substitute(DEFINITION, LOCAL_SUBSTITUTIONS))?;
+    let name = next_execution(data, date);
+    let ex = Execution::new(name.clone(), tasks);
+    let outcome = ex.run(&definition, json!({"business_date": date})).await;
+    let events = ex
+        .events
+        .lock()
+        .map(|e| e.clone())
+        .map_err(|_| Error::Invariant("event log poisoned".into()))?;
+    let summary = std::fs::read(data.join(format!("runs/{date}/{name}.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    Ok(CloseReport {
+        execution: name,
+        outcome,
+        events,
+        summary,
+    })
+}

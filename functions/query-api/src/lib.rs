@@ -1,0 +1,608 @@
+//! `query-api`: the HTTP API of DESIGN §9 (API Gateway HTTP API, payload v2).
+//!
+//! [`route`] is the whole API as a pure function of a request and the ports (the bucket and the
+//! TransactionIndex), so the Lambda handler, `recon serve` and tests share it. Bodies are JSON,
+//! amounts decimal strings; client errors are `{"error": {"code", "message"}}` with 400 or 404,
+//! and a message never repeats a user token or raw id back. Users appear as tokens only.
+
+use std::collections::BTreeSet;
+
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::http::HeaderValue;
+use aws_lambda_events::http::header::CONTENT_TYPE;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use recon_shared::close::KpiRow;
+use recon_shared::columnar::read_parquet;
+use recon_shared::ids::{BankId, BusinessDate, MerchantId, TransactionId};
+use recon_shared::pii::is_token;
+use recon_shared::ports::{Gsi, IndexQuery, ObjectStore, TransactionIndex};
+use recon_shared::reconcile::IndexRow;
+use recon_shared::records::MismatchType;
+use recon_shared::stream::IndexItem;
+use recon_shared::{Error, Result};
+use serde_json::{Value, json};
+
+/// Every route of the API: method and path template, as `docs/openapi.yaml` lists them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/transactions/{transaction_id}"),
+    ("GET", "/users/{user_token}/transactions"),
+    ("GET", "/merchants/{merchant_id}/transactions"),
+    ("GET", "/merchants/{merchant_id}/kpis"),
+    ("GET", "/mismatches"),
+    ("GET", "/runs/{business_date}"),
+];
+
+/// Items per page when `limit` is not given, and the largest `limit` accepted.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+/// A request as the router sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// The path without the query string, still percent-encoded.
+    pub path: String,
+    /// The raw query string (without `?`).
+    pub query: String,
+}
+
+impl Request {
+    pub fn get(path_and_query: &str) -> Self {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        Self {
+            method: "GET".into(),
+            path: path.into(),
+            query: query.into(),
+        }
+    }
+}
+
+/// A JSON response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Response {
+    fn ok(body: Value) -> Self {
+        Self { status: 200, body }
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.body).unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
+/// A client error: status, stable code, a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ApiError {
+    status: u16,
+    code: &'static str,
+    message: String,
+}
+
+type Answer = std::result::Result<Response, ApiError>;
+
+fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: 400,
+        code,
+        message: message.into(),
+    }
+}
+
+fn not_found(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: 404,
+        code: "not_found",
+        message: message.into(),
+    }
+}
+
+fn internal(e: &Error) -> ApiError {
+    tracing::error!(error = %e, "query failed");
+    ApiError {
+        status: 500,
+        code: "internal",
+        message: "internal error".into(),
+    }
+}
+
+impl From<ApiError> for Response {
+    fn from(e: ApiError) -> Self {
+        Response {
+            status: e.status,
+            body: json!({"error": {"code": e.code, "message": e.message}}),
+        }
+    }
+}
+
+/// Percent-decoding (`+` is a space in query strings).
+fn decode_component(s: &str, plus_is_space: bool) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Query parameters, each at most once and among `allowed`.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(query: &str, allowed: &[&str]) -> std::result::Result<Self, ApiError> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = decode_component(k, true)
+                .ok_or_else(|| bad("invalid_parameter", "the query string is not valid UTF-8"))?;
+            let v = decode_component(v, true)
+                .ok_or_else(|| bad("invalid_parameter", "the query string is not valid UTF-8"))?;
+            if !allowed.contains(&k.as_str()) {
+                let name: String = k.chars().take(32).collect();
+                return Err(bad(
+                    "invalid_parameter",
+                    format!(
+                        "unknown parameter `{name}` (allowed: {})",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            if out.iter().any(|(x, _)| *x == k) {
+                return Err(bad(
+                    "invalid_parameter",
+                    format!("parameter `{k}` is given more than once"),
+                ));
+            }
+            out.push((k, v));
+        }
+        Ok(Self(out))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn date(&self, name: &str) -> std::result::Result<Option<BusinessDate>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                BusinessDate::parse(v).map_err(|_| {
+                    bad(
+                        "invalid_date",
+                        format!("`{name}` must be a date YYYY-MM-DD"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn required_date(&self, name: &str) -> std::result::Result<BusinessDate, ApiError> {
+        self.date(name)?.ok_or_else(|| {
+            bad(
+                "invalid_date",
+                format!("`{name}` (YYYY-MM-DD) is required"),
+            )
+        })
+    }
+
+    fn limit(&self) -> std::result::Result<usize, ApiError> {
+        match self.get("limit") {
+            None => Ok(DEFAULT_LIMIT),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "invalid_limit",
+                        format!("`limit` must be a whole number within 1..={MAX_LIMIT}"),
+                    )
+                }),
+        }
+    }
+}
+
+fn merchant_id(raw: &str) -> std::result::Result<MerchantId, ApiError> {
+    MerchantId::new(raw).map_err(|_| bad("invalid_id", "merchant_id is not a valid id"))
+}
+
+/// The view of an index item a client gets.
+pub fn item_view(item: &IndexItem) -> Option<Value> {
+    let t = item.txn.as_ref()?;
+    let d = item.derived.as_ref();
+    let s = item.settlement.as_ref();
+    let version = item.version();
+    Some(json!({
+        "transaction_id": item.transaction_id,
+        "merchant_id": t.merchant_id,
+        "user_token": t.user_token,
+        "amount": t.amount.to_string(),
+        "currency": t.currency,
+        "status": t.status,
+        "event_time": t.event_time,
+        "txn_day": t.txn_day,
+        "payment_method": t.payment_method,
+        "original_transaction_id": t.original_transaction_id,
+        "merchant": d.and_then(|d| d.merchant.as_ref()),
+        "fraud": item.signal.as_ref().map(|f| json!({
+            "fraud_signal_id": f.fraud_signal_id,
+            "fraud_score": f.fraud_score.to_string(),
+            "model_version": f.model_version,
+            "inference_time": f.inference_time,
+            "reason_code": f.reason_code,
+        })),
+        "risk_label": d.map(|d| d.risk_label),
+        "policy_flags": d.map(|d| d.policy_flags.clone()).unwrap_or_default(),
+        "settlement_status": s.map(|s| s.settlement_status.clone()),
+        "reconciled_status": s.map(|s| s.reconciled_status),
+        "mismatch_type": s.map(|s| s.mismatch_type),
+        "discrepancy": s.and_then(|s| s.discrepancy).map(|d| d.to_string()),
+        "statement_currency": s.map(|s| s.statement_currency),
+        "reconciliation_timestamp": s.map(|s| s.reconciliation_timestamp),
+        "version": {
+            "transaction": version.transaction.map(|v| v.to_string()),
+            "signal": version.signal.map(|v| v.to_string()),
+        },
+    }))
+}
+
+async fn transaction<I: TransactionIndex>(index: &I, raw_id: &str) -> Answer {
+    let id = TransactionId::new(raw_id)
+        .map_err(|_| bad("invalid_id", "transaction_id is not a valid id"))?;
+    let item = index.get(&id).await.map_err(|e| internal(&e))?;
+    item.as_ref()
+        .and_then(item_view)
+        .map(Response::ok)
+        .ok_or_else(|| not_found(format!("no transaction {id}")))
+}
+
+async fn page<I: TransactionIndex>(index: &I, q: IndexQuery) -> Answer {
+    let page = index.query(&q).await.map_err(|e| match e {
+        Error::InvalidId { kind: "cursor", .. } => {
+            bad("invalid_cursor", "`next` is not a cursor of this query")
+        }
+        e => internal(&e),
+    })?;
+    let items: Vec<Value> = page.items.iter().filter_map(item_view).collect();
+    Ok(Response::ok(
+        json!({"count": items.len(), "items": items, "next": page.next}),
+    ))
+}
+
+async fn user_transactions<I: TransactionIndex>(index: &I, token: &str, query: &str) -> Answer {
+    let p = Params::parse(query, &["from", "to", "limit", "next"])?;
+    if !is_token(token) {
+        return Err(bad(
+            "invalid_id",
+            "user_token must be a user token (`utk_` and 32 hex digits); raw user ids are not accepted",
+        ));
+    }
+    let (from, to) = (p.date("from")?, p.date("to")?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(bad("invalid_date", "`from` is after `to`"));
+    }
+    page(
+        index,
+        IndexQuery {
+            gsi: Gsi::ByUser,
+            key: token.to_string(),
+            from,
+            to,
+            limit: p.limit()?,
+            cursor: p.get("next").map(str::to_string),
+        },
+    )
+    .await
+}
+
+async fn merchant_transactions<I: TransactionIndex>(
+    index: &I,
+    merchant: &str,
+    query: &str,
+) -> Answer {
+    let p = Params::parse(query, &["date", "limit", "next"])?;
+    let m = merchant_id(merchant)?;
+    let date = p.required_date("date")?;
+    page(
+        index,
+        IndexQuery {
+            gsi: Gsi::ByMerchant,
+            key: m.to_string(),
+            from: Some(date),
+            to: Some(date),
+            limit: p.limit()?,
+            cursor: p.get("next").map(str::to_string),
+        },
+    )
+    .await
+}
+
+async fn get_opt<S: ObjectStore>(store: &S, key: &str) -> std::result::Result<Option<bytes::Bytes>, ApiError> {
+    match store.get(key).await {
+        Ok(b) => Ok(Some(b)),
+        Err(Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(internal(&e)),
+    }
+}
+
+async fn merchant_kpis<S: ObjectStore, I: TransactionIndex>(
+    store: &S,
+    index: &I,
+    merchant: &str,
+    query: &str,
+) -> Answer {
+    let p = Params::parse(query, &["date"])?;
+    let m = merchant_id(merchant)?;
+    let date = p.required_date("date")?;
+    let close: Option<Vec<KpiRow>> =
+        match get_opt(store, &recon_shared::close::aggregate::kpis_key(date)).await? {
+            Some(b) => Some(
+                read_parquet::<KpiRow>(b)
+                    .map_err(|e| internal(&e))?
+                    .into_iter()
+                    .filter(|k| k.merchant_id == m.as_str())
+                    .collect(),
+            ),
+            None => None,
+        };
+    let totals = index
+        .merchant_day(&m, date)
+        .await
+        .map_err(|e| internal(&e))?;
+    let close = close.filter(|c| !c.is_empty());
+    if close.is_none() && totals.is_none() {
+        return Err(not_found(format!("no KPIs for merchant {m} on {date}")));
+    }
+    Ok(Response::ok(json!({
+        "merchant_id": m,
+        "date": date,
+        "close": close,
+        "running_totals": totals,
+    })))
+}
+
+/// Position in the filtered mismatch rows, bound to the query it came from.
+fn mismatch_cursor(sig: &str, offset: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{sig}\0{offset}"))
+}
+
+fn parse_mismatch_cursor(cursor: &str, sig: &str) -> std::result::Result<usize, ApiError> {
+    let err = || bad("invalid_cursor", "`next` is not a cursor of this query");
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(err)?;
+    let (s, o) = text.rsplit_once('\0').ok_or_else(err)?;
+    if s != sig {
+        return Err(err());
+    }
+    o.parse().map_err(|_| err())
+}
+
+async fn mismatches<S: ObjectStore>(store: &S, query: &str) -> Answer {
+    let p = Params::parse(query, &["date", "bank_id", "type", "limit", "next"])?;
+    let date = p.required_date("date")?;
+    let bank = p
+        .get("bank_id")
+        .map(|b| BankId::new(b).map_err(|_| bad("invalid_id", "bank_id is not a valid id")))
+        .transpose()?;
+    let kind = p
+        .get("type")
+        .map(|t| {
+            t.parse::<MismatchType>().map_err(|_| {
+                let all: Vec<&str> = MismatchType::ALL.iter().map(|m| m.as_str()).collect();
+                bad(
+                    "invalid_parameter",
+                    format!("`type` must be one of {}", all.join(", ")),
+                )
+            })
+        })
+        .transpose()?;
+    let limit = p.limit()?;
+    let sig = format!(
+        "mismatches|{date}|{}|{}",
+        bank.as_ref().map_or("", |b| b.as_str()),
+        kind.map_or("", |k| k.as_str())
+    );
+    let offset = p
+        .get("next")
+        .map(|c| parse_mismatch_cursor(c, &sig))
+        .transpose()?
+        .unwrap_or(0);
+    let prefix = match &bank {
+        Some(b) => format!("index/mismatches/business_date={date}/bank_id={b}/"),
+        None => format!("index/mismatches/business_date={date}/"),
+    };
+    let objects = store.list(&prefix).await.map_err(|e| internal(&e))?;
+    if objects.is_empty() {
+        let closed = !store
+            .list(&format!("index/batch/business_date={date}/"))
+            .await
+            .map_err(|e| internal(&e))?
+            .is_empty();
+        if !closed {
+            return Err(not_found(format!("no close for {date}")));
+        }
+        if let Some(b) = &bank {
+            return Err(not_found(format!("no close of {b} for {date}")));
+        }
+    }
+    let mut rows: Vec<IndexRow> = Vec::new();
+    for o in objects.iter().filter(|o| o.key.ends_with(".parquet")) {
+        let b = store.get(&o.key).await.map_err(|e| internal(&e))?;
+        rows.extend(
+            read_parquet::<IndexRow>(b)
+                .map_err(|e| internal(&e))?
+                .into_iter()
+                .filter(|r| kind.is_none_or(|k| r.mismatch_type == k)),
+        );
+    }
+    let end = offset.saturating_add(limit).min(rows.len());
+    let items: &[IndexRow] = rows.get(offset..end).unwrap_or(&[]);
+    let next = (end < rows.len()).then(|| mismatch_cursor(&sig, end));
+    Ok(Response::ok(json!({
+        "count": items.len(),
+        "total": rows.len(),
+        "items": items,
+        "next": next,
+    })))
+}
+
+async fn runs<S: ObjectStore>(store: &S, raw_date: &str) -> Answer {
+    let date = BusinessDate::parse(raw_date)
+        .map_err(|_| bad("invalid_date", "business_date must be a date YYYY-MM-DD"))?;
+    let objects = store
+        .list(&format!("runs/{date}/"))
+        .await
+        .map_err(|e| internal(&e))?;
+    let mut out = Vec::new();
+    for o in objects.iter().filter(|o| o.key.ends_with(".json")) {
+        let b = store.get(&o.key).await.map_err(|e| internal(&e))?;
+        let v: Value = serde_json::from_slice(&b).map_err(|e| internal(&e.into()))?;
+        out.push(v);
+    }
+    if out.is_empty() {
+        return Err(not_found(format!("no run for {date}")));
+    }
+    Ok(Response::ok(json!({"business_date": date, "runs": out})))
+}
+
+/// The route template a path matches, and its path parameters (still encoded).
+fn match_route(path: &str) -> Option<(&'static str, Vec<&str>)> {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let route = match segs.as_slice() {
+        ["transactions", id] => ("/transactions/{transaction_id}", vec![*id]),
+        ["users", u, "transactions"] => ("/users/{user_token}/transactions", vec![*u]),
+        ["merchants", m, "transactions"] => ("/merchants/{merchant_id}/transactions", vec![*m]),
+        ["merchants", m, "kpis"] => ("/merchants/{merchant_id}/kpis", vec![*m]),
+        ["mismatches"] => ("/mismatches", vec![]),
+        ["runs", d] => ("/runs/{business_date}", vec![*d]),
+        _ => return None,
+    };
+    Some(route)
+}
+
+/// The API.
+pub async fn route<S: ObjectStore, I: TransactionIndex>(
+    req: &Request,
+    store: &S,
+    index: &I,
+) -> Response {
+    let answer = async {
+        let (template, raw_params) =
+            match_route(&req.path).ok_or_else(|| not_found("no such route"))?;
+        if !req.method.eq_ignore_ascii_case("GET") {
+            return Err(ApiError {
+                status: 405,
+                code: "method_not_allowed",
+                message: format!("{template} only answers GET"),
+            });
+        }
+        let params = raw_params
+            .iter()
+            .map(|p| decode_component(p, false))
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(|| bad("invalid_id", "a path parameter is not valid UTF-8"))?;
+        let first = params.first().map_or("", String::as_str);
+        let q = req.query.as_str();
+        match template {
+            "/transactions/{transaction_id}" => {
+                Params::parse(q, &[])?;
+                transaction(index, first).await
+            }
+            "/users/{user_token}/transactions" => user_transactions(index, first, q).await,
+            "/merchants/{merchant_id}/transactions" => {
+                merchant_transactions(index, first, q).await
+            }
+            "/merchants/{merchant_id}/kpis" => merchant_kpis(store, index, first, q).await,
+            "/mismatches" => mismatches(store, q).await,
+            "/runs/{business_date}" => {
+                Params::parse(q, &[])?;
+                runs(store, first).await
+            }
+            _ => Err(not_found("no such route")),
+        }
+    }
+    .await;
+    answer.unwrap_or_else(Response::from)
+}
+
+/// The Lambda handler: API Gateway HTTP API (payload 2.0) in and out.
+pub async fn handle<S: ObjectStore, I: TransactionIndex>(
+    event: ApiGatewayV2httpRequest,
+    store: &S,
+    index: &I,
+) -> Result<ApiGatewayV2httpResponse> {
+    let req = Request {
+        method: event.request_context.http.method.as_str().to_string(),
+        path: event
+            .raw_path
+            .or(event.request_context.http.path)
+            .unwrap_or_default(),
+        query: event.raw_query_string.unwrap_or_default(),
+    };
+    let resp = route(&req, store, index).await;
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(resp.status);
+    out.headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    out.body = Some(Body::Text(serde_json::to_string(&resp.body)?));
+    Ok(out)
+}
+
+/// The (method, path) pairs `docs/openapi.yaml` declares under `paths:`.
+pub fn openapi_routes(doc: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let mut in_paths = false;
+    let mut path: Option<String> = None;
+    for line in doc.lines() {
+        if !line.starts_with(' ') && !line.trim().is_empty() {
+            in_paths = line.trim_end() == "paths:";
+            path = None;
+            continue;
+        }
+        if !in_paths {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim();
+        if indent == 2 && t.starts_with('/') && t.ends_with(':') {
+            path = Some(t.trim_end_matches(':').trim_matches('\'').to_string());
+        } else if indent == 4 && t.ends_with(':') {
+            let m = t.trim_end_matches(':');
+            if ["get", "put", "post", "delete", "patch", "head", "options"].contains(&m)
+                && let Some(p) = &path
+            {
+                out.insert((m.to_ascii_uppercase(), p.clone()));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,73 @@
+//! `stream-indexer`: the MSK trigger of `transactions_topic` and `fraud_signals_topic`.
+//!
+//! Thin: turns the Kafka event (records per topic-partition, base64 keys and values) into the
+//! core's records and hands the batch to [`recon_shared::stream::process_batch`], which
+//! decodes, archives and indexes it. Bad records are archived and counted there; only an
+//! infrastructure error fails the invocation (the event source mapping then retries the batch,
+//! which is safe: indexing is idempotent).
+
+use aws_lambda_events::event::kafka::KafkaEvent;
+use recon_shared::Result;
+use recon_shared::ports::{ObjectStore, TransactionIndex};
+use recon_shared::stream::{BatchReport, KafkaRecordIn, StreamContext, process_batch};
+
+/// The event's records, topic-partitions in name order, each in delivery order.
+pub fn records(event: &KafkaEvent) -> Vec<KafkaRecordIn> {
+    let mut groups: Vec<_> = event.records.iter().collect();
+    groups.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = Vec::with_capacity(groups.iter().map(|(_, v)| v.len()).sum());
+    for (name, recs) in groups {
+        for r in recs {
+            // The group name is `{topic}-{partition}` when a record lacks its topic.
+            let topic = r.topic.clone().unwrap_or_else(|| {
+                name.rsplit_once('-')
+                    .map_or(name.as_str(), |(t, _)| t)
+                    .to_string()
+            });
+            out.push(KafkaRecordIn {
+                topic,
+                partition: i32::try_from(r.partition).unwrap_or(-1),
+                offset: r.offset,
+                timestamp_ms: r.timestamp.0.timestamp_millis(),
+                key: r.key.clone(),
+                value: r.value.clone(),
+            });
+        }
+    }
+    out
+}
+
+pub async fn handle<S: ObjectStore, I: TransactionIndex>(
+    event: KafkaEvent,
+    store: &S,
+    index: &I,
+    ctx: &StreamContext,
+) -> Result<BatchReport> {
+    process_batch(store, index, ctx, &records(&event)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use recon_shared::Error;
+
+    #[test]
+    fn the_sample_event_round_trips_and_decodes() -> Result<()> {
+        let raw = include_str!("../../../events/stream-indexer/msk-batch.json");
+        let event: KafkaEvent = serde_json::from_str(raw)?;
+        let again: KafkaEvent = serde_json::from_str(&serde_json::to_string(&event)?)?;
+        assert_eq!(event, again);
+        let recs = records(&event);
+        assert_eq!(recs.len(), 4);
+        assert!(recs.windows(2).all(|w| {
+            (w[0].topic.as_str(), w[0].partition) <= (w[1].topic.as_str(), w[1].partition)
+        }));
+        assert!(
+            recs.iter().any(|r| r.topic == "fraud_signals_topic"),
+            "{recs:?}"
+        );
+        recs.first()
+            .map(|_| ())
+            .ok_or_else(|| Error::Invariant("no records".into()))
+    }
+}

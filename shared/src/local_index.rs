@@ -1,0 +1,630 @@
+//! The local TransactionIndex: an embedded store under `{data}/state/transaction_index/` with
+//! the key, GSIs and conditional-write semantics of the DynamoDB table (DESIGN §7).
+//!
+//! Items live in memory (a hash map by key, ordered sets for the GSIs, the aggregates beside
+//! them) and on disk as a snapshot plus an append-only log:
+//!
+//! - `CURRENT` names the generation `g`;
+//! - `snapshot-{g}.jsonl`: every item, sorted by `transaction_id` (so a compaction of the
+//!   same state writes the same bytes);
+//! - `log-{g}.jsonl`: every item written since, one JSON line per write (last line wins);
+//! - `LOCK`: held by the one writer process; readers open without it and follow the writer
+//!   (new log lines, new generations) on their next call.
+//!
+//! Opening loads the snapshot and replays the log (a torn last line, from a crash, is
+//! dropped). Compaction writes `snapshot-{g+1}`, switches `CURRENT`, starts an empty log and
+//! removes generation `g`; a crash at any point leaves a loadable generation. Aggregates are
+//! not stored: they are functions of the items and rebuilt on load.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::{Error, Result};
+use crate::ids::{BusinessDate, MerchantId, TransactionId};
+use crate::local::{STATE_DIR, write_atomic};
+use crate::ports::{
+    ConditionalPut, Gsi, IndexPage, IndexQuery, PutOutcome, SettlementUpdate, TransactionIndex,
+};
+use crate::stream::{IndexItem, MerchantDayTotals};
+
+/// Directory of the store under `state/`.
+pub const INDEX_DIR: &str = "transaction_index";
+const CURRENT: &str = "CURRENT";
+const LOCK: &str = "LOCK";
+/// A writer compacts when its log holds more than this many lines and twice the items.
+const COMPACT_MIN_LOG: u64 = 1_000_000;
+/// How often a reader looks for the writer's changes.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+
+fn snapshot_name(g: u64) -> String {
+    format!("snapshot-{g}.jsonl")
+}
+
+fn log_name(g: u64) -> String {
+    format!("log-{g}.jsonl")
+}
+
+fn gsi_entry(key: &str, day: BusinessDate, id: &TransactionId) -> String {
+    format!("{key}\0{day}\0{id}")
+}
+
+fn bad_cursor(reason: &'static str) -> Error {
+    Error::InvalidId {
+        kind: "cursor",
+        value: String::new(),
+        reason,
+    }
+}
+
+fn gsi_tag(gsi: Gsi) -> char {
+    match gsi {
+        Gsi::ByUser => 'u',
+        Gsi::ByMerchant => 'm',
+    }
+}
+
+fn encode_cursor(gsi: Gsi, entry: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}{entry}", gsi_tag(gsi)))
+}
+
+/// The GSI entry a cursor points at, checked to belong to this index and key.
+fn decode_cursor(cursor: &str, gsi: Gsi, key: &str) -> Result<String> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad_cursor("not a cursor of this API"))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad_cursor("not a cursor of this API"))?;
+    let entry = text
+        .strip_prefix(gsi_tag(gsi))
+        .ok_or_else(|| bad_cursor("the cursor belongs to another query"))?;
+    let parts: Vec<&str> = entry.split('\0').collect();
+    match parts.as_slice() {
+        [k, d, id]
+            if *k == key && BusinessDate::parse(d).is_ok() && TransactionId::new(*id).is_ok() =>
+        {
+            Ok(entry.to_string())
+        }
+        _ => Err(bad_cursor("the cursor belongs to another query")),
+    }
+}
+
+/// The tables in memory.
+#[derive(Default)]
+struct Tables {
+    items: HashMap<TransactionId, IndexItem>,
+    by_user: BTreeSet<String>,
+    by_merchant: BTreeSet<String>,
+    totals: BTreeMap<(MerchantId, BusinessDate), MerchantDayTotals>,
+    user_hours: HashMap<(String, i64), u64>,
+}
+
+impl Tables {
+    fn account(&mut self, item: &IndexItem, add: bool) -> Result<()> {
+        if let Some((m, day)) = item.by_merchant_key() {
+            let key = (m.clone(), day);
+            let t = self
+                .totals
+                .entry(key.clone())
+                .or_insert_with(|| MerchantDayTotals::new(key.0.clone(), day));
+            t.apply(item, add)?;
+            if t.is_empty() {
+                self.totals.remove(&key);
+            }
+        }
+        if let Some((u, h)) = item.user_hour() {
+            let key = (u.to_string(), h);
+            let n = self.user_hours.entry(key.clone()).or_default();
+            *n = if add {
+                *n + 1
+            } else {
+                n.checked_sub(1)
+                    .ok_or_else(|| Error::Invariant("user-hour count below zero".into()))?
+            };
+            if *n == 0 {
+                self.user_hours.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces (or inserts) an item, keeping GSIs and aggregates in step.
+    fn replace(&mut self, new: IndexItem) -> Result<()> {
+        let old = self.items.remove(&new.transaction_id);
+        let id = &new.transaction_id;
+        let old_u = old
+            .as_ref()
+            .and_then(|o| o.by_user_key())
+            .map(|(u, d)| gsi_entry(u, d, id));
+        let new_u = new.by_user_key().map(|(u, d)| gsi_entry(u, d, id));
+        if old_u != new_u {
+            if let Some(k) = &old_u {
+                self.by_user.remove(k);
+            }
+            if let Some(k) = new_u {
+                self.by_user.insert(k);
+            }
+        }
+        let old_m = old
+            .as_ref()
+            .and_then(|o| o.by_merchant_key())
+            .map(|(m, d)| gsi_entry(m.as_str(), d, id));
+        let new_m = new
+            .by_merchant_key()
+            .map(|(m, d)| gsi_entry(m.as_str(), d, id));
+        if old_m != new_m {
+            if let Some(k) = &old_m {
+                self.by_merchant.remove(k);
+            }
+            if let Some(k) = new_m {
+                self.by_merchant.insert(k);
+            }
+        }
+        if let Some(o) = &old {
+            self.account(o, false)?;
+        }
+        self.account(&new, true)?;
+        self.items.insert(new.transaction_id.clone(), new);
+        Ok(())
+    }
+
+    /// Applies the complete lines of a log or snapshot; returns the bytes consumed.
+    fn apply_lines(&mut self, bytes: &[u8], file: &Path) -> Result<usize> {
+        let mut consumed = 0;
+        for (n, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+            if line.last() != Some(&b'\n') {
+                break; // torn last line of an interrupted write
+            }
+            let item: IndexItem = serde_json::from_slice(line).map_err(|e| Error::InvalidFile {
+                file: file.display().to_string(),
+                reason: format!("line {}: {e}", n + 1),
+            })?;
+            self.replace(item)?;
+            consumed += line.len();
+        }
+        Ok(consumed)
+    }
+}
+
+struct Inner {
+    t: Tables,
+    generation: u64,
+    /// Bytes of `log-{generation}` applied.
+    log_len: u64,
+    log_lines: u64,
+    log: Option<BufWriter<File>>,
+    checked: Option<Instant>,
+}
+
+/// The local TransactionIndex. One writer process at a time; any number of readers.
+pub struct LocalTransactionIndex {
+    dir: PathBuf,
+    writer: bool,
+    inner: Mutex<Inner>,
+    _lock: Option<File>,
+}
+
+impl std::fmt::Debug for LocalTransactionIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalTransactionIndex")
+            .field("dir", &self.dir)
+            .field("writer", &self.writer)
+            .finish()
+    }
+}
+
+fn read_generation(dir: &Path) -> Result<u64> {
+    let path = dir.join(CURRENT);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => s.trim().parse().map_err(|_| Error::InvalidFile {
+            file: path.display().to_string(),
+            reason: "expected a generation number".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Loads the current generation, again if a compaction switched it meanwhile.
+fn load_current(dir: &Path) -> Result<(u64, Tables, u64, u64)> {
+    let mut g = read_generation(dir)?;
+    for _ in 0..5 {
+        let (t, len, lines) = load(dir, g)?;
+        let now = read_generation(dir)?;
+        if now == g {
+            return Ok((g, t, len, lines));
+        }
+        g = now;
+    }
+    Err(Error::Invariant(format!(
+        "{} keeps switching generations; try again",
+        dir.display()
+    )))
+}
+
+/// Loads generation `g`: its snapshot, then its log. Returns tables, log bytes and lines.
+fn load(dir: &Path, g: u64) -> Result<(Tables, u64, u64)> {
+    let mut t = Tables::default();
+    let snap = dir.join(snapshot_name(g));
+    if let Some(b) = read_file(&snap)? {
+        t.apply_lines(&b, &snap)?;
+    }
+    let log = dir.join(log_name(g));
+    let (mut len, mut lines) = (0, 0);
+    if let Some(b) = read_file(&log)? {
+        len = t.apply_lines(&b, &log)? as u64;
+        lines = b[..len as usize].iter().filter(|c| **c == b'\n').count() as u64;
+    }
+    Ok((t, len, lines))
+}
+
+impl LocalTransactionIndex {
+    fn path_of(data_dir: &Path) -> PathBuf {
+        data_dir.join(STATE_DIR).join(INDEX_DIR)
+    }
+
+    /// Opens the store of a data directory for writing (creating it), taking its lock.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let dir = Self::path_of(data_dir);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let lock_path = dir.join(LOCK);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::InvalidConfig {
+                    name: lock_path.display().to_string(),
+                    reason: "the transaction index is open for writing by another process".into(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        let g = read_generation(&dir)?;
+        let (t, len, lines) = load(&dir, g)?;
+        let log_path = dir.join(log_name(g));
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| Error::io(&log_path, e))?;
+        // Drop a torn last line so appends start on a line boundary.
+        log.set_len(len).map_err(|e| Error::io(&log_path, e))?;
+        // Files of other generations are leftovers of an interrupted compaction.
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let name = entry.map_err(|e| Error::io(&dir, e))?.file_name();
+            let name = name.to_string_lossy();
+            let stray = (name.starts_with("snapshot-") && name != snapshot_name(g).as_str())
+                || (name.starts_with("log-") && name != log_name(g).as_str())
+                || name.starts_with(".snapshot");
+            if stray {
+                let p = dir.join(name.as_ref());
+                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+        let index = Self {
+            dir,
+            writer: true,
+            inner: Mutex::new(Inner {
+                t,
+                generation: g,
+                log_len: len,
+                log_lines: lines,
+                log: Some(BufWriter::with_capacity(1 << 20, log)),
+                checked: None,
+            }),
+            _lock: Some(lock),
+        };
+        {
+            let mut inner = index.lock()?;
+            if inner.log_lines > 10_000 && inner.log_lines > inner.t.items.len() as u64 {
+                index.compact_locked(&mut inner)?;
+            }
+        }
+        Ok(index)
+    }
+
+    /// Opens the store read-only (an absent store is empty). It follows the writer's changes.
+    pub fn open_read_only(data_dir: &Path) -> Result<Self> {
+        let dir = Self::path_of(data_dir);
+        let (g, t, len, lines) = load_current(&dir)?;
+        Ok(Self {
+            dir,
+            writer: false,
+            inner: Mutex::new(Inner {
+                t,
+                generation: g,
+                log_len: len,
+                log_lines: lines,
+                log: None,
+                checked: Some(Instant::now()),
+            }),
+            _lock: None,
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
+        self.inner
+            .lock()
+            .map_err(|_| Error::Invariant("transaction index lock poisoned".into()))
+    }
+
+    /// The tables, brought up to date with the writer when this is a reader.
+    fn tables(&self) -> Result<MutexGuard<'_, Inner>> {
+        let mut inner = self.lock()?;
+        if !self.writer && inner.checked.is_none_or(|c| c.elapsed() >= FOLLOW_EVERY) {
+            self.follow(&mut inner)?;
+            inner.checked = Some(Instant::now());
+        }
+        Ok(inner)
+    }
+
+    fn follow(&self, inner: &mut Inner) -> Result<()> {
+        let g = read_generation(&self.dir)?;
+        let log_path = self.dir.join(log_name(g));
+        let size = match std::fs::metadata(&log_path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(Error::io(&log_path, e)),
+        };
+        if g != inner.generation || size < inner.log_len {
+            let (g, t, len, lines) = load_current(&self.dir)?;
+            (inner.t, inner.generation, inner.log_len, inner.log_lines) = (t, g, len, lines);
+            return Ok(());
+        }
+        if size > inner.log_len {
+            let mut f = File::open(&log_path).map_err(|e| Error::io(&log_path, e))?;
+            f.seek(SeekFrom::Start(inner.log_len))
+                .map_err(|e| Error::io(&log_path, e))?;
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)
+                .map_err(|e| Error::io(&log_path, e))?;
+            let used = inner.t.apply_lines(&buf, &log_path)?;
+            inner.log_len += used as u64;
+            inner.log_lines += buf[..used].iter().filter(|c| **c == b'\n').count() as u64;
+        }
+        Ok(())
+    }
+
+    fn append(&self, inner: &mut Inner, item: &IndexItem) -> Result<()> {
+        let path = self.dir.join(log_name(inner.generation));
+        let log = inner.log.as_mut().ok_or_else(|| Error::InvalidConfig {
+            name: self.dir.display().to_string(),
+            reason: "the transaction index was opened read-only".into(),
+        })?;
+        serde_json::to_writer(&mut *log, item)?;
+        log.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
+        inner.log_lines += 1;
+        Ok(())
+    }
+
+    /// Makes the log's new lines visible to readers (and a crash keeps them).
+    fn flush(&self, inner: &mut Inner) -> Result<()> {
+        let path = self.dir.join(log_name(inner.generation));
+        if let Some(log) = inner.log.as_mut() {
+            log.flush().map_err(|e| Error::io(&path, e))?;
+        }
+        if inner.log_lines > COMPACT_MIN_LOG && inner.log_lines > 2 * inner.t.items.len() as u64 {
+            self.compact_locked(inner)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot of the current state and starts a new, empty log.
+    pub fn compact(&self) -> Result<()> {
+        let mut inner = self.lock()?;
+        self.compact_locked(&mut inner)
+    }
+
+    fn compact_locked(&self, inner: &mut Inner) -> Result<()> {
+        if !self.writer {
+            return Err(Error::InvalidConfig {
+                name: self.dir.display().to_string(),
+                reason: "the transaction index was opened read-only".into(),
+            });
+        }
+        let old = inner.generation;
+        let g = old + 1;
+        let tmp = self.dir.join(format!(".snapshot-{g}.tmp"));
+        let snap = self.dir.join(snapshot_name(g));
+        {
+            let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            let mut w = BufWriter::with_capacity(1 << 20, f);
+            let mut ids: Vec<&TransactionId> = inner.t.items.keys().collect();
+            ids.sort();
+            for id in ids {
+                if let Some(item) = inner.t.items.get(id) {
+                    serde_json::to_writer(&mut w, item)?;
+                    w.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
+                }
+            }
+            let f = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+            f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        }
+        std::fs::rename(&tmp, &snap).map_err(|e| Error::io(&snap, e))?;
+        let log_path = self.dir.join(log_name(g));
+        let log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
+        write_atomic(&self.dir.join(CURRENT), format!("{g}\n").as_bytes())?;
+        inner.log = Some(BufWriter::with_capacity(1 << 20, log));
+        (inner.generation, inner.log_len, inner.log_lines) = (g, 0, 0);
+        for name in [snapshot_name(old), log_name(old)] {
+            let p = self.dir.join(name);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(p, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every item, sorted by key (tests and tools).
+    pub fn scan(&self) -> Result<Vec<IndexItem>> {
+        let inner = self.tables()?;
+        let mut items: Vec<IndexItem> = inner.t.items.values().cloned().collect();
+        items.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
+        Ok(items)
+    }
+
+    /// Every merchant-day total, sorted by merchant and day.
+    pub fn all_totals(&self) -> Result<Vec<MerchantDayTotals>> {
+        Ok(self.tables()?.t.totals.values().cloned().collect())
+    }
+
+    pub fn len(&self) -> Result<usize> {
+        Ok(self.tables()?.t.items.len())
+    }
+
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The snapshot file of the current generation (after [`Self::compact`]).
+    pub fn snapshot_path(&self) -> Result<PathBuf> {
+        Ok(self.dir.join(snapshot_name(self.lock()?.generation)))
+    }
+}
+
+/// Reads the lines of a snapshot (for tools that do not need the tables).
+pub fn read_snapshot_lines(path: &Path) -> Result<Vec<String>> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    BufReader::new(f)
+        .lines()
+        .map(|l| l.map_err(|e| Error::io(path, e)))
+        .collect()
+}
+
+impl TransactionIndex for LocalTransactionIndex {
+    async fn get_many(&self, ids: &[TransactionId]) -> Result<Vec<IndexItem>> {
+        let inner = self.tables()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| inner.t.items.get(id).cloned())
+            .collect())
+    }
+
+    async fn put_many(&self, writes: &[ConditionalPut]) -> Result<Vec<PutOutcome>> {
+        let mut inner = self.lock()?;
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            let stored = inner.t.items.get(&w.item.transaction_id);
+            let current = stored.map(IndexItem::version).unwrap_or_default();
+            if current != w.expected || !w.item.version().covers(&current) {
+                out.push(PutOutcome::Conflict);
+                continue;
+            }
+            let mut item = w.item.clone();
+            item.settlement = stored.and_then(|s| s.settlement.clone());
+            self.append(&mut inner, &item)?;
+            inner.t.replace(item)?;
+            out.push(PutOutcome::Applied);
+        }
+        self.flush(&mut inner)?;
+        Ok(out)
+    }
+
+    async fn query(&self, q: &IndexQuery) -> Result<IndexPage> {
+        let inner = self.tables()?;
+        let set = match q.gsi {
+            Gsi::ByUser => &inner.t.by_user,
+            Gsi::ByMerchant => &inner.t.by_merchant,
+        };
+        let from = q.from.map_or_else(|| "0000-00-00".into(), |d| d.to_string());
+        let to = q.to.map_or_else(|| "9999-99-99".into(), |d| d.to_string());
+        let (lower, excl) = match &q.cursor {
+            Some(c) => (decode_cursor(c, q.gsi, &q.key)?, true),
+            None => (format!("{}\0{from}\0", q.key), false),
+        };
+        let upper = format!("{}\0{to}\x01", q.key);
+        let empty = IndexPage {
+            items: Vec::new(),
+            next: None,
+        };
+        if lower >= upper || q.limit == 0 {
+            return Ok(empty);
+        }
+        let lo = if excl {
+            Bound::Excluded(lower)
+        } else {
+            Bound::Included(lower)
+        };
+        let entries: Vec<&String> = set
+            .range::<String, _>((lo, Bound::Excluded(upper)))
+            .take(q.limit.saturating_add(1))
+            .collect();
+        let more = entries.len() > q.limit;
+        let page = &entries[..entries.len().min(q.limit)];
+        let mut items = Vec::with_capacity(page.len());
+        for e in page {
+            let id = e.rsplit('\0').next().unwrap_or_default();
+            let id = TransactionId::new(id)?;
+            if let Some(item) = inner.t.items.get(&id) {
+                items.push(item.clone());
+            }
+        }
+        let next = if more {
+            page.last().map(|e| encode_cursor(q.gsi, e))
+        } else {
+            None
+        };
+        Ok(IndexPage { items, next })
+    }
+
+    async fn write_settlements(&self, updates: &[SettlementUpdate]) -> Result<u64> {
+        let mut inner = self.lock()?;
+        let mut n = 0;
+        for u in updates {
+            let mut item = inner
+                .t
+                .items
+                .get(&u.transaction_id)
+                .cloned()
+                .unwrap_or_else(|| IndexItem::empty(u.transaction_id.clone()));
+            item.settlement = Some(u.settlement.clone());
+            self.append(&mut inner, &item)?;
+            inner.t.replace(item)?;
+            n += 1;
+        }
+        self.flush(&mut inner)?;
+        Ok(n)
+    }
+
+    async fn merchant_day(
+        &self,
+        merchant: &MerchantId,
+        day: BusinessDate,
+    ) -> Result<Option<MerchantDayTotals>> {
+        Ok(self
+            .tables()?
+            .t
+            .totals
+            .get(&(merchant.clone(), day))
+            .cloned())
+    }
+
+    async fn user_hour_counts(&self, keys: &[(String, i64)]) -> Result<Vec<u64>> {
+        let inner = self.tables()?;
+        Ok(keys
+            .iter()
+            .map(|k| inner.t.user_hours.get(k).copied().unwrap_or(0))
+            .collect())
+    }
+}

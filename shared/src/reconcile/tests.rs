@@ -1,0 +1,244 @@
+//! The matching rules, case by case, on hand-made partitions.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use rust_decimal::dec;
+
+use super::engine::{reconcile, PartitionInput, PartitionResult};
+use crate::error::{Error, Result};
+use crate::ids::*;
+use crate::money::{Currency, FxTable};
+use crate::records::*;
+use crate::rules::Tolerances;
+
+const DAY: &str = "2026-11-20";
+
+fn usd() -> Currency {
+    Currency::new("USD").unwrap_or_else(|_| unreachable!())
+}
+
+fn at(day: &str) -> Result<DateTime<Utc>> {
+    Ok(BusinessDate::parse(day)?.date().and_hms_opt(12, 0, 0).ok_or_else(|| Error::Invariant("t".into()))?.and_utc())
+}
+
+fn txn(id: &str, merchant: &str, amount: Decimal, cur: &str, status: TxnStatus) -> Result<Transaction> {
+    Ok(Transaction {
+        transaction_id: TransactionId::new(id)?,
+        merchant_id: MerchantId::new(merchant)?,
+        user_id: UserId::new("utk_x")?,
+        amount,
+        currency: Currency::new(cur)?,
+        status,
+        event_time: at(DAY)?,
+        payment_method: PaymentMethod::Card,
+        original_transaction_id: None,
+    })
+}
+
+fn line(sid: &str, tid: Option<&str>, merchant: Option<&str>, amount: Decimal, fee: Decimal) -> Result<StatementLine> {
+    Ok(StatementLine {
+        statement_id: StatementId::new(sid)?,
+        transaction_id: tid.map(TransactionId::new).transpose()?,
+        bank_id: BankId::new("bank_01")?,
+        posting_date: BusinessDate::parse(DAY)?,
+        amount_posted: amount,
+        currency: usd(),
+        fee_charged: fee,
+        merchant_id: merchant.map(MerchantId::new).transpose()?,
+        reference: String::new(),
+        record_type: Some(RecordType::Settlement),
+        original_amount: None,
+        original_currency: None,
+        fx_rate: None,
+    })
+}
+
+fn fee_rule() -> Result<FeeRule> {
+    Ok(FeeRule {
+        rule_id: RuleId::new("r")?,
+        bank_id: Some(BankId::new("bank_01")?),
+        network: None,
+        merchant_category: None,
+        percent: dec!(1),
+        fixed: dec!(0.10),
+        currency: usd(),
+        effective_from: BusinessDate::parse("2026-01-01")?.date(),
+        effective_to: None,
+    })
+}
+
+struct Fixture {
+    rules: Vec<FeeRule>,
+    tol: Tolerances,
+    fx: FxTable,
+    cats: HashMap<MerchantId, String>,
+}
+
+impl Fixture {
+    fn new() -> Result<Self> {
+        let mut fx = FxTable::default();
+        fx.insert(Currency::new("EUR")?, usd(), dec!(1.1))?;
+        Ok(Self { rules: vec![fee_rule()?], tol: Tolerances::default(), fx, cats: HashMap::new() })
+    }
+
+    fn run<'a>(&'a self, t: &'a [Transaction], l: &'a [StatementLine]) -> Result<PartitionResult<'a>> {
+        reconcile(&PartitionInput {
+            business_date: BusinessDate::parse(DAY)?,
+            bank_id: BankId::new("bank_01")?,
+            settlement_currency: Some(usd()),
+            transactions: t,
+            lines: l,
+            categories: &self.cats,
+            fee_rules: &self.rules,
+            tolerances: &self.tol,
+            fx: &self.fx,
+        })
+    }
+}
+
+/// (status, mismatch, rule, discrepancy in minor units) of transaction `i`.
+fn t_out(r: &PartitionResult<'_>, id: &str) -> (ReconciledStatus, MismatchType, MatchRule, Option<i64>, Vec<String>) {
+    let i = r.transactions.iter().position(|t| t.transaction_id.as_str() == id).unwrap_or(usize::MAX);
+    let o = &r.txn_outcomes[i];
+    let lines = o.counterparts.iter().map(|l| r.lines[*l as usize].statement_id.to_string()).collect();
+    (o.status, o.mismatch, o.rule, o.discrepancy, lines)
+}
+
+fn l_out(r: &PartitionResult<'_>, sid: &str) -> (ReconciledStatus, MismatchType, MatchRule) {
+    let i = r.lines.iter().position(|l| l.statement_id.as_str() == sid).unwrap_or(usize::MAX);
+    let o = &r.line_outcomes[i];
+    (o.status, o.mismatch, o.rule)
+}
+
+use MatchRule as R;
+use MismatchType as M;
+use ReconciledStatus as S;
+
+#[test]
+fn exact_id_amount_fee_and_currency_cases() -> Result<()> {
+    let f = Fixture::new()?;
+    // Fee: 1 % + 0.10.
+    let t = vec![
+        txn("T1", "M1", dec!(100.00), "USD", TxnStatus::Approved)?,
+        txn("T2", "M1", dec!(100.00), "USD", TxnStatus::Approved)?,
+        txn("T3", "M1", dec!(100.00), "USD", TxnStatus::Approved)?,
+        txn("T4", "M1", dec!(100.00), "EUR", TxnStatus::Approved)?,
+        txn("T5", "M1", dec!(100.00), "EUR", TxnStatus::Approved)?,
+        txn("T6", "M1", dec!(50.00), "USD", TxnStatus::Approved)?,
+    ];
+    let l = vec![
+        line("L1", Some("T1"), Some("M1"), dec!(100.00), dec!(1.10))?,
+        line("L2", Some("T2"), Some("M1"), dec!(90.00), dec!(1.10))?,
+        line("L3", Some("T3"), Some("M1"), dec!(100.00), dec!(2.50))?,
+        line("L4", Some("T4"), Some("M1"), dec!(110.00), dec!(1.20))?,
+        line("L5", Some("T5"), Some("M1"), dec!(100.00), dec!(1.20))?,
+        line("L6", Some("T6"), Some("M1"), dec!(50.01), dec!(0.60))?,
+    ];
+    let r = f.run(&t, &l)?;
+    assert_eq!(t_out(&r, "T1"), (S::Matched, M::None, R::ExactId, Some(0), vec!["L1".into()]));
+    assert_eq!(t_out(&r, "T2").0..=t_out(&r, "T2").0, S::PartialMatch..=S::PartialMatch);
+    assert_eq!((t_out(&r, "T2").1, t_out(&r, "T2").3), (M::Amount, Some(-1000)));
+    assert_eq!((t_out(&r, "T3").0, t_out(&r, "T3").1), (S::Matched, M::Fee));
+    assert_eq!(r.txn_outcomes[2].fee_variance, Some(140));
+    assert_eq!(t_out(&r, "T4"), (S::Matched, M::None, R::ExactId, Some(0), vec!["L4".into()]), "EUR 100 × 1.1 = USD 110");
+    assert_eq!((t_out(&r, "T5").0, t_out(&r, "T5").1), (S::PartialMatch, M::Currency));
+    assert_eq!((t_out(&r, "T6").0, t_out(&r, "T6").1, t_out(&r, "T6").3), (S::Matched, M::None, Some(1)), "within 1 minor unit");
+    Ok(())
+}
+
+#[test]
+fn duplicates_splits_chargebacks_and_refunds() -> Result<()> {
+    let f = Fixture::new()?;
+    let mut refund = txn("R1", "M1", dec!(20.00), "USD", TxnStatus::Refunded)?;
+    refund.original_transaction_id = Some(TransactionId::new("T1")?);
+    let t = vec![
+        txn("T1", "M1", dec!(100.00), "USD", TxnStatus::Approved)?,
+        txn("T2", "M1", dec!(100.00), "USD", TxnStatus::Approved)?,
+        txn("T3", "M1", dec!(100.00), "USD", TxnStatus::Chargeback)?,
+        refund,
+    ];
+    let mut cb = line("L6", Some("T3"), Some("M1"), dec!(-100.00), dec!(0))?;
+    cb.record_type = Some(RecordType::Chargeback);
+    let mut rl = line("L7", Some("R1"), Some("M1"), dec!(-20.00), dec!(0))?;
+    rl.record_type = Some(RecordType::Refund);
+    let l = vec![
+        line("L2", Some("T1"), Some("M1"), dec!(100.00), dec!(1.10))?,
+        line("L1", Some("T1"), Some("M1"), dec!(100.00), dec!(1.10))?,
+        line("L3", Some("T2"), Some("M1"), dec!(60.00), dec!(1.10))?,
+        line("L4", Some("T2"), Some("M1"), dec!(40.00), dec!(0))?,
+        line("L5", Some("T3"), Some("M1"), dec!(100.00), dec!(1.10))?,
+        cb,
+        rl,
+    ];
+    let r = f.run(&t, &l)?;
+    assert_eq!(t_out(&r, "T1"), (S::Matched, M::None, R::ExactId, Some(0), vec!["L1".into()]), "first by statement id");
+    assert_eq!(l_out(&r, "L2"), (S::Duplicate, M::Duplicate, R::ExactId));
+    assert_eq!(t_out(&r, "T2"), (S::Matched, M::None, R::OneToMany, Some(0), vec!["L3".into(), "L4".into()]));
+    assert_eq!(t_out(&r, "T3").0..=t_out(&r, "T3").0, S::Disputed..=S::Disputed);
+    assert_eq!(l_out(&r, "L6"), (S::Disputed, M::Chargeback, R::ExactId));
+    assert_eq!(t_out(&r, "R1"), (S::Matched, M::None, R::ExactId, Some(0), vec!["L7".into()]), "refund books negative");
+    Ok(())
+}
+
+#[test]
+fn composite_and_many_to_one_without_ids() -> Result<()> {
+    let f = Fixture::new()?;
+    let mut old = txn("T9", "M2", dec!(70.00), "USD", TxnStatus::Approved)?;
+    old.event_time = at("2026-11-10")?; // outside the 3-day window
+    let t = vec![
+        txn("T1", "M1", dec!(55.55), "USD", TxnStatus::Approved)?,
+        txn("T2", "M2", dec!(10.00), "USD", TxnStatus::Approved)?,
+        txn("T3", "M2", dec!(20.00), "USD", TxnStatus::Approved)?,
+        txn("T4", "M2", dec!(30.00), "USD", TxnStatus::Approved)?,
+        old,
+        txn("T5", "M3", dec!(5.00), "USD", TxnStatus::Approved)?,
+    ];
+    let l = vec![
+        line("L1", None, Some("M1"), dec!(55.55), dec!(0.66))?,
+        // 10 + 30 = 40, fees 0.20 + 0.40.
+        line("L2", None, Some("M2"), dec!(40.00), dec!(0.60))?,
+        line("L3", None, Some("M2"), dec!(70.00), dec!(0.80))?,
+        line("L4", Some("TX-UNKNOWN"), Some("M3"), dec!(5.00), dec!(0.15))?,
+        line("L5", None, None, dec!(5.00), dec!(0.15))?,
+    ];
+    let r = f.run(&t, &l)?;
+    assert_eq!(t_out(&r, "T1").0..=t_out(&r, "T1").0, S::Matched..=S::Matched);
+    assert_eq!(t_out(&r, "T1").2, R::Composite);
+    assert_eq!(t_out(&r, "T2"), (S::Matched, M::None, R::ManyToOne, Some(0), vec!["L2".into()]));
+    assert_eq!(t_out(&r, "T4").4, vec!["L2".to_string()]);
+    assert_eq!(t_out(&r, "T3").1, M::MissingAtBank, "not part of the payout");
+    assert_eq!(l_out(&r, "L3"), (S::Unmatched, M::MissingInternal, R::None), "T9 is outside the date window");
+    assert_eq!(l_out(&r, "L4"), (S::Unmatched, M::MissingInternal, R::None), "an unknown id is not matched by amount");
+    assert_eq!(l_out(&r, "L5"), (S::Unmatched, M::MissingInternal, R::None), "no merchant, no composite key");
+    assert_eq!(t_out(&r, "T5").1, M::MissingAtBank);
+    Ok(())
+}
+
+#[test]
+fn composite_ties_break_deterministically_and_order_does_not_matter() -> Result<()> {
+    let f = Fixture::new()?;
+    let mut far = txn("T0", "M1", dec!(10.00), "USD", TxnStatus::Approved)?;
+    far.event_time = at("2026-11-18")?;
+    let near_b = txn("T2", "M1", dec!(10.00), "USD", TxnStatus::Approved)?;
+    let near_a = txn("T1", "M1", dec!(10.00), "USD", TxnStatus::Approved)?;
+    let t = vec![far.clone(), near_b.clone(), near_a.clone()];
+    let l = vec![line("L1", None, Some("M1"), dec!(10.00), dec!(0.20))?];
+    let r = f.run(&t, &l)?;
+    assert_eq!(t_out(&r, "T1").2, R::Composite, "same day first, then the smaller id");
+    let shuffled = vec![near_a, far, near_b];
+    let r2 = f.run(&shuffled, &l)?;
+    assert_eq!(r.txn_outcomes, r2.txn_outcomes);
+    assert_eq!(r.line_outcomes, r2.line_outcomes);
+    Ok(())
+}
+
+#[test]
+fn a_partition_refuses_mixed_statement_currencies() -> Result<()> {
+    let f = Fixture::new()?;
+    let mut l = line("L1", None, None, dec!(1.00), dec!(0))?;
+    l.currency = Currency::new("EUR")?;
+    assert!(f.run(&[], &[l]).is_err());
+    Ok(())
+}

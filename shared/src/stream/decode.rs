@@ -1,0 +1,531 @@
+//! Decoding and validation of Kafka records into facts, and their masked archive form.
+//!
+//! A record that cannot be used becomes a [`Rejection`] with a reason that names the field and
+//! the rule, never the value (a value may hold a user id). The raw user id is turned into its
+//! token here and dropped.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::model::{
+    FRAUD_SIGNALS_TOPIC, RecordVersion, SignalState, TRANSACTIONS_TOPIC, TxnState,
+};
+use crate::error::Error;
+use crate::ids::{BusinessDate, FraudSignalId, MerchantId, TransactionId, UserId};
+use crate::manifest::sha256_hex;
+use crate::money::{Currency, parse_decimal};
+use crate::pii::{PiiKey, is_token};
+use crate::records::{PaymentMethod, TxnStatus};
+
+/// One Kafka record as the MSK event carries it (key and value base64-encoded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaRecordIn {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// Broker timestamp (ms since the epoch); decides the archive's `date=`.
+    pub timestamp_ms: i64,
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+/// A valid record, keyed by the transaction it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    Txn {
+        id: TransactionId,
+        state: TxnState,
+    },
+    Signal {
+        id: TransactionId,
+        state: SignalState,
+    },
+}
+
+impl Fact {
+    pub fn id(&self) -> &TransactionId {
+        match self {
+            Fact::Txn { id, .. } | Fact::Signal { id, .. } => id,
+        }
+    }
+}
+
+/// Why a record was not indexed: a sentence naming the field and rule, without its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection(pub String);
+
+impl Rejection {
+    fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
+
+type Decoded<T> = std::result::Result<T, Rejection>;
+
+#[derive(Deserialize)]
+struct TxnIn<'a> {
+    #[serde(borrow)]
+    transaction_id: Cow<'a, str>,
+    #[serde(borrow)]
+    merchant_id: Cow<'a, str>,
+    #[serde(borrow)]
+    user_id: Cow<'a, str>,
+    #[serde(borrow)]
+    amount: Cow<'a, str>,
+    #[serde(borrow)]
+    currency: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow)]
+    event_time: Cow<'a, str>,
+    #[serde(borrow)]
+    payment_method: Cow<'a, str>,
+    #[serde(borrow, default)]
+    original_transaction_id: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct SignalIn<'a> {
+    #[serde(borrow)]
+    fraud_signal_id: Cow<'a, str>,
+    #[serde(borrow)]
+    transaction_id: Cow<'a, str>,
+    #[serde(borrow)]
+    fraud_score: Cow<'a, str>,
+    #[serde(borrow)]
+    model_version: Cow<'a, str>,
+    #[serde(borrow)]
+    inference_time: Cow<'a, str>,
+    #[serde(borrow, default)]
+    reason_code: Option<Cow<'a, str>>,
+}
+
+/// The reason of an id error, without the value.
+fn id<T: FromStr<Err = Error>>(field: &str, value: &str) -> Decoded<T> {
+    value.parse().map_err(|e| match e {
+        Error::InvalidId { reason, .. } => Rejection(format!("{field} is invalid: {reason}")),
+        _ => Rejection(format!("{field} is invalid")),
+    })
+}
+
+fn enumerated<T: FromStr<Err = Error>>(field: &str, value: &str) -> Decoded<T> {
+    value.parse().map_err(|e| match e {
+        Error::InvalidEnum { expected, .. } => {
+            Rejection(format!("{field} must be one of {}", expected.trim_end()))
+        }
+        _ => Rejection(format!("{field} is invalid")),
+    })
+}
+
+fn timestamp(field: &str, value: &str) -> Decoded<(DateTime<Utc>, BusinessDate)> {
+    let t = DateTime::parse_from_rfc3339(value)
+        .map_err(|_| Rejection(format!("{field} is not an RFC 3339 timestamp")))?
+        .with_timezone(&Utc);
+    let day = BusinessDate::from_date(t.date_naive())
+        .map_err(|_| Rejection(format!("{field} is outside the years 1970..=9999")))?;
+    Ok((t, day))
+}
+
+fn short_text(field: &str, value: &str) -> Decoded<String> {
+    if value.is_empty() || value.len() > 64 || value.chars().any(char::is_control) {
+        return Err(Rejection(format!(
+            "{field} must be 1 to 64 characters without control characters"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+/// A safe sentence for a JSON error: `missing field` names our schema; other messages may quote
+/// the value, so only the position is kept.
+fn json_reason(e: &serde_json::Error) -> Rejection {
+    use serde_json::error::Category;
+    let msg = e.to_string();
+    match e.classify() {
+        Category::Data if msg.starts_with("missing field") => {
+            Rejection(msg.split(" at line").next().unwrap_or("missing field").to_string())
+        }
+        Category::Data => Rejection(format!(
+            "a field has the wrong type or value (column {})",
+            e.column()
+        )),
+        Category::Eof => Rejection("value is truncated JSON".into()),
+        Category::Syntax | Category::Io => {
+            Rejection(format!("value is not valid JSON (column {})", e.column()))
+        }
+    }
+}
+
+fn user_token(pii: &PiiKey, raw: &str) -> Decoded<String> {
+    if is_token(raw) {
+        // Already tokenized (a replay of the archive, or a producer that tokenizes).
+        return Ok(raw.to_string());
+    }
+    let user = UserId::new(raw).map_err(|e| match e {
+        Error::InvalidId { reason, .. } => Rejection(format!("user_id is invalid: {reason}")),
+        _ => Rejection::new("user_id is invalid"),
+    })?;
+    Ok(pii.tokenize(&user))
+}
+
+fn decode_txn(pii: &PiiKey, bytes: &[u8], at: (&str, i32, i64)) -> Decoded<Fact> {
+    let v: TxnIn<'_> = serde_json::from_slice(bytes).map_err(|e| json_reason(&e))?;
+    let transaction_id: TransactionId = id("transaction_id", &v.transaction_id)?;
+    let merchant_id: MerchantId = id("merchant_id", &v.merchant_id)?;
+    let currency = Currency::new(&v.currency)
+        .map_err(|_| Rejection::new("currency is not an active ISO 4217 code"))?;
+    let amount = parse_decimal(&v.amount, '.')
+        .map_err(|_| Rejection::new("amount is not a decimal number"))?;
+    let amount = currency.exact(amount).map_err(|_| {
+        Rejection(format!(
+            "amount has more decimal places than {currency} allows"
+        ))
+    })?;
+    if amount <= Decimal::ZERO {
+        return Err(Rejection::new("amount must be positive"));
+    }
+    let status: TxnStatus = enumerated("status", &v.status)?;
+    let payment_method: PaymentMethod = enumerated("payment_method", &v.payment_method)?;
+    let (event_time, txn_day) = timestamp("event_time", &v.event_time)?;
+    let original_transaction_id = v
+        .original_transaction_id
+        .as_deref()
+        .map(|o| id::<TransactionId>("original_transaction_id", o))
+        .transpose()?;
+    let user_token = user_token(pii, &v.user_id)?;
+    Ok(Fact::Txn {
+        id: transaction_id,
+        state: TxnState {
+            version: RecordVersion {
+                event_ms: event_time.timestamp_millis(),
+                topic: at.0.to_string(),
+                partition: at.1,
+                offset: at.2,
+            },
+            merchant_id,
+            user_token,
+            amount,
+            currency,
+            status,
+            event_time,
+            txn_day,
+            payment_method,
+            original_transaction_id,
+        },
+    })
+}
+
+fn decode_signal(bytes: &[u8], at: (&str, i32, i64)) -> Decoded<Fact> {
+    let v: SignalIn<'_> = serde_json::from_slice(bytes).map_err(|e| json_reason(&e))?;
+    let transaction_id: TransactionId = id("transaction_id", &v.transaction_id)?;
+    let fraud_signal_id: FraudSignalId = id("fraud_signal_id", &v.fraud_signal_id)?;
+    let fraud_score = parse_decimal(&v.fraud_score, '.')
+        .map_err(|_| Rejection::new("fraud_score is not a decimal number"))?;
+    if fraud_score < Decimal::ZERO || fraud_score > Decimal::ONE {
+        return Err(Rejection::new("fraud_score must be within 0..=1"));
+    }
+    let (inference_time, _) = timestamp("inference_time", &v.inference_time)?;
+    let model_version = short_text("model_version", &v.model_version)?;
+    let reason_code = v
+        .reason_code
+        .as_deref()
+        .map(|r| short_text("reason_code", r))
+        .transpose()?;
+    Ok(Fact::Signal {
+        id: transaction_id,
+        state: SignalState {
+            version: RecordVersion {
+                event_ms: inference_time.timestamp_millis(),
+                topic: at.0.to_string(),
+                partition: at.1,
+                offset: at.2,
+            },
+            fraud_signal_id,
+            fraud_score: fraud_score.normalize(),
+            model_version,
+            inference_time,
+            reason_code,
+        },
+    })
+}
+
+fn value_bytes(rec: &KafkaRecordIn) -> Decoded<Vec<u8>> {
+    let Some(value) = &rec.value else {
+        return Err(Rejection::new("record has no value"));
+    };
+    STANDARD
+        .decode(value.as_bytes())
+        .map_err(|_| Rejection::new("value is not base64"))
+}
+
+/// Decodes and validates one record.
+pub fn decode(rec: &KafkaRecordIn, pii: &PiiKey) -> Decoded<Fact> {
+    let at = (rec.topic.as_str(), rec.partition, rec.offset);
+    match rec.topic.as_str() {
+        TRANSACTIONS_TOPIC => decode_txn(pii, &value_bytes(rec)?, at),
+        FRAUD_SIGNALS_TOPIC => decode_signal(&value_bytes(rec)?, at),
+        _ => Err(Rejection::new(
+            "unknown topic (expected transactions_topic or fraud_signals_topic)",
+        )),
+    }
+}
+
+/// The transaction value as archived: the canonical record with the user token in `user_id`
+/// (the decoder takes tokens as they are, so the archive can be replayed).
+#[derive(Serialize)]
+struct TxnOut<'a> {
+    transaction_id: &'a TransactionId,
+    merchant_id: &'a MerchantId,
+    user_id: &'a str,
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: Decimal,
+    currency: Currency,
+    status: TxnStatus,
+    event_time: DateTime<Utc>,
+    payment_method: PaymentMethod,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_transaction_id: &'a Option<TransactionId>,
+}
+
+#[derive(Serialize)]
+struct SignalOut<'a> {
+    fraud_signal_id: &'a FraudSignalId,
+    transaction_id: &'a TransactionId,
+    #[serde(with = "rust_decimal::serde::str")]
+    fraud_score: Decimal,
+    model_version: &'a str,
+    inference_time: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason_code: &'a Option<String>,
+}
+
+/// Replaces every `user_id` in a rejected value (at any depth) with its token, or with
+/// `<masked>` when it is not a valid id, and every other string equal to a raw user id found.
+fn mask(value: &mut Value, pii: &PiiKey, raw_ids: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if k == "user_id" {
+                    let masked = match v.as_str() {
+                        Some(s) if is_token(s) => s.to_string(),
+                        Some(s) => {
+                            raw_ids.push(s.to_string());
+                            UserId::new(s)
+                                .map(|u| pii.tokenize(&u))
+                                .unwrap_or_else(|_| "<masked>".into())
+                        }
+                        None => "<masked>".into(),
+                    };
+                    *v = Value::String(masked);
+                } else {
+                    mask(v, pii, raw_ids);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| mask(v, pii, raw_ids)),
+        _ => {}
+    }
+}
+
+fn mask_equal(value: &mut Value, raw_ids: &[String]) {
+    match value {
+        Value::String(s) if raw_ids.iter().any(|r| r == s) => *s = "<masked>".into(),
+        Value::Object(map) => map.values_mut().for_each(|v| mask_equal(v, raw_ids)),
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_equal(v, raw_ids)),
+        _ => {}
+    }
+}
+
+/// The archive line of a record: its coordinates, its value (canonical when valid; masked JSON,
+/// or only size and SHA-256 when it is not JSON, when rejected), and the rejection reason.
+pub fn archive_line(
+    rec: &KafkaRecordIn,
+    decoded: &Decoded<Fact>,
+    pii: &PiiKey,
+) -> crate::error::Result<String> {
+    let mut line = serde_json::Map::new();
+    line.insert("topic".into(), Value::from(rec.topic.as_str()));
+    line.insert("partition".into(), Value::from(rec.partition));
+    line.insert("offset".into(), Value::from(rec.offset));
+    line.insert("timestamp".into(), Value::from(rec.timestamp_ms));
+    let key = rec
+        .key
+        .as_deref()
+        .and_then(|k| STANDARD.decode(k.as_bytes()).ok());
+    let mut fact_id: Option<&str> = None;
+    match decoded {
+        Ok(Fact::Txn { id, state }) => {
+            fact_id = Some(id.as_str());
+            line.insert(
+                "value".into(),
+                serde_json::to_value(TxnOut {
+                    transaction_id: id,
+                    merchant_id: &state.merchant_id,
+                    user_id: &state.user_token,
+                    amount: state.amount,
+                    currency: state.currency,
+                    status: state.status,
+                    event_time: state.event_time,
+                    payment_method: state.payment_method,
+                    original_transaction_id: &state.original_transaction_id,
+                })?,
+            );
+        }
+        Ok(Fact::Signal { id, state }) => {
+            fact_id = Some(id.as_str());
+            line.insert(
+                "value".into(),
+                serde_json::to_value(SignalOut {
+                    fraud_signal_id: &state.fraud_signal_id,
+                    transaction_id: id,
+                    fraud_score: state.fraud_score,
+                    model_version: &state.model_version,
+                    inference_time: state.inference_time,
+                    reason_code: &state.reason_code,
+                })?,
+            );
+        }
+        Err(reason) => {
+            let bytes = value_bytes(rec).ok();
+            let parsed = bytes
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+            match (parsed, bytes) {
+                (Some(mut v), _) => {
+                    let mut raw_ids = Vec::new();
+                    mask(&mut v, pii, &mut raw_ids);
+                    mask_equal(&mut v, &raw_ids);
+                    if let Some(id) = v.get("transaction_id").and_then(Value::as_str)
+                        && key.as_deref() == Some(id.as_bytes())
+                    {
+                        line.insert("key".into(), Value::from(id));
+                    }
+                    line.insert("value".into(), v);
+                }
+                (None, Some(b)) => {
+                    line.insert("value_bytes".into(), Value::from(b.len()));
+                    line.insert("value_sha256".into(), Value::from(sha256_hex(&b)));
+                }
+                (None, None) => {}
+            }
+            line.insert("reason".into(), Value::from(reason.0.as_str()));
+        }
+    }
+    // The key is kept when it is the transaction id; anything else only as a hash.
+    if !line.contains_key("key")
+        && let Some(k) = &key
+    {
+        match fact_id {
+            Some(id) if id.as_bytes() == k.as_slice() => {
+                line.insert("key".into(), Value::from(id));
+            }
+            _ => {
+                line.insert("key_sha256".into(), Value::from(sha256_hex(k)));
+            }
+        }
+    }
+    Ok(serde_json::to_string(&Value::Object(line))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pii() -> crate::Result<PiiKey> {
+        PiiKey::new(b"unit-test-key-0123456789")
+    }
+
+    fn rec(topic: &str, value: &str) -> KafkaRecordIn {
+        KafkaRecordIn {
+            topic: topic.into(),
+            partition: 1,
+            offset: 7,
+            timestamp_ms: 1_795_132_814_140,
+            key: Some(STANDARD.encode("TX-1")),
+            value: Some(STANDARD.encode(value)),
+        }
+    }
+
+    const TXN: &str = r#"{"transaction_id":"TX-1","merchant_id":"M000001","user_id":"U00000042","amount":"10.50","currency":"USD","status":"APPROVED","event_time":"2026-11-20T10:00:00.000Z","payment_method":"CARD"}"#;
+
+    #[test]
+    fn a_transaction_is_decoded_with_its_user_tokenized() -> crate::Result<()> {
+        let k = pii()?;
+        let r = rec(TRANSACTIONS_TOPIC, TXN);
+        let d = decode(&r, &k);
+        let Ok(Fact::Txn { id, state }) = &d else {
+            return Err(Error::Invariant(format!("{d:?}")));
+        };
+        assert_eq!(id.as_str(), "TX-1");
+        assert!(is_token(&state.user_token));
+        assert_eq!(state.amount.to_string(), "10.50");
+        assert_eq!(state.txn_day.to_string(), "2026-11-20");
+        let line = archive_line(&r, &d, &k)?;
+        assert!(!line.contains("U00000042"), "{line}");
+        assert!(line.contains(&state.user_token));
+        // The archived form decodes to the same fact (replay).
+        let v: Value = serde_json::from_str(&line)?;
+        let again = rec(TRANSACTIONS_TOPIC, &v["value"].to_string());
+        assert_eq!(decode(&again, &k), d);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_records_get_reasons_that_never_quote_values() -> crate::Result<()> {
+        let k = pii()?;
+        let cases = [
+            (TXN.replace("\"10.50\"", "\"10.505\""), "decimal places"),
+            (TXN.replace("\"10.50\"", "\"-1.00\""), "positive"),
+            (TXN.replace("\"USD\"", "\"XYZ\""), "ISO 4217"),
+            (TXN.replace("APPROVED", "SETTLED"), "status must be one of"),
+            (TXN.replace("\"U00000042\"", "12345678"), "wrong type"),
+            (TXN.replace("U00000042", "U 00000042"), "user_id is invalid"),
+            (TXN.replace(",\"payment_method\":\"CARD\"", ""), "missing field"),
+            (TXN.replace(".000Z", ""), "RFC 3339"),
+            ("{not json".to_string(), "not valid JSON"),
+        ];
+        for (value, expect) in cases {
+            let r = rec(TRANSACTIONS_TOPIC, &value);
+            let d = decode(&r, &k);
+            let Err(reason) = &d else {
+                return Err(Error::Invariant(format!("accepted {value}")));
+            };
+            assert!(reason.0.contains(expect), "{value}: {reason:?}");
+            assert!(!reason.0.contains("U00000042") && !reason.0.contains("12345678"));
+            let line = archive_line(&r, &d, &k)?;
+            assert!(
+                !line.contains("U00000042") && !line.contains("U 00000042"),
+                "{line}"
+            );
+            assert!(line.contains("\"reason\""));
+        }
+        let mut r = rec("other_topic", TXN);
+        assert!(decode(&r, &k).is_err());
+        r.value = Some("%%%".into());
+        r.topic = TRANSACTIONS_TOPIC.into();
+        assert_eq!(
+            decode(&r, &k),
+            Err(Rejection("value is not base64".into()))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn signals_are_validated() -> crate::Result<()> {
+        let k = pii()?;
+        let ok = r#"{"fraud_signal_id":"FS-1","transaction_id":"TX-1","fraud_score":"0.8123","model_version":"m1","inference_time":"2026-11-20T10:00:01.000Z"}"#;
+        assert!(matches!(
+            decode(&rec(FRAUD_SIGNALS_TOPIC, ok), &k),
+            Ok(Fact::Signal { .. })
+        ));
+        let bad = ok.replace("0.8123", "1.2");
+        assert!(decode(&rec(FRAUD_SIGNALS_TOPIC, &bad), &k).is_err());
+        Ok(())
+    }
+}

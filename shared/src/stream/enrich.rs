@@ -1,0 +1,373 @@
+//! Enrichment: merchant dimension, active policies and the compliance label.
+//!
+//! Everything here is a pure function of a transaction, its fraud signal and the configuration,
+//! except VELOCITY, which also depends on the user's other payments in the same hour and is
+//! passed in (see [`super::indexer`]).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::model::{Derived, MerchantInfo, PolicyFlag, RiskLabel, SignalState, TxnState};
+use crate::error::{Error, Result};
+use crate::ids::{BusinessDate, MerchantId};
+use crate::ingest::fx_key;
+use crate::money::{Currency, FxTable, parse_decimal};
+use crate::pii::PiiKey;
+use crate::ports::ObjectStore;
+use crate::records::{Merchant, Policy, PolicyType};
+
+pub const MERCHANTS_KEY: &str = "config/merchants.jsonl";
+pub const POLICIES_KEY: &str = "config/policies.jsonl";
+/// Optional [`ComplianceRules`] document; the defaults apply when it is absent.
+pub const COMPLIANCE_KEY: &str = "config/compliance.json";
+
+/// How the compliance label is decided: HIGH_RISK when the fraud score is above
+/// `high_risk_score` or a flag of `high_risk_flags` is raised; else REQUIRES_KYC when a flag
+/// of `kyc_flags` is raised; else OK.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComplianceRules {
+    /// Strictly above this score is HIGH_RISK (default 0.8).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub high_risk_score: Decimal,
+    /// Default: BLACKLIST.
+    pub high_risk_flags: Vec<PolicyFlag>,
+    /// Default: KYC.
+    pub kyc_flags: Vec<PolicyFlag>,
+}
+
+impl Default for ComplianceRules {
+    fn default() -> Self {
+        Self {
+            high_risk_score: Decimal::new(8, 1),
+            high_risk_flags: vec![PolicyFlag::Blacklist],
+            kyc_flags: vec![PolicyFlag::Kyc],
+        }
+    }
+}
+
+impl ComplianceRules {
+    pub fn label(&self, fraud_score: Option<Decimal>, flags: &[PolicyFlag]) -> RiskLabel {
+        let any = |set: &[PolicyFlag]| flags.iter().any(|f| set.contains(f));
+        if fraud_score.is_some_and(|s| s > self.high_risk_score) || any(&self.high_risk_flags) {
+            RiskLabel::HighRisk
+        } else if any(&self.kyc_flags) {
+            RiskLabel::RequiresKyc
+        } else {
+            RiskLabel::Ok
+        }
+    }
+}
+
+/// An amount threshold in a currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Threshold {
+    pub amount: Decimal,
+    pub currency: Currency,
+}
+
+/// The active policies of `config/policies.jsonl`, parsed once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivePolicies {
+    /// KYC: payments at or above a threshold.
+    pub kyc: Vec<Threshold>,
+    /// AML: merchant categories screened.
+    pub aml_categories: BTreeSet<String>,
+    /// BLACKLIST: barred merchants.
+    pub blacklist: HashSet<MerchantId>,
+    /// REGIONAL_LIMIT: (merchant country, per-payment maximum).
+    pub regional: Vec<(String, Threshold)>,
+    /// VELOCITY: the most payments a user may make in one UTC clock hour (the lowest of the
+    /// active policies).
+    pub velocity_max: Option<u64>,
+}
+
+fn param_err(policy: &Policy, reason: &str) -> Error {
+    Error::InvalidConfig {
+        name: POLICIES_KEY.into(),
+        reason: format!("policy {}: {reason}", policy.policy_id),
+    }
+}
+
+fn param_decimal(policy: &Policy, name: &str) -> Result<Decimal> {
+    let v = &policy.parameters[name];
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(param_err(policy, &format!("`{name}` must be a decimal"))),
+    };
+    parse_decimal(&text, '.').map_err(|_| param_err(policy, &format!("`{name}` is not a decimal")))
+}
+
+fn param_threshold(policy: &Policy, name: &str) -> Result<Threshold> {
+    let amount = param_decimal(policy, name)?;
+    let currency = policy.parameters["currency"]
+        .as_str()
+        .and_then(|c| Currency::new(c).ok())
+        .ok_or_else(|| param_err(policy, "`currency` must be an ISO 4217 code"))?;
+    Ok(Threshold { amount, currency })
+}
+
+fn param_strings(policy: &Policy, name: &str) -> Result<Vec<String>> {
+    policy.parameters[name]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| param_err(policy, &format!("`{name}` must be a list of strings")))
+}
+
+impl ActivePolicies {
+    /// Parses the active policies; a policy with unusable parameters fails naming its id.
+    pub fn from_policies(policies: &[Policy]) -> Result<Self> {
+        let mut out = Self::default();
+        for p in policies.iter().filter(|p| p.active_flag) {
+            match p.policy_type {
+                PolicyType::Kyc => out.kyc.push(param_threshold(p, "min_amount")?),
+                PolicyType::Aml => out.aml_categories.extend(param_strings(p, "categories")?),
+                PolicyType::Blacklist => {
+                    for m in param_strings(p, "merchant_ids")? {
+                        out.blacklist.insert(
+                            MerchantId::new(m)
+                                .map_err(|_| param_err(p, "`merchant_ids` holds an invalid id"))?,
+                        );
+                    }
+                }
+                PolicyType::RegionalLimit => {
+                    let country = p.parameters["country"]
+                        .as_str()
+                        .ok_or_else(|| param_err(p, "`country` must be a string"))?
+                        .to_ascii_uppercase();
+                    out.regional
+                        .push((country, param_threshold(p, "max_amount")?));
+                }
+                PolicyType::Velocity => {
+                    let max = p.parameters["max_per_user_per_hour"]
+                        .as_u64()
+                        .ok_or_else(|| {
+                            param_err(p, "`max_per_user_per_hour` must be a whole number")
+                        })?;
+                    out.velocity_max = Some(out.velocity_max.map_or(max, |m| m.min(max)));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What the indexer needs besides the records: the PII key, the merchant dimension, the active
+/// policies, the label rules, and the day's FX tables (loaded on first use, to compare amounts
+/// with thresholds in another currency).
+#[derive(Debug)]
+pub struct StreamContext {
+    pub pii: PiiKey,
+    pub merchants: HashMap<MerchantId, MerchantInfo>,
+    pub policies: ActivePolicies,
+    pub rules: ComplianceRules,
+    fx: Mutex<HashMap<BusinessDate, Option<Arc<FxTable>>>>,
+}
+
+fn jsonl<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Vec<T>> {
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+        .map(|(i, l)| {
+            serde_json::from_slice(l).map_err(|e| Error::InvalidConfig {
+                name: key.into(),
+                reason: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}
+
+async fn get_opt<S: ObjectStore>(store: &S, key: &str) -> Result<Option<bytes::Bytes>> {
+    match store.get(key).await {
+        Ok(b) => Ok(Some(b)),
+        Err(Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl StreamContext {
+    pub fn new(
+        pii: PiiKey,
+        merchants: &[Merchant],
+        policies: &[Policy],
+        rules: ComplianceRules,
+    ) -> Result<Self> {
+        Ok(Self {
+            pii,
+            merchants: merchants
+                .iter()
+                .map(|m| {
+                    (
+                        m.merchant_id.clone(),
+                        MerchantInfo {
+                            merchant_name: m.merchant_name.clone(),
+                            category: m.category.clone(),
+                            country: m.country.to_ascii_uppercase(),
+                            risk_level: m.risk_level,
+                        },
+                    )
+                })
+                .collect(),
+            policies: ActivePolicies::from_policies(policies)?,
+            rules,
+            fx: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Reads the merchants, policies and label rules from the bucket's `config/`.
+    pub async fn load<S: ObjectStore>(store: &S, pii: PiiKey) -> Result<Self> {
+        let merchants: Vec<Merchant> = match get_opt(store, MERCHANTS_KEY).await? {
+            Some(b) => jsonl(MERCHANTS_KEY, &b)?,
+            None => Vec::new(),
+        };
+        let policies: Vec<Policy> = match get_opt(store, POLICIES_KEY).await? {
+            Some(b) => jsonl(POLICIES_KEY, &b)?,
+            None => Vec::new(),
+        };
+        let rules = match get_opt(store, COMPLIANCE_KEY).await? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| Error::InvalidConfig {
+                name: COMPLIANCE_KEY.into(),
+                reason: e.to_string(),
+            })?,
+            None => ComplianceRules::default(),
+        };
+        Self::new(pii, &merchants, &policies, rules)
+    }
+
+    fn fx_cache(&self) -> Result<std::sync::MutexGuard<'_, HashMap<BusinessDate, Option<Arc<FxTable>>>>> {
+        self.fx
+            .lock()
+            .map_err(|_| Error::Invariant("fx cache lock poisoned".into()))
+    }
+
+    /// Loads `config/fx/{day}.csv` for the days not seen yet (a missing table is remembered as
+    /// missing).
+    pub async fn prepare_fx<S: ObjectStore>(
+        &self,
+        store: &S,
+        days: impl IntoIterator<Item = BusinessDate>,
+    ) -> Result<()> {
+        let wanted: BTreeSet<BusinessDate> = days.into_iter().collect();
+        for day in wanted {
+            if self.fx_cache()?.contains_key(&day) {
+                continue;
+            }
+            let table = match get_opt(store, &fx_key(day)).await? {
+                Some(b) => Some(Arc::new(FxTable::from_csv(&String::from_utf8_lossy(&b))?)),
+                None => None,
+            };
+            self.fx_cache()?.insert(day, table);
+        }
+        Ok(())
+    }
+
+    fn fx(&self, day: BusinessDate) -> Option<Arc<FxTable>> {
+        self.fx_cache().ok().and_then(|c| c.get(&day).cloned().flatten())
+    }
+
+    /// The payment's amount in the threshold's currency (FX of the event day); `None` when
+    /// there is no rate.
+    fn amount_in(&self, txn: &TxnState, currency: Currency, fx: Option<&FxTable>) -> Option<Decimal> {
+        if txn.currency == currency {
+            return Some(txn.amount);
+        }
+        fx?.convert(txn.amount, txn.currency, currency, txn.txn_day)
+            .ok()
+            .map(|(a, _)| a)
+    }
+
+    /// The policy flags of a payment, sorted.
+    pub fn flags(&self, txn: &TxnState, velocity: bool) -> (Option<MerchantInfo>, Vec<PolicyFlag>) {
+        let p = &self.policies;
+        let merchant = self.merchants.get(&txn.merchant_id).cloned();
+        let fx = if p.kyc.is_empty() && p.regional.is_empty() {
+            None
+        } else {
+            self.fx(txn.txn_day)
+        };
+        let mut flags = Vec::new();
+        if p
+            .kyc
+            .iter()
+            .any(|t| self.amount_in(txn, t.currency, fx.as_deref()).is_some_and(|a| a >= t.amount))
+        {
+            flags.push(PolicyFlag::Kyc);
+        }
+        if p.blacklist.contains(&txn.merchant_id) {
+            flags.push(PolicyFlag::Blacklist);
+        }
+        match &merchant {
+            Some(m) => {
+                if p.aml_categories.contains(&m.category) {
+                    flags.push(PolicyFlag::Aml);
+                }
+                if p.regional.iter().any(|(country, t)| {
+                    *country == m.country
+                        && self
+                            .amount_in(txn, t.currency, fx.as_deref())
+                            .is_some_and(|a| a > t.amount)
+                }) {
+                    flags.push(PolicyFlag::RegionalLimit);
+                }
+            }
+            None => flags.push(PolicyFlag::UnknownMerchant),
+        }
+        if velocity {
+            flags.push(PolicyFlag::Velocity);
+        }
+        flags.sort();
+        flags.dedup();
+        (merchant, flags)
+    }
+
+    /// Enrichment of a payment with its signal (if any) and the VELOCITY verdict.
+    pub fn derive(&self, txn: &TxnState, signal: Option<&SignalState>, velocity: bool) -> Derived {
+        let (merchant, policy_flags) = self.flags(txn, velocity);
+        let risk_label = self
+            .rules
+            .label(signal.map(|s| s.fraud_score), &policy_flags);
+        Derived {
+            merchant,
+            policy_flags,
+            risk_label,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_label_rule_and_its_thresholds() {
+        let r = ComplianceRules::default();
+        let d = |s: &str| s.parse::<Decimal>().ok();
+        assert_eq!(r.label(d("0.81"), &[]), RiskLabel::HighRisk);
+        assert_eq!(r.label(d("0.80"), &[]), RiskLabel::Ok);
+        assert_eq!(r.label(None, &[PolicyFlag::Blacklist]), RiskLabel::HighRisk);
+        assert_eq!(r.label(d("0.1"), &[PolicyFlag::Kyc]), RiskLabel::RequiresKyc);
+        assert_eq!(
+            r.label(d("0.9"), &[PolicyFlag::Kyc]),
+            RiskLabel::HighRisk,
+            "HIGH_RISK wins over REQUIRES_KYC"
+        );
+        assert_eq!(r.label(None, &[PolicyFlag::Aml]), RiskLabel::Ok);
+        let custom: ComplianceRules = serde_json::from_str(
+            r#"{"high_risk_score":"0.5","high_risk_flags":["BLACKLIST","VELOCITY"]}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(custom.label(d("0.6"), &[]), RiskLabel::HighRisk);
+        assert_eq!(custom.label(None, &[PolicyFlag::Velocity]), RiskLabel::HighRisk);
+        assert_eq!(custom.kyc_flags, vec![PolicyFlag::Kyc]);
+    }
+}

@@ -1,0 +1,363 @@
+//! The indexer: a batch of Kafka records in, the TransactionIndex brought up to date.
+//!
+//! The final state of an item is a function of the *set* of records seen for its key: each
+//! side (transaction, signal) keeps its newest record by [`RecordVersion`], and everything
+//! else is derived from the two sides and the configuration. Merging is therefore commutative,
+//! associative and idempotent, so a batch processed twice, or records in any order, give the
+//! same index. Writes are conditional on the version read (optimistic concurrency): a write
+//! that loses a race is read again and re-applied.
+//!
+//! [`RecordVersion`]: super::model::RecordVersion
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::archive::archive_batch;
+use super::decode::{Fact, KafkaRecordIn, decode};
+use super::enrich::StreamContext;
+use super::model::{IndexItem, PolicyFlag, SignalState, TxnState};
+use crate::error::{Error, Result};
+use crate::ids::{BusinessDate, TransactionId};
+use crate::ports::{ConditionalPut, Gsi, IndexQuery, ObjectStore, PutOutcome, TransactionIndex};
+
+/// Attempts of a conditional write that keeps losing races before the batch fails (and is
+/// retried whole by the event source mapping, which is safe: indexing is idempotent).
+pub const MAX_ATTEMPTS: usize = 8;
+
+/// Items read and written per call to the index.
+pub const CHUNK: usize = 1000;
+
+/// Counts of one batch. `records = transactions + fraud_signals + rejected` and
+/// `transactions + fraud_signals = applied + unchanged`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchReport {
+    pub records: u64,
+    /// Valid records of each topic.
+    pub transactions: u64,
+    pub fraud_signals: u64,
+    /// Invalid records (archived with their reason).
+    pub rejected: u64,
+    /// Valid records that changed the index.
+    pub applied: u64,
+    /// Valid records that changed nothing: redelivered, older than the state, or superseded by
+    /// a newer record of the same batch.
+    pub unchanged: u64,
+    pub items_written: u64,
+    /// Keys of this batch whose signal still waits for its transaction.
+    pub pending_signals: u64,
+    /// Items whose VELOCITY flag was set or cleared after the batch.
+    pub velocity_updates: u64,
+    /// Conditional writes that lost a race and were re-applied.
+    pub conflicts: u64,
+    pub archive_objects: u64,
+}
+
+impl BatchReport {
+    pub fn add(&mut self, o: &BatchReport) {
+        self.records += o.records;
+        self.transactions += o.transactions;
+        self.fraud_signals += o.fraud_signals;
+        self.rejected += o.rejected;
+        self.applied += o.applied;
+        self.unchanged += o.unchanged;
+        self.items_written += o.items_written;
+        self.pending_signals += o.pending_signals;
+        self.velocity_updates += o.velocity_updates;
+        self.conflicts += o.conflicts;
+        self.archive_objects += o.archive_objects;
+    }
+}
+
+/// The newest of the batch's records for one key, per side, and how many there were.
+#[derive(Debug, Default)]
+struct Group {
+    txn: Option<TxnState>,
+    signal: Option<SignalState>,
+    facts: u64,
+}
+
+fn newer_txn(cur: Option<TxnState>, new: &TxnState) -> Option<TxnState> {
+    match cur {
+        Some(c) if c.version >= new.version => Some(c),
+        _ => Some(new.clone()),
+    }
+}
+
+fn newer_signal(cur: Option<SignalState>, new: &SignalState) -> Option<SignalState> {
+    match cur {
+        Some(c) if c.version >= new.version => Some(c),
+        _ => Some(new.clone()),
+    }
+}
+
+/// Re-derives an item's enrichment (after one of its sides or the VELOCITY verdict changed).
+fn rederive(ctx: &StreamContext, item: &mut IndexItem, velocity: bool) {
+    item.derived = item
+        .txn
+        .as_ref()
+        .map(|t| ctx.derive(t, item.signal.as_ref(), velocity));
+}
+
+/// The merge of a stored item with the newest records of a batch.
+fn merge(ctx: &StreamContext, old: &IndexItem, group: &Group) -> IndexItem {
+    let mut new = old.clone();
+    if let Some(t) = &group.txn {
+        new.txn = newer_txn(new.txn.take(), t);
+    }
+    if let Some(s) = &group.signal {
+        new.signal = newer_signal(new.signal.take(), s);
+    }
+    if new.version() != old.version() {
+        // VELOCITY is a verdict on the user's hour: kept while the payment stays in the same
+        // hour, settled again by the velocity pass after the batch.
+        let velocity = old.derived.as_ref().is_some_and(|d| d.has(PolicyFlag::Velocity))
+            && old.user_hour() == new.user_hour();
+        rederive(ctx, &mut new, velocity);
+    }
+    new
+}
+
+/// Applies decoded facts to the index.
+pub async fn index_facts<I: TransactionIndex>(
+    index: &I,
+    ctx: &StreamContext,
+    facts: Vec<Fact>,
+) -> Result<BatchReport> {
+    let mut report = BatchReport::default();
+    let mut groups: BTreeMap<TransactionId, Group> = BTreeMap::new();
+    for f in facts {
+        match f {
+            Fact::Txn { id, state } => {
+                report.transactions += 1;
+                let g = groups.entry(id).or_default();
+                g.txn = newer_txn(g.txn.take(), &state);
+                g.facts += 1;
+            }
+            Fact::Signal { id, state } => {
+                report.fraud_signals += 1;
+                let g = groups.entry(id).or_default();
+                g.signal = newer_signal(g.signal.take(), &state);
+                g.facts += 1;
+            }
+        }
+    }
+    // Payments that joined and left each (user, hour), for the velocity pass.
+    let mut hours: HashMap<(String, i64), (u64, u64)> = HashMap::new();
+    let keys: Vec<TransactionId> = groups.keys().cloned().collect();
+    for chunk in keys.chunks(CHUNK) {
+        let mut todo: Vec<TransactionId> = chunk.to_vec();
+        for attempt in 0.. {
+            if todo.is_empty() {
+                break;
+            }
+            if attempt == MAX_ATTEMPTS {
+                return Err(Error::Invariant(format!(
+                    "{} item(s) kept changing under concurrent writers; the batch will be retried",
+                    todo.len()
+                )));
+            }
+            let stored: HashMap<TransactionId, IndexItem> = index
+                .get_many(&todo)
+                .await?
+                .into_iter()
+                .map(|i| (i.transaction_id.clone(), i))
+                .collect();
+            let mut writes = Vec::new();
+            let mut olds = Vec::new();
+            for id in &todo {
+                let Some(group) = groups.get(id) else {
+                    continue;
+                };
+                let old = stored
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| IndexItem::empty(id.clone()));
+                let new = merge(ctx, &old, group);
+                if new.version() == old.version() {
+                    report.unchanged += group.facts;
+                    if new.txn.is_none() && new.signal.is_some() {
+                        report.pending_signals += 1;
+                    }
+                    continue;
+                }
+                writes.push(ConditionalPut {
+                    expected: old.version(),
+                    item: new,
+                });
+                olds.push(old);
+            }
+            let outcomes = index.put_many(&writes).await?;
+            if outcomes.len() != writes.len() {
+                return Err(Error::Invariant("index answered a different number of writes".into()));
+            }
+            let mut retry = Vec::new();
+            for ((w, old), outcome) in writes.into_iter().zip(olds).zip(outcomes) {
+                let new = w.item;
+                if outcome == PutOutcome::Conflict {
+                    report.conflicts += 1;
+                    retry.push(new.transaction_id);
+                    continue;
+                }
+                report.items_written += 1;
+                let (ov, nv) = (old.version(), new.version());
+                let effective =
+                    u64::from(ov.transaction != nv.transaction) + u64::from(ov.signal != nv.signal);
+                let facts = groups.get(&new.transaction_id).map_or(0, |g| g.facts);
+                report.applied += effective;
+                report.unchanged += facts.saturating_sub(effective);
+                if new.txn.is_none() && new.signal.is_some() {
+                    report.pending_signals += 1;
+                }
+                if old.user_hour() != new.user_hour() {
+                    if let Some((u, h)) = old.user_hour() {
+                        hours.entry((u.to_string(), h)).or_default().1 += 1;
+                    }
+                    if let Some((u, h)) = new.user_hour() {
+                        hours.entry((u.to_string(), h)).or_default().0 += 1;
+                    }
+                }
+            }
+            todo = retry;
+        }
+    }
+    if let Some(max) = ctx.policies.velocity_max {
+        report.velocity_updates = velocity_pass(index, ctx, max, hours).await?;
+    }
+    Ok(report)
+}
+
+/// Settles the VELOCITY flag of every hour whose membership changed and that is, or was,
+/// above the limit: every payment of such an hour gets the flag exactly when the hour holds
+/// more than `max` payments of the user. (A payment joining an hour that is above the limit
+/// needs the flag even when another left it in the same batch, hence joins and leaves are
+/// counted apart.)
+async fn velocity_pass<I: TransactionIndex>(
+    index: &I,
+    ctx: &StreamContext,
+    max: u64,
+    hours: HashMap<(String, i64), (u64, u64)>,
+) -> Result<u64> {
+    let mut keys: Vec<((String, i64), (u64, u64))> = hours.into_iter().collect();
+    keys.sort();
+    let mut updates = 0;
+    for chunk in keys.chunks(CHUNK) {
+        let ks: Vec<(String, i64)> = chunk.iter().map(|(k, _)| k.clone()).collect();
+        let counts = index.user_hour_counts(&ks).await?;
+        for ((key, (joined, left)), post) in chunk.iter().zip(counts) {
+            let prev = (post + left).saturating_sub(*joined);
+            if post > max || prev > max {
+                updates += settle_hour(index, ctx, max, key).await?;
+            }
+        }
+    }
+    Ok(updates)
+}
+
+async fn settle_hour<I: TransactionIndex>(
+    index: &I,
+    ctx: &StreamContext,
+    max: u64,
+    (user, hour): &(String, i64),
+) -> Result<u64> {
+    let day = chrono::DateTime::from_timestamp(hour.saturating_mul(3600), 0)
+        .map(|t| t.date_naive())
+        .ok_or_else(|| Error::Invariant(format!("hour {hour} out of range")))
+        .and_then(BusinessDate::from_date)?;
+    for _ in 0..MAX_ATTEMPTS {
+        let mut members = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = index
+                .query(&IndexQuery {
+                    gsi: Gsi::ByUser,
+                    key: user.clone(),
+                    from: Some(day),
+                    to: Some(day),
+                    limit: 1000,
+                    cursor,
+                })
+                .await?;
+            members.extend(
+                page.items
+                    .into_iter()
+                    .filter(|i| i.txn.as_ref().is_some_and(|t| t.hour() == *hour)),
+            );
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        let flagged = members.len() as u64 > max;
+        let writes: Vec<ConditionalPut> = members
+            .into_iter()
+            .filter(|m| m.derived.as_ref().map(|d| d.has(PolicyFlag::Velocity)) != Some(flagged))
+            .map(|m| {
+                let expected = m.version();
+                let mut item = m;
+                rederive(ctx, &mut item, flagged);
+                ConditionalPut { item, expected }
+            })
+            .collect();
+        let outcomes = index.put_many(&writes).await?;
+        if outcomes.iter().all(|o| *o == PutOutcome::Applied) {
+            return Ok(writes.len() as u64);
+        }
+    }
+    Err(Error::Invariant(
+        "a user's hour kept changing under concurrent writers; the batch will be retried".into(),
+    ))
+}
+
+/// One MSK batch: decode, archive, index. Bad records are archived with their reason and
+/// counted; they never fail the batch.
+pub async fn process_batch<S: ObjectStore, I: TransactionIndex>(
+    store: &S,
+    index: &I,
+    ctx: &StreamContext,
+    records: &[KafkaRecordIn],
+) -> Result<BatchReport> {
+    let decoded: Vec<_> = records.iter().map(|r| decode(r, &ctx.pii)).collect();
+    let archive_objects = archive_batch(store, records, &decoded, &ctx.pii).await?;
+    let mut rejected = 0u64;
+    let mut facts = Vec::with_capacity(decoded.len());
+    for (r, d) in records.iter().zip(decoded) {
+        match d {
+            Ok(f) => facts.push(f),
+            Err(reason) => {
+                rejected += 1;
+                tracing::warn!(
+                    topic = %r.topic,
+                    partition = r.partition,
+                    offset = r.offset,
+                    reason = %reason.0,
+                    "stream record rejected"
+                );
+            }
+        }
+    }
+    ctx.prepare_fx(
+        store,
+        facts.iter().filter_map(|f| match f {
+            Fact::Txn { state, .. } => Some(state.txn_day),
+            Fact::Signal { .. } => None,
+        }),
+    )
+    .await?;
+    let mut report = index_facts(index, ctx, facts).await?;
+    report.records = records.len() as u64;
+    report.rejected = rejected;
+    report.archive_objects = archive_objects;
+    tracing::info!(
+        records = report.records,
+        transactions = report.transactions,
+        fraud_signals = report.fraud_signals,
+        rejected = report.rejected,
+        applied = report.applied,
+        unchanged = report.unchanged,
+        pending_signals = report.pending_signals,
+        conflicts = report.conflicts,
+        "stream batch indexed"
+    );
+    Ok(report)
+}

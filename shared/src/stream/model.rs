@@ -1,0 +1,389 @@
+//! The TransactionIndex item (DESIGN §7), its versions and the aggregates derived from it.
+//!
+//! An item joins two streams on `transaction_id`: the latest transaction record and the latest
+//! fraud signal. Each side keeps the [`RecordVersion`] of the record it came from; the item's
+//! [`StreamVersion`] is the pair, and it only ever grows (in both components), so a redelivered
+//! or older record can never replace newer state. Settlement fields written back by the daily
+//! close live beside the streaming state and are not part of its version.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{BusinessDate, FraudSignalId, MerchantId, TransactionId};
+use crate::money::Currency;
+use crate::records::{MismatchType, PaymentMethod, ReconciledStatus, RiskLevel, TxnStatus};
+
+/// Topic of transaction records (DESIGN §5).
+pub const TRANSACTIONS_TOPIC: &str = "transactions_topic";
+/// Topic of fraud signals (DESIGN §5).
+pub const FRAUD_SIGNALS_TOPIC: &str = "fraud_signals_topic";
+
+/// Where a streamed fact comes from, in the order that decides which of two facts is newer:
+/// event time (ms), then topic, partition and offset. Two deliveries of the same Kafka record
+/// have the same version.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RecordVersion {
+    pub event_ms: i64,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl fmt::Display for RecordVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}@{}/{}/{}",
+            self.event_ms, self.topic, self.partition, self.offset
+        )
+    }
+}
+
+/// Version of an item's streaming state: the versions of its transaction and fraud-signal
+/// sides. `a.covers(b)` when `a` is at least as new as `b` on both sides; writes must cover
+/// what they replace, so the version is monotonic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StreamVersion {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<RecordVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<RecordVersion>,
+}
+
+impl StreamVersion {
+    /// At least as new as `other` on both sides (`None` is older than any version).
+    pub fn covers(&self, other: &StreamVersion) -> bool {
+        self.transaction >= other.transaction && self.signal >= other.signal
+    }
+}
+
+/// The transaction side of an item: the newest transaction record, user id tokenized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnState {
+    pub version: RecordVersion,
+    pub merchant_id: MerchantId,
+    /// `PiiKey::tokenize` of the user id; the raw id is never stored.
+    pub user_token: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub status: TxnStatus,
+    pub event_time: DateTime<Utc>,
+    /// UTC date of `event_time`: the sort key of both GSIs.
+    pub txn_day: BusinessDate,
+    pub payment_method: PaymentMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_transaction_id: Option<TransactionId>,
+}
+
+impl TxnState {
+    /// The UTC clock hour of the event (hours since the epoch), the VELOCITY window.
+    pub fn hour(&self) -> i64 {
+        self.event_time.timestamp().div_euclid(3600)
+    }
+}
+
+/// The fraud-signal side of an item: the newest signal (by inference time) for the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalState {
+    pub version: RecordVersion,
+    pub fraud_signal_id: FraudSignalId,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub fraud_score: Decimal,
+    pub model_version: String,
+    pub inference_time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+}
+
+/// Merchant dimension copied onto the item at enrichment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantInfo {
+    pub merchant_name: String,
+    pub category: String,
+    pub country: String,
+    pub risk_level: RiskLevel,
+}
+
+/// A policy (or data-quality) flag raised on a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PolicyFlag {
+    Aml,
+    Blacklist,
+    Kyc,
+    RegionalLimit,
+    Velocity,
+    /// The merchant is not in `config/merchants.jsonl`.
+    UnknownMerchant,
+}
+
+impl PolicyFlag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyFlag::Aml => "AML",
+            PolicyFlag::Blacklist => "BLACKLIST",
+            PolicyFlag::Kyc => "KYC",
+            PolicyFlag::RegionalLimit => "REGIONAL_LIMIT",
+            PolicyFlag::Velocity => "VELOCITY",
+            PolicyFlag::UnknownMerchant => "UNKNOWN_MERCHANT",
+        }
+    }
+}
+
+impl fmt::Display for PolicyFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The compliance label of a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RiskLabel {
+    HighRisk,
+    RequiresKyc,
+    Ok,
+}
+
+impl RiskLabel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskLabel::HighRisk => "HIGH_RISK",
+            RiskLabel::RequiresKyc => "REQUIRES_KYC",
+            RiskLabel::Ok => "OK",
+        }
+    }
+}
+
+impl fmt::Display for RiskLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What enrichment adds to an item that has a transaction side: a function of the two sides,
+/// the configuration, and (for VELOCITY) the user's other payments in the same hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Derived {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant: Option<MerchantInfo>,
+    /// Sorted, without repeats.
+    pub policy_flags: Vec<PolicyFlag>,
+    pub risk_label: RiskLabel,
+}
+
+impl Derived {
+    pub fn has(&self, flag: PolicyFlag) -> bool {
+        self.policy_flags.contains(&flag)
+    }
+}
+
+/// Settlement fields written back by the daily close (not part of the stream version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    pub settlement_status: String,
+    pub reconciled_status: ReconciledStatus,
+    pub mismatch_type: MismatchType,
+    /// `amount_posted − expected amount`, in `statement_currency`.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub discrepancy: Option<Decimal>,
+    pub statement_currency: Currency,
+    pub reconciliation_timestamp: DateTime<Utc>,
+}
+
+/// One item of the TransactionIndex, keyed by `transaction_id`.
+///
+/// An item with a signal and no transaction is a *pending signal*: the signal arrived first
+/// and waits for its transaction. Items without a transaction are in neither GSI and are not
+/// served by the query API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexItem {
+    pub transaction_id: TransactionId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn: Option<TxnState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<SignalState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived: Option<Derived>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<Settlement>,
+}
+
+impl IndexItem {
+    pub fn empty(transaction_id: TransactionId) -> Self {
+        Self {
+            transaction_id,
+            txn: None,
+            signal: None,
+            derived: None,
+            settlement: None,
+        }
+    }
+
+    pub fn version(&self) -> StreamVersion {
+        StreamVersion {
+            transaction: self.txn.as_ref().map(|t| t.version.clone()),
+            signal: self.signal.as_ref().map(|s| s.version.clone()),
+        }
+    }
+
+    /// The `by_user` GSI key, when the item has a transaction.
+    pub fn by_user_key(&self) -> Option<(&str, BusinessDate)> {
+        self.txn.as_ref().map(|t| (t.user_token.as_str(), t.txn_day))
+    }
+
+    /// The `by_merchant` GSI key, when the item has a transaction.
+    pub fn by_merchant_key(&self) -> Option<(&MerchantId, BusinessDate)> {
+        self.txn.as_ref().map(|t| (&t.merchant_id, t.txn_day))
+    }
+
+    /// The VELOCITY window the item counts in: (user token, UTC hour).
+    pub fn user_hour(&self) -> Option<(&str, i64)> {
+        self.txn.as_ref().map(|t| (t.user_token.as_str(), t.hour()))
+    }
+
+    pub fn risk_label(&self) -> Option<RiskLabel> {
+        self.derived.as_ref().map(|d| d.risk_label)
+    }
+}
+
+/// Running totals of one merchant and day (`txn_day`), a function of the index's items: the
+/// store keeps them up to date with every write (old item out, new item in), so redeliveries
+/// and reordering never double count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantDayTotals {
+    pub merchant_id: MerchantId,
+    pub txn_day: BusinessDate,
+    /// Transactions of the merchant that day, whatever their status.
+    pub transactions: u64,
+    pub declined: u64,
+    pub refunds: u64,
+    pub chargebacks: u64,
+    /// Transactions labelled HIGH_RISK.
+    pub high_risk: u64,
+    /// Σ amount of PENDING, APPROVED and CHARGEBACK payments, per currency.
+    pub volume: BTreeMap<Currency, Decimal>,
+    /// Σ amount of REFUNDED transactions, per currency.
+    pub refund_volume: BTreeMap<Currency, Decimal>,
+}
+
+fn bump(n: &mut u64, add: bool, by: bool) -> Result<()> {
+    if !by {
+        return Ok(());
+    }
+    *n = if add {
+        n.checked_add(1)
+    } else {
+        n.checked_sub(1)
+    }
+    .ok_or_else(|| Error::Invariant("merchant-day totals out of step with the index".into()))?;
+    Ok(())
+}
+
+fn bump_money(
+    map: &mut BTreeMap<Currency, Decimal>,
+    currency: Currency,
+    amount: Decimal,
+    add: bool,
+) -> Result<()> {
+    let entry = map.entry(currency).or_insert_with(|| currency.round(Decimal::ZERO));
+    let next = if add {
+        entry.checked_add(amount)
+    } else {
+        entry.checked_sub(amount)
+    }
+    .ok_or_else(|| Error::InvalidAmount {
+        value: amount.to_string(),
+        reason: "merchant-day volume overflows".into(),
+    })?;
+    if next.is_zero() {
+        map.remove(&currency);
+    } else {
+        *entry = next;
+    }
+    Ok(())
+}
+
+impl MerchantDayTotals {
+    pub fn new(merchant_id: MerchantId, txn_day: BusinessDate) -> Self {
+        Self {
+            merchant_id,
+            txn_day,
+            transactions: 0,
+            declined: 0,
+            refunds: 0,
+            chargebacks: 0,
+            high_risk: 0,
+            volume: BTreeMap::new(),
+            refund_volume: BTreeMap::new(),
+        }
+    }
+
+    /// Adds (`add`) or removes an item's contribution. Items without a transaction (pending
+    /// signals) contribute nothing. Amounts are positive (the decoder refuses others), so a
+    /// currency whose volume returns to zero has no contribution left and is dropped: the
+    /// totals depend only on the items, not on the order they were written in.
+    pub fn apply(&mut self, item: &IndexItem, add: bool) -> Result<()> {
+        let Some(t) = &item.txn else {
+            return Ok(());
+        };
+        bump(&mut self.transactions, add, true)?;
+        bump(&mut self.declined, add, t.status == TxnStatus::Declined)?;
+        bump(&mut self.refunds, add, t.status == TxnStatus::Refunded)?;
+        bump(&mut self.chargebacks, add, t.status == TxnStatus::Chargeback)?;
+        bump(
+            &mut self.high_risk,
+            add,
+            item.risk_label() == Some(RiskLabel::HighRisk),
+        )?;
+        match t.status {
+            TxnStatus::Pending | TxnStatus::Approved | TxnStatus::Chargeback => {
+                bump_money(&mut self.volume, t.currency, t.amount, add)?
+            }
+            TxnStatus::Refunded => bump_money(&mut self.refund_volume, t.currency, t.amount, add)?,
+            TxnStatus::Declined => {}
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.transactions == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(ms: i64, offset: i64) -> RecordVersion {
+        RecordVersion {
+            event_ms: ms,
+            topic: TRANSACTIONS_TOPIC.into(),
+            partition: 0,
+            offset,
+        }
+    }
+
+    #[test]
+    fn versions_order_by_event_time_then_position() {
+        assert!(v(1, 9) < v(2, 0));
+        assert!(v(2, 0) < v(2, 1));
+        let a = StreamVersion {
+            transaction: Some(v(2, 0)),
+            signal: None,
+        };
+        let b = StreamVersion {
+            transaction: Some(v(1, 0)),
+            signal: Some(v(5, 0)),
+        };
+        assert!(!a.covers(&b) && !b.covers(&a));
+        assert!(a.covers(&StreamVersion::default()));
+        assert!(a.covers(&a));
+    }
+}
