@@ -6,8 +6,13 @@ DEMO_DIR ?= data/demo
 DEMO_DATE ?= 2026-11-20
 DEMO_TXNS ?= 100000
 NEXTEST_PROFILE ?= default
+# Infrastructure tooling (cfn-lint, cargo-lambda, zig): one venv outside the clone.
+RECON_VENV ?= $(HOME)/.cache/recon-venv
+CARGO_LAMBDA_VERSION := 1.9.2
+ZIGLANG_VERSION := 0.14.1
+FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: help demo test lint fmt fmt-check clippy nextest build-cli generate-1m
+.PHONY: help demo test lint fmt fmt-check clippy nextest build-cli generate-1m bench lint-infra build deploy
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -15,10 +20,12 @@ help: ## list the targets
 build-cli: ## build the release `recon` binary
 	cargo build --release -p recon-cli
 
-demo: build-cli ## generate a business day under data/demo and show what it holds
+demo: build-cli ## generate a day, run the whole local pipeline, print the close and its accuracy
 	$(RECON) generate --out $(DEMO_DIR) --date $(DEMO_DATE) --transactions $(DEMO_TXNS) --force
+	$(RECON) run --data $(DEMO_DIR) --date $(DEMO_DATE)
+	$(RECON) accuracy --data $(DEMO_DIR)
 
-test: fmt-check clippy nextest ## everything CI runs: format, lints, the whole test suite
+test: fmt-check clippy nextest lint-infra ## everything CI runs: format, lints, the whole test suite
 
 fmt: ## format the code
 	cargo fmt --all
@@ -34,5 +41,37 @@ lint: fmt-check clippy ## format check and lints
 nextest: ## run every test of the workspace
 	cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
 
+BENCH_DIR ?= /tmp/recon-bench
+BENCH_VENV ?= $(HOME)/.cache/recon-bench-venv
+
+bench: build-cli ## throughput: normalizer per format, reconciliation 1M/10M lines vs DuckDB
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -c 'import duckdb' 2>/dev/null || $(BENCH_VENV)/bin/pip install -q 'duckdb==2.0.1'
+	test -f $(BENCH_DIR)/day/truth/summary.json || $(RECON) generate --out $(BENCH_DIR)/day --date $(DEMO_DATE) --transactions 1000000 --force
+	$(RECON) bench normalize --data $(BENCH_DIR)/day --date $(DEMO_DATE)
+	$(RECON) bench reconcile --lines 1000000 --lines 10000000 --dir $(BENCH_DIR) --python $(BENCH_VENV)/bin/python
+
 generate-1m: build-cli ## time the generation of a 1,000,000-transaction day
 	rm -rf /tmp/recon-1m && time $(RECON) generate --out /tmp/recon-1m --date $(DEMO_DATE) --transactions 1000000
+
+lint-infra: ## cfn-lint template.yaml, asl-validator the state machines, template/code consistency
+	bash scripts/lint-infra.sh
+
+build: ## cross-compile every Lambda for arm64 with cargo-lambda (docs/deploy.md)
+	@if ! "$(RECON_VENV)/bin/cargo-lambda" lambda --version >/dev/null 2>&1 \
+	    || ! "$(RECON_VENV)/bin/python" -c "import ziglang" 2>/dev/null; then \
+	  python3 -m venv "$(RECON_VENV)" && \
+	  "$(RECON_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check \
+	    "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "ziglang==$(ZIGLANG_VERSION)"; \
+	fi
+	PATH="$(RECON_VENV)/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
+
+deploy: ## how to deploy with AWS SAM (prints the steps; deploys nothing)
+	@echo "Deploy (docs/deploy.md has the details):"
+	@echo "  1. once per account: create the PII key secret, e.g."
+	@echo "       aws secretsmanager create-secret --name recon/<env>/pii-hmac-key \\"
+	@echo "         --secret-string \"\$$(openssl rand -hex 32)\""
+	@echo "  2. PATH=\"$(RECON_VENV)/bin:\$$PATH\" sam build --beta-features   # cargo-lambda, arm64"
+	@echo "  3. sam deploy --guided   # stack recon-<env>; parameters EnvironmentName, MskClusterArn,"
+	@echo "                           # EmrClusterId, CutoffCron, KmsKeyAdminArn, PiiHmacSecretName"
+	@echo "     capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND; later deploys: sam deploy"

@@ -123,3 +123,324 @@ pub fn normalize_table(rows: &[NormalizeBench]) -> String {
     }
     s
 }
+
+/// Time this thread has spent on a CPU (Linux `schedstat`), so a figure measured while other
+/// work shares the machine is still per core; `None` elsewhere.
+fn thread_cpu_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
+/// Wall and on-CPU seconds of `f`.
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, f64, T)> {
+    let (t, c) = (Instant::now(), thread_cpu_secs());
+    let v = f()?;
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = match (c, thread_cpu_secs()) {
+        (Some(a), Some(b)) => b - a,
+        _ => wall,
+    };
+    Ok((wall, cpu, v))
+}
+
+/// Throughput of the stream indexer on a day's topics (one core).
+#[derive(Debug, Clone)]
+pub struct StreamBench {
+    pub records: u64,
+    pub transactions: u64,
+    pub fraud_signals: u64,
+    pub rejected: u64,
+    pub index_items: u64,
+    /// (wall, on-CPU) seconds. Decode, validate and tokenize only.
+    pub decode_secs: (f64, f64),
+    /// Decode + join + enrich + tokenize + upsert into the local TransactionIndex.
+    pub index_secs: (f64, f64),
+    /// The same with the raw-record archive written (what the Lambda does per batch).
+    pub archive_secs: (f64, f64),
+}
+
+/// Measures the stream indexer on `topics/*.jsonl` of a generated day: the records are read
+/// and batched first (not timed), then indexed into a fresh store in a temporary directory.
+pub fn stream(data: &Path, batch: usize) -> Result<StreamBench> {
+    use recon_shared::local::LocalStore;
+    use recon_shared::local_index::LocalTransactionIndex;
+    use recon_shared::stream::{Fact, StreamContext, decode, index_facts, process_batch};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    let files = crate::stream_feed::topic_files(data)?;
+    let mut reader = crate::stream_feed::TopicReader::open(&files)?;
+    let mut batches = Vec::new();
+    loop {
+        let b = reader.next_batch(batch.max(1))?;
+        if b.is_empty() {
+            break;
+        }
+        batches.push(b);
+    }
+    let records: u64 = batches.iter().map(|b| b.len() as u64).sum();
+    let store = LocalStore::new(data);
+    let ctx = rt.block_on(StreamContext::load(&store, crate::run::local_pii_key()?))?;
+
+    // Decode only.
+    let (wall, cpu, (facts_n, days)) = timed(|| {
+        let mut facts_n = 0u64;
+        let mut days = std::collections::BTreeSet::new();
+        for b in &batches {
+            for r in b {
+                if let Ok(f) = decode(r, &ctx.pii) {
+                    if let Fact::Txn { state, .. } = &f {
+                        days.insert(state.txn_day);
+                    }
+                    facts_n += 1;
+                }
+            }
+        }
+        Ok((facts_n, days))
+    })?;
+    let decode_secs = (wall, cpu);
+    rt.block_on(ctx.prepare_fx(&store, days))?;
+
+    let scratch = std::env::temp_dir().join(format!("recon-bench-stream-{}", std::process::id()));
+    let run = |archive: bool| -> Result<((f64, f64), recon_shared::stream::BatchReport, u64)> {
+        let _ = std::fs::remove_dir_all(&scratch);
+        let index = LocalTransactionIndex::open(&scratch)?;
+        let archive_store = LocalStore::new(&scratch);
+        let (wall, cpu, total) = timed(|| {
+            let mut total = recon_shared::stream::BatchReport::default();
+            for b in &batches {
+                let r = if archive {
+                    rt.block_on(process_batch(&archive_store, &index, &ctx, b))?
+                } else {
+                    let facts: Vec<Fact> =
+                        b.iter().filter_map(|r| decode(r, &ctx.pii).ok()).collect();
+                    rt.block_on(index_facts(&index, &ctx, facts))?
+                };
+                total.add(&r);
+            }
+            Ok(total)
+        })?;
+        let items = index.len()? as u64;
+        // Dropping a large index takes a while; not part of the figure.
+        drop(index);
+        Ok(((wall, cpu), total, items))
+    };
+    let (index_secs, report, items) = run(false)?;
+    let (archive_secs, _, _) = run(true)?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(StreamBench {
+        records,
+        transactions: report.transactions,
+        fraud_signals: report.fraud_signals,
+        rejected: records.saturating_sub(facts_n),
+        index_items: items,
+        decode_secs,
+        index_secs,
+        archive_secs,
+    })
+}
+
+/// The table `recon bench stream` prints: records per second of wall time and per second on
+/// a CPU (the per-core figure, unaffected by other work on the machine).
+pub fn stream_table(b: &StreamBench) -> String {
+    let mut s = format!(
+        "records {} (transactions {}, fraud signals {}, rejected {}), index items {}\n{:<44} {:>8} {:>8} {:>12} {:>14}\n",
+        b.records,
+        b.transactions,
+        b.fraud_signals,
+        b.rejected,
+        b.index_items,
+        "stage (one thread)",
+        "wall s",
+        "cpu s",
+        "records/s",
+        "records/cpu-s"
+    );
+    for (name, (wall, cpu)) in [
+        ("decode + validate + tokenize", b.decode_secs),
+        ("+ join + enrich + local upsert (indexer)", b.index_secs),
+        ("+ raw-record archive (the Lambda's work)", b.archive_secs),
+    ] {
+        s.push_str(&format!(
+            "{name:<44} {wall:>8.2} {cpu:>8.2} {:>12.0} {:>14.0}\n",
+            b.records as f64 / wall.max(1e-9),
+            b.records as f64 / cpu.max(1e-9)
+        ));
+    }
+    s
+}
+
+/// A synthetic single-bank partition for the reconciliation bench: `lines` statement lines
+/// (≈ 85 % naming their transaction, 5 % composite, 10 % orphans) and their transactions
+/// (plus 5 % never settled), in USD, written as `transactions.parquet` and `lines.parquet`.
+pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> {
+    use recon_shared::ids::{BankId, MerchantId, StatementId, TransactionId, UserId};
+    use recon_shared::money::Currency;
+    use recon_shared::records::{PaymentMethod, RecordType, StatementLine, Transaction, TxnStatus};
+    use rust_decimal::Decimal;
+
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let usd = Currency::new("USD")?;
+    let date = BusinessDate::parse("2026-11-20")?;
+    let t0 = date.date().and_hms_opt(0, 0, 0).map(|d| d.and_utc()).ok_or_else(|| Error::Invariant("date".into()))?;
+    let bank = BankId::new("bank_01")?;
+    let mut rng = crate::generate::rng::Rng::new(lines as u64);
+    let mut txns = Vec::with_capacity(lines);
+    let mut stmts = Vec::with_capacity(lines);
+    for i in 0..lines {
+        let kind = rng.below(100);
+        let merchant = MerchantId::new(format!("M{:06}", rng.below(5000)))?;
+        let minor = rng.range(100, 500_000);
+        let amount = usd.from_minor(minor);
+        // 1.5 % + 0.10, the fee rule the bench installs.
+        let fee = usd.round(amount * Decimal::new(15, 3) + Decimal::new(10, 2));
+        let tid = TransactionId::new(format!("TX-{i:010}"))?;
+        if kind < 90 {
+            txns.push(Transaction {
+                transaction_id: tid.clone(),
+                merchant_id: merchant.clone(),
+                user_id: UserId::new("utk_bench")?,
+                amount,
+                currency: usd,
+                status: TxnStatus::Approved,
+                event_time: t0 + chrono::Duration::seconds(rng.range(0, 86_399)),
+                payment_method: PaymentMethod::Card,
+                original_transaction_id: None,
+            });
+        }
+        if kind < 95 && rng.chance(9_500) || kind >= 90 {
+            let (tx_ref, amt) = match kind {
+                0..=84 => (Some(tid), amount),
+                85..=89 => (None, amount),
+                _ => (Some(TransactionId::new(format!("TX-X{i:010}"))?), amount),
+            };
+            stmts.push(StatementLine {
+                statement_id: StatementId::new(format!("bank_01-20261120-{i:010}"))?,
+                transaction_id: tx_ref,
+                bank_id: bank.clone(),
+                posting_date: date,
+                amount_posted: amt,
+                currency: usd,
+                fee_charged: fee,
+                merchant_id: Some(merchant),
+                reference: String::new(),
+                record_type: Some(RecordType::Settlement),
+                original_amount: None,
+                original_currency: None,
+                fx_rate: None,
+            });
+        }
+    }
+    let write = |name: &str, bytes: Vec<u8>| std::fs::write(dir.join(name), bytes).map_err(|e| Error::io(dir.join(name), e));
+    write("transactions.parquet", write_parquet(&txns)?)?;
+    write("lines.parquet", write_parquet(&stmts)?)?;
+    Ok((txns.len(), stmts.len()))
+}
+
+/// Timings of one reconciliation run, in seconds.
+#[derive(Debug, Clone)]
+pub struct ReconcileBench {
+    pub transactions: usize,
+    pub lines: usize,
+    pub read_s: f64,
+    pub match_s: f64,
+    pub write_s: f64,
+}
+
+/// Reads the synthetic partition, reconciles it and writes the batch index, single-threaded.
+pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
+    use std::collections::HashMap;
+
+    use recon_shared::columnar::read_parquet;
+    use recon_shared::ids::{BankId, RuleId};
+    use recon_shared::money::{Currency, FxTable};
+    use recon_shared::reconcile::{index_rows, reconcile, BreakRegistry, PartitionInput};
+    use recon_shared::records::{FeeRule, StatementLine, Transaction};
+    use recon_shared::rules::Tolerances;
+    use rust_decimal::Decimal;
+
+    let t = Instant::now();
+    let txns: Vec<Transaction> = read_parquet(bytes::Bytes::from(read(&dir.join("transactions.parquet"))?))?;
+    let lines: Vec<StatementLine> = read_parquet(bytes::Bytes::from(read(&dir.join("lines.parquet"))?))?;
+    let read_s = t.elapsed().as_secs_f64();
+    let usd = Currency::new("USD")?;
+    let date = BusinessDate::parse("2026-11-20")?;
+    let bank = BankId::new("bank_01")?;
+    let rules = vec![FeeRule {
+        rule_id: RuleId::new("bench")?,
+        bank_id: Some(bank.clone()),
+        network: None,
+        merchant_category: None,
+        percent: Decimal::new(15, 1),
+        fixed: Decimal::new(10, 2),
+        currency: usd,
+        effective_from: date.date(),
+        effective_to: None,
+    }];
+    let (tol, fx, cats) = (Tolerances::default(), FxTable::default(), HashMap::new());
+    let t = Instant::now();
+    let input = PartitionInput {
+        business_date: date,
+        bank_id: bank.clone(),
+        settlement_currency: Some(usd),
+        transactions: &txns,
+        lines: &lines,
+        categories: &cats,
+        fee_rules: &rules,
+        tolerances: &tol,
+        fx: &fx,
+    };
+    let result = reconcile(&input)?;
+    let engine_s = t.elapsed().as_secs_f64();
+    let (rows, _, _) = index_rows(&result, &bank, date, date.date(), "run-bench", &BreakRegistry::default())?;
+    let match_s = t.elapsed().as_secs_f64();
+    if std::env::var_os("RECON_BENCH_VERBOSE").is_some() {
+        eprintln!("engine {engine_s:.2}s, index rows {:.2}s", match_s - engine_s);
+    }
+    let t = Instant::now();
+    std::fs::write(dir.join("recon_index.parquet"), write_parquet(&rows)?).map_err(|e| Error::io(dir, e))?;
+    let write_s = t.elapsed().as_secs_f64();
+    Ok(ReconcileBench { transactions: txns.len(), lines: lines.len(), read_s, match_s, write_s })
+}
+
+/// Runs the reconciliation bench for each size and prints rows/s and the ratio to DuckDB.
+pub fn reconcile_report(sizes: &[usize], dir: &Path, python: Option<&Path>) -> Result<()> {
+    println!(
+        "{:>10} {:>10} {:>8} {:>8} {:>8} {:>14} {:>14} {:>12} {:>12} {:>8}",
+        "lines", "txns", "read s", "match s", "write s", "match rows/s", "e2e rows/s", "duckdb 1t s", "duckdb 2t s", "ratio"
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_duckdb.py");
+    for &n in sizes {
+        let d = dir.join(format!("lines-{n}"));
+        if !d.join("lines.parquet").exists() {
+            synthesize_partition(&d, n)?;
+        }
+        let r = reconcile_partition(&d)?;
+        let rows = (r.lines + r.transactions) as f64;
+        let total = r.read_s + r.match_s + r.write_s;
+        let duck = |threads: u32| -> Option<f64> {
+            let out = std::process::Command::new(python?).arg(&script).arg(&d).arg(threads.to_string()).output().ok()?;
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            v["total_s"].as_f64()
+        };
+        let (d1, d2) = (duck(1), duck(2));
+        let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |s| format!("{s:.2}"));
+        println!(
+            "{:>10} {:>10} {:>8.2} {:>8.2} {:>8.2} {:>14.0} {:>14.0} {:>12} {:>12} {:>8}",
+            r.lines,
+            r.transactions,
+            r.read_s,
+            r.match_s,
+            r.write_s,
+            rows / r.match_s,
+            rows / total,
+            fmt(d1),
+            fmt(d2),
+            d1.map_or_else(|| "-".to_string(), |d| format!("{:.2}x", d / total))
+        );
+    }
+    println!("rows = lines + transactions; one core for recon; ratio = DuckDB (1 thread) time / recon time, end to end from Parquet to Parquet");
+    Ok(())
+}

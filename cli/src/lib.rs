@@ -6,3 +6,5 @@ pub mod bench;
 pub mod close;
 pub mod generate;
 pub mod run;
+pub mod serve;
+pub mod stream_feed;

@@ -79,10 +79,28 @@ enum Command {
         #[arg(long, value_parser = parse_date)]
         date: Option<BusinessDate>,
     },
+    /// Serve the query API (DESIGN §9) on 127.0.0.1 over DIR.
+    Serve {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
 }
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Reconcile synthetic single-bank partitions from Parquet; compare with DuckDB SQL.
+    Reconcile {
+        /// Statement lines per partition (repeatable).
+        #[arg(long = "lines", default_values_t = vec![1_000_000usize])]
+        lines: Vec<usize>,
+        #[arg(long, default_value = "/tmp/recon-bench")]
+        dir: PathBuf,
+        /// Python with the `duckdb` package, to time the same work in DuckDB SQL.
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
     /// Parse and encode the first file of every delivery of the day.
     Normalize {
         #[arg(long)]
@@ -91,6 +109,14 @@ enum BenchCommand {
         date: BusinessDate,
         #[arg(long, default_value_t = 3)]
         runs: usize,
+    },
+    /// Index the day's topics (decode, join, enrich, tokenize, local upsert).
+    Stream {
+        #[arg(long)]
+        data: PathBuf,
+        /// Records per batch, as the MSK event source mapping would send them.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
     },
 }
 
@@ -112,19 +138,37 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> recon_shared::Result<()> {
     match cli.command {
         Command::Bench {
+            what: BenchCommand::Reconcile { lines, dir, python },
+        } => recon_cli::bench::reconcile_report(&lines, &dir, python.as_deref()),
+        Command::Bench {
             what: BenchCommand::Normalize { data, date, runs },
         } => {
             let rows = recon_cli::bench::normalize(&data, date, runs)?;
             print!("{}", recon_cli::bench::normalize_table(&rows));
             Ok(())
         }
+        Command::Bench {
+            what: BenchCommand::Stream { data, batch },
+        } => {
+            let b = recon_cli::bench::stream(&data, batch)?;
+            print!("{}", recon_cli::bench::stream_table(&b));
+            Ok(())
+        }
+        Command::Serve { data, port } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
+            rt.block_on(recon_cli::serve::serve(&data, port))
+        }
         Command::Run { data, date } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
             let cfg = RunConfig { data, date };
+            let started = std::time::Instant::now();
             let report = rt.block_on(ingest(&cfg))?;
-            println!("ingestion");
+            println!("ingestion ({} ms)", started.elapsed().as_millis());
             print!("{}", report.table());
             for (file, code) in &report.quarantined {
                 println!("  quarantined {file}: {code}");
@@ -134,8 +178,10 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                 None => recon_cli::run::latest_date(&cfg.data)?,
             };
             let tasks = recon_cli::close::LocalTasks::new(&cfg.data);
+            let started = std::time::Instant::now();
             let close = rt.block_on(recon_cli::close::close(&tasks, &cfg.data, date))?;
             print!("{}", recon_cli::run::close_table(&close));
+            println!("close took {} ms", started.elapsed().as_millis());
             match close.outcome {
                 recon_cli::asl::Outcome::Succeeded(_) => Ok(()),
                 recon_cli::asl::Outcome::Failed(f) => Err(recon_shared::Error::Invariant(format!(

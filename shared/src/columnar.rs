@@ -64,22 +64,29 @@ fn field(name: &str, dt: DataType, nullable: bool) -> Field {
 /// The exact mantissa of `value` at `scale`; fails rather than round, or overflow `precision`.
 pub fn decimal_to_i128(value: Decimal, scale: i8, precision: u8) -> Result<i128> {
     let target = u32::try_from(scale).map_err(|_| Error::Invariant("negative scale".into()))?;
-    let normalized = value.normalize();
-    if normalized.scale() > target {
-        return Err(Error::InvalidAmount {
-            value: value.to_string(),
-            reason: format!("more than {target} decimal places cannot be stored"),
-        });
-    }
-    let mut v = normalized;
-    v.rescale(target);
-    let m = v.mantissa();
     let limit = 10i128.pow(u32::from(precision));
+    let overflow = || Error::InvalidAmount {
+        value: value.to_string(),
+        reason: format!("exceeds Decimal128({precision}, {scale})"),
+    };
+    // Fast path (the common case): already at or below the target scale.
+    let m = if value.scale() <= target {
+        value
+            .mantissa()
+            .checked_mul(10i128.pow(target - value.scale()))
+            .ok_or_else(overflow)?
+    } else {
+        let normalized = value.normalize();
+        if normalized.scale() > target {
+            return Err(Error::InvalidAmount {
+                value: value.to_string(),
+                reason: format!("more than {target} decimal places cannot be stored"),
+            });
+        }
+        normalized.mantissa() * 10i128.pow(target - normalized.scale())
+    };
     if m.abs() >= limit {
-        return Err(Error::InvalidAmount {
-            value: value.to_string(),
-            reason: format!("exceeds Decimal128({precision}, {scale})"),
-        });
+        return Err(overflow());
     }
     Ok(m)
 }

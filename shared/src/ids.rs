@@ -198,7 +198,15 @@ impl FromStr for BusinessDate {
 
 impl fmt::Display for BusinessDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d"))
+        // Same as `%Y-%m-%d` for the years a business date can have, without parsing a
+        // format string on every call (dates are formatted on hot paths).
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.0.year(),
+            self.0.month(),
+            self.0.day()
+        )
     }
 }
 

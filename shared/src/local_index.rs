@@ -16,10 +16,10 @@
 //! removes generation `g`; a crash at any point leaves a loadable generation. Aggregates are
 //! not stored: they are functions of the items and rebuilt on load.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -52,9 +52,63 @@ fn log_name(g: u64) -> String {
     format!("log-{g}.jsonl")
 }
 
-fn gsi_entry(key: &str, day: BusinessDate, id: &TransactionId) -> String {
-    format!("{key}\0{day}\0{id}")
+/// FxHash: a fast, non-cryptographic hasher for the in-memory maps (keys are ids; the store is
+/// a local development tool, not exposed to untrusted input at scale).
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
+
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// The ids of one partition key and day, sorted on demand: writes append, the first query after
+/// them sorts (inserting into an ordered set on every write costs more than the whole rest).
+#[derive(Default)]
+struct DayIds {
+    ids: Vec<TransactionId>,
+    sorted: bool,
+}
+
+impl DayIds {
+    fn insert(&mut self, id: &TransactionId) {
+        self.sorted = self.ids.last().is_none_or(|l| l < id) && (self.sorted || self.ids.is_empty());
+        self.ids.push(id.clone());
+    }
+
+    fn remove(&mut self, id: &TransactionId) {
+        if let Some(i) = self.ids.iter().position(|x| x == id) {
+            self.ids.swap_remove(i);
+            self.sorted = false;
+        }
+    }
+
+    fn sort(&mut self) {
+        if !self.sorted {
+            self.ids.sort_unstable();
+            self.sorted = true;
+        }
+    }
+}
+
+/// One GSI: partition key → day → ids.
+type Gsi_ = Map<String, BTreeMap<BusinessDate, DayIds>>;
 
 fn bad_cursor(reason: &'static str) -> Error {
     Error::InvalidId {
@@ -71,12 +125,12 @@ fn gsi_tag(gsi: Gsi) -> char {
     }
 }
 
-fn encode_cursor(gsi: Gsi, entry: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}{entry}", gsi_tag(gsi)))
+fn encode_cursor(gsi: Gsi, key: &str, day: BusinessDate, id: &TransactionId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}{key}\0{day}\0{id}", gsi_tag(gsi)))
 }
 
-/// The GSI entry a cursor points at, checked to belong to this index and key.
-fn decode_cursor(cursor: &str, gsi: Gsi, key: &str) -> Result<String> {
+/// The (day, id) a cursor points at, checked to belong to this index and key.
+fn decode_cursor(cursor: &str, gsi: Gsi, key: &str) -> Result<(BusinessDate, TransactionId)> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor.as_bytes())
         .map_err(|_| bad_cursor("not a cursor of this API"))?;
@@ -86,50 +140,110 @@ fn decode_cursor(cursor: &str, gsi: Gsi, key: &str) -> Result<String> {
         .ok_or_else(|| bad_cursor("the cursor belongs to another query"))?;
     let parts: Vec<&str> = entry.split('\0').collect();
     match parts.as_slice() {
-        [k, d, id]
-            if *k == key && BusinessDate::parse(d).is_ok() && TransactionId::new(*id).is_ok() =>
-        {
-            Ok(entry.to_string())
-        }
+        [k, d, id] if *k == key => match (BusinessDate::parse(d), TransactionId::new(*id)) {
+            (Ok(d), Ok(id)) => Ok((d, id)),
+            _ => Err(bad_cursor("the cursor belongs to another query")),
+        },
         _ => Err(bad_cursor("the cursor belongs to another query")),
+    }
+}
+
+fn gsi_insert(gsi: &mut Gsi_, key: &str, day: BusinessDate, id: &TransactionId) {
+    let days = match gsi.get_mut(key) {
+        Some(d) => d,
+        None => gsi.entry(key.to_string()).or_default(),
+    };
+    days.entry(day).or_default().insert(id);
+}
+
+fn gsi_remove(gsi: &mut Gsi_, key: &str, day: BusinessDate, id: &TransactionId) {
+    let Some(days) = gsi.get_mut(key) else {
+        return;
+    };
+    if let Some(ids) = days.get_mut(&day) {
+        ids.remove(id);
+        if ids.ids.is_empty() {
+            days.remove(&day);
+        }
+    }
+    if days.is_empty() {
+        gsi.remove(key);
+    }
+}
+
+/// Whether two items contribute the same to the merchant-day totals.
+fn same_contribution(a: &IndexItem, b: &IndexItem) -> bool {
+    match (&a.txn, &b.txn) {
+        (None, None) => true,
+        (Some(x), Some(y)) => {
+            x.merchant_id == y.merchant_id
+                && x.txn_day == y.txn_day
+                && x.status == y.status
+                && x.currency == y.currency
+                && x.amount == y.amount
+                && a.risk_label() == b.risk_label()
+        }
+        _ => false,
     }
 }
 
 /// The tables in memory.
 #[derive(Default)]
 struct Tables {
-    items: HashMap<TransactionId, IndexItem>,
-    by_user: BTreeSet<String>,
-    by_merchant: BTreeSet<String>,
-    totals: BTreeMap<(MerchantId, BusinessDate), MerchantDayTotals>,
-    user_hours: HashMap<(String, i64), u64>,
+    items: Map<TransactionId, Box<IndexItem>>,
+    by_user: Gsi_,
+    by_merchant: Gsi_,
+    totals: Map<MerchantId, BTreeMap<BusinessDate, MerchantDayTotals>>,
+    /// user token → (hour, payments).
+    user_hours: Map<String, Vec<(i64, u64)>>,
 }
 
 impl Tables {
-    fn account(&mut self, item: &IndexItem, add: bool) -> Result<()> {
-        if let Some((m, day)) = item.by_merchant_key() {
-            let key = (m.clone(), day);
-            let t = self
-                .totals
-                .entry(key.clone())
-                .or_insert_with(|| MerchantDayTotals::new(key.0.clone(), day));
-            t.apply(item, add)?;
-            if t.is_empty() {
-                self.totals.remove(&key);
+    fn totals_apply(&mut self, item: &IndexItem, add: bool) -> Result<()> {
+        let Some((m, day)) = item.by_merchant_key() else {
+            return Ok(());
+        };
+        let days = match self.totals.get_mut(m) {
+            Some(d) => d,
+            None => self.totals.entry(m.clone()).or_default(),
+        };
+        let t = days
+            .entry(day)
+            .or_insert_with(|| MerchantDayTotals::new(m.clone(), day));
+        t.apply(item, add)?;
+        if t.is_empty() {
+            days.remove(&day);
+            if days.is_empty() {
+                self.totals.remove(m);
             }
         }
-        if let Some((u, h)) = item.user_hour() {
-            let key = (u.to_string(), h);
-            let n = self.user_hours.entry(key.clone()).or_default();
-            *n = if add {
-                *n + 1
-            } else {
-                n.checked_sub(1)
-                    .ok_or_else(|| Error::Invariant("user-hour count below zero".into()))?
-            };
-            if *n == 0 {
-                self.user_hours.remove(&key);
+        Ok(())
+    }
+
+    fn hours_apply(&mut self, item: &IndexItem, add: bool) -> Result<()> {
+        let Some((u, h)) = item.user_hour() else {
+            return Ok(());
+        };
+        let hours = match self.user_hours.get_mut(u) {
+            Some(v) => v,
+            None => self.user_hours.entry(u.to_string()).or_default(),
+        };
+        match hours.iter().position(|(x, _)| *x == h) {
+            Some(i) if add => hours[i].1 += 1,
+            Some(i) => {
+                hours[i].1 = hours[i]
+                    .1
+                    .checked_sub(1)
+                    .ok_or_else(|| Error::Invariant("user-hour count below zero".into()))?;
+                if hours[i].1 == 0 {
+                    hours.swap_remove(i);
+                }
             }
+            None if add => hours.push((h, 1)),
+            None => return Err(Error::Invariant("user-hour count below zero".into())),
+        }
+        if hours.is_empty() {
+            self.user_hours.remove(u);
         }
         Ok(())
     }
@@ -138,39 +252,35 @@ impl Tables {
     fn replace(&mut self, new: IndexItem) -> Result<()> {
         let old = self.items.remove(&new.transaction_id);
         let id = &new.transaction_id;
-        let old_u = old
-            .as_ref()
-            .and_then(|o| o.by_user_key())
-            .map(|(u, d)| gsi_entry(u, d, id));
-        let new_u = new.by_user_key().map(|(u, d)| gsi_entry(u, d, id));
-        if old_u != new_u {
-            if let Some(k) = &old_u {
-                self.by_user.remove(k);
+        let old_u = old.as_ref().and_then(|o| o.by_user_key());
+        if old_u != new.by_user_key() {
+            if let Some((u, d)) = old_u {
+                gsi_remove(&mut self.by_user, u, d, id);
             }
-            if let Some(k) = new_u {
-                self.by_user.insert(k);
+            if let Some((u, d)) = new.by_user_key() {
+                gsi_insert(&mut self.by_user, u, d, id);
             }
         }
-        let old_m = old
-            .as_ref()
-            .and_then(|o| o.by_merchant_key())
-            .map(|(m, d)| gsi_entry(m.as_str(), d, id));
-        let new_m = new
-            .by_merchant_key()
-            .map(|(m, d)| gsi_entry(m.as_str(), d, id));
-        if old_m != new_m {
-            if let Some(k) = &old_m {
-                self.by_merchant.remove(k);
+        let old_m = old.as_ref().and_then(|o| o.by_merchant_key());
+        if old_m != new.by_merchant_key() {
+            if let Some((m, d)) = old_m {
+                gsi_remove(&mut self.by_merchant, m.as_str(), d, id);
             }
-            if let Some(k) = new_m {
-                self.by_merchant.insert(k);
+            if let Some((m, d)) = new.by_merchant_key() {
+                gsi_insert(&mut self.by_merchant, m.as_str(), d, id);
             }
         }
-        if let Some(o) = &old {
-            self.account(o, false)?;
+        let blank = IndexItem::empty(new.transaction_id.clone());
+        let prev = old.as_deref().unwrap_or(&blank);
+        if !same_contribution(prev, &new) {
+            self.totals_apply(prev, false)?;
+            self.totals_apply(&new, true)?;
         }
-        self.account(&new, true)?;
-        self.items.insert(new.transaction_id.clone(), new);
+        if prev.user_hour() != new.user_hour() {
+            self.hours_apply(prev, false)?;
+            self.hours_apply(&new, true)?;
+        }
+        self.items.insert(new.transaction_id.clone(), Box::new(new));
         Ok(())
     }
 
@@ -479,14 +589,22 @@ impl LocalTransactionIndex {
     /// Every item, sorted by key (tests and tools).
     pub fn scan(&self) -> Result<Vec<IndexItem>> {
         let inner = self.tables()?;
-        let mut items: Vec<IndexItem> = inner.t.items.values().cloned().collect();
+        let mut items: Vec<IndexItem> = inner.t.items.values().map(|i| IndexItem::clone(i)).collect();
         items.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
         Ok(items)
     }
 
     /// Every merchant-day total, sorted by merchant and day.
     pub fn all_totals(&self) -> Result<Vec<MerchantDayTotals>> {
-        Ok(self.tables()?.t.totals.values().cloned().collect())
+        let inner = self.tables()?;
+        let mut out: Vec<MerchantDayTotals> = inner
+            .t
+            .totals
+            .values()
+            .flat_map(|d| d.values().cloned())
+            .collect();
+        out.sort_by(|a, b| (&a.merchant_id, a.txn_day).cmp(&(&b.merchant_id, b.txn_day)));
+        Ok(out)
     }
 
     pub fn len(&self) -> Result<usize> {
@@ -517,21 +635,21 @@ impl TransactionIndex for LocalTransactionIndex {
         let inner = self.tables()?;
         Ok(ids
             .iter()
-            .filter_map(|id| inner.t.items.get(id).cloned())
+            .filter_map(|id| inner.t.items.get(id).map(|i| IndexItem::clone(i)))
             .collect())
     }
 
-    async fn put_many(&self, writes: &[ConditionalPut]) -> Result<Vec<PutOutcome>> {
+    async fn put_many(&self, writes: Vec<ConditionalPut>) -> Result<Vec<PutOutcome>> {
         let mut inner = self.lock()?;
         let mut out = Vec::with_capacity(writes.len());
         for w in writes {
             let stored = inner.t.items.get(&w.item.transaction_id);
-            let current = stored.map(IndexItem::version).unwrap_or_default();
+            let current = stored.map(|s| s.version()).unwrap_or_default();
             if current != w.expected || !w.item.version().covers(&current) {
                 out.push(PutOutcome::Conflict);
                 continue;
             }
-            let mut item = w.item.clone();
+            let mut item = w.item;
             item.settlement = stored.and_then(|s| s.settlement.clone());
             self.append(&mut inner, &item)?;
             inner.t.replace(item)?;
@@ -542,50 +660,63 @@ impl TransactionIndex for LocalTransactionIndex {
     }
 
     async fn query(&self, q: &IndexQuery) -> Result<IndexPage> {
-        let inner = self.tables()?;
-        let set = match q.gsi {
-            Gsi::ByUser => &inner.t.by_user,
-            Gsi::ByMerchant => &inner.t.by_merchant,
+        let mut inner = self.tables()?;
+        let Tables {
+            items,
+            by_user,
+            by_merchant,
+            ..
+        } = &mut inner.t;
+        let gsi = match q.gsi {
+            Gsi::ByUser => by_user,
+            Gsi::ByMerchant => by_merchant,
         };
-        let from = q.from.map_or_else(|| "0000-00-00".into(), |d| d.to_string());
-        let to = q.to.map_or_else(|| "9999-99-99".into(), |d| d.to_string());
-        let (lower, excl) = match &q.cursor {
-            Some(c) => (decode_cursor(c, q.gsi, &q.key)?, true),
-            None => (format!("{}\0{from}\0", q.key), false),
-        };
-        let upper = format!("{}\0{to}\x01", q.key);
-        let empty = IndexPage {
+        let after = q
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, q.gsi, &q.key))
+            .transpose()?;
+        let mut page = IndexPage {
             items: Vec::new(),
             next: None,
         };
-        if lower >= upper || q.limit == 0 {
-            return Ok(empty);
-        }
-        let lo = if excl {
-            Bound::Excluded(lower)
-        } else {
-            Bound::Included(lower)
+        let Some(days) = gsi.get_mut(&q.key) else {
+            return Ok(page);
         };
-        let entries: Vec<&String> = set
-            .range::<String, _>((lo, Bound::Excluded(upper)))
-            .take(q.limit.saturating_add(1))
-            .collect();
-        let more = entries.len() > q.limit;
-        let page = &entries[..entries.len().min(q.limit)];
-        let mut items = Vec::with_capacity(page.len());
-        for e in page {
-            let id = e.rsplit('\0').next().unwrap_or_default();
-            let id = TransactionId::new(id)?;
-            if let Some(item) = inner.t.items.get(&id) {
-                items.push(item.clone());
+        let from = match (&after, q.from) {
+            (Some((d, _)), Some(f)) => (*d).max(f),
+            (Some((d, _)), None) => *d,
+            (None, Some(f)) => f,
+            (None, None) => match days.keys().next() {
+                Some(d) => *d,
+                None => return Ok(page),
+            },
+        };
+        if q.to.is_some_and(|t| from > t) || q.limit == 0 {
+            return Ok(page);
+        }
+        let mut last: Option<(BusinessDate, &TransactionId)> = None;
+        'days: for (day, ids) in days.range_mut(from..) {
+            if q.to.is_some_and(|t| *day > t) {
+                break;
+            }
+            ids.sort();
+            let start = match after.as_ref().filter(|(d, _)| d == day) {
+                Some((_, after_id)) => ids.ids.partition_point(|x| x <= after_id),
+                None => 0,
+            };
+            for id in &ids.ids[start..] {
+                if page.items.len() == q.limit {
+                    page.next = last.map(|(d, id)| encode_cursor(q.gsi, &q.key, d, id));
+                    break 'days;
+                }
+                if let Some(item) = items.get(id) {
+                    page.items.push(IndexItem::clone(item));
+                }
+                last = Some((*day, id));
             }
         }
-        let next = if more {
-            page.last().map(|e| encode_cursor(q.gsi, e))
-        } else {
-            None
-        };
-        Ok(IndexPage { items, next })
+        Ok(page)
     }
 
     async fn write_settlements(&self, updates: &[SettlementUpdate]) -> Result<u64> {
@@ -596,7 +727,7 @@ impl TransactionIndex for LocalTransactionIndex {
                 .t
                 .items
                 .get(&u.transaction_id)
-                .cloned()
+                .map(|i| IndexItem::clone(i))
                 .unwrap_or_else(|| IndexItem::empty(u.transaction_id.clone()));
             item.settlement = Some(u.settlement.clone());
             self.append(&mut inner, &item)?;
@@ -616,7 +747,8 @@ impl TransactionIndex for LocalTransactionIndex {
             .tables()?
             .t
             .totals
-            .get(&(merchant.clone(), day))
+            .get(merchant)
+            .and_then(|d| d.get(&day))
             .cloned())
     }
 
@@ -624,7 +756,14 @@ impl TransactionIndex for LocalTransactionIndex {
         let inner = self.tables()?;
         Ok(keys
             .iter()
-            .map(|k| inner.t.user_hours.get(k).copied().unwrap_or(0))
+            .map(|(u, h)| {
+                inner
+                    .t
+                    .user_hours
+                    .get(u.as_str())
+                    .and_then(|v| v.iter().find(|(x, _)| x == h))
+                    .map_or(0, |(_, n)| *n)
+            })
             .collect())
     }
 }

@@ -436,6 +436,9 @@ impl FxTable {
         quote: Currency,
         date: BusinessDate,
     ) -> Result<(Decimal, Decimal)> {
+        if base == quote {
+            return Ok((quote.round(amount), Decimal::ONE));
+        }
         let rate = self.rate(base, quote).ok_or_else(|| Error::FxRateMissing {
             base: base.to_string(),
             quote: quote.to_string(),

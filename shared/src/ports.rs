@@ -238,7 +238,7 @@ pub trait TransactionIndex: Send + Sync {
     /// Conditional writes of streaming state, one outcome per write, in order.
     fn put_many(
         &self,
-        writes: &[ConditionalPut],
+        writes: Vec<ConditionalPut>,
     ) -> impl Future<Output = Result<Vec<PutOutcome>>> + Send;
 
     fn query(&self, query: &IndexQuery) -> impl Future<Output = Result<IndexPage>> + Send;

@@ -456,7 +456,7 @@ async fn writes_are_conditional_on_the_version_and_settlement_stays_aside() -> R
         expected: item.version(),
     };
     assert_eq!(
-        index.put_many(&[stale, back]).await?,
+        index.put_many(vec![stale, back]).await?,
         vec![PutOutcome::Conflict, PutOutcome::Conflict]
     );
     // Settlement write-back keeps the stream version; a later status keeps the settlement.

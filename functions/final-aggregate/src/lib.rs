@@ -15,3 +15,86 @@ pub async fn handle<S: ObjectStore, R: RunsTable>(
 ) -> recon_shared::Result<serde_json::Value> {
     recon_shared::close::final_aggregate(store, runs, &req, stream).await
 }
+
+/// Namespace and name of the metric the `MismatchRate` alarm of `template.yaml` watches.
+pub const METRIC_NAMESPACE: &str = "Recon";
+pub const MISMATCH_RATE_METRIC: &str = "MismatchRate";
+
+/// CloudWatch embedded-metric-format lines for a close's summary: for each closed date, the
+/// share of its transactions with a mismatch (any `mismatch_type` but `NONE`), with the
+/// `Environment` dimension. The Lambda prints them to stdout; CloudWatch Logs turns each line
+/// into a `Recon/MismatchRate` datapoint. Dates without transactions give no line.
+#[allow(clippy::float_arithmetic)] // a ratio for a metric, never money
+pub fn mismatch_rate_emf(
+    summary: &serde_json::Value,
+    environment: &str,
+    timestamp_ms: i64,
+) -> Vec<String> {
+    let Some(dates) = summary["dates"].as_object() else {
+        return Vec::new();
+    };
+    dates
+        .iter()
+        .filter_map(|(date, day)| {
+            let transactions = day["transactions"].as_u64().filter(|&n| n > 0)?;
+            let clean = day["by_mismatch"]["NONE"].as_u64().unwrap_or(0);
+            let rate = transactions.saturating_sub(clean) as f64 / transactions as f64;
+            let line = serde_json::json!({
+                "_aws": {
+                    "Timestamp": timestamp_ms,
+                    "CloudWatchMetrics": [{
+                        "Namespace": METRIC_NAMESPACE,
+                        "Dimensions": [["Environment"]],
+                        "Metrics": [{"Name": MISMATCH_RATE_METRIC, "Unit": "None"}],
+                    }],
+                },
+                "Environment": environment,
+                "BusinessDate": date,
+                "Execution": summary["execution"],
+                "Transactions": transactions,
+                MISMATCH_RATE_METRIC: rate,
+            });
+            Some(line.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn one_mismatch_rate_line_per_closed_date() -> recon_shared::Result<()> {
+        let summary = json!({
+            "execution": "close-2026-11-20-1",
+            "dates": {
+                "2026-11-19": {"transactions": 20, "by_mismatch": {"NONE": 20}},
+                "2026-11-20": {"transactions": 20000,
+                               "by_mismatch": {"AMOUNT": 177, "FEE": 312, "NONE": 19023,
+                                               "MISSING_AT_BANK": 402, "CHARGEBACK": 69,
+                                               "CURRENCY": 17}},
+                "2026-11-18": {"transactions": 0, "by_mismatch": {}}
+            }
+        });
+        let lines = mismatch_rate_emf(&summary, "prod", 1_795_226_400_000);
+        assert_eq!(lines.len(), 2);
+        let today: Value = serde_json::from_str(&lines[1])?;
+        assert_eq!(today["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Recon");
+        assert_eq!(
+            today["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "MismatchRate"
+        );
+        assert_eq!(
+            today["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Environment"]])
+        );
+        assert_eq!(today["Environment"], "prod");
+        assert_eq!(today["BusinessDate"], "2026-11-20");
+        assert_eq!(today["MismatchRate"], json!(0.04885));
+        let late: Value = serde_json::from_str(&lines[0])?;
+        assert_eq!(late["MismatchRate"], json!(0.0));
+        assert!(mismatch_rate_emf(&json!({}), "prod", 0).is_empty());
+        Ok(())
+    }
+}

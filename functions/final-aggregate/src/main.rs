@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, run, service_fn, tracing};
-use recon_shared::config::data_dir;
+use recon_shared::config::{ENVIRONMENT_ENV, data_dir};
 use recon_shared::local::{LocalRuns, LocalStore};
 
 #[tokio::main(flavor = "current_thread")]
@@ -14,11 +14,20 @@ async fn main() -> Result<(), Error> {
     let store = LocalStore::new(&dir);
     let runs = LocalRuns::new(&dir);
     let stream = HashMap::new();
+    let environment = std::env::var(ENVIRONMENT_ENV).unwrap_or_else(|_| "local".into());
     run(service_fn(
         |event: LambdaEvent<final_aggregate::FinalRequest>| async {
-            final_aggregate::handle(event.payload, &store, &runs, &stream)
+            let summary = final_aggregate::handle(event.payload, &store, &runs, &stream)
                 .await
-                .map_err(diagnostic)
+                .map_err(diagnostic)?;
+            // Embedded-metric-format lines: the `MismatchRate` alarm of template.yaml.
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            for line in final_aggregate::mismatch_rate_emf(&summary, &environment, now_ms) {
+                println!("{line}");
+            }
+            Ok::<_, Diagnostic>(summary)
         },
     ))
     .await

@@ -156,9 +156,9 @@ impl Params {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let k = decode_component(k, true)
-                .ok_or_else(|| bad("invalid_parameter", "the query string is not valid UTF-8"))?;
+                .ok_or_else(|| bad("invalid_parameter", "the query string is not valid percent-encoded UTF-8"))?;
             let v = decode_component(v, true)
-                .ok_or_else(|| bad("invalid_parameter", "the query string is not valid UTF-8"))?;
+                .ok_or_else(|| bad("invalid_parameter", "the query string is not valid percent-encoded UTF-8"))?;
             if !allowed.contains(&k.as_str()) {
                 let name: String = k.chars().take(32).collect();
                 return Err(bad(

@@ -7,9 +7,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::inputs::{load_dimensions, load_fx, read_all, statements_prefix, transactions_prefix};
+use super::inputs::{bank_transaction_objects, load_dimensions, load_fx, read_all, statements_prefix};
 use super::plan::fingerprint;
-use crate::columnar::write_parquet;
+use crate::columnar::{read_parquet, write_parquet};
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
 use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
@@ -70,12 +70,13 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     let (fp, _) = fingerprint(store, &dims, date, bank).await?;
     let run_id = format!("run-{}", &fp[..16]);
     let lines: Vec<StatementLine> = read_all(store, &statements_prefix(date, bank)).await?;
-    let transactions: Vec<Transaction> =
-        read_all::<_, Transaction>(store, &transactions_prefix(date))
-            .await?
-            .into_iter()
-            .filter(|t| dims.acquirer(&t.merchant_id) == Some(bank))
-            .collect();
+    let mut transactions: Vec<Transaction> = Vec::new();
+    for (_, b) in bank_transaction_objects(store, date, bank).await? {
+        transactions.extend(read_parquet::<Transaction>(b)?);
+    }
+    // The split by bank was made at ingestion; a merchant since moved to another acquirer
+    // is not this bank's any more.
+    transactions.retain(|t| dims.acquirer(&t.merchant_id) == Some(bank));
     let categories = dims.categories();
     let input = PartitionInput {
         business_date: date,

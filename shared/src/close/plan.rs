@@ -6,17 +6,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::inputs::{
-    Dimensions, dates_with_data, load_dimensions, load_fx, objects, statements_prefix,
-    transactions_prefix,
+    Dimensions, bank_transaction_objects, dates_with_data, load_dimensions, load_fx, objects,
+    statements_prefix, transactions_prefix,
 };
-use crate::columnar::read_parquet;
 use crate::error::Result;
 use crate::ids::{BankId, BusinessDate};
 use crate::ports::{ObjectStore, RunStatus, RunsTable};
-use crate::records::Transaction;
 
 /// Default largest partition input a Lambda reconciles; larger ones go to the EMR step.
-pub const DEFAULT_LAMBDA_MAX_INPUT_BYTES: u64 = 768 * 1024 * 1024;
+pub const DEFAULT_LAMBDA_MAX_INPUT_BYTES: u64 = 128 * 1024 * 1024;
 
 fn default_lookback() -> u32 {
     7
@@ -52,7 +50,8 @@ pub struct PlannedPartition {
     pub bank_id: BankId,
     pub fingerprint: String,
     pub input_bytes: u64,
-    pub transactions: u64,
+    /// Size of the bank's curated transactions objects.
+    pub transactions_bytes: u64,
     pub route: Route,
     /// The close this partition belongs to (its `as_of` date for break ages).
     pub as_of: BusinessDate,
@@ -82,12 +81,12 @@ pub async fn fingerprint<S: ObjectStore>(
     let mut bytes = 0u64;
     h.update(dims.fingerprint.as_bytes());
     h.update(format!("{date}|{bank}").as_bytes());
-    for prefix in [statements_prefix(date, bank), transactions_prefix(date)] {
-        for (key, b) in objects(store, &prefix).await? {
-            h.update(key.as_bytes());
-            h.update(Sha256::digest(&b));
-            bytes += b.len() as u64;
-        }
+    let statements = objects(store, &statements_prefix(date, bank)).await?;
+    let transactions = bank_transaction_objects(store, date, bank).await?;
+    for (key, b) in statements.iter().chain(&transactions) {
+        h.update(key.as_bytes());
+        h.update(Sha256::digest(b));
+        bytes += b.len() as u64;
     }
     if let (_, Some(fx)) = load_fx(store, date).await? {
         h.update(&fx);
@@ -129,11 +128,9 @@ pub async fn plan<S: ObjectStore, R: RunsTable>(
                 banks.entry(BankId::new(b)?).or_default();
             }
         }
-        for (_, b) in objects(store, &transactions_prefix(date)).await? {
-            for t in read_parquet::<Transaction>(b)? {
-                if let Some(bank) = dims.acquirer(&t.merchant_id) {
-                    *banks.entry(bank.clone()).or_default() += 1;
-                }
+        for obj in store.list(&transactions_prefix(date)).await? {
+            if let Some(b) = crate::ingest::transactions_bank(&obj.key) {
+                *banks.entry(BankId::new(b)?).or_default() += obj.size;
             }
         }
         let done: BTreeSet<(String, String)> = runs
@@ -156,7 +153,7 @@ pub async fn plan<S: ObjectStore, R: RunsTable>(
                 bank_id: bank.clone(),
                 fingerprint: fp.clone(),
                 input_bytes,
-                transactions: txns,
+                transactions_bytes: txns,
                 as_of: req.business_date,
             };
             if !req.force && done.contains(&(bank.to_string(), fp)) {

@@ -9,7 +9,7 @@
 mod normalize;
 mod validate;
 
-pub use normalize::{FileCounts, NormalizeOutcome, normalize};
+pub use normalize::{FileCounts, NormalizeOutcome, normalize, transactions_bank, transactions_key};
 pub use validate::{DeliveryStatus, Quarantined, ValidationOutcome, validate};
 
 use serde::{Deserialize, Serialize};

@@ -148,8 +148,16 @@ fn statements_key(
     )
 }
 
-fn transactions_key(date: BusinessDate, source: &str) -> String {
-    format!("curated/transactions/business_date={date}/part-{source}.parquet")
+/// Transactions are split by acquiring bank inside their date partition, so a bank's
+/// reconciliation reads only its own file (`unassigned` for merchants with no acquirer).
+pub fn transactions_key(date: BusinessDate, source: &str, bank: Option<&BankId>) -> String {
+    let bank = bank.map_or("unassigned", BankId::as_str);
+    format!("curated/transactions/business_date={date}/part-{source}-{bank}.parquet")
+}
+
+/// The bank a curated transactions object belongs to, from its key.
+pub fn transactions_bank(key: &str) -> Option<&str> {
+    key.rsplit_once('-').and_then(|(_, b)| b.strip_suffix(".parquet")).filter(|b| *b != "unassigned")
 }
 
 fn rejects_key(date: BusinessDate, source: &str) -> String {
@@ -171,6 +179,23 @@ fn partition_of(key: &str) -> Partition {
         values,
         location: format!("{dir}/"),
     }
+}
+
+/// Merchant -> acquiring bank from `config/merchants.jsonl` (empty when there is none).
+async fn acquirers<S: ObjectStore>(store: &S) -> Result<HashMap<crate::ids::MerchantId, BankId>> {
+    let bytes = match store.get(crate::close::inputs::MERCHANTS_KEY).await {
+        Ok(b) => b,
+        Err(Error::NotFound { .. }) => return Ok(HashMap::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = HashMap::new();
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+        let m: crate::records::Merchant = serde_json::from_slice(line)?;
+        if let Some(b) = m.acquirer_bank_id {
+            out.insert(m.merchant_id, b);
+        }
+    }
+    Ok(out)
 }
 
 /// Normalizes the accepted files of one delivery version. Idempotent: the same request gives
@@ -266,10 +291,15 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
             }
             let (mut txns, rejects, counts) = dedupe(parsed, mapping.kind, &req.source_id);
             txns.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
-            if !txns.is_empty() {
+            let acquirers = acquirers(store).await?;
+            let mut by_bank: BTreeMap<Option<BankId>, Vec<Transaction>> = BTreeMap::new();
+            for t in txns {
+                by_bank.entry(acquirers.get(&t.merchant_id).cloned()).or_default().push(t);
+            }
+            for (bank, rows) in by_bank {
                 objects.insert(
-                    transactions_key(req.business_date, req.source_id.as_str()),
-                    Bytes::from(write_parquet(&txns)?),
+                    transactions_key(req.business_date, req.source_id.as_str(), bank.as_ref()),
+                    Bytes::from(write_parquet(&rows)?),
                 );
             }
             (rejects, counts)

@@ -25,7 +25,7 @@ use crate::records::{
     FeeRule, MatchRule, MismatchType, ReconciledStatus, RecordType, StatementLine, Transaction,
     TxnStatus,
 };
-use crate::rules::{Tolerances, expected_fee};
+use crate::rules::{Tolerances, select_fee_rule};
 
 /// Most nodes one many-to-one search may visit (bounds the work per line).
 pub const MAX_SEARCH_NODES: usize = 200_000;
@@ -132,22 +132,25 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     let fee_tol = input.tolerances.fee_minor_units;
     let window = input.tolerances.date_window_days;
 
-    // Facts per transaction.
+    // Facts per transaction. The fee rule depends on the merchant category only: choose it
+    // once per category.
+    let mut rule_by_category: HashMap<Option<&str>, Option<&FeeRule>> = HashMap::new();
     let mut facts = Vec::with_capacity(txns.len());
     for t in &txns {
-        let (conv, _) = input
-            .fx
-            .convert(t.amount, t.currency, currency, input.business_date)?;
+        let (conv, _) = input.fx.convert(t.amount, t.currency, currency, input.business_date)?;
         let conv_minor = minor(currency, conv)?;
         let refund = t.status == TxnStatus::Refunded;
         let fee = if refund {
             0
         } else {
             let cat = input.categories.get(&t.merchant_id).map(String::as_str);
-            minor(
-                currency,
-                expected_fee(input.fee_rules, &input.bank_id, cat, conv, currency, date),
-            )?
+            let rule = *rule_by_category
+                .entry(cat)
+                .or_insert_with(|| select_fee_rule(input.fee_rules, &input.bank_id, cat, currency, date));
+            match rule {
+                Some(r) => minor(currency, r.fee_for(conv))?,
+                None => 0,
+            }
         };
         facts.push(TxnFacts {
             expected_minor: if refund { -conv_minor } else { conv_minor },

@@ -27,8 +27,10 @@ fn topic_segment(topic: &str) -> &str {
 }
 
 fn date_segment(timestamp_ms: i64) -> String {
+    use chrono::Datelike;
     chrono::DateTime::from_timestamp_millis(timestamp_ms)
-        .map(|t| t.date_naive().format("%Y-%m-%d").to_string())
+        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()))
+        .filter(|d| d.len() == 10)
         .unwrap_or_else(|| "_invalid".into())
 }
 

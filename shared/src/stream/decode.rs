@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::model::{
-    FRAUD_SIGNALS_TOPIC, RecordVersion, SignalState, TRANSACTIONS_TOPIC, TxnState,
+    FRAUD_SIGNALS_TOPIC, RecordVersion, SignalState, TRANSACTIONS_TOPIC, TxnState, topic,
 };
 use crate::error::Error;
 use crate::ids::{BusinessDate, FraudSignalId, MerchantId, TransactionId, UserId};
@@ -204,7 +204,7 @@ fn decode_txn(pii: &PiiKey, bytes: &[u8], at: (&str, i32, i64)) -> Decoded<Fact>
         state: TxnState {
             version: RecordVersion {
                 event_ms: event_time.timestamp_millis(),
-                topic: at.0.to_string(),
+                topic: topic(at.0),
                 partition: at.1,
                 offset: at.2,
             },
@@ -242,7 +242,7 @@ fn decode_signal(bytes: &[u8], at: (&str, i32, i64)) -> Decoded<Fact> {
         state: SignalState {
             version: RecordVersion {
                 event_ms: inference_time.timestamp_millis(),
-                topic: at.0.to_string(),
+                topic: topic(at.0),
                 partition: at.1,
                 offset: at.2,
             },
@@ -342,29 +342,49 @@ fn mask_equal(value: &mut Value, raw_ids: &[String]) {
     }
 }
 
+#[derive(Serialize)]
+struct LineOut<'a, V: Serialize> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_sha256: Option<String>,
+    value: V,
+}
+
 /// The archive line of a record: its coordinates, its value (canonical when valid; masked JSON,
-/// or only size and SHA-256 when it is not JSON, when rejected), and the rejection reason.
+/// or only size and SHA-256 when it is not JSON, when rejected), and the rejection reason. The
+/// key is kept when it is the transaction id; anything else only as a hash.
 pub fn archive_line(
     rec: &KafkaRecordIn,
     decoded: &Decoded<Fact>,
     pii: &PiiKey,
 ) -> crate::error::Result<String> {
-    let mut line = serde_json::Map::new();
-    line.insert("topic".into(), Value::from(rec.topic.as_str()));
-    line.insert("partition".into(), Value::from(rec.partition));
-    line.insert("offset".into(), Value::from(rec.offset));
-    line.insert("timestamp".into(), Value::from(rec.timestamp_ms));
     let key = rec
         .key
         .as_deref()
         .and_then(|k| STANDARD.decode(k.as_bytes()).ok());
-    let mut fact_id: Option<&str> = None;
+    let line = |id: &'_ str| {
+        let same = key.as_deref() == Some(id.as_bytes());
+        (
+            same.then_some(()),
+            key.as_ref().filter(|_| !same).map(|k| sha256_hex(k)),
+        )
+    };
     match decoded {
         Ok(Fact::Txn { id, state }) => {
-            fact_id = Some(id.as_str());
-            line.insert(
-                "value".into(),
-                serde_json::to_value(TxnOut {
+            let (same, key_sha256) = line(id.as_str());
+            return Ok(serde_json::to_string(&LineOut {
+                topic: &rec.topic,
+                partition: rec.partition,
+                offset: rec.offset,
+                timestamp: rec.timestamp_ms,
+                key: same.map(|_| id.as_str()),
+                key_sha256,
+                value: TxnOut {
                     transaction_id: id,
                     merchant_id: &state.merchant_id,
                     user_id: &state.user_token,
@@ -374,61 +394,64 @@ pub fn archive_line(
                     event_time: state.event_time,
                     payment_method: state.payment_method,
                     original_transaction_id: &state.original_transaction_id,
-                })?,
-            );
+                },
+            })?);
         }
         Ok(Fact::Signal { id, state }) => {
-            fact_id = Some(id.as_str());
-            line.insert(
-                "value".into(),
-                serde_json::to_value(SignalOut {
+            let (same, key_sha256) = line(id.as_str());
+            return Ok(serde_json::to_string(&LineOut {
+                topic: &rec.topic,
+                partition: rec.partition,
+                offset: rec.offset,
+                timestamp: rec.timestamp_ms,
+                key: same.map(|_| id.as_str()),
+                key_sha256,
+                value: SignalOut {
                     fraud_signal_id: &state.fraud_signal_id,
                     transaction_id: id,
                     fraud_score: state.fraud_score,
                     model_version: &state.model_version,
                     inference_time: state.inference_time,
                     reason_code: &state.reason_code,
-                })?,
-            );
+                },
+            })?);
         }
-        Err(reason) => {
-            let bytes = value_bytes(rec).ok();
-            let parsed = bytes
-                .as_deref()
-                .and_then(|b| serde_json::from_slice::<Value>(b).ok());
-            match (parsed, bytes) {
-                (Some(mut v), _) => {
-                    let mut raw_ids = Vec::new();
-                    mask(&mut v, pii, &mut raw_ids);
-                    mask_equal(&mut v, &raw_ids);
-                    if let Some(id) = v.get("transaction_id").and_then(Value::as_str)
-                        && key.as_deref() == Some(id.as_bytes())
-                    {
-                        line.insert("key".into(), Value::from(id));
-                    }
-                    line.insert("value".into(), v);
-                }
-                (None, Some(b)) => {
-                    line.insert("value_bytes".into(), Value::from(b.len()));
-                    line.insert("value_sha256".into(), Value::from(sha256_hex(&b)));
-                }
-                (None, None) => {}
-            }
-            line.insert("reason".into(), Value::from(reason.0.as_str()));
-        }
+        Err(_) => {}
     }
-    // The key is kept when it is the transaction id; anything else only as a hash.
+    let mut line = serde_json::Map::new();
+    line.insert("topic".into(), Value::from(rec.topic.as_str()));
+    line.insert("partition".into(), Value::from(rec.partition));
+    line.insert("offset".into(), Value::from(rec.offset));
+    line.insert("timestamp".into(), Value::from(rec.timestamp_ms));
+    if let Err(reason) = decoded {
+        let bytes = value_bytes(rec).ok();
+        let parsed = bytes
+            .as_deref()
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+        match (parsed, bytes) {
+            (Some(mut v), _) => {
+                let mut raw_ids = Vec::new();
+                mask(&mut v, pii, &mut raw_ids);
+                mask_equal(&mut v, &raw_ids);
+                if let Some(id) = v.get("transaction_id").and_then(Value::as_str)
+                    && key.as_deref() == Some(id.as_bytes())
+                {
+                    line.insert("key".into(), Value::from(id));
+                }
+                line.insert("value".into(), v);
+            }
+            (None, Some(b)) => {
+                line.insert("value_bytes".into(), Value::from(b.len()));
+                line.insert("value_sha256".into(), Value::from(sha256_hex(&b)));
+            }
+            (None, None) => {}
+        }
+        line.insert("reason".into(), Value::from(reason.0.as_str()));
+    }
     if !line.contains_key("key")
         && let Some(k) = &key
     {
-        match fact_id {
-            Some(id) if id.as_bytes() == k.as_slice() => {
-                line.insert("key".into(), Value::from(id));
-            }
-            _ => {
-                line.insert("key_sha256".into(), Value::from(sha256_hex(k)));
-            }
-        }
+        line.insert("key_sha256".into(), Value::from(sha256_hex(k)));
     }
     Ok(serde_json::to_string(&Value::Object(line))?)
 }

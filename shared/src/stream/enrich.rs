@@ -286,10 +286,20 @@ impl StreamContext {
             .map(|(a, _)| a)
     }
 
-    /// The policy flags of a payment, sorted.
-    pub fn flags(&self, txn: &TxnState, velocity: bool) -> (Option<MerchantInfo>, Vec<PolicyFlag>) {
+    /// The policy flags of a payment, sorted, with its merchant (`known`: the dimension the
+    /// item already carries for this merchant, reused instead of copied again).
+    pub fn flags(
+        &self,
+        txn: &TxnState,
+        velocity: bool,
+        known: Option<MerchantInfo>,
+    ) -> (Option<MerchantInfo>, Vec<PolicyFlag>) {
         let p = &self.policies;
-        let merchant = self.merchants.get(&txn.merchant_id).cloned();
+        let merchant = match self.merchants.get(&txn.merchant_id) {
+            Some(m) if known.as_ref() == Some(m) => known,
+            Some(m) => Some(m.clone()),
+            None => None,
+        };
         let fx = if p.kyc.is_empty() && p.regional.is_empty() {
             None
         } else {
@@ -332,7 +342,19 @@ impl StreamContext {
 
     /// Enrichment of a payment with its signal (if any) and the VELOCITY verdict.
     pub fn derive(&self, txn: &TxnState, signal: Option<&SignalState>, velocity: bool) -> Derived {
-        let (merchant, policy_flags) = self.flags(txn, velocity);
+        self.derive_from(txn, signal, velocity, None)
+    }
+
+    /// [`Self::derive`], reusing what an earlier enrichment of the item holds.
+    pub fn derive_from(
+        &self,
+        txn: &TxnState,
+        signal: Option<&SignalState>,
+        velocity: bool,
+        previous: Option<Derived>,
+    ) -> Derived {
+        let known = previous.and_then(|d| d.merchant);
+        let (merchant, policy_flags) = self.flags(txn, velocity, known);
         let risk_label = self
             .rules
             .label(signal.map(|s| s.fraud_score), &policy_flags);

@@ -77,42 +77,48 @@ struct Group {
     facts: u64,
 }
 
-fn newer_txn(cur: Option<TxnState>, new: &TxnState) -> Option<TxnState> {
+/// Keeps the newer of two versions of a side (moving, not copying).
+fn newer<T>(cur: Option<T>, new: T, version: impl Fn(&T) -> &super::model::RecordVersion) -> Option<T> {
     match cur {
-        Some(c) if c.version >= new.version => Some(c),
-        _ => Some(new.clone()),
+        Some(c) if version(&c) >= version(&new) => Some(c),
+        _ => Some(new),
     }
 }
 
-fn newer_signal(cur: Option<SignalState>, new: &SignalState) -> Option<SignalState> {
-    match cur {
-        Some(c) if c.version >= new.version => Some(c),
-        _ => Some(new.clone()),
-    }
-}
-
-/// Re-derives an item's enrichment (after one of its sides or the VELOCITY verdict changed).
+/// Re-derives an item's enrichment (after one of its sides or the VELOCITY verdict changed),
+/// reusing the merchant dimension it already carries.
 fn rederive(ctx: &StreamContext, item: &mut IndexItem, velocity: bool) {
+    let previous = item.derived.take();
     item.derived = item
         .txn
         .as_ref()
-        .map(|t| ctx.derive(t, item.signal.as_ref(), velocity));
+        .map(|t| ctx.derive_from(t, item.signal.as_ref(), velocity, previous));
 }
 
 /// The merge of a stored item with the newest records of a batch.
-fn merge(ctx: &StreamContext, old: &IndexItem, group: &Group) -> IndexItem {
-    let mut new = old.clone();
-    if let Some(t) = &group.txn {
-        new.txn = newer_txn(new.txn.take(), t);
+fn merge(
+    ctx: &StreamContext,
+    old: IndexItem,
+    old_hour: Option<(&str, i64)>,
+    group: &Group,
+) -> IndexItem {
+    let before = old.version();
+    let mut new = old;
+    if let Some(t) = &group.txn
+        && new.txn.as_ref().is_none_or(|c| c.version < t.version)
+    {
+        new.txn = Some(t.clone());
     }
-    if let Some(s) = &group.signal {
-        new.signal = newer_signal(new.signal.take(), s);
+    if let Some(s) = &group.signal
+        && new.signal.as_ref().is_none_or(|c| c.version < s.version)
+    {
+        new.signal = Some(s.clone());
     }
-    if new.version() != old.version() {
+    if new.version() != before {
         // VELOCITY is a verdict on the user's hour: kept while the payment stays in the same
         // hour, settled again by the velocity pass after the batch.
-        let velocity = old.derived.as_ref().is_some_and(|d| d.has(PolicyFlag::Velocity))
-            && old.user_hour() == new.user_hour();
+        let velocity = new.derived.as_ref().is_some_and(|d| d.has(PolicyFlag::Velocity))
+            && old_hour == new.user_hour();
         rederive(ctx, &mut new, velocity);
     }
     new
@@ -131,13 +137,13 @@ pub async fn index_facts<I: TransactionIndex>(
             Fact::Txn { id, state } => {
                 report.transactions += 1;
                 let g = groups.entry(id).or_default();
-                g.txn = newer_txn(g.txn.take(), &state);
+                g.txn = newer(g.txn.take(), state, |t| &t.version);
                 g.facts += 1;
             }
             Fact::Signal { id, state } => {
                 report.fraud_signals += 1;
                 let g = groups.entry(id).or_default();
-                g.signal = newer_signal(g.signal.take(), &state);
+                g.signal = newer(g.signal.take(), state, |s| &s.version);
                 g.facts += 1;
             }
         }
@@ -157,64 +163,85 @@ pub async fn index_facts<I: TransactionIndex>(
                     todo.len()
                 )));
             }
-            let stored: HashMap<TransactionId, IndexItem> = index
+            let mut stored: HashMap<TransactionId, IndexItem> = index
                 .get_many(&todo)
                 .await?
                 .into_iter()
                 .map(|i| (i.transaction_id.clone(), i))
                 .collect();
+            struct Pending {
+                before: super::model::StreamVersion,
+                old_hour: Option<(String, i64)>,
+                new_hour: Option<(String, i64)>,
+                pending_signal: bool,
+                facts: u64,
+            }
             let mut writes = Vec::new();
-            let mut olds = Vec::new();
+            let mut pending = Vec::new();
             for id in &todo {
                 let Some(group) = groups.get(id) else {
                     continue;
                 };
                 let old = stored
-                    .get(id)
-                    .cloned()
+                    .remove(id)
                     .unwrap_or_else(|| IndexItem::empty(id.clone()));
-                let new = merge(ctx, &old, group);
-                if new.version() == old.version() {
+                let before = old.version();
+                let old_hour = old.user_hour().map(|(u, h)| (u.to_string(), h));
+                let new = merge(
+                    ctx,
+                    old,
+                    old_hour.as_ref().map(|(u, h)| (u.as_str(), *h)),
+                    group,
+                );
+                let pending_signal = new.txn.is_none() && new.signal.is_some();
+                if new.version() == before {
                     report.unchanged += group.facts;
-                    if new.txn.is_none() && new.signal.is_some() {
-                        report.pending_signals += 1;
-                    }
+                    report.pending_signals += u64::from(pending_signal);
                     continue;
                 }
+                let new_hour = new.user_hour().map(|(u, h)| (u.to_string(), h));
                 writes.push(ConditionalPut {
-                    expected: old.version(),
+                    expected: before.clone(),
                     item: new,
                 });
-                olds.push(old);
+                pending.push(Pending {
+                    before,
+                    old_hour,
+                    new_hour,
+                    pending_signal,
+                    facts: group.facts,
+                });
             }
-            let outcomes = index.put_many(&writes).await?;
-            if outcomes.len() != writes.len() {
-                return Err(Error::Invariant("index answered a different number of writes".into()));
+            let ids: Vec<TransactionId> =
+                writes.iter().map(|w| w.item.transaction_id.clone()).collect();
+            let after: Vec<super::model::StreamVersion> =
+                writes.iter().map(|w| w.item.version()).collect();
+            let outcomes = index.put_many(writes).await?;
+            if outcomes.len() != ids.len() {
+                return Err(Error::Invariant(
+                    "index answered a different number of writes".into(),
+                ));
             }
             let mut retry = Vec::new();
-            for ((w, old), outcome) in writes.into_iter().zip(olds).zip(outcomes) {
-                let new = w.item;
+            for (((id, p), nv), outcome) in ids.into_iter().zip(pending).zip(after).zip(outcomes)
+            {
                 if outcome == PutOutcome::Conflict {
                     report.conflicts += 1;
-                    retry.push(new.transaction_id);
+                    retry.push(id);
                     continue;
                 }
                 report.items_written += 1;
-                let (ov, nv) = (old.version(), new.version());
-                let effective =
-                    u64::from(ov.transaction != nv.transaction) + u64::from(ov.signal != nv.signal);
-                let facts = groups.get(&new.transaction_id).map_or(0, |g| g.facts);
+                let effective = u64::from(p.before.transaction != nv.transaction)
+                    + u64::from(p.before.signal != nv.signal);
                 report.applied += effective;
-                report.unchanged += facts.saturating_sub(effective);
-                if new.txn.is_none() && new.signal.is_some() {
-                    report.pending_signals += 1;
-                }
-                if old.user_hour() != new.user_hour() {
-                    if let Some((u, h)) = old.user_hour() {
-                        hours.entry((u.to_string(), h)).or_default().1 += 1;
+                report.unchanged += p.facts.saturating_sub(effective);
+                report.pending_signals += u64::from(p.pending_signal);
+                if p.old_hour != p.new_hour {
+                    if let Some(k) = p.old_hour {
+                        hours.entry(k).or_default().1 += 1;
                     }
-                    if let Some((u, h)) = new.user_hour() {
-                        hours.entry((u.to_string(), h)).or_default().0 += 1;
+                    if let Some(k) = p.new_hour {
+                        hours.entry(k).or_default().0 += 1;
                     }
                 }
             }
@@ -299,9 +326,10 @@ async fn settle_hour<I: TransactionIndex>(
                 ConditionalPut { item, expected }
             })
             .collect();
-        let outcomes = index.put_many(&writes).await?;
+        let n = writes.len() as u64;
+        let outcomes = index.put_many(writes).await?;
         if outcomes.iter().all(|o| *o == PutOutcome::Applied) {
-            return Ok(writes.len() as u64);
+            return Ok(n);
         }
     }
     Err(Error::Invariant(

@@ -6,6 +6,7 @@
 //! or older record can never replace newer state. Settlement fields written back by the daily
 //! close live beside the streaming state and are not part of its version.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -23,13 +24,32 @@ pub const TRANSACTIONS_TOPIC: &str = "transactions_topic";
 /// Topic of fraud signals (DESIGN §5).
 pub const FRAUD_SIGNALS_TOPIC: &str = "fraud_signals_topic";
 
+/// A topic name; the two topics of the product are shared static strings (no allocation per
+/// record or copy).
+pub type Topic = Cow<'static, str>;
+
+/// The topic name, shared when it is one of the product's topics.
+pub fn topic(name: &str) -> Topic {
+    match name {
+        TRANSACTIONS_TOPIC => Cow::Borrowed(TRANSACTIONS_TOPIC),
+        FRAUD_SIGNALS_TOPIC => Cow::Borrowed(FRAUD_SIGNALS_TOPIC),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+fn de_topic<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Topic, D::Error> {
+    let s = <Cow<'de, str>>::deserialize(d)?;
+    Ok(topic(&s))
+}
+
 /// Where a streamed fact comes from, in the order that decides which of two facts is newer:
 /// event time (ms), then topic, partition and offset. Two deliveries of the same Kafka record
 /// have the same version.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RecordVersion {
     pub event_ms: i64,
-    pub topic: String,
+    #[serde(deserialize_with = "de_topic")]
+    pub topic: Topic,
     pub partition: i32,
     pub offset: i64,
 }
@@ -364,7 +384,7 @@ mod tests {
     fn v(ms: i64, offset: i64) -> RecordVersion {
         RecordVersion {
             event_ms: ms,
-            topic: TRANSACTIONS_TOPIC.into(),
+            topic: topic(TRANSACTIONS_TOPIC),
             partition: 0,
             offset,
         }

@@ -1,0 +1,215 @@
+"""Consistency checks between the code, template.yaml and the state machines.
+
+Run by scripts/lint-infra.sh with the venv that holds cfn-lint (its decoder reads the
+template's short-form intrinsics, PyYAML reads docs/openapi.yaml). Prints one line per problem
+and exits 1 when there is any.
+"""
+
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+# Statements allowed to name Resource "*": the services have no resource-level permissions
+# for these actions (docs/deploy.md, "IAM").
+STAR_RESOURCE_SIDS = {"MskNetworkInterfaces", "ExecutionLogDelivery"}
+
+problems: list[str] = []
+
+
+def problem(msg: str) -> None:
+    problems.append(msg)
+
+
+def as_list(v):
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def load_template():
+    tpl, errors = decode(str(ROOT / "template.yaml"))
+    if errors:
+        sys.exit(f"template.yaml does not parse: {errors}")
+    return tpl
+
+
+def crates() -> dict[str, Path]:
+    out = {}
+    for manifest in sorted(ROOT.glob("functions/*/Cargo.toml")):
+        with open(manifest, "rb") as f:
+            name = tomllib.load(f)["package"]["name"]
+        out[name] = manifest.parent
+    return out
+
+
+def check_functions(tpl, resources, crate_dirs):
+    globals_fn = tpl.get("Globals", {}).get("Function", {})
+    binaries = {}
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = res.get("Properties", {})
+        meta = res.get("Metadata", {})
+        binary = meta.get("BuildProperties", {}).get("Binary")
+        if meta.get("BuildMethod") != "rust-cargolambda" or not binary:
+            problem(f"{logical}: needs Metadata BuildMethod rust-cargolambda and BuildProperties Binary")
+            continue
+        binaries[binary] = logical
+
+        def prop(key):
+            return props.get(key, globals_fn.get(key))
+
+        if prop("Runtime") != "provided.al2023":
+            problem(f"{logical}: Runtime must be provided.al2023")
+        if prop("Architectures") != ["arm64"]:
+            problem(f"{logical}: Architectures must be [arm64]")
+        if prop("Handler") != "bootstrap":
+            problem(f"{logical}: Handler must be bootstrap")
+        if prop("CodeUri") != ".":
+            problem(f"{logical}: CodeUri must be . (the workspace)")
+        if "Role" not in props or "Policies" in props:
+            problem(f"{logical}: needs its own least-privilege Role (and no SAM Policies)")
+        for key in ("MemorySize", "Timeout"):
+            if key not in props:
+                problem(f"{logical}: {key} must be set (and explained in docs/deploy.md)")
+    for name in crate_dirs:
+        if name not in binaries:
+            problem(f"functions/{name}: no AWS::Serverless::Function builds binary `{name}`")
+    for binary, logical in binaries.items():
+        if binary not in crate_dirs:
+            problem(f"{logical}: builds `{binary}`, which is no crate under functions/")
+
+
+def check_state_machines(resources):
+    used_files = set()
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        props = res.get("Properties", {})
+        subs = set(props.get("DefinitionSubstitutions", {}) or {})
+        if "DefinitionUri" in props:
+            uri = props["DefinitionUri"]
+            if not isinstance(uri, str):
+                problem(f"{logical}: DefinitionUri must be a path in the repository")
+                continue
+            used_files.add(uri)
+            text = (ROOT / uri).read_text(encoding="utf-8")
+            where = uri
+        else:
+            text = json.dumps(props.get("Definition", {}))
+            where = f"{logical} Definition"
+        names = set(PLACEHOLDER.findall(text))
+        for name in sorted(names - subs):
+            problem(f"{where}: ${{{name}}} has no DefinitionSubstitutions entry in {logical}")
+        for name in sorted(subs - names):
+            problem(f"{logical}: DefinitionSubstitutions {name} is used nowhere in {where}")
+    for path in sorted(ROOT.glob("statemachines/*.asl.json")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel not in used_files:
+            problem(f"{rel}: no state machine of template.yaml uses it")
+
+
+def check_env_keys(tpl, resources):
+    keys = set(tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+    for res in resources.values():
+        if res.get("Type") == "AWS::Serverless::Function":
+            keys |= set(res.get("Properties", {}).get("Environment", {}).get("Variables", {}) or {})
+    declared = set()
+    for rs in ROOT.glob("shared/src/**/*.rs"):
+        declared |= set(re.findall(r'pub const [A-Z0-9_]+: &str = "(RECON_[A-Z0-9_]+)";', rs.read_text()))
+    for key in sorted(k for k in keys if k.startswith("RECON_")):
+        if key not in declared:
+            problem(f"environment key {key} is set by template.yaml but declared by no `pub const` in shared/src")
+
+
+def check_iam(resources):
+    for logical, res in resources.items():
+        kind = res.get("Type")
+        if kind == "AWS::IAM::Role":
+            docs = [p.get("PolicyDocument", {}) for p in res.get("Properties", {}).get("Policies", [])]
+            if res.get("Properties", {}).get("ManagedPolicyArns"):
+                problem(f"{logical}: managed policies are not least privilege; write the statements")
+        elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            docs = [res.get("Properties", {}).get("PolicyDocument", {})]
+        else:
+            continue
+        for doc in docs:
+            for st in as_list(doc.get("Statement")):
+                if st.get("Effect") != "Allow":
+                    continue
+                sid = st.get("Sid", "?")
+                if "NotAction" in st or "NotResource" in st:
+                    problem(f"{logical}/{sid}: NotAction/NotResource are not least privilege")
+                for action in as_list(st.get("Action")):
+                    if not isinstance(action, str) or "*" in action:
+                        problem(f"{logical}/{sid}: wildcard action {action!r}")
+                for resource in as_list(st.get("Resource")):
+                    if resource == "*" and sid not in STAR_RESOURCE_SIDS:
+                        problem(f"{logical}/{sid}: Resource \"*\" (allowed only for {sorted(STAR_RESOURCE_SIDS)})")
+
+
+def check_routes(resources):
+    with open(ROOT / "docs/openapi.yaml", encoding="utf-8") as f:
+        spec = yaml.safe_load(f)
+    documented = {
+        (method.upper(), path)
+        for path, item in spec.get("paths", {}).items()
+        for method in item
+        if method.lower() in ("get", "put", "post", "delete", "patch", "head", "options")
+    }
+    routed = set()
+    for res in resources.values():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        for ev in (res.get("Properties", {}).get("Events") or {}).values():
+            if ev.get("Type") == "HttpApi":
+                p = ev.get("Properties", {})
+                routed.add((p.get("Method", "").upper(), p.get("Path")))
+    for method, path in sorted(documented - routed):
+        problem(f"docs/openapi.yaml {method} {path} has no HttpApi event in template.yaml")
+    for method, path in sorted(routed - documented):
+        problem(f"template.yaml routes {method} {path}, which docs/openapi.yaml does not document")
+
+
+def check_events(crate_dirs):
+    by_dir = {d.name: name for name, d in crate_dirs.items()}
+    for event in sorted(ROOT.glob("events/**/*.json")):
+        rel = event.relative_to(ROOT).as_posix()
+        try:
+            json.loads(event.read_text(encoding="utf-8"))
+        except ValueError as e:
+            problem(f"{rel}: not JSON ({e})")
+        fn_dir = event.relative_to(ROOT / "events").parts[0]
+        if fn_dir not in by_dir:
+            problem(f"{rel}: events/{fn_dir}/ matches no crate under functions/")
+            continue
+        sources = list((ROOT / "functions" / fn_dir).glob("**/*.rs"))
+        needle = f"events/{event.relative_to(ROOT / 'events').as_posix()}"
+        if not any(needle in s.read_text(encoding="utf-8") for s in sources):
+            problem(f"{rel}: no test under functions/{fn_dir}/ loads it")
+
+
+def main() -> int:
+    tpl = load_template()
+    resources = tpl.get("Resources", {})
+    crate_dirs = crates()
+    check_functions(tpl, resources, crate_dirs)
+    check_state_machines(resources)
+    check_env_keys(tpl, resources)
+    check_iam(resources)
+    check_routes(resources)
+    check_events(crate_dirs)
+    for p in problems:
+        print(f"check_infra: {p}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
