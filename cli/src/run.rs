@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use recon_shared::Result;
 use recon_shared::ids::BusinessDate;
-use recon_shared::ingest::{DeliveryStatus, FileCounts};
+use recon_shared::ingest::{DeliveryStatus, FileCounts, NormalizeOutcome, ValidationOutcome};
 use recon_shared::local::{LocalCatalog, LocalManifests, LocalStore};
 use recon_shared::manifest::MANIFEST_FILE;
 use recon_shared::pii::{PII_KEY_ENV, PiiKey};
@@ -113,24 +113,45 @@ impl IngestReport {
 /// Validates and normalizes every delivery under `landing/` (in key order).
 pub async fn ingest(cfg: &RunConfig) -> Result<IngestReport> {
     let store = LocalStore::new(&cfg.data);
-    let table = LocalManifests::new(&cfg.data);
-    let catalog = LocalCatalog::new(&cfg.data);
-    let pii = local_pii_key()?;
-    let mut report = IngestReport::default();
-    let manifests: Vec<_> = store
+    let mut manifests: Vec<_> = store
         .list("landing/")
         .await?
         .into_iter()
         .filter(|o| o.key.ends_with(&format!("/{MANIFEST_FILE}")))
         .collect();
-    for obj in manifests {
-        let event = manifest_validator::s3_put_event(LOCAL_BUCKET, &obj.key, obj.size)?;
-        let resp = manifest_validator::handle(event, &store, &table).await?;
-        for outcome in &resp.outcomes {
-            let s = report
-                .sources
-                .entry(outcome.source_id.to_string())
-                .or_default();
+    // Deliveries are independent: two at a time, the largest first (sizes from the manifests'
+    // directories are not known here, so by key; the ledger and the big banks come early).
+    manifests.sort_by(|a, b| a.key.cmp(&b.key));
+    let pii = local_pii_key()?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    type Done = (Vec<ValidationOutcome>, Vec<NormalizeOutcome>);
+    let slots: Vec<std::sync::Mutex<Option<Result<Done>>>> = manifests.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(manifests.len()).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else { return };
+                let (table, catalog) = (LocalManifests::new(&cfg.data), LocalCatalog::new(&cfg.data));
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(obj) = manifests.get(i) else { break };
+                    let r = rt.block_on(deliver(&store, &table, &catalog, &pii, &obj.key, obj.size));
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let mut report = IngestReport::default();
+    for slot in slots {
+        let (outcomes, normalized) = slot
+            .into_inner()
+            .ok()
+            .flatten()
+            .ok_or_else(|| recon_shared::Error::Invariant("a delivery was not processed".into()))??;
+        for outcome in &outcomes {
+            let s = report.sources.entry(outcome.source_id.to_string()).or_default();
             s.deliveries += 1;
             if outcome.status == DeliveryStatus::Unchanged {
                 s.unchanged += 1;
@@ -147,8 +168,7 @@ pub async fn ingest(cfg: &RunConfig) -> Result<IngestReport> {
                 ));
             }
         }
-        for req in resp.normalize {
-            let out = normalizer::handle(req, &store, &table, &catalog, &pii).await?;
+        for out in normalized {
             let s = report.sources.entry(out.source_id.clone()).or_default();
             let t = out.totals();
             s.counts.records_in += t.records_in;
@@ -158,6 +178,24 @@ pub async fn ingest(cfg: &RunConfig) -> Result<IngestReport> {
         }
     }
     Ok(report)
+}
+
+/// One delivery: the S3 event its manifest raises, the validator, then the normalizer.
+async fn deliver(
+    store: &LocalStore,
+    table: &LocalManifests,
+    catalog: &LocalCatalog,
+    pii: &PiiKey,
+    key: &str,
+    size: u64,
+) -> Result<(Vec<ValidationOutcome>, Vec<NormalizeOutcome>)> {
+    let event = manifest_validator::s3_put_event(LOCAL_BUCKET, key, size)?;
+    let resp = manifest_validator::handle(event, store, table).await?;
+    let mut normalized = Vec::new();
+    for req in resp.normalize {
+        normalized.push(normalizer::handle(req, store, table, catalog, pii).await?);
+    }
+    Ok((resp.outcomes, normalized))
 }
 
 /// The latest business date with a delivery under `landing/`.

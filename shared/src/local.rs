@@ -12,6 +12,14 @@ use crate::ports::{
     Catalog, FileRecord, ManifestTable, ObjectInfo, ObjectStore, Partition, delivery_pk,
 };
 
+/// Serializes read-modify-write of the local tables' documents across threads of one process
+/// (the local runner works on several partitions at once).
+static TABLE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn table_lock() -> std::sync::MutexGuard<'static, ()> {
+    TABLE_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Where the local tables live inside the data directory (not part of the bucket layout).
 pub const STATE_DIR: &str = "state";
 
@@ -167,6 +175,7 @@ impl ManifestTable for LocalManifests {
     }
 
     async fn put(&self, records: &[FileRecord]) -> Result<()> {
+        let _guard = table_lock();
         let mut by_pk: std::collections::BTreeMap<String, Vec<&FileRecord>> = Default::default();
         for r in records {
             by_pk.entry(r.pk()).or_default().push(r);
@@ -217,6 +226,7 @@ impl LocalCatalog {
 
 impl Catalog for LocalCatalog {
     async fn register_partition(&self, p: &Partition) -> Result<()> {
+        let _guard = table_lock();
         let mut parts = self.read(&p.database, &p.table)?;
         match parts.iter_mut().find(|x| x.values == p.values) {
             Some(x) if x == p => return Ok(()),
@@ -334,6 +344,7 @@ impl LocalRuns {
 
 impl crate::ports::RunsTable for LocalRuns {
     async fn put(&self, record: &crate::ports::RunRecord) -> Result<()> {
+        let _guard = table_lock();
         let mut rows = self.read(record.business_date)?;
         match rows.iter_mut().find(|r| r.sort_key() == record.sort_key()) {
             Some(r) => *r = record.clone(),

@@ -78,37 +78,109 @@ impl Hasher for Fx {
 
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
-/// The ids of one partition key and day, sorted on demand: writes append, the first query after
-/// them sorts (inserting into an ordered set on every write costs more than the whole rest).
+/// An id as a map key, held inline (every id and token is at most 64 bytes), so probing a map
+/// or comparing rows never follows a pointer.
+#[derive(Clone, Copy)]
+struct Key {
+    len: u8,
+    buf: [u8; 64],
+}
+
+impl Key {
+    fn new(s: &str) -> Result<Self> {
+        let b = s.as_bytes();
+        if b.len() > 64 {
+            return Err(Error::Invariant(format!(
+                "key of {} bytes is longer than any id",
+                b.len()
+            )));
+        }
+        let mut buf = [0u8; 64];
+        buf[..b.len()].copy_from_slice(b);
+        Ok(Self {
+            len: b.len() as u8,
+            buf,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.bytes()).unwrap_or_default()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.bytes());
+    }
+}
+
+/// The rows of one GSI partition key, `(txn_day, transaction_id)`, sorted on demand: writes
+/// append, the first query after them sorts (keeping them ordered on every write costs more
+/// than the rest of the write).
 #[derive(Default)]
-struct DayIds {
-    ids: Vec<TransactionId>,
+struct Rows {
+    rows: Vec<(BusinessDate, Key)>,
     sorted: bool,
 }
 
-impl DayIds {
-    fn insert(&mut self, id: &TransactionId) {
-        self.sorted = self.ids.last().is_none_or(|l| l < id) && (self.sorted || self.ids.is_empty());
-        self.ids.push(id.clone());
+impl Rows {
+    fn insert(&mut self, day: BusinessDate, id: Key) {
+        self.sorted = self.rows.is_empty();
+        self.rows.push((day, id));
     }
 
-    fn remove(&mut self, id: &TransactionId) {
-        if let Some(i) = self.ids.iter().position(|x| x == id) {
-            self.ids.swap_remove(i);
+    fn remove(&mut self, day: BusinessDate, id: &Key) {
+        if let Some(i) = self.rows.iter().position(|(d, k)| *d == day && k == id) {
+            self.rows.swap_remove(i);
             self.sorted = false;
         }
     }
 
     fn sort(&mut self) {
         if !self.sorted {
-            self.ids.sort_unstable();
+            self.rows.sort_unstable();
             self.sorted = true;
         }
     }
 }
 
-/// One GSI: partition key → day → ids.
-type Gsi_ = Map<String, BTreeMap<BusinessDate, DayIds>>;
+/// A user: its `by_user` rows and its payments per UTC hour (VELOCITY).
+#[derive(Default)]
+struct UserEntry {
+    rows: Rows,
+    hours: Vec<(i64, u64)>,
+}
+
+/// A merchant: its `by_merchant` rows and its running totals per day.
+#[derive(Default)]
+struct MerchantEntry {
+    rows: Rows,
+    totals: BTreeMap<BusinessDate, MerchantDayTotals>,
+}
 
 fn bad_cursor(reason: &'static str) -> Error {
     Error::InvalidId {
@@ -125,12 +197,12 @@ fn gsi_tag(gsi: Gsi) -> char {
     }
 }
 
-fn encode_cursor(gsi: Gsi, key: &str, day: BusinessDate, id: &TransactionId) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}{key}\0{day}\0{id}", gsi_tag(gsi)))
+fn encode_cursor(gsi: Gsi, key: &str, day: BusinessDate, id: &Key) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}{key}\0{day}\0{}", gsi_tag(gsi), id.as_str()))
 }
 
 /// The (day, id) a cursor points at, checked to belong to this index and key.
-fn decode_cursor(cursor: &str, gsi: Gsi, key: &str) -> Result<(BusinessDate, TransactionId)> {
+fn decode_cursor(cursor: &str, gsi: Gsi, key: &str) -> Result<(BusinessDate, Key)> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor.as_bytes())
         .map_err(|_| bad_cursor("not a cursor of this API"))?;
@@ -141,39 +213,35 @@ fn decode_cursor(cursor: &str, gsi: Gsi, key: &str) -> Result<(BusinessDate, Tra
     let parts: Vec<&str> = entry.split('\0').collect();
     match parts.as_slice() {
         [k, d, id] if *k == key => match (BusinessDate::parse(d), TransactionId::new(*id)) {
-            (Ok(d), Ok(id)) => Ok((d, id)),
+            (Ok(d), Ok(id)) => Ok((d, Key::new(id.as_str())?)),
             _ => Err(bad_cursor("the cursor belongs to another query")),
         },
         _ => Err(bad_cursor("the cursor belongs to another query")),
     }
 }
 
-fn gsi_insert(gsi: &mut Gsi_, key: &str, day: BusinessDate, id: &TransactionId) {
-    let days = match gsi.get_mut(key) {
-        Some(d) => d,
-        None => gsi.entry(key.to_string()).or_default(),
-    };
-    days.entry(day).or_default().insert(id);
+fn hours_add(hours: &mut Vec<(i64, u64)>, h: i64) {
+    match hours.iter_mut().find(|(x, _)| *x == h) {
+        Some(e) => e.1 += 1,
+        None => hours.push((h, 1)),
+    }
 }
 
-fn gsi_remove(gsi: &mut Gsi_, key: &str, day: BusinessDate, id: &TransactionId) {
-    let Some(days) = gsi.get_mut(key) else {
-        return;
-    };
-    if let Some(ids) = days.get_mut(&day) {
-        ids.remove(id);
-        if ids.ids.is_empty() {
-            days.remove(&day);
-        }
+fn hours_sub(hours: &mut Vec<(i64, u64)>, h: i64) -> Result<()> {
+    let i = hours
+        .iter()
+        .position(|(x, _)| *x == h)
+        .ok_or_else(|| Error::Invariant("user-hour count below zero".into()))?;
+    hours[i].1 -= 1;
+    if hours[i].1 == 0 {
+        hours.swap_remove(i);
     }
-    if days.is_empty() {
-        gsi.remove(key);
-    }
+    Ok(())
 }
 
 /// Whether two items contribute the same to the merchant-day totals.
-fn same_contribution(a: &IndexItem, b: &IndexItem) -> bool {
-    match (&a.txn, &b.txn) {
+fn same_contribution(a: Option<&IndexItem>, b: &IndexItem) -> bool {
+    match (a.and_then(|a| a.txn.as_ref()), &b.txn) {
         (None, None) => true,
         (Some(x), Some(y)) => {
             x.merchant_id == y.merchant_id
@@ -181,7 +249,7 @@ fn same_contribution(a: &IndexItem, b: &IndexItem) -> bool {
                 && x.status == y.status
                 && x.currency == y.currency
                 && x.amount == y.amount
-                && a.risk_label() == b.risk_label()
+                && a.and_then(IndexItem::risk_label) == b.risk_label()
         }
         _ => false,
     }
@@ -190,97 +258,86 @@ fn same_contribution(a: &IndexItem, b: &IndexItem) -> bool {
 /// The tables in memory.
 #[derive(Default)]
 struct Tables {
-    items: Map<TransactionId, Box<IndexItem>>,
-    by_user: Gsi_,
-    by_merchant: Gsi_,
-    totals: Map<MerchantId, BTreeMap<BusinessDate, MerchantDayTotals>>,
-    /// user token → (hour, payments).
-    user_hours: Map<String, Vec<(i64, u64)>>,
+    items: Map<Key, Box<IndexItem>>,
+    users: Map<Key, UserEntry>,
+    merchants: Map<Key, MerchantEntry>,
 }
 
 impl Tables {
-    fn totals_apply(&mut self, item: &IndexItem, add: bool) -> Result<()> {
-        let Some((m, day)) = item.by_merchant_key() else {
-            return Ok(());
-        };
-        let days = match self.totals.get_mut(m) {
-            Some(d) => d,
-            None => self.totals.entry(m.clone()).or_default(),
-        };
-        let t = days
-            .entry(day)
-            .or_insert_with(|| MerchantDayTotals::new(m.clone(), day));
-        t.apply(item, add)?;
-        if t.is_empty() {
-            days.remove(&day);
-            if days.is_empty() {
-                self.totals.remove(m);
-            }
-        }
-        Ok(())
-    }
-
-    fn hours_apply(&mut self, item: &IndexItem, add: bool) -> Result<()> {
-        let Some((u, h)) = item.user_hour() else {
-            return Ok(());
-        };
-        let hours = match self.user_hours.get_mut(u) {
-            Some(v) => v,
-            None => self.user_hours.entry(u.to_string()).or_default(),
-        };
-        match hours.iter().position(|(x, _)| *x == h) {
-            Some(i) if add => hours[i].1 += 1,
-            Some(i) => {
-                hours[i].1 = hours[i]
-                    .1
-                    .checked_sub(1)
-                    .ok_or_else(|| Error::Invariant("user-hour count below zero".into()))?;
-                if hours[i].1 == 0 {
-                    hours.swap_remove(i);
-                }
-            }
-            None if add => hours.push((h, 1)),
-            None => return Err(Error::Invariant("user-hour count below zero".into())),
-        }
-        if hours.is_empty() {
-            self.user_hours.remove(u);
-        }
-        Ok(())
+    fn get(&self, id: &TransactionId) -> Option<&IndexItem> {
+        let k = Key::new(id.as_str()).ok()?;
+        self.items.get(&k).map(|b| &**b)
     }
 
     /// Replaces (or inserts) an item, keeping GSIs and aggregates in step.
     fn replace(&mut self, new: IndexItem) -> Result<()> {
-        let old = self.items.remove(&new.transaction_id);
-        let id = &new.transaction_id;
-        let old_u = old.as_ref().and_then(|o| o.by_user_key());
-        if old_u != new.by_user_key() {
-            if let Some((u, d)) = old_u {
-                gsi_remove(&mut self.by_user, u, d, id);
+        let key = Key::new(new.transaction_id.as_str())?;
+        let old = self.items.remove(&key);
+        let prev = old.as_deref();
+        // by_user and the user's hours.
+        let (ou, nu) = (prev.and_then(IndexItem::by_user_key), new.by_user_key());
+        let (oh, nh) = (prev.and_then(IndexItem::user_hour), new.user_hour());
+        let (rows_changed, hour_changed) = (ou != nu, oh != nh);
+        if rows_changed || hour_changed {
+            if let (Some((u, d)), Some((_, h))) = (ou, oh) {
+                let uk = Key::new(u)?;
+                if let Some(e) = self.users.get_mut(&uk) {
+                    if rows_changed {
+                        e.rows.remove(d, &key);
+                    }
+                    if hour_changed {
+                        hours_sub(&mut e.hours, h)?;
+                    }
+                    if e.rows.rows.is_empty() && e.hours.is_empty() {
+                        self.users.remove(&uk);
+                    }
+                }
             }
-            if let Some((u, d)) = new.by_user_key() {
-                gsi_insert(&mut self.by_user, u, d, id);
+            if let (Some((u, d)), Some((_, h))) = (nu, nh) {
+                let e = self.users.entry(Key::new(u)?).or_default();
+                if rows_changed {
+                    e.rows.insert(d, key);
+                }
+                if hour_changed {
+                    hours_add(&mut e.hours, h);
+                }
             }
         }
-        let old_m = old.as_ref().and_then(|o| o.by_merchant_key());
-        if old_m != new.by_merchant_key() {
-            if let Some((m, d)) = old_m {
-                gsi_remove(&mut self.by_merchant, m.as_str(), d, id);
+        // by_merchant and the merchant-day totals.
+        let (om, nm) = (prev.and_then(IndexItem::by_merchant_key), new.by_merchant_key());
+        let (rows_changed, totals_changed) = (om != nm, !same_contribution(prev, &new));
+        if rows_changed || totals_changed {
+            if let (Some((m, d)), Some(p)) = (om, prev) {
+                let mk = Key::new(m.as_str())?;
+                if let Some(e) = self.merchants.get_mut(&mk) {
+                    if rows_changed {
+                        e.rows.remove(d, &key);
+                    }
+                    if totals_changed && let Some(t) = e.totals.get_mut(&d) {
+                        t.apply(p, false)?;
+                        if t.is_empty() {
+                            e.totals.remove(&d);
+                        }
+                    }
+                    if e.rows.rows.is_empty() && e.totals.is_empty() {
+                        self.merchants.remove(&mk);
+                    }
+                }
             }
-            if let Some((m, d)) = new.by_merchant_key() {
-                gsi_insert(&mut self.by_merchant, m.as_str(), d, id);
+            if let Some((m, d)) = nm {
+                let e = self.merchants.entry(Key::new(m.as_str())?).or_default();
+                if rows_changed {
+                    e.rows.insert(d, key);
+                }
+                if totals_changed {
+                    e.totals
+                        .entry(d)
+                        .or_insert_with(|| MerchantDayTotals::new(m.clone(), d))
+                        .apply(&new, true)?;
+                }
             }
         }
-        let blank = IndexItem::empty(new.transaction_id.clone());
-        let prev = old.as_deref().unwrap_or(&blank);
-        if !same_contribution(prev, &new) {
-            self.totals_apply(prev, false)?;
-            self.totals_apply(&new, true)?;
-        }
-        if prev.user_hour() != new.user_hour() {
-            self.hours_apply(prev, false)?;
-            self.hours_apply(&new, true)?;
-        }
-        self.items.insert(new.transaction_id.clone(), Box::new(new));
+        self.items.insert(key, Box::new(new));
         Ok(())
     }
 
@@ -558,13 +615,11 @@ impl LocalTransactionIndex {
         {
             let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
             let mut w = BufWriter::with_capacity(1 << 20, f);
-            let mut ids: Vec<&TransactionId> = inner.t.items.keys().collect();
-            ids.sort();
-            for id in ids {
-                if let Some(item) = inner.t.items.get(id) {
-                    serde_json::to_writer(&mut w, item)?;
-                    w.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
-                }
+            let mut items: Vec<(&Key, &Box<IndexItem>)> = inner.t.items.iter().collect();
+            items.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (_, item) in items {
+                serde_json::to_writer(&mut w, item)?;
+                w.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
             }
             let f = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
             f.sync_all().map_err(|e| Error::io(&tmp, e))?;
@@ -589,7 +644,12 @@ impl LocalTransactionIndex {
     /// Every item, sorted by key (tests and tools).
     pub fn scan(&self) -> Result<Vec<IndexItem>> {
         let inner = self.tables()?;
-        let mut items: Vec<IndexItem> = inner.t.items.values().map(|i| IndexItem::clone(i)).collect();
+        let mut items: Vec<IndexItem> = inner
+            .t
+            .items
+            .values()
+            .map(|i| IndexItem::clone(i))
+            .collect();
         items.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
         Ok(items)
     }
@@ -599,9 +659,9 @@ impl LocalTransactionIndex {
         let inner = self.tables()?;
         let mut out: Vec<MerchantDayTotals> = inner
             .t
-            .totals
+            .merchants
             .values()
-            .flat_map(|d| d.values().cloned())
+            .flat_map(|e| e.totals.values().cloned())
             .collect();
         out.sort_by(|a, b| (&a.merchant_id, a.txn_day).cmp(&(&b.merchant_id, b.txn_day)));
         Ok(out)
@@ -633,18 +693,15 @@ pub fn read_snapshot_lines(path: &Path) -> Result<Vec<String>> {
 impl TransactionIndex for LocalTransactionIndex {
     async fn get_many(&self, ids: &[TransactionId]) -> Result<Vec<IndexItem>> {
         let inner = self.tables()?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| inner.t.items.get(id).map(|i| IndexItem::clone(i)))
-            .collect())
+        Ok(ids.iter().filter_map(|id| inner.t.get(id).cloned()).collect())
     }
 
     async fn put_many(&self, writes: Vec<ConditionalPut>) -> Result<Vec<PutOutcome>> {
         let mut inner = self.lock()?;
         let mut out = Vec::with_capacity(writes.len());
         for w in writes {
-            let stored = inner.t.items.get(&w.item.transaction_id);
-            let current = stored.map(|s| s.version()).unwrap_or_default();
+            let stored = inner.t.get(&w.item.transaction_id);
+            let current = stored.map(IndexItem::version).unwrap_or_default();
             if current != w.expected || !w.item.version().covers(&current) {
                 out.push(PutOutcome::Conflict);
                 continue;
@@ -661,16 +718,6 @@ impl TransactionIndex for LocalTransactionIndex {
 
     async fn query(&self, q: &IndexQuery) -> Result<IndexPage> {
         let mut inner = self.tables()?;
-        let Tables {
-            items,
-            by_user,
-            by_merchant,
-            ..
-        } = &mut inner.t;
-        let gsi = match q.gsi {
-            Gsi::ByUser => by_user,
-            Gsi::ByMerchant => by_merchant,
-        };
         let after = q
             .cursor
             .as_deref()
@@ -680,41 +727,40 @@ impl TransactionIndex for LocalTransactionIndex {
             items: Vec::new(),
             next: None,
         };
-        let Some(days) = gsi.get_mut(&q.key) else {
+        let Ok(k) = Key::new(&q.key) else {
             return Ok(page);
         };
-        let from = match (&after, q.from) {
-            (Some((d, _)), Some(f)) => (*d).max(f),
-            (Some((d, _)), None) => *d,
-            (None, Some(f)) => f,
-            (None, None) => match days.keys().next() {
-                Some(d) => *d,
-                None => return Ok(page),
-            },
+        let Tables {
+            items,
+            users,
+            merchants,
+        } = &mut inner.t;
+        let rows = match q.gsi {
+            Gsi::ByUser => users.get_mut(&k).map(|e| &mut e.rows),
+            Gsi::ByMerchant => merchants.get_mut(&k).map(|e| &mut e.rows),
         };
-        if q.to.is_some_and(|t| from > t) || q.limit == 0 {
+        let Some(rows) = rows else {
             return Ok(page);
+        };
+        rows.sort();
+        let rows = &rows.rows;
+        let mut start = q.from.map_or(0, |f| rows.partition_point(|(d, _)| *d < f));
+        if let Some(a) = &after {
+            start = start.max(rows.partition_point(|r| r <= a));
         }
-        let mut last: Option<(BusinessDate, &TransactionId)> = None;
-        'days: for (day, ids) in days.range_mut(from..) {
-            if q.to.is_some_and(|t| *day > t) {
+        let mut last: Option<&(BusinessDate, Key)> = None;
+        for row in rows.get(start..).unwrap_or_default() {
+            if q.to.is_some_and(|t| row.0 > t) {
                 break;
             }
-            ids.sort();
-            let start = match after.as_ref().filter(|(d, _)| d == day) {
-                Some((_, after_id)) => ids.ids.partition_point(|x| x <= after_id),
-                None => 0,
-            };
-            for id in &ids.ids[start..] {
-                if page.items.len() == q.limit {
-                    page.next = last.map(|(d, id)| encode_cursor(q.gsi, &q.key, d, id));
-                    break 'days;
-                }
-                if let Some(item) = items.get(id) {
-                    page.items.push(IndexItem::clone(item));
-                }
-                last = Some((*day, id));
+            if page.items.len() >= q.limit {
+                page.next = last.map(|(d, id)| encode_cursor(q.gsi, &q.key, *d, id));
+                break;
             }
+            if let Some(item) = items.get(&row.1) {
+                page.items.push(IndexItem::clone(item));
+            }
+            last = Some(row);
         }
         Ok(page)
     }
@@ -725,9 +771,8 @@ impl TransactionIndex for LocalTransactionIndex {
         for u in updates {
             let mut item = inner
                 .t
-                .items
                 .get(&u.transaction_id)
-                .map(|i| IndexItem::clone(i))
+                .cloned()
                 .unwrap_or_else(|| IndexItem::empty(u.transaction_id.clone()));
             item.settlement = Some(u.settlement.clone());
             self.append(&mut inner, &item)?;
@@ -743,12 +788,15 @@ impl TransactionIndex for LocalTransactionIndex {
         merchant: &MerchantId,
         day: BusinessDate,
     ) -> Result<Option<MerchantDayTotals>> {
-        Ok(self
-            .tables()?
+        let inner = self.tables()?;
+        let Ok(k) = Key::new(merchant.as_str()) else {
+            return Ok(None);
+        };
+        Ok(inner
             .t
-            .totals
-            .get(merchant)
-            .and_then(|d| d.get(&day))
+            .merchants
+            .get(&k)
+            .and_then(|e| e.totals.get(&day))
             .cloned())
     }
 
@@ -757,11 +805,10 @@ impl TransactionIndex for LocalTransactionIndex {
         Ok(keys
             .iter()
             .map(|(u, h)| {
-                inner
-                    .t
-                    .user_hours
-                    .get(u.as_str())
-                    .and_then(|v| v.iter().find(|(x, _)| x == h))
+                Key::new(u)
+                    .ok()
+                    .and_then(|k| inner.t.users.get(&k))
+                    .and_then(|e| e.hours.iter().find(|(x, _)| x == h))
                     .map_or(0, |(_, n)| *n)
             })
             .collect())

@@ -167,7 +167,7 @@ impl ActivePolicies {
 #[derive(Debug)]
 pub struct StreamContext {
     pub pii: PiiKey,
-    pub merchants: HashMap<MerchantId, MerchantInfo>,
+    pub merchants: HashMap<MerchantId, Arc<MerchantInfo>>,
     pub policies: ActivePolicies,
     pub rules: ComplianceRules,
     fx: Mutex<HashMap<BusinessDate, Option<Arc<FxTable>>>>,
@@ -209,12 +209,12 @@ impl StreamContext {
                 .map(|m| {
                     (
                         m.merchant_id.clone(),
-                        MerchantInfo {
+                        Arc::new(MerchantInfo {
                             merchant_name: m.merchant_name.clone(),
                             category: m.category.clone(),
                             country: m.country.to_ascii_uppercase(),
                             risk_level: m.risk_level,
-                        },
+                        }),
                     )
                 })
                 .collect(),
@@ -292,12 +292,12 @@ impl StreamContext {
         &self,
         txn: &TxnState,
         velocity: bool,
-        known: Option<MerchantInfo>,
-    ) -> (Option<MerchantInfo>, Vec<PolicyFlag>) {
+        known: Option<Arc<MerchantInfo>>,
+    ) -> (Option<Arc<MerchantInfo>>, Vec<PolicyFlag>) {
         let p = &self.policies;
         let merchant = match self.merchants.get(&txn.merchant_id) {
             Some(m) if known.as_ref() == Some(m) => known,
-            Some(m) => Some(m.clone()),
+            Some(m) => Some(Arc::clone(m)),
             None => None,
         };
         let fx = if p.kyc.is_empty() && p.regional.is_empty() {

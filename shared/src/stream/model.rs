@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -187,12 +188,31 @@ impl fmt::Display for RiskLabel {
     }
 }
 
+fn ser_merchant<S: serde::Serializer>(
+    m: &Option<Arc<MerchantInfo>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    m.as_deref().serialize(s)
+}
+
+fn de_merchant<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Arc<MerchantInfo>>, D::Error> {
+    Ok(Option::<MerchantInfo>::deserialize(d)?.map(Arc::new))
+}
+
 /// What enrichment adds to an item that has a transaction side: a function of the two sides,
 /// the configuration, and (for VELOCITY) the user's other payments in the same hour.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Derived {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merchant: Option<MerchantInfo>,
+    /// The merchant dimension (shared with the enrichment context in memory).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_merchant",
+        deserialize_with = "de_merchant"
+    )]
+    pub merchant: Option<Arc<MerchantInfo>>,
     /// Sorted, without repeats.
     pub policy_flags: Vec<PolicyFlag>,
     pub risk_label: RiskLabel,
