@@ -190,7 +190,7 @@ pub fn stream(data: &Path, batch: usize) -> Result<StreamBench> {
         let mut days = std::collections::BTreeSet::new();
         for b in &batches {
             for r in b {
-                if let Ok(f) = decode(r, &ctx.pii) {
+                if let Ok(f) = decode(r, &ctx.tokenizer) {
                     if let Fact::Txn { state, .. } = &f {
                         days.insert(state.txn_day);
                     }
@@ -215,7 +215,7 @@ pub fn stream(data: &Path, batch: usize) -> Result<StreamBench> {
                     rt.block_on(process_batch(&archive_store, &index, &ctx, b))?
                 } else {
                     let facts: Vec<Fact> =
-                        b.iter().filter_map(|r| decode(r, &ctx.pii).ok()).collect();
+                        b.iter().filter_map(|r| decode(r, &ctx.tokenizer).ok()).collect();
                     rt.block_on(index_facts(&index, &ctx, facts))?
                 };
                 total.add(&r);

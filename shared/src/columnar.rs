@@ -262,7 +262,10 @@ pub fn write_parquet<T: Columnar>(rows: &[T]) -> Result<Vec<u8>> {
 
 /// Writes batches of one schema as a Parquet file. Output depends only on the input.
 pub fn write_batches(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    // No dictionaries: most columns are ids or amounts, unique per row, where building a
+    // dictionary only costs time; Snappy compresses the repetitive ones.
     let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
         .set_compression(Compression::SNAPPY)
         .set_created_by("recon".to_string())
         .set_max_row_group_row_count(Some(ROW_GROUP_SIZE))

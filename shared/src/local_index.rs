@@ -774,7 +774,7 @@ impl TransactionIndex for LocalTransactionIndex {
                 .get(&u.transaction_id)
                 .cloned()
                 .unwrap_or_else(|| IndexItem::empty(u.transaction_id.clone()));
-            item.settlement = Some(u.settlement.clone());
+            item.settlement = Some(Box::new(u.settlement.clone()));
             self.append(&mut inner, &item)?;
             inner.t.replace(item)?;
             n += 1;

@@ -196,16 +196,12 @@ pub struct Currency {
 impl Currency {
     /// Accepts an upper- or lower-case code of the active ISO 4217 list.
     pub fn new(code: &str) -> Result<Self> {
-        let upper = code.trim().to_ascii_uppercase();
-        let idx = ISO_4217
-            .binary_search_by(|(c, _)| (*c).cmp(upper.as_str()))
-            .map_err(|_| Error::UnknownCurrency(code.chars().take(8).collect()))?;
-        let (c, exponent) = ISO_4217[idx];
-        let b = c.as_bytes();
-        Ok(Self {
-            code: [b[0], b[1], b[2]],
-            exponent,
-        })
+        let t = code.trim().as_bytes();
+        let unknown = || Error::UnknownCurrency(code.chars().take(8).collect());
+        let [a, b, c] = t else { return Err(unknown()) };
+        let upper = [a.to_ascii_uppercase(), b.to_ascii_uppercase(), c.to_ascii_uppercase()];
+        let idx = ISO_4217.binary_search_by(|(c, _)| c.as_bytes().cmp(&upper[..])).map_err(|_| unknown())?;
+        Ok(Self { code: upper, exponent: ISO_4217[idx].1 })
     }
 
     pub fn code(&self) -> &str {

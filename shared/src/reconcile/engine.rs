@@ -15,6 +15,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
@@ -134,7 +136,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
 
     // Facts per transaction. The fee rule depends on the merchant category only: choose it
     // once per category.
-    let mut rule_by_category: HashMap<Option<&str>, Option<&FeeRule>> = HashMap::new();
+    let mut rule_by_category: FxHashMap<Option<&str>, Option<&FeeRule>> = FxHashMap::default();
     let mut facts = Vec::with_capacity(txns.len());
     for t in &txns {
         let (conv, _) = input.fx.convert(t.amount, t.currency, currency, input.business_date)?;
@@ -172,12 +174,12 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     let mut l_out: Vec<Option<Outcome>> = vec![None; lines.len()];
 
     // 1. Exact id.
-    let by_id: HashMap<&str, usize> = txns
+    let by_id: FxHashMap<&str, usize> = txns
         .iter()
         .enumerate()
         .map(|(i, t)| (t.transaction_id.as_str(), i))
         .collect();
-    let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut groups: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
     for (li, l) in lines.iter().enumerate() {
         if let Some(id) = &l.transaction_id {
             match by_id.get(id.as_str()) {
@@ -205,7 +207,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     }
 
     // 2. Composite: (merchant, expected amount) -> unmatched transactions.
-    let mut index: HashMap<(&str, i64), Vec<usize>> = HashMap::new();
+    let mut index: FxHashMap<(&str, i64), Vec<usize>> = FxHashMap::default();
     for (ti, t) in txns.iter().enumerate() {
         if t_out[ti].is_none() {
             index
@@ -265,7 +267,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     }
 
     // 3. Many-to-one: one line pays several transactions of its merchant.
-    let mut by_merchant: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_merchant: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
     for (ti, t) in txns.iter().enumerate() {
         if t_out[ti].is_none() && facts[ti].expected_minor > 0 {
             by_merchant

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::ids::{BusinessDate, FraudSignalId, MerchantId, TransactionId, UserId};
 use crate::manifest::sha256_hex;
 use crate::money::{Currency, parse_decimal};
-use crate::pii::{PiiKey, is_token};
+use crate::pii::{PiiKey, Tokenizer, is_token};
 use crate::records::{PaymentMethod, TxnStatus};
 
 /// One Kafka record as the MSK event carries it (key and value base64-encoded).
@@ -162,7 +162,7 @@ fn json_reason(e: &serde_json::Error) -> Rejection {
     }
 }
 
-fn user_token(pii: &PiiKey, raw: &str) -> Decoded<String> {
+fn user_token(pii: &Tokenizer, raw: &str) -> Decoded<String> {
     if is_token(raw) {
         // Already tokenized (a replay of the archive, or a producer that tokenizes).
         return Ok(raw.to_string());
@@ -174,7 +174,7 @@ fn user_token(pii: &PiiKey, raw: &str) -> Decoded<String> {
     Ok(pii.tokenize(&user))
 }
 
-fn decode_txn(pii: &PiiKey, bytes: &[u8], at: (&str, i32, i64)) -> Decoded<Fact> {
+fn decode_txn(pii: &Tokenizer, bytes: &[u8], at: (&str, i32, i64)) -> Decoded<Fact> {
     let v: TxnIn<'_> = serde_json::from_slice(bytes).map_err(|e| json_reason(&e))?;
     let transaction_id: TransactionId = id("transaction_id", &v.transaction_id)?;
     let merchant_id: MerchantId = id("merchant_id", &v.merchant_id)?;
@@ -264,8 +264,8 @@ fn value_bytes(rec: &KafkaRecordIn) -> Decoded<Vec<u8>> {
         .map_err(|_| Rejection::new("value is not base64"))
 }
 
-/// Decodes and validates one record.
-pub fn decode(rec: &KafkaRecordIn, pii: &PiiKey) -> Decoded<Fact> {
+/// Decodes and validates one record (`pii`: [`PiiKey::tokenizer`]).
+pub fn decode(rec: &KafkaRecordIn, pii: &Tokenizer) -> Decoded<Fact> {
     let at = (rec.topic.as_str(), rec.partition, rec.offset);
     match rec.topic.as_str() {
         TRANSACTIONS_TOPIC => decode_txn(pii, &value_bytes(rec)?, at),
@@ -481,7 +481,7 @@ mod tests {
     fn a_transaction_is_decoded_with_its_user_tokenized() -> crate::Result<()> {
         let k = pii()?;
         let r = rec(TRANSACTIONS_TOPIC, TXN);
-        let d = decode(&r, &k);
+        let d = decode(&r, &k.tokenizer());
         let Ok(Fact::Txn { id, state }) = &d else {
             return Err(Error::Invariant(format!("{d:?}")));
         };
@@ -495,7 +495,7 @@ mod tests {
         // The archived form decodes to the same fact (replay).
         let v: Value = serde_json::from_str(&line)?;
         let again = rec(TRANSACTIONS_TOPIC, &v["value"].to_string());
-        assert_eq!(decode(&again, &k), d);
+        assert_eq!(decode(&again, &k.tokenizer()), d);
         Ok(())
     }
 
@@ -515,7 +515,7 @@ mod tests {
         ];
         for (value, expect) in cases {
             let r = rec(TRANSACTIONS_TOPIC, &value);
-            let d = decode(&r, &k);
+            let d = decode(&r, &k.tokenizer());
             let Err(reason) = &d else {
                 return Err(Error::Invariant(format!("accepted {value}")));
             };
@@ -529,11 +529,11 @@ mod tests {
             assert!(line.contains("\"reason\""));
         }
         let mut r = rec("other_topic", TXN);
-        assert!(decode(&r, &k).is_err());
+        assert!(decode(&r, &k.tokenizer()).is_err());
         r.value = Some("%%%".into());
         r.topic = TRANSACTIONS_TOPIC.into();
         assert_eq!(
-            decode(&r, &k),
+            decode(&r, &k.tokenizer()),
             Err(Rejection("value is not base64".into()))
         );
         Ok(())
@@ -544,11 +544,11 @@ mod tests {
         let k = pii()?;
         let ok = r#"{"fraud_signal_id":"FS-1","transaction_id":"TX-1","fraud_score":"0.8123","model_version":"m1","inference_time":"2026-11-20T10:00:01.000Z"}"#;
         assert!(matches!(
-            decode(&rec(FRAUD_SIGNALS_TOPIC, ok), &k),
+            decode(&rec(FRAUD_SIGNALS_TOPIC, ok), &k.tokenizer()),
             Ok(Fact::Signal { .. })
         ));
         let bad = ok.replace("0.8123", "1.2");
-        assert!(decode(&rec(FRAUD_SIGNALS_TOPIC, &bad), &k).is_err());
+        assert!(decode(&rec(FRAUD_SIGNALS_TOPIC, &bad), &k.tokenizer()).is_err());
         Ok(())
     }
 }

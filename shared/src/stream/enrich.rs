@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, MerchantId};
 use crate::ingest::fx_key;
 use crate::money::{Currency, FxTable, parse_decimal};
-use crate::pii::PiiKey;
+use crate::pii::{PiiKey, Tokenizer};
 use crate::ports::ObjectStore;
 use crate::records::{Merchant, Policy, PolicyType};
 
@@ -167,6 +167,8 @@ impl ActivePolicies {
 #[derive(Debug)]
 pub struct StreamContext {
     pub pii: PiiKey,
+    /// `pii`, keyed once.
+    pub tokenizer: Tokenizer,
     pub merchants: HashMap<MerchantId, Arc<MerchantInfo>>,
     pub policies: ActivePolicies,
     pub rules: ComplianceRules,
@@ -203,6 +205,7 @@ impl StreamContext {
         rules: ComplianceRules,
     ) -> Result<Self> {
         Ok(Self {
+            tokenizer: pii.tokenizer(),
             pii,
             merchants: merchants
                 .iter()

@@ -163,12 +163,8 @@ pub async fn index_facts<I: TransactionIndex>(
                     todo.len()
                 )));
             }
-            let mut stored: HashMap<TransactionId, IndexItem> = index
-                .get_many(&todo)
-                .await?
-                .into_iter()
-                .map(|i| (i.transaction_id.clone(), i))
-                .collect();
+            // Items come back in the order asked, missing keys left out: a merge with `todo`.
+            let mut stored = index.get_many(&todo).await?.into_iter().peekable();
             struct Pending {
                 before: super::model::StreamVersion,
                 old_hour: Option<(String, i64)>,
@@ -182,9 +178,10 @@ pub async fn index_facts<I: TransactionIndex>(
                 let Some(group) = groups.get(id) else {
                     continue;
                 };
-                let old = stored
-                    .remove(id)
-                    .unwrap_or_else(|| IndexItem::empty(id.clone()));
+                let old = match stored.next_if(|i| &i.transaction_id == id) {
+                    Some(i) => i,
+                    None => IndexItem::empty(id.clone()),
+                };
                 let before = old.version();
                 let old_hour = old.user_hour().map(|(u, h)| (u.to_string(), h));
                 let new = merge(
@@ -345,7 +342,7 @@ pub async fn process_batch<S: ObjectStore, I: TransactionIndex>(
     ctx: &StreamContext,
     records: &[KafkaRecordIn],
 ) -> Result<BatchReport> {
-    let decoded: Vec<_> = records.iter().map(|r| decode(r, &ctx.pii)).collect();
+    let decoded: Vec<_> = records.iter().map(|r| decode(r, &ctx.tokenizer)).collect();
     let archive_objects = archive_batch(store, records, &decoded, &ctx.pii).await?;
     let mut rejected = 0u64;
     let mut facts = Vec::with_capacity(decoded.len());

@@ -20,6 +20,83 @@ use crate::ids::{BusinessDate, FraudSignalId, MerchantId, TransactionId};
 use crate::money::Currency;
 use crate::records::{MismatchType, PaymentMethod, ReconciledStatus, RiskLevel, TxnStatus};
 
+/// Serializers for the hot fields of an item: the domain types serialize through an owned
+/// `String` and `fmt`, which is most of the cost of writing an item; these write the same text
+/// from borrowed strings and small stack buffers.
+mod fast {
+    use chrono::{DateTime, Datelike, Timelike, Utc};
+    use serde::Serializer;
+
+    use crate::ids::BusinessDate;
+    use crate::money::Currency;
+    use crate::records::{MismatchType, PaymentMethod, ReconciledStatus, RiskLevel, TxnStatus};
+
+    pub trait Code {
+        fn code(&self) -> &str;
+    }
+
+    macro_rules! code {
+        ($($t:ty),*) => {$(impl Code for $t { fn code(&self) -> &str { self.as_str() } })*};
+    }
+    code!(TxnStatus, PaymentMethod, RiskLevel, ReconciledStatus, MismatchType);
+
+    impl Code for Currency {
+        fn code(&self) -> &str {
+            Currency::code(self)
+        }
+    }
+
+    pub fn code<T: Code, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.code())
+    }
+
+    pub fn id<T: AsRef<str>, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.as_ref())
+    }
+
+    pub fn opt_id<T: AsRef<str>, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_some(v.as_ref()),
+            None => s.serialize_none(),
+        }
+    }
+
+    fn digits(out: &mut [u8], mut v: u32) {
+        for b in out.iter_mut().rev() {
+            *b = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+
+    /// `YYYY-MM-DD`.
+    pub fn day<S: Serializer>(d: &BusinessDate, s: S) -> Result<S::Ok, S::Error> {
+        let d = d.date();
+        let mut b = *b"0000-00-00";
+        digits(&mut b[0..4], d.year().unsigned_abs());
+        digits(&mut b[5..7], d.month());
+        digits(&mut b[8..10], d.day());
+        s.serialize_str(std::str::from_utf8(&b).unwrap_or_default())
+    }
+
+    /// RFC 3339 UTC with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` (sub-millisecond digits are
+    /// kept the chrono way; stream timestamps have none).
+    pub fn time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        let nanos = t.timestamp_subsec_nanos();
+        if !nanos.is_multiple_of(1_000_000) || !(0..=9999).contains(&t.year()) {
+            return s.collect_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+        }
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        digits(&mut b[0..4], t.year().unsigned_abs());
+        digits(&mut b[5..7], t.month());
+        digits(&mut b[8..10], t.day());
+        digits(&mut b[11..13], t.hour());
+        digits(&mut b[14..16], t.minute());
+        digits(&mut b[17..19], t.second().min(59));
+        digits(&mut b[20..23], nanos / 1_000_000);
+        s.serialize_str(std::str::from_utf8(&b).unwrap_or_default())
+    }
+}
+
 /// Topic of transaction records (DESIGN §5).
 pub const TRANSACTIONS_TOPIC: &str = "transactions_topic";
 /// Topic of fraud signals (DESIGN §5).
@@ -87,18 +164,28 @@ impl StreamVersion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxnState {
     pub version: RecordVersion,
+    #[serde(serialize_with = "fast::id")]
     pub merchant_id: MerchantId,
     /// `PiiKey::tokenize` of the user id; the raw id is never stored.
     pub user_token: String,
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
+    #[serde(serialize_with = "fast::code")]
     pub currency: Currency,
+    #[serde(serialize_with = "fast::code")]
     pub status: TxnStatus,
+    #[serde(serialize_with = "fast::time")]
     pub event_time: DateTime<Utc>,
     /// UTC date of `event_time`: the sort key of both GSIs.
+    #[serde(serialize_with = "fast::day")]
     pub txn_day: BusinessDate,
+    #[serde(serialize_with = "fast::code")]
     pub payment_method: PaymentMethod,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "fast::opt_id"
+    )]
     pub original_transaction_id: Option<TransactionId>,
 }
 
@@ -113,10 +200,12 @@ impl TxnState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalState {
     pub version: RecordVersion,
+    #[serde(serialize_with = "fast::id")]
     pub fraud_signal_id: FraudSignalId,
     #[serde(with = "rust_decimal::serde::str")]
     pub fraud_score: Decimal,
     pub model_version: String,
+    #[serde(serialize_with = "fast::time")]
     pub inference_time: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<String>,
@@ -128,6 +217,7 @@ pub struct MerchantInfo {
     pub merchant_name: String,
     pub category: String,
     pub country: String,
+    #[serde(serialize_with = "fast::code")]
     pub risk_level: RiskLevel,
 }
 
@@ -228,12 +318,16 @@ impl Derived {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
     pub settlement_status: String,
+    #[serde(serialize_with = "fast::code")]
     pub reconciled_status: ReconciledStatus,
+    #[serde(serialize_with = "fast::code")]
     pub mismatch_type: MismatchType,
     /// `amount_posted − expected amount`, in `statement_currency`.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub discrepancy: Option<Decimal>,
+    #[serde(serialize_with = "fast::code")]
     pub statement_currency: Currency,
+    #[serde(serialize_with = "fast::time")]
     pub reconciliation_timestamp: DateTime<Utc>,
 }
 
@@ -244,6 +338,7 @@ pub struct Settlement {
 /// served by the query API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexItem {
+    #[serde(serialize_with = "fast::id")]
     pub transaction_id: TransactionId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<TxnState>,
@@ -251,8 +346,9 @@ pub struct IndexItem {
     pub signal: Option<SignalState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub derived: Option<Derived>,
+    /// Boxed: most items have none while they stream, and items are moved a lot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub settlement: Option<Settlement>,
+    pub settlement: Option<Box<Settlement>>,
 }
 
 impl IndexItem {
@@ -400,6 +496,7 @@ impl MerchantDayTotals {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike;
 
     fn v(ms: i64, offset: i64) -> RecordVersion {
         RecordVersion {
@@ -408,6 +505,38 @@ mod tests {
             partition: 0,
             offset,
         }
+    }
+
+    #[test]
+    fn the_fast_serializers_write_what_the_domain_types_read() -> Result<()> {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct T {
+            #[serde(serialize_with = "fast::time")]
+            t: DateTime<Utc>,
+            #[serde(serialize_with = "fast::day")]
+            d: BusinessDate,
+            #[serde(serialize_with = "fast::code")]
+            c: Currency,
+            #[serde(serialize_with = "fast::code")]
+            s: TxnStatus,
+            #[serde(serialize_with = "fast::opt_id")]
+            o: Option<TransactionId>,
+        }
+        for (ms, nanos) in [(1_795_165_205_000i64, 0u32), (1_795_165_205_123, 0), (0, 0), (5, 7)] {
+            let t = DateTime::from_timestamp_millis(ms)
+                .and_then(|t| t.with_nanosecond(t.timestamp_subsec_nanos() + nanos))
+                .ok_or_else(|| Error::Invariant("t".into()))?;
+            let v = T {
+                t,
+                d: BusinessDate::parse("2026-01-09")?,
+                c: Currency::new("JPY")?,
+                s: TxnStatus::Chargeback,
+                o: Some(TransactionId::new("TX-1")?),
+            };
+            let json = serde_json::to_string(&v)?;
+            assert_eq!(serde_json::from_str::<T>(&json)?, v, "{json}");
+        }
+        Ok(())
     }
 
     #[test]
