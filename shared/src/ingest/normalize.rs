@@ -246,18 +246,14 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
         payloads.push((name.clone(), store.get(&format!("{prefix}{name}")).await?));
     }
 
+    // The files of a delivery share everything in their parse context but their name.
+    let ctx = |file| ParseContext { mapping: &mapping, fx: &fx, business_date: req.business_date, file };
     let mut objects: BTreeMap<String, Bytes> = BTreeMap::new();
     let (mut rejects, counts) = match mapping.kind {
         SourceKind::Statement => {
             let mut parsed = Vec::new();
             for (name, bytes) in &payloads {
-                let c = ParseContext {
-                    mapping: &mapping,
-                    fx: &fx,
-                    business_date: req.business_date,
-                    file: name,
-                };
-                parsed.push((name.clone(), parse_statements(&c, bytes)?));
+                parsed.push((name.clone(), parse_statements(&ctx(name), bytes)?));
             }
             let (lines, rejects, counts) = dedupe(parsed, mapping.kind, &req.source_id);
             let mut parts: BTreeMap<(BusinessDate, BankId), Vec<StatementLine>> = BTreeMap::new();
@@ -277,13 +273,7 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
         SourceKind::Transactions => {
             let mut parsed = Vec::new();
             for (name, bytes) in &payloads {
-                let c = ParseContext {
-                    mapping: &mapping,
-                    fx: &fx,
-                    business_date: req.business_date,
-                    file: name,
-                };
-                let mut p = parse_transactions(&c, bytes)?;
+                let mut p = parse_transactions(&ctx(name), bytes)?;
                 for (_, t) in &mut p.records {
                     t.user_id = UserId::new(pii.tokenize(&t.user_id))?;
                 }

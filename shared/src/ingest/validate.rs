@@ -267,25 +267,14 @@ pub async fn validate<S: ObjectStore, M: ManifestTable>(
         Err(e) => return Err(e),
     };
     let mapping = match mapping {
-        Ok(m) if m.source_id == source => m,
-        Ok(m) => {
-            let reason = format!(
-                "config/sources/{source}.json declares source_id {}",
-                m.source_id
-            );
-            return reject_manifest(
-                store,
-                table,
-                &source,
-                date,
-                &bytes,
-                &manifest_sha,
-                current,
-                "NO_SOURCE_MAPPING",
-                reason,
-            )
-            .await;
-        }
+        Ok(m) if m.source_id != source => Err(format!(
+            "config/sources/{source}.json declares source_id {}",
+            m.source_id
+        )),
+        other => other,
+    };
+    let mapping = match mapping {
+        Ok(m) => m,
         Err(reason) => {
             return reject_manifest(
                 store,

@@ -175,12 +175,12 @@ pub async fn index_facts<I: TransactionIndex>(
             let mut writes = Vec::new();
             let mut pending = Vec::new();
             for id in &todo {
-                let Some(group) = groups.get(id) else {
-                    continue;
-                };
                 let old = match stored.next_if(|i| &i.transaction_id == id) {
                     Some(i) => i,
                     None => IndexItem::empty(id.clone()),
+                };
+                let Some(group) = groups.get(id) else {
+                    continue;
                 };
                 let before = old.version();
                 let old_hour = old.user_hour().map(|(u, h)| (u.to_string(), h));
