@@ -214,8 +214,10 @@ pub fn stream(data: &Path, batch: usize) -> Result<StreamBench> {
                 let r = if archive {
                     rt.block_on(process_batch(&archive_store, &index, &ctx, b))?
                 } else {
-                    let facts: Vec<Fact> =
-                        b.iter().filter_map(|r| decode(r, &ctx.tokenizer).ok()).collect();
+                    let facts: Vec<Fact> = b
+                        .iter()
+                        .filter_map(|r| decode(r, &ctx.tokenizer).ok())
+                        .collect();
                     rt.block_on(index_facts(&index, &ctx, facts))?
                 };
                 total.add(&r);

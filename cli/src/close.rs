@@ -1,13 +1,13 @@
 //! The daily close, locally: `statemachines/daily-close.asl.json` executed by [`crate::asl`]
 //! with its task resources bound to the same handlers the Lambda functions and the EMR step run.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use recon_shared::close::{FinalRequest, PartitionRequest, PlanRequest, StreamState};
-use recon_shared::ids::{BankId, BusinessDate, TransactionId};
+use recon_shared::close::{FinalRequest, PartitionRequest, PlanRequest};
+use recon_shared::ids::{BankId, BusinessDate};
 use recon_shared::local::{LocalRuns, LocalStore};
+use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -58,7 +58,8 @@ pub struct Fault {
 pub struct LocalTasks {
     pub store: LocalStore,
     pub runs: LocalRuns,
-    pub stream: HashMap<TransactionId, StreamState>,
+    /// The streaming TransactionIndex under `state/transaction_index/`.
+    pub index: LocalTransactionIndex,
     pub faults: Mutex<Vec<Fault>>,
 }
 
@@ -104,13 +105,13 @@ fn step_request(input: &Value) -> std::result::Result<PartitionRequest, Failure>
 }
 
 impl LocalTasks {
-    pub fn new(data: &Path) -> Self {
-        Self {
+    pub fn new(data: &Path) -> Result<Self> {
+        Ok(Self {
             store: LocalStore::new(data),
             runs: LocalRuns::new(data),
-            stream: HashMap::new(),
+            index: LocalTransactionIndex::open(data)?,
             faults: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     fn injected(&self, bank: &BankId) -> Option<Failure> {
@@ -154,7 +155,7 @@ impl Tasks for LocalTasks {
                 (Some("final-aggregate"), _) => {
                     let req: FinalRequest = decode(input)?;
                     encode(
-                        final_aggregate::handle(req, &self.store, &self.runs, &self.stream).await,
+                        final_aggregate::handle(req, &self.store, &self.runs, &self.index).await,
                     )
                 }
                 (None, EMR_ADD_STEP_SYNC) => {

@@ -173,11 +173,15 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             for (file, code) in &report.quarantined {
                 println!("  quarantined {file}: {code}");
             }
+            let started = std::time::Instant::now();
+            let fed = rt.block_on(recon_cli::stream_feed::feed_topics(&cfg.data))?;
+            println!("stream ({} ms)", started.elapsed().as_millis());
+            print!("{}", fed.table());
             let date = match cfg.date {
                 Some(d) => d,
                 None => recon_cli::run::latest_date(&cfg.data)?,
             };
-            let tasks = recon_cli::close::LocalTasks::new(&cfg.data);
+            let tasks = recon_cli::close::LocalTasks::new(&cfg.data)?;
             let started = std::time::Instant::now();
             let close = rt.block_on(recon_cli::close::close(&tasks, &cfg.data, date))?;
             print!("{}", recon_cli::run::close_table(&close));

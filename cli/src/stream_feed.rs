@@ -142,11 +142,15 @@ pub fn parse_line(line: &[u8]) -> Option<KafkaRecordIn> {
     })
 }
 
-/// The topic files of a data directory, in name order.
+/// The topic files of a data directory, in name order (none without `topics/`).
 pub fn topic_files(data: &Path) -> Result<Vec<PathBuf>> {
     let dir = data.join("topics");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| Error::io(&dir, e))?
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
@@ -242,8 +246,9 @@ pub fn kafka_event(records: Vec<KafkaRecordIn>) -> KafkaEvent {
         k.topic = Some(r.topic.clone());
         k.partition = i64::from(r.partition);
         k.offset = r.offset;
-        k.timestamp =
-            MillisecondTimestamp(chrono::DateTime::from_timestamp_millis(r.timestamp_ms).unwrap_or_default());
+        k.timestamp = MillisecondTimestamp(
+            chrono::DateTime::from_timestamp_millis(r.timestamp_ms).unwrap_or_default(),
+        );
         k.timestamp_type = Some("CREATE_TIME".into());
         k.key = r.key;
         k.value = r.value;
@@ -274,7 +279,11 @@ pub async fn feed_topics_into(
     let mut report = FeedReport {
         files: files
             .iter()
-            .map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .map(|f| {
+                f.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
             .collect(),
         ..Default::default()
     };
@@ -310,7 +319,10 @@ mod tests {
     #[test]
     fn the_value_member_is_found_whatever_its_place_and_shape() {
         let cases: [(&str, Option<&str>); 6] = [
-            (r#"{"topic":"t","value":{"a":"}","b":[1,{"c":2}]},"key":"k"}"#, Some(r#"{"a":"}","b":[1,{"c":2}]}"#)),
+            (
+                r#"{"topic":"t","value":{"a":"}","b":[1,{"c":2}]},"key":"k"}"#,
+                Some(r#"{"a":"}","b":[1,{"c":2}]}"#),
+            ),
             (r#"{"value": "x\"y" ,"topic":"t"}"#, Some(r#" "x\"y" "#)),
             (r#"{"key":"value","v":1}"#, None),
             (r#"{"a":{"value":1},"value":2}"#, Some("2")),

@@ -68,7 +68,7 @@ fn reconciled(report: &recon_cli::close::CloseReport) -> Vec<(String, String)> {
 async fn a_generated_day_closes_with_the_truths_outcomes() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
     ingested_day(dir.path(), 6000, 42).await?;
-    let tasks = LocalTasks::new(dir.path());
+    let tasks = LocalTasks::new(dir.path())?;
     let report = close(&tasks, dir.path(), date()?).await?;
     assert!(matches!(report.outcome, Outcome::Succeeded(_)), "{:?}", report.outcome);
     assert_eq!(report.execution, "close-2026-11-20-1");
@@ -88,14 +88,14 @@ async fn the_same_inputs_give_byte_identical_indexes() -> Result<()> {
     let (a, b) = (tempfile::tempdir().map_err(|e| Error::io("tmp", e))?, tempfile::tempdir().map_err(|e| Error::io("tmp", e))?);
     for d in [a.path(), b.path()] {
         ingested_day(d, 3000, 7).await?;
-        close(&LocalTasks::new(d), d, date()?).await?;
+        close(&LocalTasks::new(d)?, d, date()?).await?;
     }
     for sub in ["index/batch", "index/mismatches", "index/final", "index/kpis"] {
         assert_eq!(tree(a.path(), sub)?, tree(b.path(), sub)?, "{sub} differs");
     }
     // A second close with nothing changed reconciles nothing and rewrites no index byte.
     let before = tree(a.path(), "index")?;
-    let again = close(&LocalTasks::new(a.path()), a.path(), date()?).await?;
+    let again = close(&LocalTasks::new(a.path())?, a.path(), date()?).await?;
     assert!(matches!(again.outcome, Outcome::Succeeded(_)));
     assert!(reconciled(&again).is_empty(), "{:?}", reconciled(&again));
     assert_eq!(tree(a.path(), "index/batch")?, before.into_iter().filter(|(k, _)| k.starts_with("index/batch")).collect());
@@ -106,7 +106,7 @@ async fn the_same_inputs_give_byte_identical_indexes() -> Result<()> {
 async fn transient_failures_are_retried_and_permanent_ones_caught_then_redone() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
     ingested_day(dir.path(), 3000, 11).await?;
-    let tasks = LocalTasks::new(dir.path());
+    let tasks = LocalTasks::new(dir.path())?;
     if let Ok(mut f) = tasks.faults.lock() {
         // bank_02 fails twice with a transient error (retried), bank_03 always fails.
         f.push(Fault { bank_id: BankId::new("bank_02")?, error: "Retryable".into(), times: 2 });
@@ -125,8 +125,9 @@ async fn transient_failures_are_retried_and_permanent_ones_caught_then_redone() 
     assert!(!dir.path().join("index/batch/business_date=2026-11-20/bank_id=bank_03").exists());
     assert!(dir.path().join("index/batch/business_date=2026-11-20/bank_id=bank_02/part.parquet").exists());
 
-    // The next close redoes only the failed partition.
-    let fixed = LocalTasks::new(dir.path());
+    // The next close redoes only the failed partition (one writer of the local index at a time).
+    drop(tasks);
+    let fixed = LocalTasks::new(dir.path())?;
     let second = close(&fixed, dir.path(), date()?).await?;
     assert!(matches!(second.outcome, Outcome::Succeeded(_)), "{:?}", second.outcome);
     assert_eq!(second.execution, "close-2026-11-20-2");
@@ -157,7 +158,7 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
     copy_dir(&root.join("redelivery/v1/landing/bank_02/2026-11-20"), &v2)?;
     let cfg = RunConfig { data: root.to_path_buf(), date: Some(date()?) };
     ingest(&cfg).await?;
-    let first = close(&LocalTasks::new(root), root, date()?).await?;
+    let first = close(&LocalTasks::new(root)?, root, date()?).await?;
     assert!(matches!(first.outcome, Outcome::Succeeded(_)));
     assert_eq!(reconciled(&first).len(), 7, "six banks, and bank_01's empty late partition exists only as transactions");
 
@@ -165,7 +166,7 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
     copy_dir(&late_parked, &late)?;
     copy_dir(&v2_parked, &v2)?;
     ingest(&cfg).await?;
-    let second = close(&LocalTasks::new(root), root, date()?).await?;
+    let second = close(&LocalTasks::new(root)?, root, date()?).await?;
     assert!(matches!(second.outcome, Outcome::Succeeded(_)), "{:?}", second.outcome);
     let mut redone = reconciled(&second);
     redone.sort();

@@ -304,7 +304,10 @@ impl Tables {
             }
         }
         // by_merchant and the merchant-day totals.
-        let (om, nm) = (prev.and_then(IndexItem::by_merchant_key), new.by_merchant_key());
+        let (om, nm) = (
+            prev.and_then(IndexItem::by_merchant_key),
+            new.by_merchant_key(),
+        );
         let (rows_changed, totals_changed) = (om != nm, !same_contribution(prev, &new));
         if rows_changed || totals_changed {
             if let (Some((m, d)), Some(p)) = (om, prev) {
@@ -621,7 +624,9 @@ impl LocalTransactionIndex {
                 serde_json::to_writer(&mut w, item)?;
                 w.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
             }
-            let f = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+            let f = w
+                .into_inner()
+                .map_err(|e| Error::io(&tmp, e.into_error()))?;
             f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         }
         std::fs::rename(&tmp, &snap).map_err(|e| Error::io(&snap, e))?;
@@ -693,7 +698,10 @@ pub fn read_snapshot_lines(path: &Path) -> Result<Vec<String>> {
 impl TransactionIndex for LocalTransactionIndex {
     async fn get_many(&self, ids: &[TransactionId]) -> Result<Vec<IndexItem>> {
         let inner = self.tables()?;
-        Ok(ids.iter().filter_map(|id| inner.t.get(id).cloned()).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| inner.t.get(id).cloned())
+            .collect())
     }
 
     async fn put_many(&self, writes: Vec<ConditionalPut>) -> Result<Vec<PutOutcome>> {

@@ -66,16 +66,8 @@ fn context(velocity: u64) -> Result<StreamContext> {
             PolicyType::Kyc,
             json!({"min_amount": "1500.00", "currency": "USD"}),
         )?,
-        policy(
-            "AML",
-            PolicyType::Aml,
-            json!({"categories": ["gambling"]}),
-        )?,
-        policy(
-            "BL",
-            PolicyType::Blacklist,
-            json!({"merchant_ids": ["M2"]}),
-        )?,
+        policy("AML", PolicyType::Aml, json!({"categories": ["gambling"]}))?,
+        policy("BL", PolicyType::Blacklist, json!({"merchant_ids": ["M2"]}))?,
         policy(
             "REG",
             PolicyType::RegionalLimit,
@@ -155,26 +147,122 @@ fn scenario() -> Topics {
     let mut t = Topics::default();
     let day = "2026-11-20T";
     // PENDING then APPROVED (and the signal in between).
-    t.txn("TX-1", "M1", "U00000001", "10.00", "USD", "PENDING", &format!("{day}09:00:00.000Z"));
+    t.txn(
+        "TX-1",
+        "M1",
+        "U00000001",
+        "10.00",
+        "USD",
+        "PENDING",
+        &format!("{day}09:00:00.000Z"),
+    );
     t.signal("FS-1", "TX-1", "0.1000", &format!("{day}09:00:01.000Z"));
-    t.txn("TX-1", "M1", "U00000001", "10.00", "USD", "APPROVED", &format!("{day}09:00:05.000Z"));
+    t.txn(
+        "TX-1",
+        "M1",
+        "U00000001",
+        "10.00",
+        "USD",
+        "APPROVED",
+        &format!("{day}09:00:05.000Z"),
+    );
     // A signal before its transaction, high score.
     t.signal("FS-2", "TX-2", "0.9500", &format!("{day}10:00:00.000Z"));
-    t.txn("TX-2", "M1", "U00000002", "20.00", "EUR", "APPROVED", &format!("{day}09:59:59.000Z"));
+    t.txn(
+        "TX-2",
+        "M1",
+        "U00000002",
+        "20.00",
+        "EUR",
+        "APPROVED",
+        &format!("{day}09:59:59.000Z"),
+    );
     // Two signals for one transaction: the later inference wins.
-    t.txn("TX-3", "M1", "U00000002", "30.00", "USD", "APPROVED", &format!("{day}11:00:00.000Z"));
+    t.txn(
+        "TX-3",
+        "M1",
+        "U00000002",
+        "30.00",
+        "USD",
+        "APPROVED",
+        &format!("{day}11:00:00.000Z"),
+    );
     t.signal("FS-3a", "TX-3", "0.9000", &format!("{day}11:00:01.000Z"));
     t.signal("FS-3b", "TX-3", "0.2000", &format!("{day}11:00:02.000Z"));
     // Blacklisted, AML merchant; KYC amount in EUR above 1500 USD; JP regional limit.
-    t.txn("TX-4", "M2", "U00000003", "5.00", "USD", "APPROVED", &format!("{day}12:00:00.000Z"));
-    t.txn("TX-5", "M1", "U00000003", "1600.00", "USD", "APPROVED", &format!("{day}12:30:00.000Z"));
-    t.txn("TX-6", "M3", "U00000004", "300001", "JPY", "APPROVED", &format!("{day}13:00:00.000Z"));
+    t.txn(
+        "TX-4",
+        "M2",
+        "U00000003",
+        "5.00",
+        "USD",
+        "APPROVED",
+        &format!("{day}12:00:00.000Z"),
+    );
+    t.txn(
+        "TX-5",
+        "M1",
+        "U00000003",
+        "1600.00",
+        "USD",
+        "APPROVED",
+        &format!("{day}12:30:00.000Z"),
+    );
+    t.txn(
+        "TX-6",
+        "M3",
+        "U00000004",
+        "300001",
+        "JPY",
+        "APPROVED",
+        &format!("{day}13:00:00.000Z"),
+    );
     // Chargeback after approval; declined; refund; unknown merchant.
-    t.txn("TX-7", "M1", "U00000005", "70.00", "USD", "APPROVED", &format!("{day}14:00:00.000Z"));
-    t.txn("TX-7", "M1", "U00000005", "70.00", "USD", "CHARGEBACK", &format!("{day}18:00:00.000Z"));
-    t.txn("TX-8", "M1", "U00000005", "80.00", "USD", "DECLINED", &format!("{day}15:00:00.000Z"));
-    t.txn("TX-9", "M1", "U00000005", "5.00", "USD", "REFUNDED", &format!("{day}16:00:00.000Z"));
-    t.txn("TX-10", "M9", "U00000006", "9.00", "USD", "APPROVED", &format!("{day}17:00:00.000Z"));
+    t.txn(
+        "TX-7",
+        "M1",
+        "U00000005",
+        "70.00",
+        "USD",
+        "APPROVED",
+        &format!("{day}14:00:00.000Z"),
+    );
+    t.txn(
+        "TX-7",
+        "M1",
+        "U00000005",
+        "70.00",
+        "USD",
+        "CHARGEBACK",
+        &format!("{day}18:00:00.000Z"),
+    );
+    t.txn(
+        "TX-8",
+        "M1",
+        "U00000005",
+        "80.00",
+        "USD",
+        "DECLINED",
+        &format!("{day}15:00:00.000Z"),
+    );
+    t.txn(
+        "TX-9",
+        "M1",
+        "U00000005",
+        "5.00",
+        "USD",
+        "REFUNDED",
+        &format!("{day}16:00:00.000Z"),
+    );
+    t.txn(
+        "TX-10",
+        "M9",
+        "U00000006",
+        "9.00",
+        "USD",
+        "APPROVED",
+        &format!("{day}17:00:00.000Z"),
+    );
     // An orphan signal.
     t.signal("FS-99", "TX-404", "0.5000", &format!("{day}19:00:00.000Z"));
     // Velocity: 4 payments of one user in one hour (limit 3), one of them moved out later.
@@ -189,10 +277,32 @@ fn scenario() -> Topics {
             &format!("{day}20:0{i}:00.000Z"),
         );
     }
-    t.txn("TX-V3", "M1", "U00000007", "1.00", "USD", "APPROVED", &format!("{day}21:30:00.000Z"));
-    t.txn("TX-V4", "M1", "U00000007", "1.00", "USD", "APPROVED", &format!("{day}20:40:00.000Z"));
+    t.txn(
+        "TX-V3",
+        "M1",
+        "U00000007",
+        "1.00",
+        "USD",
+        "APPROVED",
+        &format!("{day}21:30:00.000Z"),
+    );
+    t.txn(
+        "TX-V4",
+        "M1",
+        "U00000007",
+        "1.00",
+        "USD",
+        "APPROVED",
+        &format!("{day}20:40:00.000Z"),
+    );
     // A bad record.
-    t.push(TRANSACTIONS_TOPIC, 1, 1_795_132_814_140, "TX-BAD", r#"{"transaction_id":"TX-BAD","user_id":"U00000099"}"#);
+    t.push(
+        TRANSACTIONS_TOPIC,
+        1,
+        1_795_132_814_140,
+        "TX-BAD",
+        r#"{"transaction_id":"TX-BAD","user_id":"U00000099"}"#,
+    );
     t
 }
 
@@ -288,7 +398,15 @@ async fn the_join_enrichment_and_labels_are_right() -> Result<()> {
         .put("config/fx/2026-11-20.csv", Bytes::from(fx))
         .await?;
     let mut t = scenario();
-    t.txn("TX-11", "M1", "U00000008", "1400.00", "EUR", "APPROVED", "2026-11-20T08:00:00.000Z");
+    t.txn(
+        "TX-11",
+        "M1",
+        "U00000008",
+        "1400.00",
+        "EUR",
+        "APPROVED",
+        "2026-11-20T08:00:00.000Z",
+    );
     let (index, _) = feed(dir.path(), &ctx, &t.records, 7).await?;
     let get = |id: &str| {
         let id = TransactionId::new(id);
@@ -301,7 +419,10 @@ async fn the_join_enrichment_and_labels_are_right() -> Result<()> {
         }
     };
     let tx1 = get("TX-1").await?;
-    let t1 = tx1.txn.as_ref().ok_or_else(|| Error::Invariant("txn".into()))?;
+    let t1 = tx1
+        .txn
+        .as_ref()
+        .ok_or_else(|| Error::Invariant("txn".into()))?;
     assert_eq!(t1.status, TxnStatus::Approved);
     assert!(is_token(&t1.user_token));
     assert_eq!(tx1.risk_label(), Some(RiskLabel::Ok));
@@ -328,7 +449,10 @@ async fn the_join_enrichment_and_labels_are_right() -> Result<()> {
     let tx4 = get("TX-4").await?;
     assert_eq!(flags(&tx4), vec![PolicyFlag::Aml, PolicyFlag::Blacklist]);
     assert_eq!(tx4.risk_label(), Some(RiskLabel::HighRisk));
-    assert_eq!(get("TX-5").await?.risk_label(), Some(RiskLabel::RequiresKyc));
+    assert_eq!(
+        get("TX-5").await?.risk_label(),
+        Some(RiskLabel::RequiresKyc)
+    );
     // 300 001 JPY: above the JP limit, and above the KYC threshold once converted to USD.
     assert_eq!(
         flags(&get("TX-6").await?),
@@ -340,7 +464,10 @@ async fn the_join_enrichment_and_labels_are_right() -> Result<()> {
         get("TX-7").await?.txn.map(|t| t.status),
         Some(TxnStatus::Chargeback)
     );
-    assert_eq!(flags(&get("TX-10").await?), vec![PolicyFlag::UnknownMerchant]);
+    assert_eq!(
+        flags(&get("TX-10").await?),
+        vec![PolicyFlag::UnknownMerchant]
+    );
     // The orphan signal waits, outside the GSIs and the states.
     let orphan = get("TX-404").await?;
     assert!(orphan.txn.is_none() && orphan.signal.is_some());
@@ -371,8 +498,14 @@ async fn the_join_enrichment_and_labels_are_right() -> Result<()> {
     assert_eq!(m1.high_risk, 1);
     let usd = Currency::new("USD")?;
     // 10 + 30 + 1600 + 70 + 5 × 1 (velocity payments) = 1715.
-    assert_eq!(m1.volume.get(&usd).map(|d| d.to_string()), Some("1715.00".into()));
-    assert_eq!(m1.refund_volume.get(&usd).map(|d| d.to_string()), Some("5.00".into()));
+    assert_eq!(
+        m1.volume.get(&usd).map(|d| d.to_string()),
+        Some("1715.00".into())
+    );
+    assert_eq!(
+        m1.refund_volume.get(&usd).map(|d| d.to_string()),
+        Some("5.00".into())
+    );
     Ok(())
 }
 
@@ -381,16 +514,33 @@ async fn bad_records_are_archived_with_a_reason_and_never_hold_a_raw_user_id() -
     let ctx = context(12)?;
     let dir = tmp()?;
     let mut t = Topics::default();
-    t.txn("TX-1", "M1", "U00000001", "10.00", "USD", "APPROVED", "2026-11-20T09:00:00.000Z");
+    t.txn(
+        "TX-1",
+        "M1",
+        "U00000001",
+        "10.00",
+        "USD",
+        "APPROVED",
+        "2026-11-20T09:00:00.000Z",
+    );
     t.push(TRANSACTIONS_TOPIC, 0, 1_795_132_814_140, "U00000002", r#"{"transaction_id":"TX-2","merchant_id":"M1","user_id":"U00000002","amount":"1.001","currency":"USD","status":"APPROVED","event_time":"2026-11-20T09:00:00Z","payment_method":"CARD","note":"U00000002"}"#);
-    t.push(TRANSACTIONS_TOPIC, 0, 1_795_132_814_141, "TX-3", "not json U00000003");
+    t.push(
+        TRANSACTIONS_TOPIC,
+        0,
+        1_795_132_814_141,
+        "TX-3",
+        "not json U00000003",
+    );
     t.push("unknown_topic", 0, 1_795_132_814_142, "TX-4", "{}");
     let mut none = t.records[0].clone();
     none.value = None;
     none.offset = 99;
     t.records.push(none);
     let (_, report) = feed(dir.path(), &ctx, &t.records, 100).await?;
-    assert_eq!((report.records, report.rejected, report.transactions), (5, 4, 1));
+    assert_eq!(
+        (report.records, report.rejected, report.transactions),
+        (5, 4, 1)
+    );
     let store = LocalStore::new(dir.path());
     let objects = store.list("stream/archive/").await?;
     let mut lines = Vec::new();
@@ -435,7 +585,15 @@ async fn writes_are_conditional_on_the_version_and_settlement_stays_aside() -> R
     let ctx = context(12)?;
     let dir = tmp()?;
     let mut t = Topics::default();
-    t.txn("TX-1", "M1", "U00000001", "10.00", "USD", "PENDING", "2026-11-20T09:00:00.000Z");
+    t.txn(
+        "TX-1",
+        "M1",
+        "U00000001",
+        "10.00",
+        "USD",
+        "PENDING",
+        "2026-11-20T09:00:00.000Z",
+    );
     let (index, _) = feed(dir.path(), &ctx, &t.records, 10).await?;
     let id = TransactionId::new("TX-1")?;
     let item = index
@@ -488,8 +646,24 @@ async fn writes_are_conditional_on_the_version_and_settlement_stays_aside() -> R
         .ok_or_else(|| Error::Invariant("item".into()))?;
     assert_eq!(settled.version(), item.version());
     let mut t2 = Topics::default();
-    t2.txn("TX-1", "M1", "U00000001", "10.00", "USD", "APPROVED", "2026-11-20T09:00:05.000Z");
-    t2.txn("TX-LATER", "M1", "U00000001", "10.00", "USD", "APPROVED", "2026-11-20T09:00:05.000Z");
+    t2.txn(
+        "TX-1",
+        "M1",
+        "U00000001",
+        "10.00",
+        "USD",
+        "APPROVED",
+        "2026-11-20T09:00:05.000Z",
+    );
+    t2.txn(
+        "TX-LATER",
+        "M1",
+        "U00000001",
+        "10.00",
+        "USD",
+        "APPROVED",
+        "2026-11-20T09:00:05.000Z",
+    );
     let store = LocalStore::new(dir.path());
     process_batch(&store, &index, &ctx, &t2.records).await?;
     for id in ["TX-1", "TX-LATER"] {
@@ -565,10 +739,11 @@ async fn gsi_pages_cover_everything_once_and_cursors_are_checked() -> Result<()>
             cursor: None,
         })
         .await?;
-    assert!(by_day.items.iter().all(|i| i
-        .txn
-        .as_ref()
-        .is_some_and(|t| t.txn_day.to_string() == "2026-11-19")));
+    assert!(by_day.items.iter().all(|i| {
+        i.txn
+            .as_ref()
+            .is_some_and(|t| t.txn_day.to_string() == "2026-11-19")
+    }));
     assert_eq!(by_day.items.len(), 9);
     // A cursor of another key, garbage, or bounds out of order.
     let first = index
@@ -581,7 +756,11 @@ async fn gsi_pages_cover_everything_once_and_cursors_are_checked() -> Result<()>
             cursor: None,
         })
         .await?;
-    for bad in [first.next.clone().unwrap_or_default(), "!!".into(), "dGVzdA".into()] {
+    for bad in [
+        first.next.clone().unwrap_or_default(),
+        "!!".into(),
+        "dGVzdA".into(),
+    ] {
         let r = index
             .query(&IndexQuery {
                 gsi: Gsi::ByUser,
@@ -592,7 +771,10 @@ async fn gsi_pages_cover_everything_once_and_cursors_are_checked() -> Result<()>
                 cursor: Some(bad),
             })
             .await;
-        assert!(matches!(r, Err(Error::InvalidId { kind: "cursor", .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(Error::InvalidId { kind: "cursor", .. })),
+            "{r:?}"
+        );
     }
     let empty = index
         .query(&IndexQuery {
@@ -628,13 +810,20 @@ async fn the_store_reopens_to_the_same_state_and_readers_follow_the_writer() -> 
     let want = writer.scan()?;
     let totals = writer.all_totals()?;
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(reader.scan()?, want, "the reader follows new lines and generations");
+    assert_eq!(
+        reader.scan()?,
+        want,
+        "the reader follows new lines and generations"
+    );
     drop(writer);
     // A torn last line (a crash mid-write) is dropped on open.
     let log = std::fs::read_dir(dir.path().join("state/transaction_index"))
         .map_err(|e| Error::io("dir", e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("log-")))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("log-"))
+        })
         .ok_or_else(|| Error::Invariant("no log".into()))?;
     let mut bytes = std::fs::read(&log).map_err(|e| Error::io(&log, e))?;
     bytes.extend_from_slice(b"{\"transaction_id\":\"TX-");

@@ -1,11 +1,10 @@
 //! Lambda entry point: build the ports once; errors carry the stable names the state machine
 //! matches.
 
-use std::collections::HashMap;
-
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, run, service_fn, tracing};
 use recon_shared::config::{ENVIRONMENT_ENV, data_dir};
 use recon_shared::local::{LocalRuns, LocalStore};
+use recon_shared::local_index::LocalTransactionIndex;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -13,11 +12,11 @@ async fn main() -> Result<(), Error> {
     let dir = data_dir()?;
     let store = LocalStore::new(&dir);
     let runs = LocalRuns::new(&dir);
-    let stream = HashMap::new();
+    let index = LocalTransactionIndex::open(&dir)?;
     let environment = std::env::var(ENVIRONMENT_ENV).unwrap_or_else(|_| "local".into());
     run(service_fn(
         |event: LambdaEvent<final_aggregate::FinalRequest>| async {
-            let summary = final_aggregate::handle(event.payload, &store, &runs, &stream)
+            let summary = final_aggregate::handle(event.payload, &store, &runs, &index)
                 .await
                 .map_err(diagnostic)?;
             // Embedded-metric-format lines: the `MismatchRate` alarm of template.yaml.

@@ -155,10 +155,18 @@ impl Params {
         let mut out: Vec<(String, String)> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = decode_component(k, true)
-                .ok_or_else(|| bad("invalid_parameter", "the query string is not valid percent-encoded UTF-8"))?;
-            let v = decode_component(v, true)
-                .ok_or_else(|| bad("invalid_parameter", "the query string is not valid percent-encoded UTF-8"))?;
+            let k = decode_component(k, true).ok_or_else(|| {
+                bad(
+                    "invalid_parameter",
+                    "the query string is not valid percent-encoded UTF-8",
+                )
+            })?;
+            let v = decode_component(v, true).ok_or_else(|| {
+                bad(
+                    "invalid_parameter",
+                    "the query string is not valid percent-encoded UTF-8",
+                )
+            })?;
             if !allowed.contains(&k.as_str()) {
                 let name: String = k.chars().take(32).collect();
                 return Err(bad(
@@ -201,12 +209,8 @@ impl Params {
     }
 
     fn required_date(&self, name: &str) -> std::result::Result<BusinessDate, ApiError> {
-        self.date(name)?.ok_or_else(|| {
-            bad(
-                "invalid_date",
-                format!("`{name}` (YYYY-MM-DD) is required"),
-            )
-        })
+        self.date(name)?
+            .ok_or_else(|| bad("invalid_date", format!("`{name}` (YYYY-MM-DD) is required")))
     }
 
     fn limit(&self) -> std::result::Result<usize, ApiError> {
@@ -343,7 +347,10 @@ async fn merchant_transactions<I: TransactionIndex>(
     .await
 }
 
-async fn get_opt<S: ObjectStore>(store: &S, key: &str) -> std::result::Result<Option<bytes::Bytes>, ApiError> {
+async fn get_opt<S: ObjectStore>(
+    store: &S,
+    key: &str,
+) -> std::result::Result<Option<bytes::Bytes>, ApiError> {
     match store.get(key).await {
         Ok(b) => Ok(Some(b)),
         Err(Error::NotFound { .. }) => Ok(None),
@@ -538,9 +545,7 @@ pub async fn route<S: ObjectStore, I: TransactionIndex>(
                 transaction(index, first).await
             }
             "/users/{user_token}/transactions" => user_transactions(index, first, q).await,
-            "/merchants/{merchant_id}/transactions" => {
-                merchant_transactions(index, first, q).await
-            }
+            "/merchants/{merchant_id}/transactions" => merchant_transactions(index, first, q).await,
             "/merchants/{merchant_id}/kpis" => merchant_kpis(store, index, first, q).await,
             "/mismatches" => mismatches(store, q).await,
             "/runs/{business_date}" => {

@@ -239,35 +239,123 @@ async fn every_client_error_has_its_status_and_code() -> Result<()> {
     let cases: Vec<(String, u16, &str)> = vec![
         ("/transactions/a%20b".into(), 400, "invalid_id"),
         ("/transactions/%FF".into(), 400, "invalid_id"),
-        (format!("/transactions/{}", "x".repeat(65)), 400, "invalid_id"),
+        (
+            format!("/transactions/{}", "x".repeat(65)),
+            400,
+            "invalid_id",
+        ),
         ("/transactions/TX-NOPE".into(), 404, "not_found"),
         ("/transactions/TX-PENDING".into(), 404, "not_found"),
-        ("/transactions/TX-1?verbose=1".into(), 400, "invalid_parameter"),
+        (
+            "/transactions/TX-1?verbose=1".into(),
+            400,
+            "invalid_parameter",
+        ),
         ("/users/U00000001/transactions".into(), 400, "invalid_id"),
-        (format!("/users/{t}/transactions?from=2026-13-01"), 400, "invalid_date"),
-        (format!("/users/{t}/transactions?to=20261120"), 400, "invalid_date"),
-        (format!("/users/{t}/transactions?from=2026-11-21&to=2026-11-20"), 400, "invalid_date"),
-        (format!("/users/{t}/transactions?limit=0"), 400, "invalid_limit"),
-        (format!("/users/{t}/transactions?limit=1001"), 400, "invalid_limit"),
-        (format!("/users/{t}/transactions?limit=ten"), 400, "invalid_limit"),
-        (format!("/users/{t}/transactions?next=bm9wZQ"), 400, "invalid_cursor"),
-        (format!("/users/{t}/transactions?next=%%%"), 400, "invalid_parameter"),
-        (format!("/users/{t}/transactions?limit=1&limit=2"), 400, "invalid_parameter"),
+        (
+            format!("/users/{t}/transactions?from=2026-13-01"),
+            400,
+            "invalid_date",
+        ),
+        (
+            format!("/users/{t}/transactions?to=20261120"),
+            400,
+            "invalid_date",
+        ),
+        (
+            format!("/users/{t}/transactions?from=2026-11-21&to=2026-11-20"),
+            400,
+            "invalid_date",
+        ),
+        (
+            format!("/users/{t}/transactions?limit=0"),
+            400,
+            "invalid_limit",
+        ),
+        (
+            format!("/users/{t}/transactions?limit=1001"),
+            400,
+            "invalid_limit",
+        ),
+        (
+            format!("/users/{t}/transactions?limit=ten"),
+            400,
+            "invalid_limit",
+        ),
+        (
+            format!("/users/{t}/transactions?next=bm9wZQ"),
+            400,
+            "invalid_cursor",
+        ),
+        (
+            format!("/users/{t}/transactions?next=%%%"),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            format!("/users/{t}/transactions?limit=1&limit=2"),
+            400,
+            "invalid_parameter",
+        ),
         ("/merchants/M1/transactions".into(), 400, "invalid_date"),
-        ("/merchants/M1/transactions?date=yesterday".into(), 400, "invalid_date"),
-        ("/merchants/M%201/transactions?date=2026-11-20".into(), 400, "invalid_id"),
-        ("/merchants/M1/transactions?date=2026-11-20&next=Zm9v".into(), 400, "invalid_cursor"),
+        (
+            "/merchants/M1/transactions?date=yesterday".into(),
+            400,
+            "invalid_date",
+        ),
+        (
+            "/merchants/M%201/transactions?date=2026-11-20".into(),
+            400,
+            "invalid_id",
+        ),
+        (
+            "/merchants/M1/transactions?date=2026-11-20&next=Zm9v".into(),
+            400,
+            "invalid_cursor",
+        ),
         ("/merchants/M1/kpis".into(), 400, "invalid_date"),
-        ("/merchants/M1/kpis?date=2026-02-30".into(), 400, "invalid_date"),
-        ("/merchants/M1/kpis?date=2026-11-25".into(), 404, "not_found"),
-        ("/merchants/M404/kpis?date=2026-11-20".into(), 404, "not_found"),
+        (
+            "/merchants/M1/kpis?date=2026-02-30".into(),
+            400,
+            "invalid_date",
+        ),
+        (
+            "/merchants/M1/kpis?date=2026-11-25".into(),
+            404,
+            "not_found",
+        ),
+        (
+            "/merchants/M404/kpis?date=2026-11-20".into(),
+            404,
+            "not_found",
+        ),
         ("/mismatches".into(), 400, "invalid_date"),
-        ("/mismatches?date=2026-11-20&type=BOGUS".into(), 400, "invalid_parameter"),
-        ("/mismatches?date=2026-11-20&bank_id=a/b".into(), 400, "invalid_id"),
-        ("/mismatches?date=2026-11-20&limit=5000".into(), 400, "invalid_limit"),
-        ("/mismatches?date=2026-11-20&next=xyz".into(), 400, "invalid_cursor"),
+        (
+            "/mismatches?date=2026-11-20&type=BOGUS".into(),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "/mismatches?date=2026-11-20&bank_id=a/b".into(),
+            400,
+            "invalid_id",
+        ),
+        (
+            "/mismatches?date=2026-11-20&limit=5000".into(),
+            400,
+            "invalid_limit",
+        ),
+        (
+            "/mismatches?date=2026-11-20&next=xyz".into(),
+            400,
+            "invalid_cursor",
+        ),
         ("/mismatches?date=2026-11-18".into(), 404, "not_found"),
-        ("/mismatches?date=2026-11-20&bank_id=bank_09".into(), 404, "not_found"),
+        (
+            "/mismatches?date=2026-11-20&bank_id=bank_09".into(),
+            404,
+            "not_found",
+        ),
         ("/runs/2026-11-19".into(), 404, "not_found"),
         ("/runs/20-11-2026".into(), 400, "invalid_date"),
         ("/nope".into(), 404, "not_found"),
@@ -292,7 +380,11 @@ async fn every_client_error_has_its_status_and_code() -> Result<()> {
     // A mismatch cursor of another filter is refused.
     let page = get(&f, "/mismatches?date=2026-11-20&limit=1").await;
     let c = page.body["next"].as_str().unwrap_or_default().to_string();
-    let r = get(&f, &format!("/mismatches?date=2026-11-20&type=FEE&next={c}")).await;
+    let r = get(
+        &f,
+        &format!("/mismatches?date=2026-11-20&type=FEE&next={c}"),
+    )
+    .await;
     assert_eq!(code(&r), "invalid_cursor");
     Ok(())
 }
@@ -320,10 +412,16 @@ async fn lists_page_through_everything_once() -> Result<()> {
         }
     }
     assert_eq!(pages, 4);
-    assert_eq!(ids, ["TX-0", "TX-1", "TX-2", "TX-3", "TX-4", "TX-5", "TX-6"]);
+    assert_eq!(
+        ids,
+        ["TX-0", "TX-1", "TX-2", "TX-3", "TX-4", "TX-5", "TX-6"]
+    );
     let day = get(
         &f,
-        &format!("/users/{}/transactions?from=2026-11-21&to=2026-11-21", f.token),
+        &format!(
+            "/users/{}/transactions?from=2026-11-21&to=2026-11-21",
+            f.token
+        ),
     )
     .await;
     assert_eq!(day.body["count"], 2);
@@ -332,7 +430,10 @@ async fn lists_page_through_everything_once() -> Result<()> {
     assert!(m.body["next"].is_null());
     // Mismatches: all banks, one bank, one type, and pages.
     let all = get(&f, "/mismatches?date=2026-11-20").await;
-    assert_eq!((all.body["count"].clone(), all.body["total"].clone()), (json!(4), json!(4)));
+    assert_eq!(
+        (all.body["count"].clone(), all.body["total"].clone()),
+        (json!(4), json!(4))
+    );
     assert_eq!(all.body["items"][0]["discrepancy"], "-0.50");
     let bank = get(&f, "/mismatches?date=2026-11-20&bank_id=bank_02").await;
     assert_eq!(bank.body["count"], 1);
@@ -383,8 +484,14 @@ async fn kpis_combine_the_close_and_the_running_totals_and_runs_are_listed() -> 
 async fn the_lambda_handler_answers_api_gateway_events() -> Result<()> {
     let f = fixture().await?;
     for (raw, status) in [
-        (include_str!("../../../events/query-api/get-transaction.json"), 404),
-        (include_str!("../../../events/query-api/bad-user-request.json"), 400),
+        (
+            include_str!("../../../events/query-api/get-transaction.json"),
+            404,
+        ),
+        (
+            include_str!("../../../events/query-api/bad-user-request.json"),
+            400,
+        ),
     ] {
         let event: ApiGatewayV2httpRequest = serde_json::from_str(raw)?;
         let resp = query_api::handle(event, &f.store, &f.index).await?;

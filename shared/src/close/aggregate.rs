@@ -223,12 +223,13 @@ pub fn build_final(
     Ok((finals, kpis))
 }
 
-/// Runs the final aggregation of a close.
-pub async fn final_aggregate<S: ObjectStore, R: RunsTable>(
+/// Runs the final aggregation of a close: the stream index's live state joins the batch index,
+/// and the settlement outcome is written back onto the stream index.
+pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::TransactionIndex>(
     store: &S,
     runs: &R,
+    index: &I,
     req: &FinalRequest,
-    stream: &HashMap<TransactionId, StreamState>,
 ) -> Result<Value> {
     let started = std::time::Instant::now();
     let execution = req
@@ -250,7 +251,10 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable>(
         let batch: Vec<IndexRow> =
             read_all(store, &format!("index/batch/business_date={date}/")).await?;
         let txns: Vec<Transaction> = read_all(store, &transactions_prefix(*date)).await?;
-        let (finals, kpis) = build_final(*date, &batch, &txns, stream)?;
+        let ids: Vec<TransactionId> = txns.iter().map(|t| t.transaction_id.clone()).collect();
+        let stream = crate::stream::stream_states(index, &ids).await?;
+        let (finals, kpis) = build_final(*date, &batch, &txns, &stream)?;
+        let written_back = crate::stream::write_back_settlement(index, &finals).await?;
         store
             .put(&final_key(*date), Bytes::from(write_parquet(&finals)?))
             .await?;
@@ -279,7 +283,8 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable>(
         per_date.insert(
             date.to_string(),
             json!({"transactions": finals.len(), "statement_lines": lines, "statement_lines_not_matched": unmatched_lines,
-                   "by_status": by_status, "by_mismatch": by_mismatch, "merchants": kpis.len()}),
+                   "by_status": by_status, "by_mismatch": by_mismatch, "merchants": kpis.len(),
+                   "stream_states": stream.len(), "settlements_written_back": written_back}),
         );
     }
     let status = if failed == 0 {

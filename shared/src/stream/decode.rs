@@ -148,9 +148,12 @@ fn json_reason(e: &serde_json::Error) -> Rejection {
     use serde_json::error::Category;
     let msg = e.to_string();
     match e.classify() {
-        Category::Data if msg.starts_with("missing field") => {
-            Rejection(msg.split(" at line").next().unwrap_or("missing field").to_string())
-        }
+        Category::Data if msg.starts_with("missing field") => Rejection(
+            msg.split(" at line")
+                .next()
+                .unwrap_or("missing field")
+                .to_string(),
+        ),
         Category::Data => Rejection(format!(
             "a field has the wrong type or value (column {})",
             e.column()
@@ -509,7 +512,10 @@ mod tests {
             (TXN.replace("APPROVED", "SETTLED"), "status must be one of"),
             (TXN.replace("\"U00000042\"", "12345678"), "wrong type"),
             (TXN.replace("U00000042", "U 00000042"), "user_id is invalid"),
-            (TXN.replace(",\"payment_method\":\"CARD\"", ""), "missing field"),
+            (
+                TXN.replace(",\"payment_method\":\"CARD\"", ""),
+                "missing field",
+            ),
             (TXN.replace(".000Z", ""), "RFC 3339"),
             ("{not json".to_string(), "not valid JSON"),
         ];

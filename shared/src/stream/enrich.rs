@@ -247,7 +247,9 @@ impl StreamContext {
         Self::new(pii, &merchants, &policies, rules)
     }
 
-    fn fx_cache(&self) -> Result<std::sync::MutexGuard<'_, HashMap<BusinessDate, Option<Arc<FxTable>>>>> {
+    fn fx_cache(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<BusinessDate, Option<Arc<FxTable>>>>> {
         self.fx
             .lock()
             .map_err(|_| Error::Invariant("fx cache lock poisoned".into()))
@@ -275,12 +277,19 @@ impl StreamContext {
     }
 
     fn fx(&self, day: BusinessDate) -> Option<Arc<FxTable>> {
-        self.fx_cache().ok().and_then(|c| c.get(&day).cloned().flatten())
+        self.fx_cache()
+            .ok()
+            .and_then(|c| c.get(&day).cloned().flatten())
     }
 
     /// The payment's amount in the threshold's currency (FX of the event day); `None` when
     /// there is no rate.
-    fn amount_in(&self, txn: &TxnState, currency: Currency, fx: Option<&FxTable>) -> Option<Decimal> {
+    fn amount_in(
+        &self,
+        txn: &TxnState,
+        currency: Currency,
+        fx: Option<&FxTable>,
+    ) -> Option<Decimal> {
         if txn.currency == currency {
             return Some(txn.amount);
         }
@@ -309,11 +318,10 @@ impl StreamContext {
             self.fx(txn.txn_day)
         };
         let mut flags = Vec::new();
-        if p
-            .kyc
-            .iter()
-            .any(|t| self.amount_in(txn, t.currency, fx.as_deref()).is_some_and(|a| a >= t.amount))
-        {
+        if p.kyc.iter().any(|t| {
+            self.amount_in(txn, t.currency, fx.as_deref())
+                .is_some_and(|a| a >= t.amount)
+        }) {
             flags.push(PolicyFlag::Kyc);
         }
         if p.blacklist.contains(&txn.merchant_id) {
@@ -380,7 +388,10 @@ mod tests {
         assert_eq!(r.label(d("0.81"), &[]), RiskLabel::HighRisk);
         assert_eq!(r.label(d("0.80"), &[]), RiskLabel::Ok);
         assert_eq!(r.label(None, &[PolicyFlag::Blacklist]), RiskLabel::HighRisk);
-        assert_eq!(r.label(d("0.1"), &[PolicyFlag::Kyc]), RiskLabel::RequiresKyc);
+        assert_eq!(
+            r.label(d("0.1"), &[PolicyFlag::Kyc]),
+            RiskLabel::RequiresKyc
+        );
         assert_eq!(
             r.label(d("0.9"), &[PolicyFlag::Kyc]),
             RiskLabel::HighRisk,
@@ -392,7 +403,10 @@ mod tests {
         )
         .unwrap_or_default();
         assert_eq!(custom.label(d("0.6"), &[]), RiskLabel::HighRisk);
-        assert_eq!(custom.label(None, &[PolicyFlag::Velocity]), RiskLabel::HighRisk);
+        assert_eq!(
+            custom.label(None, &[PolicyFlag::Velocity]),
+            RiskLabel::HighRisk
+        );
         assert_eq!(custom.kyc_flags, vec![PolicyFlag::Kyc]);
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! [`RecordVersion`]: super::model::RecordVersion
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +78,11 @@ struct Group {
 }
 
 /// Keeps the newer of two versions of a side (moving, not copying).
-fn newer<T>(cur: Option<T>, new: T, version: impl Fn(&T) -> &super::model::RecordVersion) -> Option<T> {
+fn newer<T>(
+    cur: Option<T>,
+    new: T,
+    version: impl Fn(&T) -> &super::model::RecordVersion,
+) -> Option<T> {
     match cur {
         Some(c) if version(&c) >= version(&new) => Some(c),
         _ => Some(new),
@@ -117,7 +121,10 @@ fn merge(
     if new.version() != before {
         // VELOCITY is a verdict on the user's hour: kept while the payment stays in the same
         // hour, settled again by the velocity pass after the batch.
-        let velocity = new.derived.as_ref().is_some_and(|d| d.has(PolicyFlag::Velocity))
+        let velocity = new
+            .derived
+            .as_ref()
+            .is_some_and(|d| d.has(PolicyFlag::Velocity))
             && old_hour == new.user_hour();
         rederive(ctx, &mut new, velocity);
     }
@@ -131,26 +138,39 @@ pub async fn index_facts<I: TransactionIndex>(
     facts: Vec<Fact>,
 ) -> Result<BatchReport> {
     let mut report = BatchReport::default();
-    let mut groups: BTreeMap<TransactionId, Group> = BTreeMap::new();
+    // Keys in order of first appearance (deterministic for a batch), groups beside them.
+    let mut slots: HashMap<TransactionId, usize> = HashMap::with_capacity(facts.len());
+    let mut keys: Vec<TransactionId> = Vec::with_capacity(facts.len());
+    let mut list: Vec<Group> = Vec::with_capacity(facts.len());
     for f in facts {
-        match f {
-            Fact::Txn { id, state } => {
-                report.transactions += 1;
-                let g = groups.entry(id).or_default();
-                g.txn = newer(g.txn.take(), state, |t| &t.version);
-                g.facts += 1;
+        let id = f.id();
+        let at = match slots.get(id) {
+            Some(i) => *i,
+            None => {
+                slots.insert(id.clone(), list.len());
+                keys.push(id.clone());
+                list.push(Group::default());
+                list.len() - 1
             }
-            Fact::Signal { id, state } => {
+        };
+        let Some(g) = list.get_mut(at) else {
+            continue;
+        };
+        g.facts += 1;
+        match f {
+            Fact::Txn { state, .. } => {
+                report.transactions += 1;
+                g.txn = newer(g.txn.take(), state, |t| &t.version);
+            }
+            Fact::Signal { state, .. } => {
                 report.fraud_signals += 1;
-                let g = groups.entry(id).or_default();
                 g.signal = newer(g.signal.take(), state, |s| &s.version);
-                g.facts += 1;
             }
         }
     }
+    let group_of = |id: &TransactionId| slots.get(id).and_then(|i| list.get(*i));
     // Payments that joined and left each (user, hour), for the velocity pass.
     let mut hours: HashMap<(String, i64), (u64, u64)> = HashMap::new();
-    let keys: Vec<TransactionId> = groups.keys().cloned().collect();
     for chunk in keys.chunks(CHUNK) {
         let mut todo: Vec<TransactionId> = chunk.to_vec();
         for attempt in 0.. {
@@ -179,7 +199,7 @@ pub async fn index_facts<I: TransactionIndex>(
                     Some(i) => i,
                     None => IndexItem::empty(id.clone()),
                 };
-                let Some(group) = groups.get(id) else {
+                let Some(group) = group_of(id) else {
                     continue;
                 };
                 let before = old.version();
@@ -209,8 +229,10 @@ pub async fn index_facts<I: TransactionIndex>(
                     facts: group.facts,
                 });
             }
-            let ids: Vec<TransactionId> =
-                writes.iter().map(|w| w.item.transaction_id.clone()).collect();
+            let ids: Vec<TransactionId> = writes
+                .iter()
+                .map(|w| w.item.transaction_id.clone())
+                .collect();
             let after: Vec<super::model::StreamVersion> =
                 writes.iter().map(|w| w.item.version()).collect();
             let outcomes = index.put_many(writes).await?;
@@ -220,8 +242,7 @@ pub async fn index_facts<I: TransactionIndex>(
                 ));
             }
             let mut retry = Vec::new();
-            for (((id, p), nv), outcome) in ids.into_iter().zip(pending).zip(after).zip(outcomes)
-            {
+            for (((id, p), nv), outcome) in ids.into_iter().zip(pending).zip(after).zip(outcomes) {
                 if outcome == PutOutcome::Conflict {
                     report.conflicts += 1;
                     retry.push(id);

@@ -21,8 +21,7 @@ pub use enrich::{ActivePolicies, ComplianceRules, StreamContext};
 pub use indexer::{BatchReport, index_facts, process_batch};
 pub use model::{
     Derived, FRAUD_SIGNALS_TOPIC, IndexItem, MerchantDayTotals, MerchantInfo, PolicyFlag,
-    RecordVersion, RiskLabel, Settlement, SignalState, StreamVersion, TRANSACTIONS_TOPIC,
-    TxnState,
+    RecordVersion, RiskLabel, Settlement, SignalState, StreamVersion, TRANSACTIONS_TOPIC, TxnState,
 };
 
 use crate::close::{FinalRow, StreamState};

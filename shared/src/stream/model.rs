@@ -38,7 +38,13 @@ mod fast {
     macro_rules! code {
         ($($t:ty),*) => {$(impl Code for $t { fn code(&self) -> &str { self.as_str() } })*};
     }
-    code!(TxnStatus, PaymentMethod, RiskLevel, ReconciledStatus, MismatchType);
+    code!(
+        TxnStatus,
+        PaymentMethod,
+        RiskLevel,
+        ReconciledStatus,
+        MismatchType
+    );
 
     impl Code for Currency {
         fn code(&self) -> &str {
@@ -371,7 +377,9 @@ impl IndexItem {
 
     /// The `by_user` GSI key, when the item has a transaction.
     pub fn by_user_key(&self) -> Option<(&str, BusinessDate)> {
-        self.txn.as_ref().map(|t| (t.user_token.as_str(), t.txn_day))
+        self.txn
+            .as_ref()
+            .map(|t| (t.user_token.as_str(), t.txn_day))
     }
 
     /// The `by_merchant` GSI key, when the item has a transaction.
@@ -428,7 +436,9 @@ fn bump_money(
     amount: Decimal,
     add: bool,
 ) -> Result<()> {
-    let entry = map.entry(currency).or_insert_with(|| currency.round(Decimal::ZERO));
+    let entry = map
+        .entry(currency)
+        .or_insert_with(|| currency.round(Decimal::ZERO));
     let next = if add {
         entry.checked_add(amount)
     } else {
@@ -472,7 +482,11 @@ impl MerchantDayTotals {
         bump(&mut self.transactions, add, true)?;
         bump(&mut self.declined, add, t.status == TxnStatus::Declined)?;
         bump(&mut self.refunds, add, t.status == TxnStatus::Refunded)?;
-        bump(&mut self.chargebacks, add, t.status == TxnStatus::Chargeback)?;
+        bump(
+            &mut self.chargebacks,
+            add,
+            t.status == TxnStatus::Chargeback,
+        )?;
         bump(
             &mut self.high_risk,
             add,
@@ -522,7 +536,12 @@ mod tests {
             #[serde(serialize_with = "fast::opt_id")]
             o: Option<TransactionId>,
         }
-        for (ms, nanos) in [(1_795_165_205_000i64, 0u32), (1_795_165_205_123, 0), (0, 0), (5, 7)] {
+        for (ms, nanos) in [
+            (1_795_165_205_000i64, 0u32),
+            (1_795_165_205_123, 0),
+            (0, 0),
+            (5, 7),
+        ] {
             let t = DateTime::from_timestamp_millis(ms)
                 .and_then(|t| t.with_nanosecond(t.timestamp_subsec_nanos() + nanos))
                 .ok_or_else(|| Error::Invariant("t".into()))?;
