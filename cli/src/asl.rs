@@ -532,8 +532,14 @@ impl<'a, T: Tasks> Execution<'a, T> {
             .ok_or_else(|| invalid("Map without ItemProcessor"))?;
         let mut inputs = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
-            let ictx = Ctx { execution: ctx.execution.clone(), item: Some((item.clone(), i)) };
-            let item_input = match state.get("ItemSelector").or_else(|| state.get("Parameters")) {
+            let ictx = Ctx {
+                execution: ctx.execution.clone(),
+                item: Some((item.clone(), i)),
+            };
+            let item_input = match state
+                .get("ItemSelector")
+                .or_else(|| state.get("Parameters"))
+            {
                 Some(t) => apply_template(t, &eff, &ictx)?,
                 None => item,
             };
@@ -541,7 +547,11 @@ impl<'a, T: Tasks> Execution<'a, T> {
         }
         // Up to `MaxConcurrency` iterations at once (0: no limit), one thread each, as many as
         // the machine has cores; results keep the items' order.
-        let max = state.get("MaxConcurrency").and_then(Value::as_u64).filter(|m| *m > 0).unwrap_or(u64::MAX);
+        let max = state
+            .get("MaxConcurrency")
+            .and_then(Value::as_u64)
+            .filter(|m| *m > 0)
+            .unwrap_or(u64::MAX);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let workers = (max.min(cores as u64) as usize).min(inputs.len()).max(1);
         if workers == 1 {
@@ -552,14 +562,22 @@ impl<'a, T: Tasks> Execution<'a, T> {
             return Ok(Value::Array(results));
         }
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let slots: Vec<std::sync::Mutex<Option<Result<Value, Failure>>>> = inputs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let slots: Vec<std::sync::Mutex<Option<Result<Value, Failure>>>> =
+            inputs.iter().map(|_| std::sync::Mutex::new(None)).collect();
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
-                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_time().build() else { return };
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()
+                    else {
+                        return;
+                    };
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some((input, ictx)) = inputs.get(i) else { break };
+                        let Some((input, ictx)) = inputs.get(i) else {
+                            break;
+                        };
                         let r = rt.block_on(self.states(processor, input.clone(), ictx));
                         if let Ok(mut slot) = slots[i].lock() {
                             *slot = Some(r);
@@ -570,7 +588,11 @@ impl<'a, T: Tasks> Execution<'a, T> {
         });
         let mut results = Vec::with_capacity(slots.len());
         for slot in slots {
-            let r = slot.into_inner().ok().flatten().ok_or_else(|| invalid("a Map iteration did not finish"))?;
+            let r = slot
+                .into_inner()
+                .ok()
+                .flatten()
+                .ok_or_else(|| invalid("a Map iteration did not finish"))?;
             results.push(r?);
         }
         Ok(Value::Array(results))

@@ -286,7 +286,11 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let usd = Currency::new("USD")?;
     let date = BusinessDate::parse("2026-11-20")?;
-    let t0 = date.date().and_hms_opt(0, 0, 0).map(|d| d.and_utc()).ok_or_else(|| Error::Invariant("date".into()))?;
+    let t0 = date
+        .date()
+        .and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc())
+        .ok_or_else(|| Error::Invariant("date".into()))?;
     let bank = BankId::new("bank_01")?;
     let mut rng = crate::generate::rng::Rng::new(lines as u64);
     let mut txns = Vec::with_capacity(lines);
@@ -335,7 +339,9 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
             });
         }
     }
-    let write = |name: &str, bytes: Vec<u8>| std::fs::write(dir.join(name), bytes).map_err(|e| Error::io(dir.join(name), e));
+    let write = |name: &str, bytes: Vec<u8>| {
+        std::fs::write(dir.join(name), bytes).map_err(|e| Error::io(dir.join(name), e))
+    };
     write("transactions.parquet", write_parquet(&txns)?)?;
     write("lines.parquet", write_parquet(&stmts)?)?;
     Ok((txns.len(), stmts.len()))
@@ -358,14 +364,16 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
     use recon_shared::columnar::read_parquet;
     use recon_shared::ids::{BankId, RuleId};
     use recon_shared::money::{Currency, FxTable};
-    use recon_shared::reconcile::{index_rows, reconcile, BreakRegistry, PartitionInput};
+    use recon_shared::reconcile::{BreakRegistry, PartitionInput, index_rows, reconcile};
     use recon_shared::records::{FeeRule, StatementLine, Transaction};
     use recon_shared::rules::Tolerances;
     use rust_decimal::Decimal;
 
     let t = Instant::now();
-    let txns: Vec<Transaction> = read_parquet(bytes::Bytes::from(read(&dir.join("transactions.parquet"))?))?;
-    let lines: Vec<StatementLine> = read_parquet(bytes::Bytes::from(read(&dir.join("lines.parquet"))?))?;
+    let txns: Vec<Transaction> =
+        read_parquet(bytes::Bytes::from(read(&dir.join("transactions.parquet"))?))?;
+    let lines: Vec<StatementLine> =
+        read_parquet(bytes::Bytes::from(read(&dir.join("lines.parquet"))?))?;
     let read_s = t.elapsed().as_secs_f64();
     let usd = Currency::new("USD")?;
     let date = BusinessDate::parse("2026-11-20")?;
@@ -396,22 +404,48 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
     };
     let result = reconcile(&input)?;
     let engine_s = t.elapsed().as_secs_f64();
-    let (rows, _, _) = index_rows(&result, &bank, date, date.date(), "run-bench", &BreakRegistry::default())?;
+    let (rows, _, _) = index_rows(
+        &result,
+        &bank,
+        date,
+        date.date(),
+        "run-bench",
+        &BreakRegistry::default(),
+    )?;
     let match_s = t.elapsed().as_secs_f64();
     if std::env::var_os("RECON_BENCH_VERBOSE").is_some() {
-        eprintln!("engine {engine_s:.2}s, index rows {:.2}s", match_s - engine_s);
+        eprintln!(
+            "engine {engine_s:.2}s, index rows {:.2}s",
+            match_s - engine_s
+        );
     }
     let t = Instant::now();
-    std::fs::write(dir.join("recon_index.parquet"), write_parquet(&rows)?).map_err(|e| Error::io(dir, e))?;
+    std::fs::write(dir.join("recon_index.parquet"), write_parquet(&rows)?)
+        .map_err(|e| Error::io(dir, e))?;
     let write_s = t.elapsed().as_secs_f64();
-    Ok(ReconcileBench { transactions: txns.len(), lines: lines.len(), read_s, match_s, write_s })
+    Ok(ReconcileBench {
+        transactions: txns.len(),
+        lines: lines.len(),
+        read_s,
+        match_s,
+        write_s,
+    })
 }
 
 /// Runs the reconciliation bench for each size and prints rows/s and the ratio to DuckDB.
 pub fn reconcile_report(sizes: &[usize], dir: &Path, python: Option<&Path>) -> Result<()> {
     println!(
         "{:>10} {:>10} {:>8} {:>8} {:>8} {:>14} {:>14} {:>12} {:>12} {:>8}",
-        "lines", "txns", "read s", "match s", "write s", "match rows/s", "e2e rows/s", "duckdb 1t s", "duckdb 2t s", "ratio"
+        "lines",
+        "txns",
+        "read s",
+        "match s",
+        "write s",
+        "match rows/s",
+        "e2e rows/s",
+        "duckdb 1t s",
+        "duckdb 2t s",
+        "ratio"
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_duckdb.py");
     for &n in sizes {
@@ -423,7 +457,12 @@ pub fn reconcile_report(sizes: &[usize], dir: &Path, python: Option<&Path>) -> R
         let rows = (r.lines + r.transactions) as f64;
         let total = r.read_s + r.match_s + r.write_s;
         let duck = |threads: u32| -> Option<f64> {
-            let out = std::process::Command::new(python?).arg(&script).arg(&d).arg(threads.to_string()).output().ok()?;
+            let out = std::process::Command::new(python?)
+                .arg(&script)
+                .arg(&d)
+                .arg(threads.to_string())
+                .output()
+                .ok()?;
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
             v["total_s"].as_f64()
         };
@@ -443,6 +482,8 @@ pub fn reconcile_report(sizes: &[usize], dir: &Path, python: Option<&Path>) -> R
             d1.map_or_else(|| "-".to_string(), |d| format!("{:.2}x", d / total))
         );
     }
-    println!("rows = lines + transactions; one core for recon; ratio = DuckDB (1 thread) time / recon time, end to end from Parquet to Parquet");
+    println!(
+        "rows = lines + transactions; one core for recon; ratio = DuckDB (1 thread) time / recon time, end to end from Parquet to Parquet"
+    );
     Ok(())
 }

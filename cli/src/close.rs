@@ -154,9 +154,7 @@ impl Tasks for LocalTasks {
                 (Some("reconcile-partition"), _) => self.partition(decode(input)?).await,
                 (Some("final-aggregate"), _) => {
                     let req: FinalRequest = decode(input)?;
-                    encode(
-                        final_aggregate::handle(req, &self.store, &self.runs, &self.index).await,
-                    )
+                    encode(final_aggregate::handle(req, &self.store, &self.runs, &self.index).await)
                 }
                 (None, EMR_ADD_STEP_SYNC) => {
                     let req = step_request(&input)?;

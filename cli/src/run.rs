@@ -125,17 +125,27 @@ pub async fn ingest(cfg: &RunConfig) -> Result<IngestReport> {
     let pii = local_pii_key()?;
     let next = std::sync::atomic::AtomicUsize::new(0);
     type Done = (Vec<ValidationOutcome>, Vec<NormalizeOutcome>);
-    let slots: Vec<std::sync::Mutex<Option<Result<Done>>>> = manifests.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(manifests.len()).max(1);
+    let slots: Vec<std::sync::Mutex<Option<Result<Done>>>> = manifests
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(manifests.len())
+        .max(1);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else { return };
-                let (table, catalog) = (LocalManifests::new(&cfg.data), LocalCatalog::new(&cfg.data));
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+                    return;
+                };
+                let (table, catalog) =
+                    (LocalManifests::new(&cfg.data), LocalCatalog::new(&cfg.data));
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let Some(obj) = manifests.get(i) else { break };
-                    let r = rt.block_on(deliver(&store, &table, &catalog, &pii, &obj.key, obj.size));
+                    let r =
+                        rt.block_on(deliver(&store, &table, &catalog, &pii, &obj.key, obj.size));
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some(r);
                     }
@@ -145,13 +155,14 @@ pub async fn ingest(cfg: &RunConfig) -> Result<IngestReport> {
     });
     let mut report = IngestReport::default();
     for slot in slots {
-        let (outcomes, normalized) = slot
-            .into_inner()
-            .ok()
-            .flatten()
-            .ok_or_else(|| recon_shared::Error::Invariant("a delivery was not processed".into()))??;
+        let (outcomes, normalized) = slot.into_inner().ok().flatten().ok_or_else(|| {
+            recon_shared::Error::Invariant("a delivery was not processed".into())
+        })??;
         for outcome in &outcomes {
-            let s = report.sources.entry(outcome.source_id.to_string()).or_default();
+            let s = report
+                .sources
+                .entry(outcome.source_id.to_string())
+                .or_default();
             s.deliveries += 1;
             if outcome.status == DeliveryStatus::Unchanged {
                 s.unchanged += 1;

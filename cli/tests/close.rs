@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use recon_cli::asl::{Event, Outcome};
-use recon_cli::close::{close, Fault, LocalTasks};
-use recon_cli::generate::{generate, GenerateConfig, Knobs};
-use recon_cli::run::{ingest, RunConfig};
+use recon_cli::close::{Fault, LocalTasks, close};
+use recon_cli::generate::{GenerateConfig, Knobs, generate};
+use recon_cli::run::{RunConfig, ingest};
 use recon_shared::ids::{BankId, BusinessDate};
 use recon_shared::manifest::sha256_hex;
 use recon_shared::{Error, Result};
@@ -27,7 +27,11 @@ async fn ingested_day(dir: &Path, transactions: usize, seed: u64) -> Result<()> 
         knobs: Knobs::default(),
         force: true,
     })?;
-    ingest(&RunConfig { data: dir.to_path_buf(), date: None }).await?;
+    ingest(&RunConfig {
+        data: dir.to_path_buf(),
+        date: None,
+    })
+    .await?;
     Ok(())
 }
 
@@ -35,14 +39,18 @@ fn tree(root: &Path, sub: &str) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.join(sub)];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else {
                 let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-                let rel = p.strip_prefix(root).map_err(|e| Error::Invariant(e.to_string()))?;
+                let rel = p
+                    .strip_prefix(root)
+                    .map_err(|e| Error::Invariant(e.to_string()))?;
                 out.insert(rel.to_string_lossy().into_owned(), sha256_hex(&b));
             }
         }
@@ -58,8 +66,15 @@ fn reconciled(report: &recon_cli::close::CloseReport) -> Vec<(String, String)> {
         .unwrap_or_default()
         .iter()
         .map(|p| {
-            let p = if p.get("summary").is_some() { &p["summary"] } else { p };
-            (p["business_date"].as_str().unwrap_or("").to_string(), p["bank_id"].as_str().unwrap_or("").to_string())
+            let p = if p.get("summary").is_some() {
+                &p["summary"]
+            } else {
+                p
+            };
+            (
+                p["business_date"].as_str().unwrap_or("").to_string(),
+                p["bank_id"].as_str().unwrap_or("").to_string(),
+            )
         })
         .collect()
 }
@@ -70,14 +85,30 @@ async fn a_generated_day_closes_with_the_truths_outcomes() -> Result<()> {
     ingested_day(dir.path(), 6000, 42).await?;
     let tasks = LocalTasks::new(dir.path())?;
     let report = close(&tasks, dir.path(), date()?).await?;
-    assert!(matches!(report.outcome, Outcome::Succeeded(_)), "{:?}", report.outcome);
+    assert!(
+        matches!(report.outcome, Outcome::Succeeded(_)),
+        "{:?}",
+        report.outcome
+    );
     assert_eq!(report.execution, "close-2026-11-20-1");
     // Six banks today plus the late file's partition for the day before.
     assert_eq!(reconciled(&report).len(), 7, "{:?}", reconciled(&report));
     let acc = recon_cli::accuracy::accuracy(dir.path())?;
-    assert_eq!(acc.exact_id.correct, acc.exact_id.truth, "every exact-id case is right");
-    assert!(acc.correct * 1000 >= acc.total * 999, "accuracy {} of {}: {:?}", acc.correct, acc.total, acc.wrong.first());
-    for key in ["index/final/business_date=2026-11-20/part.parquet", "index/kpis/business_date=2026-11-20/part.parquet"] {
+    assert_eq!(
+        acc.exact_id.correct, acc.exact_id.truth,
+        "every exact-id case is right"
+    );
+    assert!(
+        acc.correct * 1000 >= acc.total * 999,
+        "accuracy {} of {}: {:?}",
+        acc.correct,
+        acc.total,
+        acc.wrong.first()
+    );
+    for key in [
+        "index/final/business_date=2026-11-20/part.parquet",
+        "index/kpis/business_date=2026-11-20/part.parquet",
+    ] {
         assert!(dir.path().join(key).exists(), "{key}");
     }
     Ok(())
@@ -85,12 +116,20 @@ async fn a_generated_day_closes_with_the_truths_outcomes() -> Result<()> {
 
 #[tokio::test]
 async fn the_same_inputs_give_byte_identical_indexes() -> Result<()> {
-    let (a, b) = (tempfile::tempdir().map_err(|e| Error::io("tmp", e))?, tempfile::tempdir().map_err(|e| Error::io("tmp", e))?);
+    let (a, b) = (
+        tempfile::tempdir().map_err(|e| Error::io("tmp", e))?,
+        tempfile::tempdir().map_err(|e| Error::io("tmp", e))?,
+    );
     for d in [a.path(), b.path()] {
         ingested_day(d, 3000, 7).await?;
         close(&LocalTasks::new(d)?, d, date()?).await?;
     }
-    for sub in ["index/batch", "index/mismatches", "index/final", "index/kpis"] {
+    for sub in [
+        "index/batch",
+        "index/mismatches",
+        "index/final",
+        "index/kpis",
+    ] {
         assert_eq!(tree(a.path(), sub)?, tree(b.path(), sub)?, "{sub} differs");
     }
     // A second close with nothing changed reconciles nothing and rewrites no index byte.
@@ -98,7 +137,13 @@ async fn the_same_inputs_give_byte_identical_indexes() -> Result<()> {
     let again = close(&LocalTasks::new(a.path())?, a.path(), date()?).await?;
     assert!(matches!(again.outcome, Outcome::Succeeded(_)));
     assert!(reconciled(&again).is_empty(), "{:?}", reconciled(&again));
-    assert_eq!(tree(a.path(), "index/batch")?, before.into_iter().filter(|(k, _)| k.starts_with("index/batch")).collect());
+    assert_eq!(
+        tree(a.path(), "index/batch")?,
+        before
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("index/batch"))
+            .collect()
+    );
     Ok(())
 }
 
@@ -109,29 +154,64 @@ async fn transient_failures_are_retried_and_permanent_ones_caught_then_redone() 
     let tasks = LocalTasks::new(dir.path())?;
     if let Ok(mut f) = tasks.faults.lock() {
         // bank_02 fails twice with a transient error (retried), bank_03 always fails.
-        f.push(Fault { bank_id: BankId::new("bank_02")?, error: "Retryable".into(), times: 2 });
-        f.push(Fault { bank_id: BankId::new("bank_03")?, error: "InvalidInput".into(), times: u32::MAX });
+        f.push(Fault {
+            bank_id: BankId::new("bank_02")?,
+            error: "Retryable".into(),
+            times: 2,
+        });
+        f.push(Fault {
+            bank_id: BankId::new("bank_03")?,
+            error: "InvalidInput".into(),
+            times: u32::MAX,
+        });
     }
     let first = close(&tasks, dir.path(), date()?).await?;
     match &first.outcome {
         Outcome::Failed(f) => assert_eq!(f.error, "PartitionsFailed"),
         other => panic!("expected PartitionsFailed, got {other:?}"),
     }
-    let retried = first.events.iter().filter(|e| matches!(e, Event::Retried { error, .. } if error == "Retryable")).count();
+    let retried = first
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Retried { error, .. } if error == "Retryable"))
+        .count();
     assert_eq!(retried, 2, "bank_02 retried twice then succeeded");
-    assert!(first.events.iter().any(|e| matches!(e, Event::Caught { error, .. } if error == "InvalidInput")));
-    let summary = first.summary.clone().ok_or_else(|| Error::Invariant("no summary".into()))?;
+    assert!(
+        first
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Caught { error, .. } if error == "InvalidInput"))
+    );
+    let summary = first
+        .summary
+        .clone()
+        .ok_or_else(|| Error::Invariant("no summary".into()))?;
     assert_eq!(summary["failed_partitions"], 1);
-    assert!(!dir.path().join("index/batch/business_date=2026-11-20/bank_id=bank_03").exists());
-    assert!(dir.path().join("index/batch/business_date=2026-11-20/bank_id=bank_02/part.parquet").exists());
+    assert!(
+        !dir.path()
+            .join("index/batch/business_date=2026-11-20/bank_id=bank_03")
+            .exists()
+    );
+    assert!(
+        dir.path()
+            .join("index/batch/business_date=2026-11-20/bank_id=bank_02/part.parquet")
+            .exists()
+    );
 
     // The next close redoes only the failed partition (one writer of the local index at a time).
     drop(tasks);
     let fixed = LocalTasks::new(dir.path())?;
     let second = close(&fixed, dir.path(), date()?).await?;
-    assert!(matches!(second.outcome, Outcome::Succeeded(_)), "{:?}", second.outcome);
+    assert!(
+        matches!(second.outcome, Outcome::Succeeded(_)),
+        "{:?}",
+        second.outcome
+    );
     assert_eq!(second.execution, "close-2026-11-20-2");
-    assert_eq!(reconciled(&second), vec![("2026-11-20".to_string(), "bank_03".to_string())]);
+    assert_eq!(
+        reconciled(&second),
+        vec![("2026-11-20".to_string(), "bank_03".to_string())]
+    );
     Ok(())
 }
 
@@ -156,33 +236,56 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
     let v2_parked = root.join("parked-v2");
     std::fs::rename(&v2, &v2_parked).map_err(|e| Error::io(&v2, e))?;
     copy_dir(&root.join("redelivery/v1/landing/bank_02/2026-11-20"), &v2)?;
-    let cfg = RunConfig { data: root.to_path_buf(), date: Some(date()?) };
+    let cfg = RunConfig {
+        data: root.to_path_buf(),
+        date: Some(date()?),
+    };
     ingest(&cfg).await?;
     let first = close(&LocalTasks::new(root)?, root, date()?).await?;
     assert!(matches!(first.outcome, Outcome::Succeeded(_)));
-    assert_eq!(reconciled(&first).len(), 7, "six banks, and bank_01's empty late partition exists only as transactions");
+    assert_eq!(
+        reconciled(&first).len(),
+        7,
+        "six banks, and bank_01's empty late partition exists only as transactions"
+    );
 
     // The late file and version 2 arrive; the next close redoes exactly those two partitions.
     copy_dir(&late_parked, &late)?;
     copy_dir(&v2_parked, &v2)?;
     ingest(&cfg).await?;
     let second = close(&LocalTasks::new(root)?, root, date()?).await?;
-    assert!(matches!(second.outcome, Outcome::Succeeded(_)), "{:?}", second.outcome);
+    assert!(
+        matches!(second.outcome, Outcome::Succeeded(_)),
+        "{:?}",
+        second.outcome
+    );
     let mut redone = reconciled(&second);
     redone.sort();
     assert_eq!(
         redone,
-        vec![("2026-11-19".to_string(), "bank_01".to_string()), ("2026-11-20".to_string(), "bank_02".to_string())]
+        vec![
+            ("2026-11-19".to_string(), "bank_01".to_string()),
+            ("2026-11-20".to_string(), "bank_02".to_string())
+        ]
     );
     let acc = recon_cli::accuracy::accuracy(root)?;
-    assert!(acc.correct * 1000 >= acc.total * 999, "{} of {}", acc.correct, acc.total);
+    assert!(
+        acc.correct * 1000 >= acc.total * 999,
+        "{} of {}",
+        acc.correct,
+        acc.total
+    );
     Ok(())
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
     // Data files first, the manifest last, as a bank delivers.
-    let mut entries: Vec<_> = std::fs::read_dir(from).map_err(|e| Error::io(from, e))?.flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(from)
+        .map_err(|e| Error::io(from, e))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort_by_key(|p| p.file_name().is_some_and(|n| n == "_manifest.json"));
     for p in entries {
         let name = p.file_name().map(|n| n.to_os_string()).unwrap_or_default();

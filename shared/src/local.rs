@@ -17,7 +17,9 @@ use crate::ports::{
 static TABLE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn table_lock() -> std::sync::MutexGuard<'static, ()> {
-    TABLE_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    TABLE_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Where the local tables live inside the data directory (not part of the bucket layout).

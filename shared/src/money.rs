@@ -199,9 +199,18 @@ impl Currency {
         let t = code.trim().as_bytes();
         let unknown = || Error::UnknownCurrency(code.chars().take(8).collect());
         let [a, b, c] = t else { return Err(unknown()) };
-        let upper = [a.to_ascii_uppercase(), b.to_ascii_uppercase(), c.to_ascii_uppercase()];
-        let idx = ISO_4217.binary_search_by(|(c, _)| c.as_bytes().cmp(&upper[..])).map_err(|_| unknown())?;
-        Ok(Self { code: upper, exponent: ISO_4217[idx].1 })
+        let upper = [
+            a.to_ascii_uppercase(),
+            b.to_ascii_uppercase(),
+            c.to_ascii_uppercase(),
+        ];
+        let idx = ISO_4217
+            .binary_search_by(|(c, _)| c.as_bytes().cmp(&upper[..]))
+            .map_err(|_| unknown())?;
+        Ok(Self {
+            code: upper,
+            exponent: ISO_4217[idx].1,
+        })
     }
 
     pub fn code(&self) -> &str {

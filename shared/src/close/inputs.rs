@@ -32,7 +32,11 @@ pub fn transactions_prefix(date: BusinessDate) -> String {
 
 /// The curated transactions objects of one bank and date (see
 /// [`crate::ingest::transactions_key`]).
-pub async fn bank_transaction_objects<S: ObjectStore>(store: &S, date: BusinessDate, bank: &BankId) -> Result<Vec<(String, Bytes)>> {
+pub async fn bank_transaction_objects<S: ObjectStore>(
+    store: &S,
+    date: BusinessDate,
+    bank: &BankId,
+) -> Result<Vec<(String, Bytes)>> {
     let mut out = Vec::new();
     for obj in store.list(&transactions_prefix(date)).await? {
         if crate::ingest::transactions_bank(&obj.key) == Some(bank.as_str()) {

@@ -7,7 +7,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::inputs::{bank_transaction_objects, load_dimensions, load_fx, read_all, statements_prefix};
+use super::inputs::{
+    bank_transaction_objects, load_dimensions, load_fx, read_all, statements_prefix,
+};
 use super::plan::fingerprint;
 use crate::columnar::{read_parquet, write_parquet};
 use crate::error::{Error, Result};

@@ -157,7 +157,9 @@ pub fn transactions_key(date: BusinessDate, source: &str, bank: Option<&BankId>)
 
 /// The bank a curated transactions object belongs to, from its key.
 pub fn transactions_bank(key: &str) -> Option<&str> {
-    key.rsplit_once('-').and_then(|(_, b)| b.strip_suffix(".parquet")).filter(|b| *b != "unassigned")
+    key.rsplit_once('-')
+        .and_then(|(_, b)| b.strip_suffix(".parquet"))
+        .filter(|b| *b != "unassigned")
 }
 
 fn rejects_key(date: BusinessDate, source: &str) -> String {
@@ -189,7 +191,10 @@ async fn acquirers<S: ObjectStore>(store: &S) -> Result<HashMap<crate::ids::Merc
         Err(e) => return Err(e),
     };
     let mut out = HashMap::new();
-    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+    for line in bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+    {
         let m: crate::records::Merchant = serde_json::from_slice(line)?;
         if let Some(b) = m.acquirer_bank_id {
             out.insert(m.merchant_id, b);
@@ -247,7 +252,12 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
     }
 
     // The files of a delivery share everything in their parse context but their name.
-    let ctx = |file| ParseContext { mapping: &mapping, fx: &fx, business_date: req.business_date, file };
+    let ctx = |file| ParseContext {
+        mapping: &mapping,
+        fx: &fx,
+        business_date: req.business_date,
+        file,
+    };
     let mut objects: BTreeMap<String, Bytes> = BTreeMap::new();
     let (mut rejects, counts) = match mapping.kind {
         SourceKind::Statement => {
@@ -284,7 +294,10 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
             let acquirers = acquirers(store).await?;
             let mut by_bank: BTreeMap<Option<BankId>, Vec<Transaction>> = BTreeMap::new();
             for t in txns {
-                by_bank.entry(acquirers.get(&t.merchant_id).cloned()).or_default().push(t);
+                by_bank
+                    .entry(acquirers.get(&t.merchant_id).cloned())
+                    .or_default()
+                    .push(t);
             }
             for (bank, rows) in by_bank {
                 objects.insert(

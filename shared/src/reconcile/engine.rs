@@ -139,16 +139,18 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     let mut rule_by_category: FxHashMap<Option<&str>, Option<&FeeRule>> = FxHashMap::default();
     let mut facts = Vec::with_capacity(txns.len());
     for t in &txns {
-        let (conv, _) = input.fx.convert(t.amount, t.currency, currency, input.business_date)?;
+        let (conv, _) = input
+            .fx
+            .convert(t.amount, t.currency, currency, input.business_date)?;
         let conv_minor = minor(currency, conv)?;
         let refund = t.status == TxnStatus::Refunded;
         let fee = if refund {
             0
         } else {
             let cat = input.categories.get(&t.merchant_id).map(String::as_str);
-            let rule = *rule_by_category
-                .entry(cat)
-                .or_insert_with(|| select_fee_rule(input.fee_rules, &input.bank_id, cat, currency, date));
+            let rule = *rule_by_category.entry(cat).or_insert_with(|| {
+                select_fee_rule(input.fee_rules, &input.bank_id, cat, currency, date)
+            });
             match rule {
                 Some(r) => minor(currency, r.fee_for(conv))?,
                 None => 0,
@@ -277,7 +279,10 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
         }
     }
     // Exact sums first, so a group within tolerance never takes members of an exact one.
-    for (li, (atol, ftol)) in [(0, 0), (tol, fee_tol)].into_iter().flat_map(|t| (0..lines.len()).map(move |li| (li, t))) {
+    for (li, (atol, ftol)) in [(0, 0), (tol, fee_tol)]
+        .into_iter()
+        .flat_map(|t| (0..lines.len()).map(move |li| (li, t)))
+    {
         let l = lines[li];
         if l_out[li].is_some() || l.transaction_id.is_some() {
             continue;
@@ -304,9 +309,17 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
                 .cmp(&facts[*a].expected_minor)
                 .then(a.cmp(b))
         });
-        let items: Vec<(i64, i64)> = cands.iter().map(|ti| (facts[*ti].expected_minor, facts[*ti].expected_fee_minor)).collect();
+        let items: Vec<(i64, i64)> = cands
+            .iter()
+            .map(|ti| (facts[*ti].expected_minor, facts[*ti].expected_fee_minor))
+            .collect();
         // A payout line carries the fees of what it pays: amount and fee must both add up.
-        let found = subset_sum(&items, line_minor[li], (atol, ftol), input.tolerances.max_group_size);
+        let found = subset_sum(
+            &items,
+            line_minor[li],
+            (atol, ftol),
+            input.tolerances.max_group_size,
+        );
         if let Some(pick) = found {
             let members: Vec<usize> = pick.iter().map(|i| cands[*i]).collect();
             let expected: i64 = members.iter().map(|ti| facts[*ti].expected_minor).sum();
@@ -464,13 +477,26 @@ fn exact_group(
 /// First subset (in index order, depth first) of 2..=`max_size` items `(amount, fee)` — positive
 /// amounts sorted descending — whose amounts add up to `target.0` within `tol.0` and whose fees
 /// add up to `target.1` within `tol.1`; bounded by [`MAX_SEARCH_NODES`].
-pub fn subset_sum(items: &[(i64, i64)], target: (i64, i64), tol: (i64, i64), max_size: usize) -> Option<Vec<usize>> {
+pub fn subset_sum(
+    items: &[(i64, i64)],
+    target: (i64, i64),
+    tol: (i64, i64),
+    max_size: usize,
+) -> Option<Vec<usize>> {
     // suffix[i] = sum of amounts[i..], for pruning sums that cannot reach the target.
     let mut suffix = vec![0i64; items.len() + 1];
     for i in (0..items.len()).rev() {
         suffix[i] = suffix[i + 1] + items[i].0;
     }
-    let mut search = Search { items, suffix, target, tol, max_size, pick: Vec::with_capacity(max_size), nodes: 0 };
+    let mut search = Search {
+        items,
+        suffix,
+        target,
+        tol,
+        max_size,
+        pick: Vec::with_capacity(max_size),
+        nodes: 0,
+    };
     search.go(0, (0, 0)).then_some(search.pick)
 }
 
@@ -540,10 +566,20 @@ mod tests {
     fn subset_search_finds_the_first_fitting_group_and_stays_bounded() {
         let items = [(500, 5), (300, 3), (200, 2), (100, 1)];
         assert_eq!(subset_sum(&items, (600, 6), (0, 0), 6), Some(vec![0, 3]));
-        assert_eq!(subset_sum(&items, (1100, 11), (0, 0), 6), Some(vec![0, 1, 2, 3]));
+        assert_eq!(
+            subset_sum(&items, (1100, 11), (0, 0), 6),
+            Some(vec![0, 1, 2, 3])
+        );
         assert_eq!(subset_sum(&items, (1100, 11), (0, 0), 3), None);
-        assert_eq!(subset_sum(&items[..2], (500, 5), (0, 0), 6), None, "a single member is not a group");
-        assert_eq!(subset_sum(&[(500, 5), (300, 3), (201, 2)], (801, 8), (1, 0), 6), Some(vec![0, 1]));
+        assert_eq!(
+            subset_sum(&items[..2], (500, 5), (0, 0), 6),
+            None,
+            "a single member is not a group"
+        );
+        assert_eq!(
+            subset_sum(&[(500, 5), (300, 3), (201, 2)], (801, 8), (1, 0), 6),
+            Some(vec![0, 1])
+        );
         // The amounts fit, the fees do not: no group.
         assert_eq!(subset_sum(&items, (600, 0), (0, 0), 6), None);
         let many: Vec<(i64, i64)> = (0..40).map(|i| (1_000_003 + i * 7, 1)).collect();

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::dec;
 
-use super::engine::{reconcile, PartitionInput, PartitionResult};
+use super::engine::{PartitionInput, PartitionResult, reconcile};
 use crate::error::{Error, Result};
 use crate::ids::*;
 use crate::money::{Currency, FxTable};
@@ -20,10 +20,20 @@ fn usd() -> Currency {
 }
 
 fn at(day: &str) -> Result<DateTime<Utc>> {
-    Ok(BusinessDate::parse(day)?.date().and_hms_opt(12, 0, 0).ok_or_else(|| Error::Invariant("t".into()))?.and_utc())
+    Ok(BusinessDate::parse(day)?
+        .date()
+        .and_hms_opt(12, 0, 0)
+        .ok_or_else(|| Error::Invariant("t".into()))?
+        .and_utc())
 }
 
-fn txn(id: &str, merchant: &str, amount: Decimal, cur: &str, status: TxnStatus) -> Result<Transaction> {
+fn txn(
+    id: &str,
+    merchant: &str,
+    amount: Decimal,
+    cur: &str,
+    status: TxnStatus,
+) -> Result<Transaction> {
     Ok(Transaction {
         transaction_id: TransactionId::new(id)?,
         merchant_id: MerchantId::new(merchant)?,
@@ -37,7 +47,13 @@ fn txn(id: &str, merchant: &str, amount: Decimal, cur: &str, status: TxnStatus) 
     })
 }
 
-fn line(sid: &str, tid: Option<&str>, merchant: Option<&str>, amount: Decimal, fee: Decimal) -> Result<StatementLine> {
+fn line(
+    sid: &str,
+    tid: Option<&str>,
+    merchant: Option<&str>,
+    amount: Decimal,
+    fee: Decimal,
+) -> Result<StatementLine> {
     Ok(StatementLine {
         statement_id: StatementId::new(sid)?,
         transaction_id: tid.map(TransactionId::new).transpose()?,
@@ -80,10 +96,19 @@ impl Fixture {
     fn new() -> Result<Self> {
         let mut fx = FxTable::default();
         fx.insert(Currency::new("EUR")?, usd(), dec!(1.1))?;
-        Ok(Self { rules: vec![fee_rule()?], tol: Tolerances::default(), fx, cats: HashMap::new() })
+        Ok(Self {
+            rules: vec![fee_rule()?],
+            tol: Tolerances::default(),
+            fx,
+            cats: HashMap::new(),
+        })
     }
 
-    fn run<'a>(&'a self, t: &'a [Transaction], l: &'a [StatementLine]) -> Result<PartitionResult<'a>> {
+    fn run<'a>(
+        &'a self,
+        t: &'a [Transaction],
+        l: &'a [StatementLine],
+    ) -> Result<PartitionResult<'a>> {
         reconcile(&PartitionInput {
             business_date: BusinessDate::parse(DAY)?,
             bank_id: BankId::new("bank_01")?,
@@ -99,15 +124,36 @@ impl Fixture {
 }
 
 /// (status, mismatch, rule, discrepancy in minor units) of transaction `i`.
-fn t_out(r: &PartitionResult<'_>, id: &str) -> (ReconciledStatus, MismatchType, MatchRule, Option<i64>, Vec<String>) {
-    let i = r.transactions.iter().position(|t| t.transaction_id.as_str() == id).unwrap_or(usize::MAX);
+fn t_out(
+    r: &PartitionResult<'_>,
+    id: &str,
+) -> (
+    ReconciledStatus,
+    MismatchType,
+    MatchRule,
+    Option<i64>,
+    Vec<String>,
+) {
+    let i = r
+        .transactions
+        .iter()
+        .position(|t| t.transaction_id.as_str() == id)
+        .unwrap_or(usize::MAX);
     let o = &r.txn_outcomes[i];
-    let lines = o.counterparts.iter().map(|l| r.lines[*l as usize].statement_id.to_string()).collect();
+    let lines = o
+        .counterparts
+        .iter()
+        .map(|l| r.lines[*l as usize].statement_id.to_string())
+        .collect();
     (o.status, o.mismatch, o.rule, o.discrepancy, lines)
 }
 
 fn l_out(r: &PartitionResult<'_>, sid: &str) -> (ReconciledStatus, MismatchType, MatchRule) {
-    let i = r.lines.iter().position(|l| l.statement_id.as_str() == sid).unwrap_or(usize::MAX);
+    let i = r
+        .lines
+        .iter()
+        .position(|l| l.statement_id.as_str() == sid)
+        .unwrap_or(usize::MAX);
     let o = &r.line_outcomes[i];
     (o.status, o.mismatch, o.rule)
 }
@@ -137,14 +183,34 @@ fn exact_id_amount_fee_and_currency_cases() -> Result<()> {
         line("L6", Some("T6"), Some("M1"), dec!(50.01), dec!(0.60))?,
     ];
     let r = f.run(&t, &l)?;
-    assert_eq!(t_out(&r, "T1"), (S::Matched, M::None, R::ExactId, Some(0), vec!["L1".into()]));
-    assert_eq!(t_out(&r, "T2").0..=t_out(&r, "T2").0, S::PartialMatch..=S::PartialMatch);
-    assert_eq!((t_out(&r, "T2").1, t_out(&r, "T2").3), (M::Amount, Some(-1000)));
+    assert_eq!(
+        t_out(&r, "T1"),
+        (S::Matched, M::None, R::ExactId, Some(0), vec!["L1".into()])
+    );
+    assert_eq!(
+        t_out(&r, "T2").0..=t_out(&r, "T2").0,
+        S::PartialMatch..=S::PartialMatch
+    );
+    assert_eq!(
+        (t_out(&r, "T2").1, t_out(&r, "T2").3),
+        (M::Amount, Some(-1000))
+    );
     assert_eq!((t_out(&r, "T3").0, t_out(&r, "T3").1), (S::Matched, M::Fee));
     assert_eq!(r.txn_outcomes[2].fee_variance, Some(140));
-    assert_eq!(t_out(&r, "T4"), (S::Matched, M::None, R::ExactId, Some(0), vec!["L4".into()]), "EUR 100 × 1.1 = USD 110");
-    assert_eq!((t_out(&r, "T5").0, t_out(&r, "T5").1), (S::PartialMatch, M::Currency));
-    assert_eq!((t_out(&r, "T6").0, t_out(&r, "T6").1, t_out(&r, "T6").3), (S::Matched, M::None, Some(1)), "within 1 minor unit");
+    assert_eq!(
+        t_out(&r, "T4"),
+        (S::Matched, M::None, R::ExactId, Some(0), vec!["L4".into()]),
+        "EUR 100 × 1.1 = USD 110"
+    );
+    assert_eq!(
+        (t_out(&r, "T5").0, t_out(&r, "T5").1),
+        (S::PartialMatch, M::Currency)
+    );
+    assert_eq!(
+        (t_out(&r, "T6").0, t_out(&r, "T6").1, t_out(&r, "T6").3),
+        (S::Matched, M::None, Some(1)),
+        "within 1 minor unit"
+    );
     Ok(())
 }
 
@@ -173,12 +239,32 @@ fn duplicates_splits_chargebacks_and_refunds() -> Result<()> {
         rl,
     ];
     let r = f.run(&t, &l)?;
-    assert_eq!(t_out(&r, "T1"), (S::Matched, M::None, R::ExactId, Some(0), vec!["L1".into()]), "first by statement id");
+    assert_eq!(
+        t_out(&r, "T1"),
+        (S::Matched, M::None, R::ExactId, Some(0), vec!["L1".into()]),
+        "first by statement id"
+    );
     assert_eq!(l_out(&r, "L2"), (S::Duplicate, M::Duplicate, R::ExactId));
-    assert_eq!(t_out(&r, "T2"), (S::Matched, M::None, R::OneToMany, Some(0), vec!["L3".into(), "L4".into()]));
-    assert_eq!(t_out(&r, "T3").0..=t_out(&r, "T3").0, S::Disputed..=S::Disputed);
+    assert_eq!(
+        t_out(&r, "T2"),
+        (
+            S::Matched,
+            M::None,
+            R::OneToMany,
+            Some(0),
+            vec!["L3".into(), "L4".into()]
+        )
+    );
+    assert_eq!(
+        t_out(&r, "T3").0..=t_out(&r, "T3").0,
+        S::Disputed..=S::Disputed
+    );
     assert_eq!(l_out(&r, "L6"), (S::Disputed, M::Chargeback, R::ExactId));
-    assert_eq!(t_out(&r, "R1"), (S::Matched, M::None, R::ExactId, Some(0), vec!["L7".into()]), "refund books negative");
+    assert_eq!(
+        t_out(&r, "R1"),
+        (S::Matched, M::None, R::ExactId, Some(0), vec!["L7".into()]),
+        "refund books negative"
+    );
     Ok(())
 }
 
@@ -204,14 +290,42 @@ fn composite_and_many_to_one_without_ids() -> Result<()> {
         line("L5", None, None, dec!(5.00), dec!(0.15))?,
     ];
     let r = f.run(&t, &l)?;
-    assert_eq!(t_out(&r, "T1").0..=t_out(&r, "T1").0, S::Matched..=S::Matched);
+    assert_eq!(
+        t_out(&r, "T1").0..=t_out(&r, "T1").0,
+        S::Matched..=S::Matched
+    );
     assert_eq!(t_out(&r, "T1").2, R::Composite);
-    assert_eq!(t_out(&r, "T2"), (S::Matched, M::None, R::ManyToOne, Some(0), vec!["L2".into()]));
+    assert_eq!(
+        t_out(&r, "T2"),
+        (
+            S::Matched,
+            M::None,
+            R::ManyToOne,
+            Some(0),
+            vec!["L2".into()]
+        )
+    );
     assert_eq!(t_out(&r, "T4").4, vec!["L2".to_string()]);
-    assert_eq!(t_out(&r, "T3").1, M::MissingAtBank, "not part of the payout");
-    assert_eq!(l_out(&r, "L3"), (S::Unmatched, M::MissingInternal, R::None), "T9 is outside the date window");
-    assert_eq!(l_out(&r, "L4"), (S::Unmatched, M::MissingInternal, R::None), "an unknown id is not matched by amount");
-    assert_eq!(l_out(&r, "L5"), (S::Unmatched, M::MissingInternal, R::None), "no merchant, no composite key");
+    assert_eq!(
+        t_out(&r, "T3").1,
+        M::MissingAtBank,
+        "not part of the payout"
+    );
+    assert_eq!(
+        l_out(&r, "L3"),
+        (S::Unmatched, M::MissingInternal, R::None),
+        "T9 is outside the date window"
+    );
+    assert_eq!(
+        l_out(&r, "L4"),
+        (S::Unmatched, M::MissingInternal, R::None),
+        "an unknown id is not matched by amount"
+    );
+    assert_eq!(
+        l_out(&r, "L5"),
+        (S::Unmatched, M::MissingInternal, R::None),
+        "no merchant, no composite key"
+    );
     assert_eq!(t_out(&r, "T5").1, M::MissingAtBank);
     Ok(())
 }
@@ -226,7 +340,11 @@ fn composite_ties_break_deterministically_and_order_does_not_matter() -> Result<
     let t = vec![far.clone(), near_b.clone(), near_a.clone()];
     let l = vec![line("L1", None, Some("M1"), dec!(10.00), dec!(0.20))?];
     let r = f.run(&t, &l)?;
-    assert_eq!(t_out(&r, "T1").2, R::Composite, "same day first, then the smaller id");
+    assert_eq!(
+        t_out(&r, "T1").2,
+        R::Composite,
+        "same day first, then the smaller id"
+    );
     let shuffled = vec![near_a, far, near_b];
     let r2 = f.run(&shuffled, &l)?;
     assert_eq!(r.txn_outcomes, r2.txn_outcomes);
