@@ -25,7 +25,7 @@ demo: build-cli ## generate a day, run the whole local pipeline, print the close
 	$(RECON) run --data $(DEMO_DIR) --date $(DEMO_DATE)
 	$(RECON) accuracy --data $(DEMO_DIR)
 
-test: fmt-check clippy nextest lint-infra ## everything CI runs: format, lints, the whole test suite
+test: fmt-check clippy lint-infra nextest ## everything CI runs: format, lints, the whole test suite
 
 fmt: ## format the code
 	cargo fmt --all

@@ -257,26 +257,56 @@ impl<'a> Columns<'a> {
 
 /// Writes rows as one deterministic, Snappy-compressed Parquet file.
 pub fn write_parquet<T: Columnar>(rows: &[T]) -> Result<Vec<u8>> {
-    write_batches(T::schema(), &[T::to_batch(rows)?])
+    // One Arrow batch per row group's worth of rows, so a large table is never held twice.
+    let mut writer = ParquetWriter::new(T::schema())?;
+    for chunk in rows.chunks(ROW_GROUP_SIZE) {
+        writer.write(&T::to_batch(chunk)?)?;
+    }
+    if rows.is_empty() {
+        writer.write(&T::to_batch(rows)?)?;
+    }
+    writer.finish()
 }
 
-/// Writes batches of one schema as a Parquet file. Output depends only on the input.
-pub fn write_batches(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+/// A Parquet file being written batch by batch, with the product's writer properties.
+pub struct ParquetWriter {
+    writer: ArrowWriter<Vec<u8>>,
+}
+
+impl ParquetWriter {
+    pub fn new(schema: SchemaRef) -> Result<Self> {
+        Ok(Self {
+            writer: ArrowWriter::try_new(Vec::new(), schema, Some(writer_properties()))?,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        Ok(self.writer.write(batch)?)
+    }
+
+    pub fn finish(self) -> Result<Vec<u8>> {
+        Ok(self.writer.into_inner()?)
+    }
+}
+
+fn writer_properties() -> WriterProperties {
     // No dictionaries: most columns are ids or amounts, unique per row, where building a
     // dictionary only costs time; Snappy compresses the repetitive ones.
-    let props = WriterProperties::builder()
+    WriterProperties::builder()
         .set_dictionary_enabled(false)
         .set_compression(Compression::SNAPPY)
         .set_created_by("recon".to_string())
         .set_max_row_group_row_count(Some(ROW_GROUP_SIZE))
-        .build();
-    let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, schema, Some(props))?;
+        .build()
+}
+
+/// Writes batches of one schema as a Parquet file. Output depends only on the input.
+pub fn write_batches(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let mut writer = ParquetWriter::new(schema)?;
     for b in batches {
         writer.write(b)?;
     }
-    writer.close()?;
-    Ok(buf)
+    writer.finish()
 }
 
 /// Reads every batch of a Parquet file.
