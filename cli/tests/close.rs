@@ -2,60 +2,26 @@
 //! against the truth, determinism, Retry and Catch, redo-only-what-failed, and late and
 //! corrected deliveries re-reconciling only their partitions.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
+mod common;
+
+use common::{date, tree};
 use recon_cli::asl::{Event, Outcome};
 use recon_cli::close::{Fault, LocalTasks, close};
 use recon_cli::generate::{GenerateConfig, Knobs, generate};
 use recon_cli::run::{RunConfig, ingest};
-use recon_shared::ids::{BankId, BusinessDate};
-use recon_shared::manifest::sha256_hex;
+use recon_shared::ids::BankId;
 use recon_shared::{Error, Result};
 
-fn date() -> Result<BusinessDate> {
-    BusinessDate::parse("2026-11-20")
-}
-
 async fn ingested_day(dir: &Path, transactions: usize, seed: u64) -> Result<()> {
-    generate(&GenerateConfig {
-        out: dir.to_path_buf(),
-        date: date()?,
-        transactions,
-        banks: 6,
-        seed,
-        knobs: Knobs::default(),
-        force: true,
-    })?;
+    common::day(dir, transactions, seed)?;
     ingest(&RunConfig {
         data: dir.to_path_buf(),
         date: None,
     })
     .await?;
     Ok(())
-}
-
-fn tree(root: &Path, sub: &str) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.join(sub)];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-                let rel = p
-                    .strip_prefix(root)
-                    .map_err(|e| Error::Invariant(e.to_string()))?;
-                out.insert(rel.to_string_lossy().into_owned(), sha256_hex(&b));
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn reconciled(report: &recon_cli::close::CloseReport) -> Vec<(String, String)> {

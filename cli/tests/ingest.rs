@@ -2,52 +2,18 @@
 //! normalized, counts that add up, idempotent re-runs, and a corrected delivery that replaces
 //! its first version.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use recon_cli::generate::{GenerateConfig, Knobs, generate};
+mod common;
+
+use common::tree;
 use recon_cli::run::{RunConfig, ingest};
 use recon_shared::columnar::read_parquet;
-use recon_shared::ids::BusinessDate;
-use recon_shared::manifest::sha256_hex;
 use recon_shared::records::{StatementLine, Transaction};
 use recon_shared::{Error, Result};
 
 fn day(dir: &Path, transactions: usize) -> Result<()> {
-    generate(&GenerateConfig {
-        out: dir.to_path_buf(),
-        date: BusinessDate::parse("2026-11-20")?,
-        transactions,
-        banks: 6,
-        seed: 42,
-        knobs: Knobs::default(),
-        force: true,
-    })?;
-    Ok(())
-}
-
-/// sha256 of every file under `sub`, by relative path.
-fn tree(root: &Path, sub: &str) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.join(sub)];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.map_err(|e| Error::io(&d, e))?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-                let rel = p
-                    .strip_prefix(root)
-                    .map_err(|e| Error::Invariant(e.to_string()))?;
-                out.insert(rel.to_string_lossy().into_owned(), sha256_hex(&b));
-            }
-        }
-    }
-    Ok(out)
+    common::day(dir, transactions, 42)
 }
 
 fn read_all<T: recon_shared::columnar::Columnar>(root: &Path, prefix: &str) -> Result<Vec<T>> {

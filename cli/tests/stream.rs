@@ -2,13 +2,15 @@
 //! whatever the order and redelivery of the records, the close's settlement written back and
 //! served, the HTTP server, and no raw user id anywhere in the data directory or the logs.
 
+mod common;
+
+use common::{files_under, tmp};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use recon_cli::close::{LocalTasks, close};
-use recon_cli::generate::{GenerateConfig, Knobs, generate};
 use recon_cli::run::{RunConfig, ingest};
 use recon_cli::stream_feed::{BATCH_SIZE, feed_topics, feed_topics_into};
 use recon_shared::close::FinalRow;
@@ -24,20 +26,7 @@ fn date() -> Result<BusinessDate> {
 }
 
 fn day(dir: &Path, transactions: usize) -> Result<()> {
-    generate(&GenerateConfig {
-        out: dir.to_path_buf(),
-        date: date()?,
-        transactions,
-        banks: 6,
-        seed: 42,
-        knobs: Knobs::default(),
-        force: true,
-    })?;
-    Ok(())
-}
-
-fn tmp() -> Result<tempfile::TempDir> {
-    tempfile::tempdir().map_err(|e| Error::io("tmp", e))
+    common::day(dir, transactions, 42)
 }
 
 /// Raw user ids of the day (`config/users.jsonl`).
@@ -87,26 +76,6 @@ fn file_text(path: &Path) -> Result<Vec<u8>> {
         }
     }
     Ok(out)
-}
-
-fn files_under(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Log output captured from the global tracing subscriber.

@@ -1,0 +1,68 @@
+//! Helpers the integration tests share: a generated day, and a data directory as a map of
+//! file hashes.
+
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use recon_cli::generate::{GenerateConfig, Knobs, generate};
+use recon_shared::ids::BusinessDate;
+use recon_shared::manifest::sha256_hex;
+use recon_shared::{Error, Result};
+
+pub fn date() -> Result<BusinessDate> {
+    BusinessDate::parse("2026-11-20")
+}
+
+pub fn tmp() -> Result<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|e| Error::io("tmp", e))
+}
+
+/// Generates the default six-bank day into `dir`.
+pub fn day(dir: &Path, transactions: usize, seed: u64) -> Result<()> {
+    generate(&GenerateConfig {
+        out: dir.to_path_buf(),
+        date: date()?,
+        transactions,
+        banks: 6,
+        seed,
+        knobs: Knobs::default(),
+        force: true,
+    })?;
+    Ok(())
+}
+
+/// Every file below `root`, sorted.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// sha256 of every file under `root/sub`, by path relative to `root`.
+pub fn tree(root: &Path, sub: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for p in files_under(&root.join(sub)) {
+        let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        let rel = p
+            .strip_prefix(root)
+            .map_err(|e| Error::Invariant(e.to_string()))?;
+        out.insert(rel.to_string_lossy().into_owned(), sha256_hex(&b));
+    }
+    Ok(out)
+}
