@@ -197,97 +197,14 @@ pub async fn validate<S: ObjectStore, M: ManifestTable>(
         ));
     }
 
-    // The manifest itself.
-    let manifest = match Manifest::parse(key, &bytes) {
-        Ok(m) if m.source_id != source || m.business_date != date => Err(format!(
-            "the manifest is for {} {} but was delivered under {prefix}",
-            m.source_id, m.business_date
-        )),
-        Ok(m) => Ok(m),
-        Err(Error::InvalidManifest { reason, .. }) => Err(reason),
-        Err(e) => return Err(e),
-    };
-    let manifest = match manifest {
-        Ok(m) => m,
-        Err(reason) => {
-            let code = if reason.contains("delivered under") {
-                "WRONG_DELIVERY"
-            } else {
-                "INVALID_MANIFEST"
-            };
-            return reject_manifest(
-                store,
-                table,
-                &source,
-                date,
-                &bytes,
-                &manifest_sha,
-                current,
-                code,
-                reason,
-            )
-            .await;
+    let (manifest, mapping) = match admit(store, key, &source, date, &bytes, current).await? {
+        Admission::Ready(m, mapping) => (m, mapping),
+        Admission::Stale(version) => {
+            return Ok(outcome(&source, date, version, DeliveryStatus::Stale));
         }
-    };
-    if let Some(c) = current.filter(|c| c.status != FileStatus::Quarantined) {
-        if manifest.version < c.version {
-            return Ok(outcome(
-                &source,
-                date,
-                manifest.version,
-                DeliveryStatus::Stale,
-            ));
-        }
-        if manifest.version == c.version {
-            let reason = format!(
-                "version {} was already delivered with other content; a correction must carry version {}",
-                c.version,
-                c.version + 1
-            );
-            return reject_manifest(
-                store,
-                table,
-                &source,
-                date,
-                &bytes,
-                &manifest_sha,
-                current,
-                "VERSION_CONFLICT",
-                reason,
-            )
-            .await;
-        }
-    }
-    let mapping = match store.get(&source_config_key(&source)).await {
-        Ok(b) => SourceMapping::from_json(&b).map_err(|e| e.to_string()),
-        Err(Error::NotFound { .. }) => Err(format!(
-            "no source mapping at {}",
-            source_config_key(&source)
-        )),
-        Err(e) => return Err(e),
-    };
-    let mapping = match mapping {
-        Ok(m) if m.source_id != source => Err(format!(
-            "config/sources/{source}.json declares source_id {}",
-            m.source_id
-        )),
-        other => other,
-    };
-    let mapping = match mapping {
-        Ok(m) => m,
-        Err(reason) => {
-            return reject_manifest(
-                store,
-                table,
-                &source,
-                date,
-                &bytes,
-                &manifest_sha,
-                current,
-                "NO_SOURCE_MAPPING",
-                reason,
-            )
-            .await;
+        Admission::Reject(code, reason) => {
+            let delivery = (&source, date, &bytes, manifest_sha.as_str());
+            return reject_manifest(store, table, delivery, current, code, reason).await;
         }
     };
 
@@ -454,6 +371,79 @@ pub async fn validate<S: ObjectStore, M: ManifestTable>(
     })
 }
 
+/// Whether a delivery's manifest can be validated file by file.
+enum Admission {
+    Ready(Manifest, SourceMapping),
+    /// A newer version is in place.
+    Stale(u32),
+    /// The manifest itself cannot be used: reason code and reason.
+    Reject(&'static str, String),
+}
+
+/// Checks the manifest itself (well formed, for this prefix, a version that moves forward) and
+/// finds its source mapping.
+async fn admit<S: ObjectStore>(
+    store: &S,
+    key: &str,
+    source: &SourceId,
+    date: BusinessDate,
+    bytes: &Bytes,
+    current: Option<&FileRecord>,
+) -> Result<Admission> {
+    let manifest = match Manifest::parse(key, bytes) {
+        Ok(m) if m.source_id != *source || m.business_date != date => {
+            return Ok(Admission::Reject(
+                "WRONG_DELIVERY",
+                format!(
+                    "the manifest is for {} {} but was delivered under {}",
+                    m.source_id,
+                    m.business_date,
+                    landing_prefix(source, date)
+                ),
+            ));
+        }
+        Ok(m) => m,
+        Err(Error::InvalidManifest { reason, .. }) => {
+            return Ok(Admission::Reject("INVALID_MANIFEST", reason));
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(c) = current.filter(|c| c.status != FileStatus::Quarantined) {
+        if manifest.version < c.version {
+            return Ok(Admission::Stale(manifest.version));
+        }
+        if manifest.version == c.version {
+            return Ok(Admission::Reject(
+                "VERSION_CONFLICT",
+                format!(
+                    "version {} was already delivered with other content; a correction must carry version {}",
+                    c.version,
+                    c.version + 1
+                ),
+            ));
+        }
+    }
+    let mapping = match store.get(&source_config_key(source)).await {
+        Ok(b) => SourceMapping::from_json(&b),
+        Err(Error::NotFound { .. }) => {
+            let reason = format!("no source mapping at {}", source_config_key(source));
+            return Ok(Admission::Reject("NO_SOURCE_MAPPING", reason));
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(match mapping {
+        Ok(m) if m.source_id == *source => Admission::Ready(manifest, m),
+        Ok(m) => Admission::Reject(
+            "NO_SOURCE_MAPPING",
+            format!(
+                "config/sources/{source}.json declares source_id {}",
+                m.source_id
+            ),
+        ),
+        Err(e) => Admission::Reject("NO_SOURCE_MAPPING", e.to_string()),
+    })
+}
+
 fn outcome(
     source: &SourceId,
     date: BusinessDate,
@@ -476,10 +466,7 @@ fn outcome(
 async fn reject_manifest<S: ObjectStore, M: ManifestTable>(
     store: &S,
     table: &M,
-    source: &SourceId,
-    date: BusinessDate,
-    bytes: &Bytes,
-    sha: &str,
+    (source, date, bytes, sha): (&SourceId, BusinessDate, &Bytes, &str),
     current: Option<&FileRecord>,
     code: &str,
     reason: String,
