@@ -7,10 +7,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::inputs::{
-    bank_transaction_objects, load_dimensions, load_fx, read_all, statements_prefix,
-};
-use super::plan::fingerprint;
+use super::inputs::load_dimensions;
+use super::plan::PartitionInputs;
 use crate::columnar::{read_parquet, write_parquet};
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
@@ -68,13 +66,16 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     let started = Instant::now();
     let (date, bank) = (req.business_date, &req.bank_id);
     let dims = load_dimensions(store).await?;
-    let (fx, _) = load_fx(store, date).await?;
-    let (fp, _) = fingerprint(store, &dims, date, bank).await?;
+    let inputs = PartitionInputs::fetch(store, date, bank).await?;
+    let fp = inputs.fingerprint(&dims, date, bank);
     let run_id = format!("run-{}", &fp[..16]);
-    let lines: Vec<StatementLine> = read_all(store, &statements_prefix(date, bank)).await?;
+    let mut lines: Vec<StatementLine> = Vec::new();
+    for (_, b) in &inputs.statements {
+        lines.extend(read_parquet::<StatementLine>(b.clone())?);
+    }
     let mut transactions: Vec<Transaction> = Vec::new();
-    for (_, b) in bank_transaction_objects(store, date, bank).await? {
-        transactions.extend(read_parquet::<Transaction>(b)?);
+    for (_, b) in &inputs.transactions {
+        transactions.extend(read_parquet::<Transaction>(b.clone())?);
     }
     // The split by bank was made at ingestion; a merchant since moved to another acquirer
     // is not this bank's any more.
@@ -89,7 +90,7 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         categories: &categories,
         fee_rules: &dims.fee_rules,
         tolerances: &dims.tolerances,
-        fx: &fx,
+        fx: &inputs.fx.0,
     };
     let result = reconcile(&input)?;
     let previous: BreakRegistry = match store.get(&registry_key(date, bank)).await {

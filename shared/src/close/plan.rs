@@ -77,21 +77,53 @@ pub async fn fingerprint<S: ObjectStore>(
     date: BusinessDate,
     bank: &BankId,
 ) -> Result<(String, u64)> {
-    let mut h = Sha256::new();
-    let mut bytes = 0u64;
-    h.update(dims.fingerprint.as_bytes());
-    h.update(format!("{date}|{bank}").as_bytes());
-    let statements = objects(store, &statements_prefix(date, bank)).await?;
-    let transactions = bank_transaction_objects(store, date, bank).await?;
-    for (key, b) in statements.iter().chain(&transactions) {
-        h.update(key.as_bytes());
-        h.update(Sha256::digest(b));
-        bytes += b.len() as u64;
+    let inputs = PartitionInputs::fetch(store, date, bank).await?;
+    Ok((inputs.fingerprint(dims, date, bank), inputs.bytes()))
+}
+
+/// The objects a partition is reconciled from, fetched once: for its fingerprint and its data.
+pub struct PartitionInputs {
+    pub statements: Vec<(String, bytes::Bytes)>,
+    pub transactions: Vec<(String, bytes::Bytes)>,
+    /// The day's FX table, and its bytes when one was delivered.
+    pub fx: (crate::money::FxTable, Option<bytes::Bytes>),
+}
+
+impl PartitionInputs {
+    pub async fn fetch<S: ObjectStore>(
+        store: &S,
+        date: BusinessDate,
+        bank: &BankId,
+    ) -> Result<Self> {
+        Ok(Self {
+            statements: objects(store, &statements_prefix(date, bank)).await?,
+            transactions: bank_transaction_objects(store, date, bank).await?,
+            fx: load_fx(store, date).await?,
+        })
     }
-    if let (_, Some(fx)) = load_fx(store, date).await? {
-        h.update(&fx);
+
+    pub fn bytes(&self) -> u64 {
+        self.statements
+            .iter()
+            .chain(&self.transactions)
+            .map(|(_, b)| b.len() as u64)
+            .sum()
     }
-    Ok((hex::encode(h.finalize()), bytes))
+
+    /// Hash of the inputs with the reference data, rules and engine version.
+    pub fn fingerprint(&self, dims: &Dimensions, date: BusinessDate, bank: &BankId) -> String {
+        let mut h = Sha256::new();
+        h.update(dims.fingerprint.as_bytes());
+        h.update(format!("{date}|{bank}").as_bytes());
+        for (key, b) in self.statements.iter().chain(&self.transactions) {
+            h.update(key.as_bytes());
+            h.update(Sha256::digest(b));
+        }
+        if let Some(fx) = &self.fx.1 {
+            h.update(fx);
+        }
+        hex::encode(h.finalize())
+    }
 }
 
 /// Plans a close: every partition with data in the lookback window, minus those whose
