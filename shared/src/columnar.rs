@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::{
     Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
@@ -15,7 +16,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use rust_decimal::Decimal;
 
 use crate::error::{Error, Result};
@@ -36,6 +38,11 @@ pub const ROW_GROUP_SIZE: usize = 1 << 20;
 pub trait Columnar: Sized {
     /// Table name used in errors and in the catalog.
     const TABLE: &'static str;
+    /// Columns of a few distinct values (codes, constant ids), dictionary-encoded on write.
+    const CODED: &'static [&'static str] = &[];
+    /// Columns that keep min/max statistics, when not all (the ones queries filter on):
+    /// statistics cost a comparison per value on write.
+    const FILTERED: Option<&'static [&'static str]> = None;
     fn schema() -> SchemaRef;
     fn to_batch(rows: &[Self]) -> Result<RecordBatch>;
     fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>>;
@@ -119,11 +126,16 @@ pub fn money_array(values: impl IntoIterator<Item = Decimal>) -> Result<ArrayRef
 }
 
 pub fn string_array<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(values))
+    opt_string_array(values.into_iter().map(Some))
 }
 
 pub fn opt_string_array<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> ArrayRef {
-    Arc::new(values.into_iter().collect::<StringArray>())
+    // Sized up front (ids are short): growing the value buffer copies it each time.
+    let values = values.into_iter();
+    let n = values.size_hint().0;
+    let mut b = StringBuilder::with_capacity(n, n * 16);
+    b.extend(values);
+    Arc::new(b.finish())
 }
 
 pub fn date_array(values: impl IntoIterator<Item = Option<NaiveDate>>) -> ArrayRef {
@@ -258,7 +270,7 @@ impl<'a> Columns<'a> {
 /// Writes rows as one deterministic, Snappy-compressed Parquet file.
 pub fn write_parquet<T: Columnar>(rows: &[T]) -> Result<Vec<u8>> {
     // One Arrow batch per row group's worth of rows, so a large table is never held twice.
-    let mut writer = ParquetWriter::new(T::schema())?;
+    let mut writer = ParquetWriter::new::<T>()?;
     for chunk in rows.chunks(ROW_GROUP_SIZE) {
         writer.write(&T::to_batch(chunk)?)?;
     }
@@ -274,9 +286,14 @@ pub struct ParquetWriter {
 }
 
 impl ParquetWriter {
-    pub fn new(schema: SchemaRef) -> Result<Self> {
+    /// A writer of table `T`'s schema.
+    pub fn new<T: Columnar>() -> Result<Self> {
         Ok(Self {
-            writer: ArrowWriter::try_new(Vec::new(), schema, Some(writer_properties()))?,
+            writer: ArrowWriter::try_new(
+                Vec::new(),
+                T::schema(),
+                Some(writer_properties(T::CODED, T::FILTERED)),
+            )?,
         })
     }
 
@@ -289,24 +306,24 @@ impl ParquetWriter {
     }
 }
 
-fn writer_properties() -> WriterProperties {
-    // No dictionaries: most columns are ids or amounts, unique per row, where building a
-    // dictionary only costs time; Snappy compresses the repetitive ones.
-    WriterProperties::builder()
+fn writer_properties(coded: &[&str], filtered: Option<&[&str]>) -> WriterProperties {
+    // Dictionaries only for code columns: most columns are ids or amounts, unique per row,
+    // where building a dictionary only costs time; Snappy compresses the rest.
+    let mut b = WriterProperties::builder()
         .set_dictionary_enabled(false)
         .set_compression(Compression::SNAPPY)
         .set_created_by("recon".to_string())
-        .set_max_row_group_row_count(Some(ROW_GROUP_SIZE))
-        .build()
-}
-
-/// Writes batches of one schema as a Parquet file. Output depends only on the input.
-pub fn write_batches(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let mut writer = ParquetWriter::new(schema)?;
-    for b in batches {
-        writer.write(b)?;
+        .set_max_row_group_row_count(Some(ROW_GROUP_SIZE));
+    for c in coded {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*c), true);
     }
-    writer.finish()
+    if let Some(filtered) = filtered {
+        b = b.set_statistics_enabled(EnabledStatistics::None);
+        for c in filtered {
+            b = b.set_column_statistics_enabled(ColumnPath::from(*c), EnabledStatistics::Page);
+        }
+    }
+    b.build()
 }
 
 /// Reads every batch of a Parquet file.

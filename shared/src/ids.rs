@@ -73,6 +73,13 @@ macro_rules! id_type {
             }
         }
 
+        /// Lookups by `&str` (the derived `Hash` and `Eq` are those of the string).
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)

@@ -249,6 +249,30 @@ impl Currency {
         Ok(r)
     }
 
+    /// `amount` rounded to the minor unit with [`ROUNDING`], in minor units: the same as
+    /// `to_minor(round(amount))`, without decimal arithmetic when no rounding is needed.
+    pub fn round_to_minor(&self, amount: Decimal) -> Result<i64> {
+        let exp = self.exponent();
+        let (m, scale) = (amount.mantissa(), amount.scale());
+        let mantissa = if scale <= exp {
+            10i128
+                .checked_pow(exp - scale)
+                .and_then(|f| m.checked_mul(f))
+        } else {
+            match 10i128.checked_pow(scale - exp) {
+                // Trailing zeros only (a Decimal128(18, 4) cent amount): no rounding.
+                Some(f) if m % f == 0 => Some(m / f),
+                _ => Some(self.round(amount).mantissa()),
+            }
+        };
+        mantissa
+            .and_then(|m| i64::try_from(m).ok())
+            .ok_or_else(|| Error::InvalidAmount {
+                value: amount.to_string(),
+                reason: "does not fit 64-bit minor units".into(),
+            })
+    }
+
     /// An amount given in minor units (cents).
     pub fn from_minor(&self, minor: i64) -> Decimal {
         Decimal::new(minor, self.exponent())
@@ -506,6 +530,33 @@ impl FxTable {
 mod tests {
     use super::*;
     use rust_decimal::dec;
+
+    #[test]
+    fn rounding_to_minor_units_matches_the_decimal_rule() -> Result<()> {
+        let (usd, jpy, kwd) = (
+            Currency::new("USD")?,
+            Currency::new("JPY")?,
+            Currency::new("KWD")?,
+        );
+        for (c, d) in [
+            (usd, dec!(10.00)),
+            (usd, dec!(10.0000)),
+            (usd, dec!(10.005)),
+            (usd, dec!(10.015)),
+            (usd, dec!(-10.0050)),
+            (usd, dec!(7)),
+            (usd, dec!(0.0001)),
+            (jpy, dec!(1234.5)),
+            (jpy, dec!(1234.0000)),
+            (kwd, dec!(1.2345)),
+            (kwd, dec!(-3.1)),
+        ] {
+            assert_eq!(c.round_to_minor(d)?, c.to_minor(c.round(d))?, "{c} {d}");
+        }
+        assert_eq!(usd.round_to_minor(dec!(10.0000))?, 1000);
+        assert!(usd.round_to_minor(Decimal::MAX).is_err());
+        Ok(())
+    }
 
     #[test]
     fn currencies_know_their_minor_unit() -> Result<()> {

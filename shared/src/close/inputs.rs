@@ -67,7 +67,7 @@ impl Dimensions {
     }
 
     /// The acquiring bank of a merchant.
-    pub fn acquirer(&self, merchant: &MerchantId) -> Option<&BankId> {
+    pub fn acquirer(&self, merchant: &str) -> Option<&BankId> {
         self.merchants
             .get(merchant)
             .and_then(|m| m.acquirer_bank_id.as_ref())

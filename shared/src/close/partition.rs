@@ -9,13 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::inputs::load_dimensions;
 use super::plan::PartitionInputs;
-use crate::columnar::{read_parquet, write_parquet};
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
 use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
-use crate::reconcile::{
-    BreakRegistry, BreakStats, IndexRow, PartitionInput, index_rows, reconcile,
-};
+use crate::reconcile::frame::{LINE_COLUMNS, TXN_COLUMNS, line_refs, read_columns, txn_refs};
+use crate::reconcile::{BreakRegistry, BreakStats, PartitionIndex, PartitionInput, reconcile};
 use crate::records::{StatementLine, Transaction};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,17 +67,19 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     let inputs = PartitionInputs::fetch(store, date, bank).await?;
     let fp = inputs.fingerprint(&dims, date, bank);
     let run_id = format!("run-{}", &fp[..16]);
-    let mut lines: Vec<StatementLine> = Vec::new();
+    let mut line_batches = Vec::new();
     for (_, b) in &inputs.statements {
-        lines.extend(read_parquet::<StatementLine>(b.clone())?);
+        line_batches.extend(read_columns::<StatementLine>(b.clone(), LINE_COLUMNS)?);
     }
-    let mut transactions: Vec<Transaction> = Vec::new();
+    let mut txn_batches = Vec::new();
     for (_, b) in &inputs.transactions {
-        transactions.extend(read_parquet::<Transaction>(b.clone())?);
+        txn_batches.extend(read_columns::<Transaction>(b.clone(), TXN_COLUMNS)?);
     }
+    let lines = line_refs(&line_batches)?;
+    let mut transactions = txn_refs(&txn_batches)?;
     // The split by bank was made at ingestion; a merchant since moved to another acquirer
     // is not this bank's any more.
-    transactions.retain(|t| dims.acquirer(&t.merchant_id) == Some(bank));
+    transactions.retain(|t| dims.acquirer(t.merchant_id) == Some(bank));
     let categories = dims.categories();
     let input = PartitionInput {
         business_date: date,
@@ -98,19 +98,31 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         Err(Error::NotFound { .. }) => BreakRegistry::default(),
         Err(e) => return Err(e),
     };
-    let (rows, registry, breaks) =
-        index_rows(&result, bank, date, req.as_of.date(), &run_id, &previous)?;
-    let mismatches: Vec<IndexRow> = rows.iter().filter(|r| r.owns_break()).cloned().collect();
-    let summary = summarize(req, &run_id, &rows, breaks, lines.len() as u64, started);
+    let index = PartitionIndex::new(&result, bank, date, req.as_of.date(), &run_id, &previous);
+    let batch = index.parquet(&index.rows())?;
+    let mismatches = index.parquet(&index.mismatch_rows())?;
+    let [by_status, by_rule, by_mismatch] = index.counts();
+    let breaks = index.stats;
+    let summary = PartitionSummary {
+        business_date: date,
+        bank_id: bank.clone(),
+        status: RunStatus::Succeeded,
+        run_id: run_id.clone(),
+        transactions: result.transactions.len() as u64,
+        statement_lines: lines.len() as u64,
+        by_status,
+        by_rule,
+        by_mismatch,
+        breaks,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let registry = index.registry;
 
     store
-        .put(&batch_key(date, bank), Bytes::from(write_parquet(&rows)?))
+        .put(&batch_key(date, bank), Bytes::from(batch))
         .await?;
     store
-        .put(
-            &mismatches_key(date, bank),
-            Bytes::from(write_parquet(&mismatches)?),
-        )
+        .put(&mismatches_key(date, bank), Bytes::from(mismatches))
         .await?;
     let mut reg = serde_json::to_vec_pretty(&registry)?;
     reg.push(b'\n');
@@ -138,43 +150,4 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         breaks_new = breaks.new, breaks_resolved = breaks.resolved, duration_ms = summary.duration_ms, "partition reconciled"
     );
     Ok(summary)
-}
-
-fn summarize(
-    req: &PartitionRequest,
-    run_id: &str,
-    rows: &[IndexRow],
-    breaks: BreakStats,
-    lines: u64,
-    started: Instant,
-) -> PartitionSummary {
-    let mut by_status = BTreeMap::new();
-    let mut by_rule = BTreeMap::new();
-    let mut by_mismatch = BTreeMap::new();
-    let mut txns = 0;
-    for r in rows {
-        if r.row_kind == crate::reconcile::RowKind::Transaction {
-            txns += 1;
-            *by_status
-                .entry(r.reconciled_status.to_string())
-                .or_insert(0) += 1;
-            *by_rule.entry(r.match_rule.to_string()).or_insert(0) += 1;
-        }
-        if r.owns_break() {
-            *by_mismatch.entry(r.mismatch_type.to_string()).or_insert(0) += 1;
-        }
-    }
-    PartitionSummary {
-        business_date: req.business_date,
-        bank_id: req.bank_id.clone(),
-        status: RunStatus::Succeeded,
-        run_id: run_id.to_string(),
-        transactions: txns,
-        statement_lines: lines,
-        by_status,
-        by_rule,
-        by_mismatch,
-        breaks,
-        duration_ms: started.elapsed().as_millis() as u64,
-    }
 }

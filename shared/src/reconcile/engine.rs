@@ -18,15 +18,12 @@ use std::collections::HashMap;
 use rustc_hash::FxHashMap;
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 
+use super::frame::{LineRef, TxnRef};
 use crate::error::{Error, Result};
-use crate::ids::{BankId, BusinessDate, MerchantId, StatementId, TransactionId};
+use crate::ids::{BankId, BusinessDate, MerchantId};
 use crate::money::{Currency, FxTable};
-use crate::records::{
-    FeeRule, MatchRule, MismatchType, ReconciledStatus, RecordType, StatementLine, Transaction,
-    TxnStatus,
-};
+use crate::records::{FeeRule, MatchRule, MismatchType, ReconciledStatus, RecordType, TxnStatus};
 use crate::rules::{Tolerances, select_fee_rule};
 
 /// Most nodes one many-to-one search may visit (bounds the work per line).
@@ -39,9 +36,9 @@ pub struct PartitionInput<'a> {
     /// Currency of the bank's statements (from its source mapping); lines carry it too.
     pub settlement_currency: Option<Currency>,
     /// The bank's transactions of the day (any order).
-    pub transactions: &'a [Transaction],
+    pub transactions: &'a [TxnRef<'a>],
     /// The bank's statement lines of the day (any order).
-    pub lines: &'a [StatementLine],
+    pub lines: &'a [LineRef<'a>],
     /// Merchant category by id (for fee rules).
     pub categories: &'a HashMap<MerchantId, String>,
     pub fee_rules: &'a [FeeRule],
@@ -56,7 +53,7 @@ pub struct Outcome {
     pub mismatch: MismatchType,
     pub rule: MatchRule,
     /// Line indices for a transaction, transaction indices for a line (into the sorted inputs).
-    pub counterparts: Vec<u32>,
+    pub counterparts: Counterparts,
     /// Minor units of the statement currency.
     pub discrepancy: Option<i64>,
     pub fee_variance: Option<i64>,
@@ -70,10 +67,48 @@ impl Outcome {
             status: ReconciledStatus::Unmatched,
             mismatch,
             rule: MatchRule::None,
-            counterparts: Vec::new(),
+            counterparts: Counterparts::None,
             discrepancy: None,
             fee_variance: None,
             confidence: 0,
+        }
+    }
+}
+
+/// The other side of an outcome: line indices for a transaction, transaction indices for a
+/// line. Most outcomes have none or one, which take no allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Counterparts {
+    #[default]
+    None,
+    One(u32),
+    Many(Box<[u32]>),
+}
+
+impl std::ops::Deref for Counterparts {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        match self {
+            Counterparts::None => &[],
+            Counterparts::One(i) => std::slice::from_ref(i),
+            Counterparts::Many(v) => v,
+        }
+    }
+}
+
+impl FromIterator<u32> for Counterparts {
+    fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
+        let mut it = iter.into_iter();
+        let Some(first) = it.next() else {
+            return Counterparts::None;
+        };
+        match it.next() {
+            None => Counterparts::One(first),
+            Some(second) => {
+                let mut v = vec![first, second];
+                v.extend(it);
+                Counterparts::Many(v.into_boxed_slice())
+            }
         }
     }
 }
@@ -91,24 +126,20 @@ pub struct TxnFacts {
 /// The engine's answer: inputs sorted by id, with facts and outcomes aligned to them.
 pub struct PartitionResult<'a> {
     pub currency: Currency,
-    pub transactions: Vec<&'a Transaction>,
+    pub transactions: Vec<&'a TxnRef<'a>>,
     pub facts: Vec<TxnFacts>,
     pub txn_outcomes: Vec<Outcome>,
-    pub lines: Vec<&'a StatementLine>,
+    pub lines: Vec<&'a LineRef<'a>>,
     pub line_minor: Vec<(i64, i64)>,
     pub line_outcomes: Vec<Outcome>,
 }
 
-fn minor(c: Currency, d: Decimal) -> Result<i64> {
-    c.to_minor(c.round(d))
-}
-
 /// Reconciles one partition. Deterministic: the same inputs in any order give the same result.
 pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> {
-    let mut txns: Vec<&Transaction> = input.transactions.iter().collect();
-    txns.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
-    let mut lines: Vec<&StatementLine> = input.lines.iter().collect();
-    lines.sort_by(|a, b| a.statement_id.cmp(&b.statement_id));
+    let mut txns: Vec<&TxnRef> = input.transactions.iter().collect();
+    txns.sort_by(|a, b| a.transaction_id.cmp(b.transaction_id));
+    let mut lines: Vec<&LineRef> = input.lines.iter().collect();
+    lines.sort_by(|a, b| a.statement_id.cmp(b.statement_id));
     if let Some(w) = txns
         .windows(2)
         .find(|w| w[0].transaction_id == w[1].transaction_id)
@@ -139,20 +170,25 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     let mut rule_by_category: FxHashMap<Option<&str>, Option<&FeeRule>> = FxHashMap::default();
     let mut facts = Vec::with_capacity(txns.len());
     for t in &txns {
-        let (conv, _) = input
-            .fx
-            .convert(t.amount, t.currency, currency, input.business_date)?;
-        let conv_minor = minor(currency, conv)?;
+        let conv_minor = if t.currency == currency {
+            currency.round_to_minor(t.amount)?
+        } else {
+            let (conv, _) =
+                input
+                    .fx
+                    .convert(t.amount, t.currency, currency, input.business_date)?;
+            currency.round_to_minor(conv)?
+        };
         let refund = t.status == TxnStatus::Refunded;
         let fee = if refund {
             0
         } else {
-            let cat = input.categories.get(&t.merchant_id).map(String::as_str);
+            let cat = input.categories.get(t.merchant_id).map(String::as_str);
             let rule = *rule_by_category.entry(cat).or_insert_with(|| {
                 select_fee_rule(input.fee_rules, &input.bank_id, cat, currency, date)
             });
             match rule {
-                Some(r) => minor(currency, r.fee_for(conv))?,
+                Some(r) => currency.round_to_minor(r.fee_for(currency.from_minor(conv_minor)))?,
                 None => 0,
             }
         };
@@ -160,52 +196,57 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
             expected_minor: if refund { -conv_minor } else { conv_minor },
             expected_fee_minor: fee,
             cross_currency: t.currency != currency,
-            date: t.event_time.date_naive(),
+            date: t.event_date,
         });
     }
     let line_minor: Vec<(i64, i64)> = lines
         .iter()
         .map(|l| {
             Ok((
-                minor(currency, l.amount_posted)?,
-                minor(currency, l.fee_charged)?,
+                currency.round_to_minor(l.amount_posted)?,
+                currency.round_to_minor(l.fee_charged)?,
             ))
         })
         .collect::<Result<_>>()?;
     let mut t_out: Vec<Option<Outcome>> = vec![None; txns.len()];
     let mut l_out: Vec<Option<Outcome>> = vec![None; lines.len()];
 
-    // 1. Exact id.
-    let by_id: FxHashMap<&str, usize> = txns
+    // 1. Exact id: lines naming a transaction, merged with the transactions on sorted ids
+    // (lines of one id in line order); groups are settled in transaction order.
+    let mut named: Vec<(&str, usize)> = lines
         .iter()
         .enumerate()
-        .map(|(i, t)| (t.transaction_id.as_str(), i))
+        .filter_map(|(li, l)| l.transaction_id.map(|id| (id, li)))
         .collect();
-    let mut groups: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
-    for (li, l) in lines.iter().enumerate() {
-        if let Some(id) = &l.transaction_id {
-            match by_id.get(id.as_str()) {
-                Some(ti) => groups.entry(*ti).or_default().push(li),
-                None => l_out[li] = Some(Outcome::unmatched(MismatchType::MissingInternal)),
+    if !named.is_sorted() {
+        named.sort_unstable();
+    }
+    let (mut ti, mut group) = (0, Vec::new());
+    for run in named.chunk_by(|a, b| a.0 == b.0) {
+        let id = run[0].0;
+        while ti < txns.len() && txns[ti].transaction_id < id {
+            ti += 1;
+        }
+        if ti < txns.len() && txns[ti].transaction_id == id {
+            group.clear();
+            group.extend(run.iter().map(|(_, li)| *li));
+            exact_group(
+                ti,
+                &group,
+                &txns,
+                &facts,
+                &lines,
+                &line_minor,
+                tol,
+                fee_tol,
+                &mut t_out,
+                &mut l_out,
+            );
+        } else {
+            for (_, li) in run {
+                l_out[*li] = Some(Outcome::unmatched(MismatchType::MissingInternal));
             }
         }
-    }
-    let mut group_keys: Vec<usize> = groups.keys().copied().collect();
-    group_keys.sort_unstable();
-    for ti in group_keys {
-        let ls = &groups[&ti];
-        exact_group(
-            ti,
-            ls,
-            &txns,
-            &facts,
-            &lines,
-            &line_minor,
-            tol,
-            fee_tol,
-            &mut t_out,
-            &mut l_out,
-        );
     }
 
     // 2. Composite: (merchant, expected amount) -> unmatched transactions.
@@ -213,7 +254,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     for (ti, t) in txns.iter().enumerate() {
         if t_out[ti].is_none() {
             index
-                .entry((t.merchant_id.as_str(), facts[ti].expected_minor))
+                .entry((t.merchant_id, facts[ti].expected_minor))
                 .or_default()
                 .push(ti);
         }
@@ -227,14 +268,14 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
         let amount = line_minor[li].0;
         let mut best: Option<(i64, i64, usize)> = None;
         for d in -tol..=tol {
-            let Some(cands) = index.get(&(m.as_str(), amount - d)) else {
+            let Some(cands) = index.get(&(*m, amount - d)) else {
                 continue;
             };
             for &ti in cands {
                 if t_out[ti].is_some() {
                     continue;
                 }
-                let days = (l.posting_date.date() - facts[ti].date).num_days().abs();
+                let days = (l.posting_date - facts[ti].date).num_days().abs();
                 if days > window {
                     continue;
                 }
@@ -254,7 +295,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
             } else {
                 MismatchType::None
             };
-            let o = |c: Vec<u32>| Outcome {
+            let o = |c: Counterparts| Outcome {
                 status: ReconciledStatus::Matched,
                 mismatch,
                 rule: MatchRule::Composite,
@@ -263,8 +304,8 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
                 fee_variance: Some(fee_var),
                 confidence,
             };
-            t_out[ti] = Some(o(vec![li as u32]));
-            l_out[li] = Some(o(vec![ti as u32]));
+            t_out[ti] = Some(o(Counterparts::One(li as u32)));
+            l_out[li] = Some(o(Counterparts::One(ti as u32)));
         }
     }
 
@@ -272,10 +313,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     let mut by_merchant: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
     for (ti, t) in txns.iter().enumerate() {
         if t_out[ti].is_none() && facts[ti].expected_minor > 0 {
-            by_merchant
-                .entry(t.merchant_id.as_str())
-                .or_default()
-                .push(ti);
+            by_merchant.entry(t.merchant_id).or_default().push(ti);
         }
     }
     // Exact sums first, so a group within tolerance never takes members of an exact one.
@@ -288,19 +326,19 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
             continue;
         }
         let Some(m) = &l.merchant_id else { continue };
-        let Some(pool) = by_merchant.get(m.as_str()) else {
+        let Some(pool) = by_merchant.get(m) else {
             continue;
         };
         let mut cands: Vec<usize> = pool
             .iter()
             .copied()
             .filter(|ti| t_out[*ti].is_none())
-            .filter(|ti| (l.posting_date.date() - facts[*ti].date).num_days().abs() <= window)
+            .filter(|ti| (l.posting_date - facts[*ti].date).num_days().abs() <= window)
             .collect();
         if cands.len() < 2 {
             continue;
         }
-        cands.sort_by(|a, b| (txns[*a].event_time, *a).cmp(&(txns[*b].event_time, *b)));
+        cands.sort_by(|a, b| (txns[*a].event_micros, *a).cmp(&(txns[*b].event_micros, *b)));
         cands.truncate(input.tolerances.max_group_candidates);
         // Search larger amounts first so the running sum overshoots early and prunes.
         cands.sort_by(|a, b| {
@@ -333,7 +371,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
             };
             let mut sorted = members.clone();
             sorted.sort_unstable();
-            let o = |c: Vec<u32>, fv| Outcome {
+            let o = |c: Counterparts, fv| Outcome {
                 status: ReconciledStatus::Matched,
                 mismatch,
                 rule: MatchRule::ManyToOne,
@@ -343,7 +381,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
                 confidence: 900,
             };
             for ti in &members {
-                t_out[*ti] = Some(o(vec![li as u32], Some(fee_var)));
+                t_out[*ti] = Some(o(Counterparts::One(li as u32), Some(fee_var)));
             }
             l_out[li] = Some(o(sorted.iter().map(|t| *t as u32).collect(), Some(fee_var)));
         }
@@ -374,9 +412,9 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
 fn exact_group(
     ti: usize,
     ls: &[usize],
-    txns: &[&Transaction],
+    txns: &[&TxnRef],
     facts: &[TxnFacts],
-    lines: &[&StatementLine],
+    lines: &[&LineRef],
     line_minor: &[(i64, i64)],
     tol: i64,
     fee_tol: i64,
@@ -413,24 +451,19 @@ fn exact_group(
         };
         t_out[ti] = Some(o(ls.iter().map(|l| *l as u32).collect()));
         for li in ls {
-            l_out[*li] = Some(o(vec![ti as u32]));
+            l_out[*li] = Some(o(Counterparts::One(ti as u32)));
         }
         return;
     }
-    let fits = |li: &usize| (line_minor[*li].0 - f.expected_minor).abs() <= tol;
-    let (matched, rule, extra): (Vec<usize>, MatchRule, Vec<usize>) = match ls.iter().position(fits)
-    {
-        Some(p) => (
-            vec![ls[p]],
-            MatchRule::ExactId,
-            ls.iter()
-                .enumerate()
-                .filter(|(i, _)| *i != p)
-                .map(|(_, l)| *l)
-                .collect(),
-        ),
-        None if ls.len() > 1 => (ls.to_vec(), MatchRule::OneToMany, Vec::new()),
-        None => (ls.to_vec(), MatchRule::ExactId, Vec::new()),
+    // The first line within tolerance is the match and the other lines its duplicates; with
+    // none, all the lines together (one-to-many when several).
+    let fit = ls
+        .iter()
+        .position(|li| (line_minor[*li].0 - f.expected_minor).abs() <= tol);
+    let (matched, rule): (&[usize], MatchRule) = match fit {
+        Some(p) => (std::slice::from_ref(&ls[p]), MatchRule::ExactId),
+        None if ls.len() > 1 => (ls, MatchRule::OneToMany),
+        None => (ls, MatchRule::ExactId),
     };
     let sum: i64 = matched.iter().map(|li| line_minor[*li].0).sum();
     let fees: i64 = matched.iter().map(|li| line_minor[*li].1).sum();
@@ -458,15 +491,19 @@ fn exact_group(
         confidence: 1000,
     };
     t_out[ti] = Some(o(matched.iter().map(|l| *l as u32).collect()));
-    for li in &matched {
-        l_out[*li] = Some(o(vec![ti as u32]));
+    for li in matched {
+        l_out[*li] = Some(o(Counterparts::One(ti as u32)));
     }
-    for li in extra {
-        l_out[li] = Some(Outcome {
+    let extra = ls
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| fit.is_some_and(|p| p != *i));
+    for (_, li) in extra {
+        l_out[*li] = Some(Outcome {
             status: ReconciledStatus::Duplicate,
             mismatch: MismatchType::Duplicate,
             rule: MatchRule::ExactId,
-            counterparts: vec![ti as u32],
+            counterparts: Counterparts::One(ti as u32),
             discrepancy: None,
             fee_variance: None,
             confidence: 1000,
@@ -541,21 +578,6 @@ impl Search<'_> {
         }
         false
     }
-}
-
-/// Ids of the counterparts of an outcome, for output.
-pub fn statement_ids(result: &PartitionResult<'_>, o: &Outcome) -> Vec<StatementId> {
-    o.counterparts
-        .iter()
-        .map(|i| result.lines[*i as usize].statement_id.clone())
-        .collect()
-}
-
-pub fn transaction_ids(result: &PartitionResult<'_>, o: &Outcome) -> Vec<TransactionId> {
-    o.counterparts
-        .iter()
-        .map(|i| result.transactions[*i as usize].transaction_id.clone())
-        .collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{Array, Int32Array, RecordBatch};
+use arrow_array::builder::StringBuilder;
+use arrow_array::{Array, ArrayRef, Decimal128Array, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -12,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::{Outcome, PartitionResult};
 use crate::columnar::{
-    Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, RATIO_PRECISION, RATIO_SCALE, date_array,
-    decimal_array, money_type, opt_string_array, ratio_type, string_array,
+    Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, ParquetWriter, RATIO_PRECISION, RATIO_SCALE,
+    ROW_GROUP_SIZE, date_array, decimal_array, money_type, opt_string_array, ratio_type,
+    string_array,
 };
 use crate::error::Result;
 use crate::ids::{BankId, BusinessDate, MerchantId, TransactionId};
@@ -97,143 +99,335 @@ pub struct BreakStats {
     pub resolved: u64,
 }
 
-/// Builds the index rows of a reconciled partition and the registry after this run.
-pub fn index_rows(
-    result: &PartitionResult<'_>,
-    bank: &BankId,
-    date: BusinessDate,
-    as_of: NaiveDate,
-    run_id: &str,
-    previous: &BreakRegistry,
-) -> Result<(Vec<IndexRow>, BreakRegistry, BreakStats)> {
-    let cur = result.currency;
-    let dec = |m: i64| cur.from_minor(m);
-    let mut rows = Vec::with_capacity(result.transactions.len() + result.lines.len());
-    let mut registry = BreakRegistry::default();
-    let mut stats = BreakStats::default();
-    let mut track = |subject: &str, mismatch: MismatchType| -> (String, NaiveDate, i32) {
-        let id = break_id(bank, mismatch, subject);
-        let first = match previous.open.get(&id) {
-            Some(d) => {
-                stats.persisting += 1;
-                *d
-            }
-            None => {
-                stats.new += 1;
-                as_of
-            }
-        };
-        registry.open.insert(id.clone(), first);
-        let age = (as_of - first).num_days() as i32;
-        (id, first, age)
-    };
-    let confidence = |o: &Outcome| Decimal::new(i64::from(o.confidence), 3);
+/// A row of the index: a transaction or a statement line of the engine's result, by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    Txn(u32),
+    Line(u32),
+}
 
-    for (ti, t) in result.transactions.iter().enumerate() {
-        let o = &result.txn_outcomes[ti];
-        let f = &result.facts[ti];
-        let matched: Vec<usize> = o.counterparts.iter().map(|i| *i as usize).collect();
-        let (posted, fees) = if matched.is_empty() {
-            (None, None)
-        } else if o.rule == MatchRule::ManyToOne {
-            // The line pays several transactions: its share is not separable; show the line.
-            let (a, fee) = result.line_minor[matched[0]];
-            (Some(dec(a)), Some(dec(fee)))
-        } else {
-            let a: i64 = matched.iter().map(|i| result.line_minor[*i].0).sum();
-            let fee: i64 = matched.iter().map(|i| result.line_minor[*i].1).sum();
-            (Some(dec(a)), Some(dec(fee)))
+/// A break a row carries: its id, and when the row opened it, since when it is open.
+#[derive(Debug, Clone)]
+struct Carried {
+    id: String,
+    opened: Option<(NaiveDate, i32)>,
+}
+
+/// The batch index of a reconciled partition, built column by column straight from the
+/// engine's result (no row structs), with the break registry after this run.
+pub struct PartitionIndex<'r, 'a> {
+    result: &'r PartitionResult<'a>,
+    bank: &'r BankId,
+    date: BusinessDate,
+    run_id: &'r str,
+    txn_breaks: Vec<Option<u32>>,
+    line_breaks: Vec<Option<u32>>,
+    breaks: Vec<Carried>,
+    pub registry: BreakRegistry,
+    pub stats: BreakStats,
+}
+
+impl<'r, 'a> PartitionIndex<'r, 'a> {
+    /// Gives every mismatch its break: ids from the facts, first-seen dates from `previous`,
+    /// ages counted to `as_of`.
+    pub fn new(
+        result: &'r PartitionResult<'a>,
+        bank: &'r BankId,
+        date: BusinessDate,
+        as_of: NaiveDate,
+        run_id: &'r str,
+        previous: &BreakRegistry,
+    ) -> Self {
+        let mut breaks = Vec::new();
+        let mut opened = Vec::new();
+        let mut stats = BreakStats::default();
+        let mut open = |subject: &str, mismatch: MismatchType| -> Carried {
+            let id = break_id(bank, mismatch, subject);
+            let first = match previous.open.get(&id) {
+                Some(d) => {
+                    stats.persisting += 1;
+                    *d
+                }
+                None => {
+                    stats.new += 1;
+                    as_of
+                }
+            };
+            opened.push((id.clone(), first));
+            let age = (as_of - first).num_days() as i32;
+            Carried {
+                id,
+                opened: Some((first, age)),
+            }
         };
-        let brk = (o.mismatch != MismatchType::None)
-            .then(|| track(t.transaction_id.as_str(), o.mismatch));
-        rows.push(IndexRow {
-            row_kind: RowKind::Transaction,
-            transaction_id: Some(t.transaction_id.clone()),
-            statement_ids: matched
-                .iter()
-                .map(|i| result.lines[*i].statement_id.to_string())
-                .collect(),
-            transaction_ids: Vec::new(),
-            bank_id: bank.clone(),
-            merchant_id: Some(t.merchant_id.clone()),
-            amount: Some(t.amount),
-            txn_currency: Some(t.currency),
-            expected_amount: Some(dec(f.expected_minor)),
-            amount_posted: posted,
-            currency: cur,
-            fee_charged: fees,
-            expected_fee: Some(dec(f.expected_fee_minor)),
-            discrepancy: o.discrepancy.map(dec),
-            fee_variance: o.fee_variance.map(dec),
-            reconciled_status: o.status,
-            mismatch_type: o.mismatch,
-            match_rule: o.rule,
-            confidence: confidence(o),
-            break_id: brk.as_ref().map(|b| b.0.clone()),
-            first_seen: brk.as_ref().map(|b| b.1),
-            age_days: brk.as_ref().map(|b| b.2),
-            business_date: date,
-            run_id: run_id.to_string(),
-        });
-    }
-    for (li, l) in result.lines.iter().enumerate() {
-        let o = &result.line_outcomes[li];
-        // Line-level breaks: lines nobody booked, and duplicates. Others belong to their
-        // transaction's break.
-        let own = matches!(
-            o.mismatch,
-            MismatchType::MissingInternal | MismatchType::Duplicate
-        );
-        let brk = own.then(|| track(l.statement_id.as_str(), o.mismatch));
-        let txn_break = (!own && o.mismatch != MismatchType::None)
-            .then(|| {
-                o.counterparts.first().map(|t| {
-                    break_id(
-                        bank,
-                        o.mismatch,
-                        result.transactions[*t as usize].transaction_id.as_str(),
-                    )
-                })
+        let mut push = |b: Carried| {
+            breaks.push(b);
+            Some(breaks.len() as u32 - 1)
+        };
+        let txn_breaks: Vec<Option<u32>> = result
+            .transactions
+            .iter()
+            .zip(&result.txn_outcomes)
+            .map(|(t, o)| {
+                (o.mismatch != MismatchType::None)
+                    .then(|| push(open(t.transaction_id, o.mismatch)))
+                    .flatten()
             })
-            .flatten();
-        let (a, fee) = result.line_minor[li];
-        rows.push(IndexRow {
-            row_kind: RowKind::StatementLine,
-            transaction_id: l.transaction_id.clone(),
-            statement_ids: vec![l.statement_id.to_string()],
-            transaction_ids: o
-                .counterparts
-                .iter()
-                .map(|t| result.transactions[*t as usize].transaction_id.to_string())
-                .collect(),
-            bank_id: bank.clone(),
-            merchant_id: l.merchant_id.clone(),
-            amount: None,
-            txn_currency: None,
-            expected_amount: None,
-            amount_posted: Some(dec(a)),
-            currency: cur,
-            fee_charged: Some(dec(fee)),
-            expected_fee: None,
-            discrepancy: o.discrepancy.map(dec),
-            fee_variance: o.fee_variance.map(dec),
-            reconciled_status: o.status,
-            mismatch_type: o.mismatch,
-            match_rule: o.rule,
-            confidence: confidence(o),
-            break_id: brk.as_ref().map(|b| b.0.clone()).or(txn_break),
-            first_seen: brk.as_ref().map(|b| b.1),
-            age_days: brk.as_ref().map(|b| b.2),
-            business_date: date,
-            run_id: run_id.to_string(),
-        });
+            .collect();
+        let mut line_breaks = Vec::with_capacity(result.lines.len());
+        for (l, o) in result.lines.iter().zip(&result.line_outcomes) {
+            // Line-level breaks: lines nobody booked, and duplicates. Others belong to their
+            // transaction's break.
+            let own = matches!(
+                o.mismatch,
+                MismatchType::MissingInternal | MismatchType::Duplicate
+            );
+            line_breaks.push(if own {
+                push(open(l.statement_id, o.mismatch))
+            } else if o.mismatch != MismatchType::None {
+                o.counterparts.first().and_then(|t| {
+                    let subject = result.transactions[*t as usize].transaction_id;
+                    push(Carried {
+                        id: break_id(bank, o.mismatch, subject),
+                        opened: None,
+                    })
+                })
+            } else {
+                None
+            });
+        }
+        // Built at once from the list (a map insert per break costs more).
+        let registry = BreakRegistry {
+            open: opened.into_iter().collect(),
+        };
+        stats.resolved = previous
+            .open
+            .keys()
+            .filter(|k| !registry.open.contains_key(*k))
+            .count() as u64;
+        PartitionIndex {
+            result,
+            bank,
+            date,
+            run_id,
+            txn_breaks,
+            line_breaks,
+            breaks,
+            registry,
+            stats,
+        }
     }
-    stats.resolved = previous
-        .open
-        .keys()
-        .filter(|k| !registry.open.contains_key(*k))
-        .count() as u64;
-    Ok((rows, registry, stats))
+
+    /// Every row: the transactions, then the lines, each in id order.
+    pub fn rows(&self) -> Vec<Row> {
+        let t = (0..self.result.transactions.len() as u32).map(Row::Txn);
+        t.chain((0..self.result.lines.len() as u32).map(Row::Line))
+            .collect()
+    }
+
+    /// The rows that open or carry their own break (the `index/mismatches` table).
+    pub fn mismatch_rows(&self) -> Vec<Row> {
+        self.rows()
+            .into_iter()
+            .filter(|r| self.carried(*r).is_some_and(|b| b.opened.is_some()))
+            .collect()
+    }
+
+    fn carried(&self, row: Row) -> Option<&Carried> {
+        let b = match row {
+            Row::Txn(i) => self.txn_breaks[i as usize],
+            Row::Line(i) => self.line_breaks[i as usize],
+        };
+        b.map(|b| &self.breaks[b as usize])
+    }
+
+    fn outcome(&self, row: Row) -> &Outcome {
+        match row {
+            Row::Txn(i) => &self.result.txn_outcomes[i as usize],
+            Row::Line(i) => &self.result.line_outcomes[i as usize],
+        }
+    }
+
+    /// `(amount_posted, fee_charged)` of a row in minor units.
+    fn posted(&self, row: Row) -> Option<(i64, i64)> {
+        let r = self.result;
+        match row {
+            Row::Line(i) => Some(r.line_minor[i as usize]),
+            Row::Txn(i) => {
+                let o = &r.txn_outcomes[i as usize];
+                let first = *o.counterparts.first()?;
+                if o.rule == MatchRule::ManyToOne {
+                    // The line pays several transactions: its share is not separable; show
+                    // the line.
+                    return Some(r.line_minor[first as usize]);
+                }
+                Some(o.counterparts.iter().fold((0, 0), |(a, f), l| {
+                    let (la, lf) = r.line_minor[*l as usize];
+                    (a + la, f + lf)
+                }))
+            }
+        }
+    }
+
+    /// Transactions by status and by match rule, and breaks opened or carried by mismatch type.
+    pub fn counts(&self) -> [BTreeMap<String, u64>; 3] {
+        let (mut by_status, mut by_rule, mut by_mismatch) =
+            (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        for o in &self.result.txn_outcomes {
+            *by_status.entry(o.status.to_string()).or_insert(0) += 1;
+            *by_rule.entry(o.rule.to_string()).or_insert(0) += 1;
+        }
+        for r in self.mismatch_rows() {
+            *by_mismatch
+                .entry(self.outcome(r).mismatch.to_string())
+                .or_insert(0) += 1;
+        }
+        [by_status, by_rule, by_mismatch]
+    }
+
+    /// `rows` as Parquet with the [`IndexRow`] schema, one row group per
+    /// [`ROW_GROUP_SIZE`](crate::columnar::ROW_GROUP_SIZE) rows.
+    pub fn parquet(&self, rows: &[Row]) -> Result<Vec<u8>> {
+        let mut w = ParquetWriter::new::<IndexRow>()?;
+        for chunk in rows.chunks(ROW_GROUP_SIZE) {
+            w.write(&self.batch(chunk)?)?;
+        }
+        if rows.is_empty() {
+            w.write(&self.batch(rows)?)?;
+        }
+        w.finish()
+    }
+
+    /// One record batch of `rows`, the same as [`IndexRow::to_batch`] of the same rows.
+    pub fn batch(&self, rows: &[Row]) -> Result<RecordBatch> {
+        let r = self.result;
+        let cur = r.currency;
+        let txn = |row: &Row| match row {
+            Row::Txn(i) => Some((r.transactions[*i as usize], &r.facts[*i as usize])),
+            Row::Line(_) => None,
+        };
+        let out = |row: &Row| self.outcome(*row);
+        let minor = |f: &dyn Fn(&Row) -> Option<i64>| minor_array(rows.iter().map(f), cur);
+        let line_id = |l: &u32| r.lines[*l as usize].statement_id;
+        let txn_id = |t: &u32| r.transactions[*t as usize].transaction_id;
+        let brk = |row: &Row| self.carried(*row);
+        Ok(RecordBatch::try_new(
+            IndexRow::schema(),
+            vec![
+                string_array(rows.iter().map(|row| match row {
+                    Row::Txn(_) => RowKind::Transaction.as_str(),
+                    Row::Line(_) => RowKind::StatementLine.as_str(),
+                })),
+                opt_string_array(rows.iter().map(|row| match row {
+                    Row::Txn(i) => Some(r.transactions[*i as usize].transaction_id),
+                    Row::Line(i) => r.lines[*i as usize].transaction_id,
+                })),
+                joined_array(rows, |row, ids| match row {
+                    Row::Txn(_) => ids.extend(out(row).counterparts.iter().map(line_id)),
+                    Row::Line(i) => ids.push(r.lines[*i as usize].statement_id),
+                }),
+                joined_array(rows, |row, ids| {
+                    if let Row::Line(_) = row {
+                        ids.extend(out(row).counterparts.iter().map(txn_id));
+                    }
+                }),
+                string_array(rows.iter().map(|_| self.bank.as_str())),
+                opt_string_array(rows.iter().map(|row| match row {
+                    Row::Txn(i) => Some(r.transactions[*i as usize].merchant_id),
+                    Row::Line(i) => r.lines[*i as usize].merchant_id,
+                })),
+                decimal_array(
+                    rows.iter().map(|row| txn(row).map(|(t, _)| t.amount)),
+                    MONEY_PRECISION,
+                    MONEY_SCALE,
+                )?,
+                opt_string_array(
+                    rows.iter()
+                        .map(|row| txn(row).map(|(t, _)| t.currency.code())),
+                ),
+                minor(&|row| txn(row).map(|(_, f)| f.expected_minor))?,
+                minor(&|row| self.posted(*row).map(|p| p.0))?,
+                string_array(rows.iter().map(|_| cur.code())),
+                minor(&|row| self.posted(*row).map(|p| p.1))?,
+                minor(&|row| txn(row).map(|(_, f)| f.expected_fee_minor))?,
+                minor(&|row| out(row).discrepancy)?,
+                minor(&|row| out(row).fee_variance)?,
+                string_array(rows.iter().map(|row| out(row).status.as_str())),
+                string_array(rows.iter().map(|row| out(row).mismatch.as_str())),
+                string_array(rows.iter().map(|row| out(row).rule.as_str())),
+                Arc::new(
+                    rows.iter()
+                        .map(|row| Some(i128::from(out(row).confidence) * 1000))
+                        .collect::<Decimal128Array>()
+                        .with_precision_and_scale(RATIO_PRECISION, RATIO_SCALE)?,
+                ),
+                opt_string_array(rows.iter().map(|row| brk(row).map(|b| b.id.as_str()))),
+                date_array(
+                    rows.iter()
+                        .map(|row| brk(row).and_then(|b| b.opened).map(|o| o.0)),
+                ),
+                Arc::new(
+                    rows.iter()
+                        .map(|row| brk(row).and_then(|b| b.opened).map(|o| o.1))
+                        .collect::<Int32Array>(),
+                ),
+                date_array(rows.iter().map(|_| Some(self.date.date()))),
+                string_array(rows.iter().map(|_| self.run_id)),
+            ],
+        )?)
+    }
+}
+
+/// Money in minor units of `cur` as a `Decimal128(18, 4)` column.
+fn minor_array(values: impl Iterator<Item = Option<i64>>, cur: Currency) -> Result<ArrayRef> {
+    let exp = cur.exponent();
+    let scale = u32::try_from(MONEY_SCALE).unwrap_or(0);
+    let factor = 10i128.pow(scale.saturating_sub(exp));
+    let limit = 10i128.pow(u32::from(MONEY_PRECISION));
+    let v = values
+        .map(|m| {
+            m.map(|m| {
+                let v = i128::from(m) * factor;
+                if exp > scale || v.abs() >= limit {
+                    Err(crate::Error::InvalidAmount {
+                        value: cur.from_minor(m).to_string(),
+                        reason: "does not fit the money column".into(),
+                    })
+                } else {
+                    Ok(v)
+                }
+            })
+            .transpose()
+        })
+        .collect::<Result<Decimal128Array>>()?;
+    Ok(Arc::new(
+        v.with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)?,
+    ))
+}
+
+/// Id lists joined with `|`, one per row; an empty list is null.
+fn joined_array<'s>(rows: &[Row], ids_of: impl Fn(&Row, &mut Vec<&'s str>)) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 24);
+    let (mut ids, mut buf) = (Vec::new(), String::new());
+    for row in rows {
+        ids.clear();
+        ids_of(row, &mut ids);
+        match ids.as_slice() {
+            [] => b.append_null(),
+            [one] => b.append_value(one),
+            many => {
+                buf.clear();
+                for (i, s) in many.iter().enumerate() {
+                    if i > 0 {
+                        buf.push('|');
+                    }
+                    buf.push_str(s);
+                }
+                b.append_value(&buf);
+            }
+        }
+    }
+    Arc::new(b.finish())
 }
 
 impl IndexRow {
@@ -254,6 +448,33 @@ fn split(s: Option<&str>) -> Vec<String> {
 
 impl Columnar for IndexRow {
     const TABLE: &'static str = "batch_index";
+    const CODED: &'static [&'static str] = &[
+        "row_kind",
+        "bank_id",
+        "txn_currency",
+        "currency",
+        "reconciled_status",
+        "mismatch_type",
+        "match_rule",
+        "confidence",
+        "first_seen",
+        "age_days",
+        "business_date",
+        "run_id",
+    ];
+    const FILTERED: Option<&'static [&'static str]> = Some(&[
+        "row_kind",
+        "transaction_id",
+        "bank_id",
+        "merchant_id",
+        "reconciled_status",
+        "mismatch_type",
+        "match_rule",
+        "break_id",
+        "first_seen",
+        "age_days",
+        "business_date",
+    ]);
 
     fn schema() -> SchemaRef {
         let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);

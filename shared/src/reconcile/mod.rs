@@ -1,10 +1,12 @@
 //! Per-bank reconciliation: the matching engine and the batch index it produces.
 
 pub mod engine;
+pub mod frame;
 pub mod index;
 
-pub use engine::{Outcome, PartitionInput, PartitionResult, reconcile, subset_sum};
-pub use index::{BreakRegistry, BreakStats, IndexRow, RowKind, break_id, index_rows};
+pub use engine::{Counterparts, Outcome, PartitionInput, PartitionResult, reconcile, subset_sum};
+pub use frame::{LineRef, TxnRef};
+pub use index::{BreakRegistry, BreakStats, IndexRow, PartitionIndex, Row, RowKind, break_id};
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::dec;
 
-use super::engine::{PartitionInput, PartitionResult, reconcile};
+use super::engine::{Outcome, PartitionInput, reconcile};
+use super::frame::{LineRef, TxnRef};
 use crate::error::{Error, Result};
 use crate::ids::*;
 use crate::money::{Currency, FxTable};
@@ -104,28 +105,46 @@ impl Fixture {
         })
     }
 
-    fn run<'a>(
-        &'a self,
-        t: &'a [Transaction],
-        l: &'a [StatementLine],
-    ) -> Result<PartitionResult<'a>> {
-        reconcile(&PartitionInput {
+    fn run(&self, t: &[Transaction], l: &[StatementLine]) -> Result<Outcomes> {
+        let (t, l): (Vec<TxnRef>, Vec<LineRef>) = (
+            t.iter().map(TxnRef::from).collect(),
+            l.iter().map(LineRef::from).collect(),
+        );
+        let r = reconcile(&PartitionInput {
             business_date: BusinessDate::parse(DAY)?,
             bank_id: BankId::new("bank_01")?,
             settlement_currency: Some(usd()),
-            transactions: t,
-            lines: l,
+            transactions: &t,
+            lines: &l,
             categories: &self.cats,
             fee_rules: &self.rules,
             tolerances: &self.tol,
             fx: &self.fx,
+        })?;
+        Ok(Outcomes {
+            txn_ids: r
+                .transactions
+                .iter()
+                .map(|t| t.transaction_id.to_string())
+                .collect(),
+            line_ids: r.lines.iter().map(|l| l.statement_id.to_string()).collect(),
+            txn_outcomes: r.txn_outcomes,
+            line_outcomes: r.line_outcomes,
         })
     }
 }
 
+/// The engine's outcomes with the ids they are aligned to.
+struct Outcomes {
+    txn_ids: Vec<String>,
+    line_ids: Vec<String>,
+    txn_outcomes: Vec<Outcome>,
+    line_outcomes: Vec<Outcome>,
+}
+
 /// (status, mismatch, rule, discrepancy in minor units) of transaction `i`.
 fn t_out(
-    r: &PartitionResult<'_>,
+    r: &Outcomes,
     id: &str,
 ) -> (
     ReconciledStatus,
@@ -134,25 +153,21 @@ fn t_out(
     Option<i64>,
     Vec<String>,
 ) {
-    let i = r
-        .transactions
-        .iter()
-        .position(|t| t.transaction_id.as_str() == id)
-        .unwrap_or(usize::MAX);
+    let i = r.txn_ids.iter().position(|t| t == id).unwrap_or(usize::MAX);
     let o = &r.txn_outcomes[i];
     let lines = o
         .counterparts
         .iter()
-        .map(|l| r.lines[*l as usize].statement_id.to_string())
+        .map(|l| r.line_ids[*l as usize].clone())
         .collect();
     (o.status, o.mismatch, o.rule, o.discrepancy, lines)
 }
 
-fn l_out(r: &PartitionResult<'_>, sid: &str) -> (ReconciledStatus, MismatchType, MatchRule) {
+fn l_out(r: &Outcomes, sid: &str) -> (ReconciledStatus, MismatchType, MatchRule) {
     let i = r
-        .lines
+        .line_ids
         .iter()
-        .position(|l| l.statement_id.as_str() == sid)
+        .position(|l| l == sid)
         .unwrap_or(usize::MAX);
     let o = &r.line_outcomes[i];
     (o.status, o.mismatch, o.rule)
@@ -359,4 +374,160 @@ fn a_partition_refuses_mixed_statement_currencies() -> Result<()> {
     l.currency = Currency::new("EUR")?;
     assert!(f.run(&[], &[l]).is_err());
     Ok(())
+}
+
+/// A partition with every kind of row: exact, duplicate, one-to-many, composite, group,
+/// chargeback, and unmatched on both sides.
+fn mixed_partition() -> Result<(Vec<Transaction>, Vec<StatementLine>)> {
+    let mut cb = line("L7", Some("T5"), Some("M1"), dec!(-5.00), dec!(0))?;
+    cb.record_type = Some(RecordType::Chargeback);
+    let t = vec![
+        txn("T1", "M1", dec!(10.00), "USD", TxnStatus::Approved)?,
+        txn("T2", "M1", dec!(20.00), "USD", TxnStatus::Approved)?,
+        txn("T3", "M2", dec!(10.00), "USD", TxnStatus::Approved)?,
+        txn("T4", "M2", dec!(30.00), "USD", TxnStatus::Approved)?,
+        txn("T5", "M1", dec!(5.00), "USD", TxnStatus::Approved)?,
+        txn("T6", "M3", dec!(7.77), "USD", TxnStatus::Approved)?,
+        txn("T7", "M4", dec!(12.34), "EUR", TxnStatus::Approved)?,
+    ];
+    let l = vec![
+        line("L1", Some("T1"), Some("M1"), dec!(10.00), dec!(0.25))?,
+        line("L2", Some("T1"), Some("M1"), dec!(10.00), dec!(0.25))?,
+        line("L3", Some("T2"), Some("M1"), dec!(12.00), dec!(0.20))?,
+        line("L4", Some("T2"), Some("M1"), dec!(8.00), dec!(0.20))?,
+        line("L5", None, Some("M2"), dec!(40.00), dec!(0.60))?,
+        line("L6", Some("T5"), Some("M1"), dec!(5.00), dec!(0.18))?,
+        cb,
+        line("L8", Some("TX-NOBODY"), None, dec!(1.00), dec!(0))?,
+        line("L9", Some("T7"), Some("M4"), dec!(99.00), dec!(0.10))?,
+    ];
+    Ok((t, l))
+}
+
+#[test]
+fn the_index_columns_are_what_index_rows_would_write() -> Result<()> {
+    use super::index::{BreakRegistry, IndexRow, PartitionIndex, RowKind};
+    use crate::columnar::{Columnar, read_parquet, write_parquet};
+
+    let f = Fixture::new()?;
+    let (t, l) = mixed_partition()?;
+    let (t, l): (Vec<TxnRef>, Vec<LineRef>) = (
+        t.iter().map(TxnRef::from).collect(),
+        l.iter().map(LineRef::from).collect(),
+    );
+    let date = BusinessDate::parse(DAY)?;
+    let bank = BankId::new("bank_01")?;
+    let r = reconcile(&PartitionInput {
+        business_date: date,
+        bank_id: bank.clone(),
+        settlement_currency: Some(usd()),
+        transactions: &t,
+        lines: &l,
+        categories: &f.cats,
+        fee_rules: &f.rules,
+        tolerances: &f.tol,
+        fx: &f.fx,
+    })?;
+    let mut previous = BreakRegistry::default();
+    let seen = BusinessDate::parse("2026-11-18")?.date();
+    let gone = super::index::break_id(&bank, MismatchType::Amount, "T-GONE");
+    previous.open.insert(gone, seen);
+    let persisting = super::index::break_id(&bank, MismatchType::MissingAtBank, "T6");
+    previous.open.insert(persisting.clone(), seen);
+    let index = PartitionIndex::new(&r, &bank, date, date.date(), "run-x", &previous);
+    assert_eq!(
+        index.stats.new + index.stats.persisting,
+        index.registry.open.len() as u64
+    );
+    assert_eq!((index.stats.persisting, index.stats.resolved), (1, 1));
+
+    let batch = index.batch(&index.rows())?;
+    // Read back as rows and written again by the row path: the same columns, value for value.
+    let rows = IndexRow::from_batch(&batch)?;
+    assert_eq!(IndexRow::to_batch(&rows)?, batch);
+    assert_eq!(rows.len(), t.len() + l.len());
+    // Through Parquet too, and byte-identical on a second run.
+    let bytes = index.parquet(&index.rows())?;
+    assert_eq!(read_parquet::<IndexRow>(bytes.clone().into())?, rows);
+    assert_eq!(index.parquet(&index.rows())?, bytes);
+    assert_ne!(write_parquet(&rows)?.len(), 0);
+
+    let t2 = rows.iter().find(|r| {
+        r.transaction_id
+            .as_ref()
+            .is_some_and(|t| t.as_str() == "T2")
+    });
+    assert_eq!(
+        t2.map(|r| (r.match_rule, r.statement_ids.join("|"), r.amount_posted)),
+        Some((MatchRule::OneToMany, "L3|L4".to_string(), Some(dec!(20.00))))
+    );
+    let line_row = |sid: &str| {
+        rows.iter()
+            .find(|r| r.row_kind == RowKind::StatementLine && r.statement_ids == [sid])
+    };
+    let l5 = line_row("L5");
+    assert_eq!(
+        l5.map(|r| (r.match_rule, r.transaction_ids.join("|"))),
+        Some((MatchRule::ManyToOne, "T3|T4".to_string()))
+    );
+    let t6 = rows.iter().find(|r| {
+        r.transaction_id
+            .as_ref()
+            .is_some_and(|t| t.as_str() == "T6")
+    });
+    assert_eq!(
+        t6.map(|r| (r.break_id.clone(), r.first_seen, r.age_days)),
+        Some((Some(persisting), Some(seen), Some(2)))
+    );
+    // A line of a transaction's break carries the id but does not own the break.
+    let l9 = line_row("L9");
+    assert!(l9.is_some_and(|r| r.break_id.is_some() && !r.owns_break()));
+
+    let mismatches = IndexRow::from_batch(&index.batch(&index.mismatch_rows())?)?;
+    let owning: Vec<IndexRow> = rows.iter().filter(|r| r.owns_break()).cloned().collect();
+    assert_eq!(mismatches, owning);
+    assert_eq!(mismatches.len(), index.registry.open.len());
+    let [by_status, by_rule, by_mismatch] = index.counts();
+    assert_eq!(by_status.values().sum::<u64>(), t.len() as u64);
+    assert_eq!(by_rule.values().sum::<u64>(), t.len() as u64);
+    assert_eq!(by_mismatch.values().sum::<u64>(), mismatches.len() as u64);
+    Ok(())
+}
+
+#[test]
+fn views_read_from_parquet_are_the_records_views() -> Result<()> {
+    use super::frame::{LINE_COLUMNS, TXN_COLUMNS, line_refs, read_columns, txn_refs};
+    use crate::columnar::write_parquet;
+
+    let (t, l) = mixed_partition()?;
+    let tb = read_columns::<Transaction>(write_parquet(&t)?.into(), TXN_COLUMNS)?;
+    let lb = read_columns::<StatementLine>(write_parquet(&l)?.into(), LINE_COLUMNS)?;
+    assert_eq!(tb.first().map(|b| b.num_columns()), Some(TXN_COLUMNS.len()));
+    let want_t: Vec<TxnRef> = t.iter().map(TxnRef::from).collect();
+    let want_l: Vec<LineRef> = l.iter().map(LineRef::from).collect();
+    // Decimals compare by value: 10.00 read back at scale 4 is still 10.00.
+    assert_eq!(txn_refs(&tb)?, want_t);
+    assert_eq!(line_refs(&lb)?, want_l);
+    // A file without a column the engine needs is a clear error.
+    let err = read_columns::<Transaction>(write_parquet(&l)?.into(), TXN_COLUMNS);
+    assert!(err.is_err_and(|e| e.to_string().contains("merchant_id")
+        || e.to_string().contains("amount")
+        || e.to_string().contains("missing")));
+    Ok(())
+}
+
+#[test]
+fn counterparts_take_no_allocation_for_none_or_one() {
+    use super::engine::Counterparts;
+    assert_eq!(
+        std::iter::empty().collect::<Counterparts>(),
+        Counterparts::None
+    );
+    assert_eq!(
+        [7].into_iter().collect::<Counterparts>(),
+        Counterparts::One(7)
+    );
+    let many: Counterparts = [3, 1, 2].into_iter().collect();
+    assert_eq!(&*many, &[3, 1, 2]);
+    assert!(Counterparts::None.is_empty());
 }
