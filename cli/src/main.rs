@@ -79,6 +79,15 @@ enum Command {
         #[arg(long, value_parser = parse_date)]
         date: Option<BusinessDate>,
     },
+    /// Run only the daily close of DIR (the state machine), on what ingestion and the stream
+    /// left there: a re-run redoes only failed or changed partitions, then the aggregation.
+    Close {
+        #[arg(long)]
+        data: PathBuf,
+        /// Business date of the close (default: the latest date with a delivery).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<BusinessDate>,
+    },
     /// Serve the query API (DESIGN §9) on 127.0.0.1 over DIR.
     Serve {
         #[arg(long)]
@@ -177,22 +186,13 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             let fed = rt.block_on(recon_cli::stream_feed::feed_topics(&cfg.data))?;
             println!("stream ({} ms)", started.elapsed().as_millis());
             print!("{}", fed.table());
-            let date = match cfg.date {
-                Some(d) => d,
-                None => recon_cli::run::latest_date(&cfg.data)?,
-            };
-            let tasks = recon_cli::close::LocalTasks::new(&cfg.data)?;
-            let started = std::time::Instant::now();
-            let close = rt.block_on(recon_cli::close::close(&tasks, &cfg.data, date))?;
-            print!("{}", recon_cli::run::close_table(&close));
-            println!("close took {} ms", started.elapsed().as_millis());
-            match close.outcome {
-                recon_cli::asl::Outcome::Succeeded(_) => Ok(()),
-                recon_cli::asl::Outcome::Failed(f) => Err(recon_shared::Error::Invariant(format!(
-                    "close {} failed: {}: {}",
-                    close.execution, f.error, f.cause
-                ))),
-            }
+            run_close(&rt, &cfg.data, cfg.date)
+        }
+        Command::Close { data, date } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
+            run_close(&rt, &data, date)
         }
         Command::Accuracy { data, json } => {
             let report = recon_cli::accuracy::accuracy(&data)?;
@@ -285,5 +285,29 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Runs the daily close of `data` and prints its table.
+fn run_close(
+    rt: &tokio::runtime::Runtime,
+    data: &std::path::Path,
+    date: Option<BusinessDate>,
+) -> recon_shared::Result<()> {
+    let date = match date {
+        Some(d) => d,
+        None => recon_cli::run::latest_date(data)?,
+    };
+    let tasks = recon_cli::close::LocalTasks::new(data)?;
+    let started = std::time::Instant::now();
+    let close = rt.block_on(recon_cli::close::close(&tasks, data, date))?;
+    print!("{}", recon_cli::run::close_table(&close));
+    println!("close took {} ms", started.elapsed().as_millis());
+    match close.outcome {
+        recon_cli::asl::Outcome::Succeeded(_) => Ok(()),
+        recon_cli::asl::Outcome::Failed(f) => Err(recon_shared::Error::Invariant(format!(
+            "close {} failed: {}: {}",
+            close.execution, f.error, f.cause
+        ))),
     }
 }

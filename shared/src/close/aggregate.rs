@@ -12,9 +12,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::inputs::{read_all, transactions_prefix};
+use super::inputs::{objects, transactions_prefix};
 use crate::columnar::{
-    Columnar, MONEY_PRECISION, MONEY_SCALE, RATIO_PRECISION, RATIO_SCALE, decimal_array,
+    Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, RATIO_PRECISION, RATIO_SCALE, decimal_array,
     money_type, opt_string_array, ratio_type, string_array, timestamp_array, utc_micros,
     write_parquet,
 };
@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, TransactionId};
 use crate::money::Currency;
 use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
+use crate::reconcile::frame::{Codes, read_columns};
 use crate::reconcile::{IndexRow, RowKind};
 use crate::records::{MatchRule, MismatchType, ReconciledStatus, Transaction, TxnStatus};
 
@@ -119,36 +120,158 @@ pub fn kpis_key(date: BusinessDate) -> String {
     format!("index/kpis/business_date={date}/part.parquet")
 }
 
+/// What the aggregation reads of a batch index row.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchView<'a> {
+    pub row_kind: RowKind,
+    pub transaction_id: Option<&'a str>,
+    pub merchant_id: Option<&'a str>,
+    pub bank_id: &'a str,
+    pub currency: Currency,
+    pub expected_amount: Option<Decimal>,
+    pub fee_charged: Option<Decimal>,
+    pub discrepancy: Option<Decimal>,
+    pub reconciled_status: ReconciledStatus,
+    pub mismatch_type: MismatchType,
+    pub match_rule: MatchRule,
+}
+
+const BATCH_COLUMNS: &[&str] = &[
+    "row_kind",
+    "transaction_id",
+    "merchant_id",
+    "bank_id",
+    "currency",
+    "expected_amount",
+    "fee_charged",
+    "discrepancy",
+    "reconciled_status",
+    "mismatch_type",
+    "match_rule",
+];
+
+/// Batch index rows of batches read with at least [`BATCH_COLUMNS`].
+pub fn batch_views(batches: &[RecordBatch]) -> Result<Vec<BatchView<'_>>> {
+    let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    let (mut cur, mut st, mut mm, mut rule) =
+        (Codes::new(), Codes::new(), Codes::new(), Codes::new());
+    for b in batches {
+        let c = Columns::new(IndexRow::TABLE, b);
+        let s = |n| c.strings(n);
+        let d = |n| c.decimals(n);
+        let (kind, tid, mer, bank, currency) = (
+            s("row_kind")?,
+            s("transaction_id")?,
+            s("merchant_id")?,
+            s("bank_id")?,
+            s("currency")?,
+        );
+        let (exp, fee, disc) = (d("expected_amount")?, d("fee_charged")?, d("discrepancy")?);
+        let (status, mismatch, rules) = (
+            s("reconciled_status")?,
+            s("mismatch_type")?,
+            s("match_rule")?,
+        );
+        for i in 0..b.num_rows() {
+            out.push(BatchView {
+                row_kind: match c.str_at(kind, "row_kind", i)? {
+                    "TRANSACTION" => RowKind::Transaction,
+                    _ => RowKind::StatementLine,
+                },
+                transaction_id: c.opt_str_at(tid, i),
+                merchant_id: c.opt_str_at(mer, i),
+                bank_id: c.str_at(bank, "bank_id", i)?,
+                currency: cur.get(c.str_at(currency, "currency", i)?, |v| {
+                    c.parse("currency", v)
+                })?,
+                expected_amount: c.opt_dec_at(exp, i)?,
+                fee_charged: c.opt_dec_at(fee, i)?,
+                discrepancy: c.opt_dec_at(disc, i)?,
+                reconciled_status: st.get(c.str_at(status, "reconciled_status", i)?, |v| {
+                    c.parse("reconciled_status", v)
+                })?,
+                mismatch_type: mm.get(c.str_at(mismatch, "mismatch_type", i)?, |v| {
+                    c.parse("mismatch_type", v)
+                })?,
+                match_rule: rule.get(c.str_at(rules, "match_rule", i)?, |v| {
+                    c.parse("match_rule", v)
+                })?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What the aggregation reads of a ledger transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerView<'a> {
+    pub transaction_id: &'a str,
+    pub user_id: &'a str,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub status: TxnStatus,
+}
+
+const LEDGER_COLUMNS: &[&str] = &["transaction_id", "user_id", "amount", "currency", "status"];
+
+/// Transactions of batches read with at least [`LEDGER_COLUMNS`].
+pub fn ledger_views(batches: &[RecordBatch]) -> Result<Vec<LedgerView<'_>>> {
+    let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    let (mut cur, mut st) = (Codes::new(), Codes::new());
+    for b in batches {
+        let c = Columns::new(Transaction::TABLE, b);
+        let (id, user, amount) = (
+            c.strings("transaction_id")?,
+            c.strings("user_id")?,
+            c.decimals("amount")?,
+        );
+        let (currency, status) = (c.strings("currency")?, c.strings("status")?);
+        for i in 0..b.num_rows() {
+            out.push(LedgerView {
+                transaction_id: c.str_at(id, "transaction_id", i)?,
+                user_id: c.str_at(user, "user_id", i)?,
+                amount: c.dec_at(amount, "amount", i)?,
+                currency: cur.get(c.str_at(currency, "currency", i)?, |v| {
+                    c.parse("currency", v)
+                })?,
+                status: st.get(c.str_at(status, "status", i)?, |v| c.parse("status", v))?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every batch of the Parquet objects under `prefix`, `columns` only.
+async fn read_columns_under<S: ObjectStore, T: Columnar>(
+    store: &S,
+    prefix: &str,
+    columns: &[&str],
+) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    for (_, bytes) in objects(store, prefix).await? {
+        out.extend(read_columns::<T>(bytes, columns)?);
+    }
+    Ok(out)
+}
+
 /// Builds the final index and KPIs of one date from its batch index and transactions.
 pub fn build_final(
     date: BusinessDate,
-    batch: &[IndexRow],
-    transactions: &[Transaction],
+    batch: &[BatchView<'_>],
+    transactions: &[LedgerView<'_>],
     stream: &HashMap<TransactionId, StreamState>,
 ) -> Result<(Vec<FinalRow>, Vec<KpiRow>)> {
-    let by_id: HashMap<&TransactionId, &Transaction> = transactions
-        .iter()
-        .map(|t| (&t.transaction_id, t))
-        .collect();
+    let by_id: HashMap<&str, &LedgerView> =
+        transactions.iter().map(|t| (t.transaction_id, t)).collect();
     let cutoff = (date.date() + chrono::Days::new(1))
         .and_hms_opt(0, 0, 0)
         .map(|d| d.and_utc())
         .ok_or_else(|| Error::Invariant("cutoff".into()))?;
     let mut finals = Vec::new();
-    let mut kpis: BTreeMap<(String, String), KpiRow> = BTreeMap::new();
+    let mut kpis: HashMap<(&str, Currency), KpiRow> = HashMap::new();
     for r in batch {
-        let merchant = r
-            .merchant_id
-            .as_ref()
-            .map(|m| m.to_string())
-            .unwrap_or_default();
-        let k = kpis
-            .entry((merchant.clone(), r.currency.to_string()))
-            .or_insert_with(|| KpiRow {
-                merchant_id: merchant.clone(),
-                currency: r.currency.to_string(),
-                ..Default::default()
-            });
+        let merchant = r.merchant_id.unwrap_or_default();
+        let k = kpis.entry((merchant, r.currency)).or_default();
         match r.row_kind {
             RowKind::StatementLine => {
                 if r.merchant_id.is_some() {
@@ -161,7 +284,7 @@ pub fn build_final(
             }
             RowKind::Transaction => {}
         }
-        let Some(id) = &r.transaction_id else {
+        let Some(id) = r.transaction_id else {
             continue;
         };
         let t = by_id.get(id).ok_or_else(|| {
@@ -188,11 +311,11 @@ pub fn build_final(
             k.net_discrepancy += r.discrepancy.unwrap_or_default();
         }
         finals.push(FinalRow {
-            transaction_id: id.clone(),
-            merchant_id: merchant,
+            transaction_id: TransactionId::new(id)?,
+            merchant_id: merchant.to_string(),
             bank_id: r.bank_id.to_string(),
             user_token: t.user_id.to_string(),
-            amount: t.amount,
+            amount: t.currency.exact(t.amount)?,
             currency: t.currency,
             status: derive_status(t.status, s.map(|s| s.status), r.reconciled_status),
             settlement_status: settlement_status(r.reconciled_status).to_string(),
@@ -201,7 +324,7 @@ pub fn build_final(
             policy_flags: s
                 .filter(|s| !s.policy_flags.is_empty())
                 .map(|s| s.policy_flags.join("|")),
-            discrepancy: r.discrepancy,
+            discrepancy: r.discrepancy.map(|d| r.currency.exact(d)).transpose()?,
             statement_currency: r.currency,
             reconciled_status: r.reconciled_status,
             mismatch_type: r.mismatch_type,
@@ -209,10 +332,12 @@ pub fn build_final(
         });
     }
     finals.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
-    let kpis = kpis
-        .into_values()
-        .filter(|k| k.transactions > 0 || !k.fees.is_zero())
-        .map(|mut k| {
+    let mut kpis: Vec<KpiRow> = kpis
+        .into_iter()
+        .filter(|(_, k)| k.transactions > 0 || !k.fees.is_zero())
+        .map(|((merchant, currency), mut k)| {
+            k.merchant_id = merchant.to_string();
+            k.currency = currency.to_string();
             if k.transactions > 0 {
                 k.mismatch_rate =
                     (Decimal::from(k.mismatched) / Decimal::from(k.transactions)).round_dp(4);
@@ -220,6 +345,7 @@ pub fn build_final(
             k
         })
         .collect();
+    kpis.sort_by(|a, b| (&a.merchant_id, &a.currency).cmp(&(&b.merchant_id, &b.currency)));
     Ok((finals, kpis))
 }
 
@@ -248,19 +374,38 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
         .count();
     let mut per_date = serde_json::Map::new();
     for date in &dates {
-        let batch: Vec<IndexRow> =
-            read_all(store, &format!("index/batch/business_date={date}/")).await?;
-        let txns: Vec<Transaction> = read_all(store, &transactions_prefix(*date)).await?;
-        let ids: Vec<TransactionId> = txns.iter().map(|t| t.transaction_id.clone()).collect();
+        let mut phase = Phases::start();
+        let batch_data = read_columns_under::<_, IndexRow>(
+            store,
+            &format!("index/batch/business_date={date}/"),
+            BATCH_COLUMNS,
+        )
+        .await?;
+        let ledger_data = read_columns_under::<_, Transaction>(
+            store,
+            &transactions_prefix(*date),
+            LEDGER_COLUMNS,
+        )
+        .await?;
+        let (batch, txns) = (batch_views(&batch_data)?, ledger_views(&ledger_data)?);
+        phase.lap("read");
+        let ids: Vec<TransactionId> = txns
+            .iter()
+            .map(|t| TransactionId::new(t.transaction_id))
+            .collect::<Result<_>>()?;
         let stream = crate::stream::stream_states(index, &ids).await?;
+        phase.lap("stream_states");
         let (finals, kpis) = build_final(*date, &batch, &txns, &stream)?;
+        phase.lap("join");
         let written_back = crate::stream::write_back_settlement(index, &finals).await?;
+        phase.lap("write_back");
         store
             .put(&final_key(*date), Bytes::from(write_parquet(&finals)?))
             .await?;
         store
             .put(&kpis_key(*date), Bytes::from(write_parquet(&kpis)?))
             .await?;
+        phase.lap("write");
         let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_mismatch: BTreeMap<String, u64> = BTreeMap::new();
         for f in &finals {
@@ -284,7 +429,8 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
             date.to_string(),
             json!({"transactions": finals.len(), "statement_lines": lines, "statement_lines_not_matched": unmatched_lines,
                    "by_status": by_status, "by_mismatch": by_mismatch, "merchants": kpis.len(),
-                   "stream_states": stream.len(), "settlements_written_back": written_back}),
+                   "stream_states": stream.len(), "settlements_written_back": written_back,
+                   "phase_ms": phase.ms}),
         );
     }
     let status = if failed == 0 {
@@ -324,6 +470,27 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
     })
     .await?;
     Ok(summary)
+}
+
+/// Milliseconds spent in each phase of the aggregation of one date.
+struct Phases {
+    ms: BTreeMap<&'static str, u64>,
+    last: std::time::Instant,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Phases {
+            ms: BTreeMap::new(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.ms.insert(name, (now - self.last).as_millis() as u64);
+        self.last = now;
+    }
 }
 
 impl Columnar for FinalRow {

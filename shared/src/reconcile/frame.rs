@@ -117,16 +117,16 @@ pub fn read_columns<T: Columnar>(bytes: Bytes, columns: &[&str]) -> Result<Vec<R
 }
 
 /// Parses the few distinct values of a code column once each.
-struct Codes<'a, T> {
+pub(crate) struct Codes<'a, T> {
     seen: Vec<(&'a str, T)>,
 }
 
 impl<'a, T: Copy> Codes<'a, T> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { seen: Vec::new() }
     }
 
-    fn get(&mut self, s: &'a str, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+    pub(crate) fn get(&mut self, s: &'a str, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
         if let Some((_, v)) = self.seen.iter().find(|(k, _)| *k == s) {
             return Ok(*v);
         }
