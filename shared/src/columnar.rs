@@ -125,15 +125,26 @@ pub fn money_array(values: impl IntoIterator<Item = Decimal>) -> Result<ArrayRef
     decimal_array(values.into_iter().map(Some), MONEY_PRECISION, MONEY_SCALE)
 }
 
-pub fn string_array<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
+pub fn string_array<'a, I>(values: I) -> ArrayRef
+where
+    I: IntoIterator<Item = &'a str>,
+    I::IntoIter: Clone,
+{
     opt_string_array(values.into_iter().map(Some))
 }
 
-pub fn opt_string_array<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> ArrayRef {
-    // Sized up front (ids are short): growing the value buffer copies it each time.
+/// The values are walked twice: once to size the buffers exactly (growing a large value
+/// buffer copies it each time), once to fill them.
+pub fn opt_string_array<'a, I>(values: I) -> ArrayRef
+where
+    I: IntoIterator<Item = Option<&'a str>>,
+    I::IntoIter: Clone,
+{
     let values = values.into_iter();
-    let n = values.size_hint().0;
-    let mut b = StringBuilder::with_capacity(n, n * 16);
+    let (n, bytes) = values
+        .clone()
+        .fold((0, 0), |(n, b), v| (n + 1, b + v.map_or(0, str::len)));
+    let mut b = StringBuilder::with_capacity(n, bytes);
     b.extend(values);
     Arc::new(b.finish())
 }

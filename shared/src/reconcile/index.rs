@@ -407,8 +407,17 @@ fn minor_array(values: impl Iterator<Item = Option<i64>>, cur: Currency) -> Resu
 
 /// Id lists joined with `|`, one per row; an empty list is null.
 fn joined_array<'s>(rows: &[Row], ids_of: impl Fn(&Row, &mut Vec<&'s str>)) -> ArrayRef {
-    let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 24);
-    let (mut ids, mut buf) = (Vec::new(), String::new());
+    let mut ids = Vec::new();
+    let bytes: usize = rows
+        .iter()
+        .map(|row| {
+            ids.clear();
+            ids_of(row, &mut ids);
+            ids.iter().map(|s| s.len() + 1).sum::<usize>()
+        })
+        .sum();
+    let mut b = StringBuilder::with_capacity(rows.len(), bytes);
+    let mut buf = String::new();
     for row in rows {
         ids.clear();
         ids_of(row, &mut ids);
