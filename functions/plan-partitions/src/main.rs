@@ -1,6 +1,10 @@
 //! Lambda entry point: build the ports once (AWS adapters when `RECON_BUCKET` is set, local
 //! ones from `RECON_DATA_DIR`); errors carry the stable names the state machine matches.
 
+// Handlers over the AWS adapters nest futures deeply (SDK calls inside retry loops inside
+// the handler); the default limit of 128 is not enough to lay out the main future.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, run, service_fn, tracing};
 use recon_shared::select::Backend;
 

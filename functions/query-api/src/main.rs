@@ -2,6 +2,10 @@
 //! library router. AWS adapters when `RECON_BUCKET` is set; local ones from `RECON_DATA_DIR`
 //! (the index opened read-only; it follows the indexer's writes).
 
+// Handlers over the AWS adapters nest futures deeply (SDK calls inside retry loops inside
+// the handler); the default limit of 128 is not enough to lay out the main future.
+#![recursion_limit = "256"]
+
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use recon_shared::select::{Backend, IndexMode};

@@ -2,6 +2,10 @@
 //! `RECON_BUCKET` is set, local ones from `RECON_DATA_DIR`), then index each MSK batch with
 //! the library handler.
 
+// Handlers over the AWS adapters nest futures deeply (SDK calls inside retry loops inside
+// the handler); the default limit of 128 is not enough to lay out the main future.
+#![recursion_limit = "256"]
+
 use aws_lambda_events::event::kafka::KafkaEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use recon_shared::metrics::{environment, now_ms};

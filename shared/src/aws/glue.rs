@@ -16,12 +16,15 @@ use super::sdk_error;
 use crate::error::{Error, Result};
 use crate::ports::{Catalog, Partition};
 
+/// A table's partition key names and storage descriptor.
+type TableInfo = (Vec<String>, StorageDescriptor);
+
 #[derive(Debug)]
 pub struct GlueCatalog {
     client: Client,
     bucket: String,
     /// (database, table) → partition key names and storage descriptor, read once.
-    tables: Mutex<HashMap<(String, String), (Vec<String>, StorageDescriptor)>>,
+    tables: Mutex<HashMap<(String, String), TableInfo>>,
     /// Partitions per `GetPartitions` page (`None`: the service's default).
     pub page_size: Option<i32>,
 }
@@ -126,7 +129,7 @@ impl GlueCatalog {
     }
 
     /// The table's partition key names and storage descriptor (read once per process).
-    async fn table(&self, database: &str, table: &str) -> Result<(Vec<String>, StorageDescriptor)> {
+    async fn table(&self, database: &str, table: &str) -> Result<TableInfo> {
         let k = (database.to_string(), table.to_string());
         if let Some(t) = self.tables.lock().ok().and_then(|m| m.get(&k).cloned()) {
             return Ok(t);
