@@ -28,6 +28,8 @@ stop() {
   rm -f "$log"
 }
 trap stop EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # Ready when its API answers (10 s at most).
 if ! "$VENV/bin/python" - "$port" <<'PY'
