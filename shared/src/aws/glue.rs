@@ -134,14 +134,25 @@ impl GlueCatalog {
         if let Some(t) = self.tables.lock().ok().and_then(|m| m.get(&k).cloned()) {
             return Ok(t);
         }
-        let out = self
+        let out = match self
             .client
             .get_table()
             .database_name(database)
             .name(table)
             .send()
             .await
-            .map_err(|e| sdk_error("glue", "GetTable", e))?;
+        {
+            Ok(o) => o,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception()) =>
+            {
+                return Err(Error::NotFound {
+                    key: format!("glue table {database}.{table}"),
+                });
+            }
+            Err(e) => return Err(sdk_error("glue", "GetTable", e)),
+        };
         let t = out
             .table()
             .ok_or_else(|| Error::Invariant(format!("glue table {database}.{table} not found")))?;
@@ -227,9 +238,11 @@ impl Catalog for GlueCatalog {
     }
 
     async fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
+        // A table that does not exist has no partitions (as locally); other errors are errors.
         let (keys, _) = match self.table(database, table).await {
             Ok(t) => t,
-            Err(_) => return Ok(Vec::new()),
+            Err(Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
         };
         let mut out = Vec::new();
         let mut token: Option<String> = None;
