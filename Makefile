@@ -12,7 +12,7 @@ CARGO_LAMBDA_VERSION := 1.9.2
 ZIGLANG_VERSION := 0.14.1
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: help demo test lint fmt fmt-check clippy nextest build-cli generate-1m bench lint-infra build deploy
+.PHONY: help demo test test-aws lint fmt fmt-check clippy nextest build-cli generate-1m bench lint-infra build deploy
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -33,13 +33,17 @@ fmt: ## format the code
 fmt-check: ## check formatting
 	cargo fmt --all --check
 
-clippy: ## lints, warnings are errors
-	cargo clippy --workspace --all-targets -- -D warnings
+clippy: ## lints, warnings are errors (every feature: the AWS adapters and `recon ops` too)
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 lint: fmt-check clippy ## format check and lints
 
-nextest: ## run every test of the workspace
-	cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
+nextest: ## run every test of the workspace, the AWS adapter tests against a moto server
+	bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE)
+
+test-aws: ## only the AWS adapter tests (moto on 127.0.0.1; scripts/with-moto.sh)
+	bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE) \
+	  -E 'binary(contract) | binary(aws_retry) | binary(aws) | test(/dynamodb|s3_|glue|aws|moto/)'
 
 BENCH_DIR ?= /tmp/recon-bench
 BENCH_VENV ?= $(HOME)/.cache/recon-bench-venv

@@ -567,8 +567,9 @@ impl<'a, T: Tasks> Execution<'a, T> {
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
+                    // IO too: tasks bound to the AWS adapters make HTTP calls.
                     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                        .enable_time()
+                        .enable_all()
                         .build()
                     else {
                         return;

@@ -8,6 +8,7 @@ use recon_shared::close::{FinalRequest, PartitionRequest, PlanRequest};
 use recon_shared::ids::{BankId, BusinessDate};
 use recon_shared::local::{LocalRuns, LocalStore};
 use recon_shared::local_index::LocalTransactionIndex;
+use recon_shared::ports::{ObjectStore, RunsTable, TransactionIndex};
 use recon_shared::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -54,14 +55,19 @@ pub struct Fault {
     pub times: u32,
 }
 
-/// The task resources, bound to in-process handlers.
-pub struct LocalTasks {
-    pub store: LocalStore,
-    pub runs: LocalRuns,
-    /// The streaming TransactionIndex under `state/transaction_index/`.
-    pub index: LocalTransactionIndex,
+/// The task resources, bound to in-process handlers over any adapters of the ports (the
+/// local ones for `recon run`, the AWS ones in the integration tests).
+pub struct PortTasks<S, R, I> {
+    pub store: S,
+    pub runs: R,
+    /// The streaming TransactionIndex.
+    pub index: I,
     pub faults: Mutex<Vec<Fault>>,
 }
+
+/// The local bindings: the data directory's bucket, Runs table and TransactionIndex (under
+/// `state/transaction_index/`).
+pub type LocalTasks = PortTasks<LocalStore, LocalRuns, LocalTransactionIndex>;
 
 fn failure(e: Error) -> Failure {
     Failure::new(e.error_type(), e.to_string())
@@ -106,12 +112,22 @@ fn step_request(input: &Value) -> std::result::Result<PartitionRequest, Failure>
 
 impl LocalTasks {
     pub fn new(data: &Path) -> Result<Self> {
-        Ok(Self {
-            store: LocalStore::new(data),
-            runs: LocalRuns::new(data),
-            index: LocalTransactionIndex::open(data)?,
+        Ok(Self::with_ports(
+            LocalStore::new(data),
+            LocalRuns::new(data),
+            LocalTransactionIndex::open(data)?,
+        ))
+    }
+}
+
+impl<S: ObjectStore, R: RunsTable, I: TransactionIndex> PortTasks<S, R, I> {
+    pub fn with_ports(store: S, runs: R, index: I) -> Self {
+        Self {
+            store,
+            runs,
+            index,
             faults: Mutex::new(Vec::new()),
-        })
+        }
     }
 
     fn injected(&self, bank: &BankId) -> Option<Failure> {
@@ -136,7 +152,7 @@ impl LocalTasks {
     }
 }
 
-impl Tasks for LocalTasks {
+impl<S: ObjectStore, R: RunsTable, I: TransactionIndex> Tasks for PortTasks<S, R, I> {
     fn invoke<'a>(
         &'a self,
         resource: &'a str,
@@ -192,17 +208,28 @@ pub fn next_execution(data: &Path, date: BusinessDate) -> String {
     format!("close-{date}-{}", n + 1)
 }
 
-/// Executes the daily close for `date` on the data directory.
-pub async fn close(tasks: &LocalTasks, data: &Path, date: BusinessDate) -> Result<CloseReport> {
+/// Executes the daily close for `date` as execution `name` over any ports: the outcome and
+/// the execution's events.
+pub async fn execute<S: ObjectStore, R: RunsTable, I: TransactionIndex>(
+    tasks: &PortTasks<S, R, I>,
+    name: &str,
+    date: BusinessDate,
+) -> Result<(Outcome, Vec<Event>)> {
     let definition: Value = serde_json::from_str(&substitute(DEFINITION, LOCAL_SUBSTITUTIONS))?;
-    let name = next_execution(data, date);
-    let ex = Execution::new(name.clone(), tasks);
+    let ex = Execution::new(name, tasks);
     let outcome = ex.run(&definition, json!({"business_date": date})).await;
     let events = ex
         .events
         .lock()
         .map(|e| e.clone())
         .map_err(|_| Error::Invariant("event log poisoned".into()))?;
+    Ok((outcome, events))
+}
+
+/// Executes the daily close for `date` on the data directory.
+pub async fn close(tasks: &LocalTasks, data: &Path, date: BusinessDate) -> Result<CloseReport> {
+    let name = next_execution(data, date);
+    let (outcome, events) = execute(tasks, &name, date).await?;
     let summary = std::fs::read(data.join(format!("runs/{date}/{name}.json")))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());

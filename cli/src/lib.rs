@@ -5,6 +5,8 @@ pub mod asl;
 pub mod bench;
 pub mod close;
 pub mod generate;
+#[cfg(feature = "aws")]
+pub mod ops;
 pub mod run;
 pub mod serve;
 pub mod stream_feed;

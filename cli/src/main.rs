@@ -93,12 +93,69 @@ enum Command {
         #[arg(long, value_parser = parse_date)]
         date: Option<BusinessDate>,
     },
+    /// Operate the daily close on AWS: executions, redrive, rerun of one partition
+    /// (`docs/runbook.md`).
+    #[cfg(feature = "aws")]
+    Ops {
+        #[command(subcommand)]
+        what: OpsCommand,
+    },
     /// Serve the query API (DESIGN §9) on 127.0.0.1 over DIR.
     Serve {
         #[arg(long)]
         data: PathBuf,
         #[arg(long, default_value_t = 8080)]
         port: u16,
+    },
+}
+
+#[cfg(feature = "aws")]
+#[derive(Subcommand)]
+enum OpsCommand {
+    /// Executions of the daily close state machine (`RECON_DAILY_CLOSE_ARN`), newest first.
+    Executions {
+        /// Only executions of this status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED,
+        /// PENDING_REDRIVE.
+        #[arg(long)]
+        status: Option<String>,
+        /// The state machine (default: `RECON_DAILY_CLOSE_ARN`).
+        #[arg(long = "state-machine")]
+        state_machine: Option<String>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Redrive a failed execution: it resumes at the failed states, and the Map re-runs only
+    /// its failed partitions.
+    Redrive {
+        execution_arn: String,
+        #[arg(long = "state-machine")]
+        state_machine: Option<String>,
+    },
+    /// Start the close of a date (`close-{date}-{n}`, n one more than the closes started).
+    Start {
+        #[arg(long, value_parser = parse_date)]
+        date: BusinessDate,
+        /// Start exactly `close-{date}-{n}` (an existing one is left as it is).
+        #[arg(long)]
+        n: Option<u32>,
+        #[arg(long = "state-machine")]
+        state_machine: Option<String>,
+    },
+    /// Reconcile one partition again with the reconcile-partition handler, on AWS
+    /// (`RECON_BUCKET`, `RECON_RUNS_TABLE`) or on `--data DIR`.
+    Rerun {
+        #[arg(long, value_parser = parse_date)]
+        date: BusinessDate,
+        #[arg(long)]
+        bank: String,
+        #[arg(long = "as-of", value_parser = parse_date)]
+        as_of: Option<BusinessDate>,
+        #[arg(long)]
+        execution: Option<String>,
+        /// A local data directory instead of the AWS resources of the environment.
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
 }
 
@@ -138,6 +195,69 @@ fn parse_date(s: &str) -> Result<BusinessDate, String> {
     BusinessDate::parse(s).map_err(|e| e.to_string())
 }
 
+#[cfg(feature = "aws")]
+async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
+    use recon_cli::ops;
+    match what {
+        OpsCommand::Executions {
+            status,
+            state_machine,
+            json,
+        } => {
+            let client = ops::close_client(state_machine).await?;
+            let list = ops::executions(&client, status.as_deref()).await?;
+            if json {
+                for e in &list {
+                    println!("{}", serde_json::to_string(e)?);
+                }
+            } else {
+                print!("{}", ops::executions_table(&list));
+            }
+        }
+        OpsCommand::Redrive {
+            execution_arn,
+            state_machine,
+        } => {
+            let client = ops::close_client(state_machine).await?;
+            let when = client.redrive(&execution_arn).await?;
+            println!("redriven {execution_arn} at {when}");
+        }
+        OpsCommand::Start {
+            date,
+            n,
+            state_machine,
+        } => {
+            let client = ops::close_client(state_machine).await?;
+            let (arn, started) = client.start_close(date, n).await?;
+            let what = if started { "started" } else { "exists already" };
+            println!("{what}: {arn}");
+        }
+        OpsCommand::Rerun {
+            date,
+            bank,
+            as_of,
+            execution,
+            data,
+        } => {
+            let backend = match data {
+                Some(dir) => recon_shared::select::Backend::Local(dir),
+                None => recon_shared::select::Backend::from_env().await?,
+            };
+            let summary = ops::rerun(
+                &backend.store()?,
+                &backend.runs()?,
+                date,
+                &bank,
+                as_of,
+                execution,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -167,6 +287,14 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             let b = recon_cli::bench::stream(&data, batch)?;
             print!("{}", recon_cli::bench::stream_table(&b));
             Ok(())
+        }
+        #[cfg(feature = "aws")]
+        Command::Ops { what } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
+            rt.block_on(ops(what))
         }
         Command::Serve { data, port } => {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -46,3 +46,40 @@ pub const RULES_TABLE_ENV: &str = "RECON_RULES_TABLE";
 /// `NormalizeRequest`; failures after Lambda's retries land in the normalizer's on-failure
 /// queue. Set on `manifest-validator` only.
 pub const NORMALIZER_FUNCTION_ENV: &str = "RECON_NORMALIZER_FUNCTION";
+
+// AWS adapters (feature `aws`; `crate::aws`).
+
+/// Endpoint of every AWS service the adapters call, for a local server (moto in the tests,
+/// LocalStack). Optional; unset on AWS, where the SDK resolves the regional endpoints.
+pub const AWS_ENDPOINT_URL_ENV: &str = "RECON_AWS_ENDPOINT_URL";
+
+/// Attempts per AWS call in the SDK's standard retry mode (first try included), 1 to 20.
+/// Optional; default [`crate::aws::DEFAULT_MAX_ATTEMPTS`] when built with the `aws` feature.
+pub const AWS_MAX_ATTEMPTS_ENV: &str = "RECON_AWS_MAX_ATTEMPTS";
+
+/// Objects larger than this many bytes are uploaded to S3 in parts. Optional; default
+/// 64 MiB.
+pub const S3_MULTIPART_THRESHOLD_ENV: &str = "RECON_S3_MULTIPART_THRESHOLD";
+
+/// Size of one multipart upload part in bytes (S3 needs at least 5 MiB but for the last
+/// part). Optional; default 16 MiB.
+pub const S3_PART_SIZE_ENV: &str = "RECON_S3_PART_SIZE";
+
+/// ARN of the daily close state machine, for `recon ops` (not set on the functions).
+pub const DAILY_CLOSE_ARN_ENV: &str = "RECON_DAILY_CLOSE_ARN";
+
+/// Optional value of an environment variable parsed as a number; a set but unreadable value
+/// fails naming the key.
+pub fn optional_u64(key: &str) -> Result<Option<u64>> {
+    match std::env::var(key) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::InvalidConfig {
+                name: key.to_string(),
+                reason: "expected a whole number".into(),
+            }),
+        Err(_) => Ok(None),
+    }
+}

@@ -65,6 +65,13 @@ pub enum Error {
     },
     #[error("object `{key}` not found")]
     NotFound { key: String },
+    /// A cloud service call failed after the SDK's retries.
+    #[error("{service} {operation}: {message}")]
+    Remote {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Invariant(String),
 }
@@ -75,7 +82,7 @@ impl Error {
     /// there, `InvalidInput` for data that cannot be used, `InvalidConfig`, `InvariantViolated`.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Error::Io { .. } => "Retryable",
+            Error::Io { .. } | Error::Remote { .. } => "Retryable",
             Error::NotFound { .. } => "InputMissing",
             Error::InvalidConfig { .. } => "InvalidConfig",
             Error::Invariant(_) => "InvariantViolated",

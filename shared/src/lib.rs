@@ -4,8 +4,11 @@
 //! domain types: ids and money ([`ids`], [`money`]), the canonical records ([`records`]), their
 //! Arrow/Parquet form ([`columnar`]), delivery manifests ([`manifest`]), source mappings
 //! ([`source`]) and the readers of the MT940 and camt.053 statement formats ([`formats`]).
-//! Nothing in this crate talks to AWS.
+//! Nothing in this crate talks to AWS but the adapters of [`aws`] (cargo feature `aws`);
+//! [`select`] picks the local or the AWS adapters from the environment.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod close;
 pub mod columnar;
 pub mod config;
@@ -16,12 +19,14 @@ pub mod ingest;
 pub mod local;
 pub mod local_index;
 pub mod manifest;
+pub mod metrics;
 pub mod money;
 pub mod pii;
 pub mod ports;
 pub mod reconcile;
 pub mod records;
 pub mod rules;
+pub mod select;
 pub mod source;
 pub mod stream;
 

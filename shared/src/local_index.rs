@@ -198,7 +198,17 @@ fn gsi_tag(gsi: Gsi) -> char {
 }
 
 fn encode_cursor(gsi: Gsi, key: &str, day: BusinessDate, id: &Key) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}{key}\0{day}\0{}", gsi_tag(gsi), id.as_str()))
+    cursor_for(gsi, key, day, id.as_str())
+}
+
+/// The cursor of a page that ends at `(day, id)` (the DynamoDB adapter writes the same ones).
+pub(crate) fn cursor_for(gsi: Gsi, key: &str, day: BusinessDate, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}{key}\0{day}\0{id}", gsi_tag(gsi)))
+}
+
+/// The `(day, id)` a cursor points at, checked to belong to this index and key.
+pub(crate) fn cursor_position(cursor: &str, gsi: Gsi, key: &str) -> Result<(BusinessDate, String)> {
+    decode_cursor(cursor, gsi, key).map(|(d, k)| (d, k.as_str().to_string()))
 }
 
 /// The (day, id) a cursor points at, checked to belong to this index and key.

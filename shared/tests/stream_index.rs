@@ -314,11 +314,23 @@ async fn feed(
 ) -> Result<(LocalTransactionIndex, BatchReport)> {
     let store = LocalStore::new(dir);
     let index = LocalTransactionIndex::open(dir)?;
+    let total = feed_into(&store, &index, ctx, records, batch).await?;
+    Ok((index, total))
+}
+
+/// Feeds records in batches into any store and index.
+async fn feed_into<S: ObjectStore, I: TransactionIndex>(
+    store: &S,
+    index: &I,
+    ctx: &StreamContext,
+    records: &[KafkaRecordIn],
+    batch: usize,
+) -> Result<BatchReport> {
     let mut total = BatchReport::default();
     for chunk in records.chunks(batch.max(1)) {
-        total.add(&process_batch(&store, &index, ctx, chunk).await?);
+        total.add(&process_batch(store, index, ctx, chunk).await?);
     }
-    Ok((index, total))
+    Ok(total)
 }
 
 /// SplitMix64, for reproducible permutations.
@@ -390,9 +402,14 @@ async fn any_order_and_any_redelivery_give_the_same_index() -> Result<()> {
 
 #[tokio::test]
 async fn the_join_enrichment_and_labels_are_right() -> Result<()> {
-    let ctx = context(3)?;
     let dir = tmp()?;
     let store = LocalStore::new(dir.path());
+    let index = LocalTransactionIndex::open(dir.path())?;
+    join_body(&store, &index).await
+}
+
+async fn join_body<S: ObjectStore, I: TransactionIndex>(store: &S, index: &I) -> Result<()> {
+    let ctx = context(3)?;
     let fx = "base,quote,rate\nEUR,USD,1.0845000000\nUSD,EUR,0.9220000000\nJPY,USD,0.0066225000\nUSD,JPY,151.0000000000\n";
     store
         .put("config/fx/2026-11-20.csv", Bytes::from(fx))
@@ -407,7 +424,7 @@ async fn the_join_enrichment_and_labels_are_right() -> Result<()> {
         "APPROVED",
         "2026-11-20T08:00:00.000Z",
     );
-    let (index, _) = feed(dir.path(), &ctx, &t.records, 7).await?;
+    feed_into(store, index, &ctx, &t.records, 7).await?;
     let get = |id: &str| {
         let id = TransactionId::new(id);
         async {
@@ -472,7 +489,7 @@ async fn the_join_enrichment_and_labels_are_right() -> Result<()> {
     let orphan = get("TX-404").await?;
     assert!(orphan.txn.is_none() && orphan.signal.is_some());
     let states = stream_states(
-        &index,
+        index,
         &[TransactionId::new("TX-404")?, TransactionId::new("TX-2")?],
     )
     .await?;
@@ -582,8 +599,14 @@ async fn futures_get(
 
 #[tokio::test]
 async fn writes_are_conditional_on_the_version_and_settlement_stays_aside() -> Result<()> {
-    let ctx = context(12)?;
     let dir = tmp()?;
+    let store = LocalStore::new(dir.path());
+    let index = LocalTransactionIndex::open(dir.path())?;
+    conditional_body(&store, &index).await
+}
+
+async fn conditional_body<S: ObjectStore, I: TransactionIndex>(store: &S, index: &I) -> Result<()> {
+    let ctx = context(12)?;
     let mut t = Topics::default();
     t.txn(
         "TX-1",
@@ -594,7 +617,7 @@ async fn writes_are_conditional_on_the_version_and_settlement_stays_aside() -> R
         "PENDING",
         "2026-11-20T09:00:00.000Z",
     );
-    let (index, _) = feed(dir.path(), &ctx, &t.records, 10).await?;
+    feed_into(store, index, &ctx, &t.records, 10).await?;
     let id = TransactionId::new("TX-1")?;
     let item = index
         .get(&id)
@@ -639,7 +662,7 @@ async fn writes_are_conditional_on_the_version_and_settlement_stays_aside() -> R
     };
     let mut unknown = row.clone();
     unknown.transaction_id = TransactionId::new("TX-LATER")?;
-    assert_eq!(write_back_settlement(&index, &[row, unknown]).await?, 2);
+    assert_eq!(write_back_settlement(index, &[row, unknown]).await?, 2);
     let settled = index
         .get(&id)
         .await?
@@ -664,8 +687,7 @@ async fn writes_are_conditional_on_the_version_and_settlement_stays_aside() -> R
         "APPROVED",
         "2026-11-20T09:00:05.000Z",
     );
-    let store = LocalStore::new(dir.path());
-    process_batch(&store, &index, &ctx, &t2.records).await?;
+    process_batch(store, index, &ctx, &t2.records).await?;
     for id in ["TX-1", "TX-LATER"] {
         let now = index
             .get(&TransactionId::new(id)?)
@@ -683,8 +705,14 @@ async fn writes_are_conditional_on_the_version_and_settlement_stays_aside() -> R
 
 #[tokio::test]
 async fn gsi_pages_cover_everything_once_and_cursors_are_checked() -> Result<()> {
-    let ctx = context(1000)?;
     let dir = tmp()?;
+    let store = LocalStore::new(dir.path());
+    let index = LocalTransactionIndex::open(dir.path())?;
+    gsi_body(&store, &index).await
+}
+
+async fn gsi_body<S: ObjectStore, I: TransactionIndex>(store: &S, index: &I) -> Result<()> {
+    let ctx = context(1000)?;
     let mut t = Topics::default();
     for i in 0..57 {
         let day = 18 + i % 3;
@@ -698,7 +726,7 @@ async fn gsi_pages_cover_everything_once_and_cursors_are_checked() -> Result<()>
             &format!("2026-11-{day}T10:{:02}:00.000Z", i % 60),
         );
     }
-    let (index, _) = feed(dir.path(), &ctx, &t.records, 500).await?;
+    feed_into(store, index, &ctx, &t.records, 500).await?;
     let token = index
         .get(&TransactionId::new("TX-000")?)
         .await?
@@ -832,4 +860,128 @@ async fn the_store_reopens_to_the_same_state_and_readers_follow_the_writer() -> 
     assert_eq!(again.scan()?, want);
     assert_eq!(again.all_totals()?, totals);
     Ok(())
+}
+
+/// The same bodies on S3 and DynamoDB (moto), and the order and redelivery independence of
+/// the DynamoDB item and aggregate writes against the local store's state.
+#[cfg(feature = "aws")]
+mod aws {
+    use super::*;
+    use recon_shared::aws::dynamo::{DynamoTransactionIndex, TableNames, create_tables};
+    use recon_shared::aws::s3::{S3Store, UploadSettings};
+    use recon_shared::aws::testing::{moto, unique};
+
+    async fn ports(sdk: &aws_config::SdkConfig) -> Result<(S3Store, DynamoTransactionIndex)> {
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build();
+        let store = S3Store::new(
+            aws_sdk_s3::Client::from_conf(conf),
+            unique("recon-stream"),
+            UploadSettings::default(),
+        );
+        store.create_bucket().await?;
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let names = TableNames::prefixed(&unique("recon"));
+        create_tables(&client, &names).await?;
+        let mut index = DynamoTransactionIndex::new(client, names.transaction_index);
+        // Small GSI pages, so a page of the API spans several Query pages.
+        index.query_page_size = Some(7);
+        Ok((store, index))
+    }
+
+    #[tokio::test]
+    async fn dynamodb_join_enrichment_and_labels_are_right() -> Result<()> {
+        let Some(sdk) = moto("dynamodb_join_enrichment_and_labels_are_right").await else {
+            return Ok(());
+        };
+        let (store, index) = ports(&sdk).await?;
+        join_body(&store, &index).await
+    }
+
+    #[tokio::test]
+    async fn dynamodb_writes_are_conditional_and_settlement_stays_aside() -> Result<()> {
+        let Some(sdk) = moto("dynamodb_writes_are_conditional_and_settlement_stays_aside").await
+        else {
+            return Ok(());
+        };
+        let (store, index) = ports(&sdk).await?;
+        conditional_body(&store, &index).await
+    }
+
+    #[tokio::test]
+    async fn dynamodb_gsi_pages_cover_everything_once() -> Result<()> {
+        let Some(sdk) = moto("dynamodb_gsi_pages_cover_everything_once").await else {
+            return Ok(());
+        };
+        let (store, index) = ports(&sdk).await?;
+        gsi_body(&store, &index).await
+    }
+
+    #[tokio::test]
+    async fn dynamodb_state_is_independent_of_order_and_redelivery() -> Result<()> {
+        let Some(sdk) = moto("dynamodb_state_is_independent_of_order_and_redelivery").await else {
+            return Ok(());
+        };
+        let ctx = context(3)?;
+        let records = scenario().records;
+        let dir = tmp()?;
+        let (base, _) = feed(dir.path(), &ctx, &records, 1000).await?;
+        let want_items = base.scan()?;
+        let want_totals = base.all_totals()?;
+        let ids: Vec<TransactionId> = want_items
+            .iter()
+            .map(|i| i.transaction_id.clone())
+            .collect();
+        let mut hours: std::collections::BTreeMap<(String, i64), u64> = Default::default();
+        for i in &want_items {
+            if let Some((u, h)) = i.user_hour() {
+                *hours.entry((u.to_string(), h)).or_default() += 1;
+            }
+        }
+        let mut rng = Rng(11);
+        for round in 0..2 {
+            let (store, index) = ports(&sdk).await?;
+            let mut recs = records.clone();
+            for i in (1..recs.len()).rev() {
+                let j = rng.below(i + 1);
+                recs.swap(i, j);
+            }
+            for _ in 0..4 {
+                let r = recs[rng.below(recs.len())].clone();
+                let at = rng.below(recs.len());
+                recs.insert(at, r);
+            }
+            if round == 1 {
+                recs.extend(recs.clone());
+            }
+            feed_into(&store, &index, &ctx, &recs, 5).await?;
+            assert_eq!(index.get_many(&ids).await?, want_items, "round {round}");
+            for t in &want_totals {
+                assert_eq!(
+                    index
+                        .merchant_day(&t.merchant_id, t.txn_day)
+                        .await?
+                        .as_ref(),
+                    Some(t),
+                    "round {round}"
+                );
+            }
+            let keys: Vec<(String, i64)> = hours.keys().cloned().collect();
+            assert_eq!(
+                index.user_hour_counts(&keys).await?,
+                hours.values().copied().collect::<Vec<_>>()
+            );
+            assert_eq!(
+                index
+                    .merchant_day(
+                        &MerchantId::new("M404")?,
+                        BusinessDate::parse("2026-11-20")?
+                    )
+                    .await?,
+                None
+            );
+        }
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
 //! `final-aggregate` (Step Functions task): final index, merchant KPIs and the run summary.
 
 pub use recon_shared::close::FinalRequest;
+use recon_shared::metrics::Emf;
 use recon_shared::ports::{ObjectStore, RunsTable, TransactionIndex};
 
 pub async fn handle<S: ObjectStore, R: RunsTable, I: TransactionIndex>(
@@ -13,14 +14,14 @@ pub async fn handle<S: ObjectStore, R: RunsTable, I: TransactionIndex>(
 }
 
 /// Namespace and name of the metric the `MismatchRate` alarm of `template.yaml` watches.
-pub const METRIC_NAMESPACE: &str = "Recon";
+pub const METRIC_NAMESPACE: &str = recon_shared::metrics::NAMESPACE;
 pub const MISMATCH_RATE_METRIC: &str = "MismatchRate";
 
 /// CloudWatch embedded-metric-format lines for a close's summary: for each closed date, the
 /// share of its transactions with a mismatch (any `mismatch_type` but `NONE`), with the
-/// `Environment` dimension. The Lambda prints them to stdout; CloudWatch Logs turns each line
-/// into a `Recon/MismatchRate` datapoint. Dates without transactions give no line.
-#[allow(clippy::float_arithmetic)] // a ratio for a metric, never money
+/// `Environment` dimension, and its matches per reconciled status (`Matches{Status}`). The
+/// Lambda prints them to stdout; CloudWatch Logs turns each line into datapoints. Dates
+/// without transactions give no line.
 pub fn mismatch_rate_emf(
     summary: &serde_json::Value,
     environment: &str,
@@ -34,23 +35,37 @@ pub fn mismatch_rate_emf(
         .filter_map(|(date, day)| {
             let transactions = day["transactions"].as_u64().filter(|&n| n > 0)?;
             let clean = day["by_mismatch"]["NONE"].as_u64().unwrap_or(0);
-            let rate = transactions.saturating_sub(clean) as f64 / transactions as f64;
-            let line = serde_json::json!({
-                "_aws": {
-                    "Timestamp": timestamp_ms,
-                    "CloudWatchMetrics": [{
-                        "Namespace": METRIC_NAMESPACE,
-                        "Dimensions": [["Environment"]],
-                        "Metrics": [{"Name": MISMATCH_RATE_METRIC, "Unit": "None"}],
-                    }],
-                },
-                "Environment": environment,
-                "BusinessDate": date,
-                "Execution": summary["execution"],
-                "Transactions": transactions,
-                MISMATCH_RATE_METRIC: rate,
-            });
-            Some(line.to_string())
+            let mut emf = Emf::new(environment, "final-aggregate")
+                .environment_only()
+                .ratio(
+                    MISMATCH_RATE_METRIC,
+                    transactions.saturating_sub(clean),
+                    transactions,
+                )
+                .property("BusinessDate", date.as_str())
+                .property("Execution", summary["execution"].clone())
+                .property("Transactions", transactions);
+            if let Some(by_status) = day["by_status"].as_object() {
+                for (status, n) in by_status {
+                    emf = emf.count(
+                        &format!("Matches{}", pascal(status)),
+                        n.as_u64().unwrap_or(0),
+                    );
+                }
+            }
+            Some(emf.line(timestamp_ms))
+        })
+        .collect()
+}
+
+/// `PARTIAL_MATCH` → `PartialMatch` (metric names).
+pub fn pascal(s: &str) -> String {
+    s.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map_or(String::new(), |f| {
+                f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase()
+            })
         })
         .collect()
 }
@@ -67,6 +82,7 @@ mod tests {
             "dates": {
                 "2026-11-19": {"transactions": 20, "by_mismatch": {"NONE": 20}},
                 "2026-11-20": {"transactions": 20000,
+                               "by_status": {"MATCHED": 19335, "PARTIAL_MATCH": 194},
                                "by_mismatch": {"AMOUNT": 177, "FEE": 312, "NONE": 19023,
                                                "MISSING_AT_BANK": 402, "CHARGEBACK": 69,
                                                "CURRENCY": 17}},
@@ -88,6 +104,11 @@ mod tests {
         assert_eq!(today["Environment"], "prod");
         assert_eq!(today["BusinessDate"], "2026-11-20");
         assert_eq!(today["MismatchRate"], json!(0.04885));
+        let metrics = recon_shared::metrics::parse_line(&lines[1])?;
+        assert_eq!(metrics["MatchesMatched"], json!(19335));
+        assert_eq!(metrics["MatchesPartialMatch"], json!(194));
+        assert_eq!(metrics["MismatchRate"], json!(0.04885));
+        assert_eq!(pascal("MISSING_AT_BANK"), "MissingAtBank");
         let late: Value = serde_json::from_str(&lines[0])?;
         assert_eq!(late["MismatchRate"], json!(0.0));
         assert!(mismatch_rate_emf(&json!({}), "prod", 0).is_empty());

@@ -1,31 +1,41 @@
-//! Lambda entry point: build the ports once; errors carry the stable names the state machine
-//! matches.
+//! Lambda entry point: build the ports once (AWS adapters when `RECON_BUCKET` is set, local
+//! ones from `RECON_DATA_DIR`); errors carry the stable names the state machine matches.
+
+// Handlers over the AWS adapters nest futures deeply (SDK calls inside retry loops inside
+// the handler); the default limit of 128 is not enough to lay out the main future.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, run, service_fn, tracing};
-use recon_shared::config::{ENVIRONMENT_ENV, data_dir};
-use recon_shared::local::{LocalRuns, LocalStore};
-use recon_shared::local_index::LocalTransactionIndex;
+use recon_shared::metrics::{Emf, environment, now_ms};
+use recon_shared::select::{Backend, IndexMode};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let dir = data_dir()?;
-    let store = LocalStore::new(&dir);
-    let runs = LocalRuns::new(&dir);
-    let index = LocalTransactionIndex::open(&dir)?;
-    let environment = std::env::var(ENVIRONMENT_ENV).unwrap_or_else(|_| "local".into());
+    let backend = Backend::from_env().await?;
+    let store = backend.store()?;
+    let runs = backend.runs()?;
+    let index = backend.index(IndexMode::Writer)?;
+    let env = environment();
     run(service_fn(
         |event: LambdaEvent<final_aggregate::FinalRequest>| async {
+            let started = std::time::Instant::now();
             let summary = final_aggregate::handle(event.payload, &store, &runs, &index)
                 .await
                 .map_err(diagnostic)?;
+            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::info!(execution = %summary["execution"], "close aggregated");
             // Embedded-metric-format lines: the `MismatchRate` alarm of template.yaml.
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-            for line in final_aggregate::mismatch_rate_emf(&summary, &environment, now_ms) {
+            let now = now_ms();
+            for line in final_aggregate::mismatch_rate_emf(&summary, &env, now) {
                 println!("{line}");
             }
+            println!(
+                "{}",
+                Emf::new(&env, "final-aggregate")
+                    .millis("Duration", ms)
+                    .line(now)
+            );
             Ok::<_, Diagnostic>(summary)
         },
     ))

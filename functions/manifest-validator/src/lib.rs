@@ -43,6 +43,18 @@ pub async fn handle<S: ObjectStore, M: ManifestTable>(
     Ok(resp)
 }
 
+/// EMF line of one invocation: deliveries, files accepted and quarantined, duration.
+pub fn metrics(resp: &Response, environment: &str, duration_ms: u64, timestamp_ms: i64) -> String {
+    let accepted: usize = resp.outcomes.iter().map(|o| o.accepted.len()).sum();
+    let quarantined: usize = resp.outcomes.iter().map(|o| o.quarantined.len()).sum();
+    recon_shared::metrics::Emf::new(environment, "manifest-validator")
+        .count("Deliveries", resp.outcomes.len() as u64)
+        .count("FilesAccepted", accepted as u64)
+        .count("FilesQuarantined", quarantined as u64)
+        .millis("Duration", duration_ms)
+        .line(timestamp_ms)
+}
+
 /// The S3 notification the bucket sends when `key` is written (for the local runner and tests).
 pub fn s3_put_event(bucket: &str, key: &str, size: u64) -> Result<S3Event> {
     let encoded: String = key
@@ -72,4 +84,27 @@ pub fn s3_put_event(bucket: &str, key: &str, size: u64) -> Result<S3Event> {
         }
     }]});
     Ok(serde_json::from_value(v)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_validation_metrics_count_files() -> Result<()> {
+        let resp: Response = serde_json::from_value(json!({
+            "outcomes": [{"source_id": "bank_01", "business_date": "2026-11-20", "version": 1,
+                          "status": "PARTIALLY_ACCEPTED", "accepted": ["a.csv", "b.csv"],
+                          "quarantined": [{"file": "c.csv", "reason_code": "SHA256_MISMATCH", "reason": "x"}],
+                          "superseded_version": null}],
+            "normalize": [], "ignored": []
+        }))?;
+        let m = recon_shared::metrics::parse_line(&metrics(&resp, "prod", 12, 0))?;
+        assert_eq!(m["Deliveries"], json!(1));
+        assert_eq!(m["FilesAccepted"], json!(2));
+        assert_eq!(m["FilesQuarantined"], json!(1));
+        assert_eq!(m["Duration"], json!(12));
+        Ok(())
+    }
 }

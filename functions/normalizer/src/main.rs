@@ -1,21 +1,42 @@
-//! Lambda entry point: build the ports once, then normalize each request.
+//! Lambda entry point: build the ports once (AWS adapters when `RECON_BUCKET` is set, local
+//! ones from `RECON_DATA_DIR`), then normalize each request.
+
+// Handlers over the AWS adapters nest futures deeply (SDK calls inside retry loops inside
+// the handler); the default limit of 128 is not enough to lay out the main future.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
-use recon_shared::config::data_dir;
-use recon_shared::local::{LocalCatalog, LocalManifests, LocalStore};
+use recon_shared::metrics::{environment, now_ms};
 use recon_shared::pii::PiiKey;
+use recon_shared::select::Backend;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let dir = data_dir()?;
+    let backend = Backend::from_env().await?;
     let pii = PiiKey::from_env()?;
-    let store = LocalStore::new(&dir);
-    let table = LocalManifests::new(&dir);
-    let catalog = LocalCatalog::new(&dir);
+    let store = backend.store()?;
+    let table = backend.manifests()?;
+    let catalog = backend.catalog()?;
+    let env = environment();
     run(service_fn(
         |event: LambdaEvent<normalizer::NormalizeRequest>| async {
-            Ok::<_, Error>(normalizer::handle(event.payload, &store, &table, &catalog, &pii).await?)
+            let started = std::time::Instant::now();
+            let out = normalizer::handle(event.payload, &store, &table, &catalog, &pii).await?;
+            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let t = out.totals();
+            tracing::info!(
+                source_id = %out.source_id,
+                business_date = %out.business_date,
+                version = out.version,
+                records_in = t.records_in,
+                accepted = t.accepted,
+                rejected = t.rejected,
+                stale = out.stale,
+                "delivery normalized"
+            );
+            println!("{}", normalizer::metrics(&out, &env, ms, now_ms()));
+            Ok::<_, Error>(out)
         },
     ))
     .await

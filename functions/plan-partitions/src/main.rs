@@ -1,16 +1,19 @@
-//! Lambda entry point: build the ports once; errors carry the stable names the state machine
-//! matches.
+//! Lambda entry point: build the ports once (AWS adapters when `RECON_BUCKET` is set, local
+//! ones from `RECON_DATA_DIR`); errors carry the stable names the state machine matches.
+
+// Handlers over the AWS adapters nest futures deeply (SDK calls inside retry loops inside
+// the handler); the default limit of 128 is not enough to lay out the main future.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, run, service_fn, tracing};
-use recon_shared::config::data_dir;
-use recon_shared::local::{LocalRuns, LocalStore};
+use recon_shared::select::Backend;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let dir = data_dir()?;
-    let store = LocalStore::new(&dir);
-    let runs = LocalRuns::new(&dir);
+    let backend = Backend::from_env().await?;
+    let store = backend.store()?;
+    let runs = backend.runs()?;
     run(service_fn(
         |event: LambdaEvent<plan_partitions::PlanRequest>| async {
             plan_partitions::handle(event.payload, &store, &runs)

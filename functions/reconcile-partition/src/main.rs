@@ -1,21 +1,36 @@
-//! Lambda entry point: build the ports once; errors carry the stable names the state machine
-//! matches.
+//! Lambda entry point: build the ports once (AWS adapters when `RECON_BUCKET` is set, local
+//! ones from `RECON_DATA_DIR`); errors carry the stable names the state machine matches.
+
+// Handlers over the AWS adapters nest futures deeply (SDK calls inside retry loops inside
+// the handler); the default limit of 128 is not enough to lay out the main future.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, run, service_fn, tracing};
-use recon_shared::config::data_dir;
-use recon_shared::local::{LocalRuns, LocalStore};
+use recon_shared::metrics::{environment, now_ms};
+use recon_shared::select::Backend;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let dir = data_dir()?;
-    let store = LocalStore::new(&dir);
-    let runs = LocalRuns::new(&dir);
+    let backend = Backend::from_env().await?;
+    let store = backend.store()?;
+    let runs = backend.runs()?;
+    let env = environment();
     run(service_fn(
         |event: LambdaEvent<reconcile_partition::PartitionRequest>| async {
-            reconcile_partition::handle(event.payload, &store, &runs)
+            let summary = reconcile_partition::handle(event.payload, &store, &runs)
                 .await
-                .map_err(diagnostic)
+                .map_err(diagnostic)?;
+            tracing::info!(
+                business_date = %summary.business_date,
+                bank_id = %summary.bank_id,
+                run_id = %summary.run_id,
+                transactions = summary.transactions,
+                statement_lines = summary.statement_lines,
+                "partition reconciled"
+            );
+            println!("{}", reconcile_partition::metrics(&summary, &env, now_ms()));
+            Ok::<_, Diagnostic>(summary)
         },
     ))
     .await

@@ -46,10 +46,44 @@ pub async fn handle<S: ObjectStore, I: TransactionIndex>(
     process_batch(store, index, ctx, &records(&event)).await
 }
 
+/// EMF line of one MSK batch: records in, per topic, rejected, applied, unchanged, duration.
+pub fn metrics(r: &BatchReport, environment: &str, duration_ms: u64, timestamp_ms: i64) -> String {
+    recon_shared::metrics::Emf::new(environment, "stream-indexer")
+        .count("RecordsIn", r.records)
+        .count("RecordsAccepted", r.transactions + r.fraud_signals)
+        .count("RecordsRejected", r.rejected)
+        .count("RecordsApplied", r.applied)
+        .count("RecordsUnchanged", r.unchanged)
+        .count("PendingSignals", r.pending_signals)
+        .millis("Duration", duration_ms)
+        .line(timestamp_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use recon_shared::Error;
+
+    #[test]
+    fn the_batch_metrics_are_an_emf_record() -> Result<()> {
+        let r = BatchReport {
+            records: 500,
+            transactions: 300,
+            fraud_signals: 190,
+            rejected: 10,
+            applied: 480,
+            unchanged: 10,
+            pending_signals: 3,
+            ..BatchReport::default()
+        };
+        let m = recon_shared::metrics::parse_line(&metrics(&r, "prod", 40, 1))?;
+        assert_eq!(m["RecordsIn"], serde_json::json!(500));
+        assert_eq!(m["RecordsAccepted"], serde_json::json!(490));
+        assert_eq!(m["RecordsRejected"], serde_json::json!(10));
+        assert_eq!(m["RecordsApplied"], serde_json::json!(480));
+        assert_eq!(m["PendingSignals"], serde_json::json!(3));
+        Ok(())
+    }
 
     #[test]
     fn the_sample_event_round_trips_and_decodes() -> Result<()> {

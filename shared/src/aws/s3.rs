@@ -1,0 +1,336 @@
+//! The bucket on S3.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
+
+use super::sdk_error;
+use crate::config;
+use crate::error::{Error, Result};
+use crate::ports::{ObjectInfo, ObjectStore};
+
+/// Objects above this size are uploaded in parts.
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
+/// Size of one part (S3: at least 5 MiB, but for the last part; at most 10 000 parts).
+pub const DEFAULT_PART_SIZE: usize = 16 * 1024 * 1024;
+
+/// How [`S3Store::put`] uploads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadSettings {
+    /// Objects larger than this go through a multipart upload.
+    pub multipart_threshold: u64,
+    pub part_size: usize,
+    /// Keys per `ListObjectsV2` page (`None`: the service's 1000).
+    pub list_page_size: Option<i32>,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
+            part_size: DEFAULT_PART_SIZE,
+            list_page_size: None,
+        }
+    }
+}
+
+impl UploadSettings {
+    /// Defaults, overridden by [`config::S3_MULTIPART_THRESHOLD_ENV`] and
+    /// [`config::S3_PART_SIZE_ENV`].
+    pub fn from_env() -> Result<Self> {
+        let mut s = Self::default();
+        if let Some(t) = config::optional_u64(config::S3_MULTIPART_THRESHOLD_ENV)? {
+            s.multipart_threshold = t;
+        }
+        if let Some(p) = config::optional_u64(config::S3_PART_SIZE_ENV)? {
+            s.part_size =
+                usize::try_from(p)
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| Error::InvalidConfig {
+                        name: config::S3_PART_SIZE_ENV.into(),
+                        reason: "expected a positive part size in bytes".into(),
+                    })?;
+        }
+        Ok(s)
+    }
+}
+
+/// The bucket of DESIGN §2 on S3.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    upload: UploadSettings,
+}
+
+impl S3Store {
+    pub fn new(client: Client, bucket: impl Into<String>, upload: UploadSettings) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            upload,
+        }
+    }
+
+    pub fn from_conf(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Result<Self> {
+        // Path-style addressing works with every endpoint (local servers have no DNS per bucket).
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        Ok(Self::new(
+            Client::from_conf(conf),
+            bucket,
+            UploadSettings::from_env()?,
+        ))
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the bucket (tests and local servers; on AWS the template owns it).
+    pub async fn create_bucket(&self) -> Result<()> {
+        let mut req = self.client.create_bucket().bucket(&self.bucket);
+        // Outside us-east-1 the region must be named.
+        if let Some(region) = self
+            .client
+            .config()
+            .region()
+            .map(|r| r.as_ref().to_string())
+            && region != "us-east-1"
+        {
+            req = req.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                        region.as_str(),
+                    ))
+                    .build(),
+            );
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+                }) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error("s3", "CreateBucket", e)),
+        }
+    }
+
+    async fn put_multipart(&self, key: &str, bytes: Bytes) -> Result<()> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| sdk_error("s3", "CreateMultipartUpload", e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| Error::Invariant("CreateMultipartUpload answered no upload id".into()))?
+            .to_string();
+        match self.upload_parts(key, &upload_id, bytes).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Leave no orphaned parts behind (the bucket's lifecycle rule is the backstop).
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts(&self, key: &str, upload_id: &str, bytes: Bytes) -> Result<()> {
+        let size = self.upload.part_size.max(1);
+        let mut parts = Vec::new();
+        let mut offset = 0;
+        let mut number = 1i32;
+        while offset < bytes.len() {
+            let end = (offset + size).min(bytes.len());
+            let part = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(bytes.slice(offset..end)))
+                .send()
+                .await
+                .map_err(|e| sdk_error("s3", "UploadPart", e))?;
+            let mut done = CompletedPart::builder().part_number(number);
+            if let Some(tag) = part.e_tag() {
+                done = done.e_tag(tag);
+            }
+            parts.push(done.build());
+            offset = end;
+            number += 1;
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("s3", "CompleteMultipartUpload", e))?;
+        Ok(())
+    }
+}
+
+/// A key as the `CopySource` header wants it: `/`-separated segments, percent-encoded.
+pub fn encode_copy_source(bucket: &str, key: &str) -> String {
+    let mut out = String::with_capacity(bucket.len() + key.len() + 8);
+    out.push_str(bucket);
+    out.push('/');
+    for b in key.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(char::from(b))
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+impl ObjectStore for S3Store {
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Err(Error::NotFound {
+                    key: key.to_string(),
+                });
+            }
+            Err(e) => return Err(sdk_error("s3", "GetObject", e)),
+        };
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| sdk_error("s3", "GetObject", e))?;
+        Ok(body.into_bytes())
+    }
+
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        if bytes.len() as u64 > self.upload.multipart_threshold {
+            return self.put_multipart(key, bytes).await;
+        }
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| sdk_error("s3", "PutObject", e))?;
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let mut req = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix);
+        if let Some(n) = self.upload.list_page_size {
+            req = req.max_keys(n);
+        }
+        let mut pages = req.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error("s3", "ListObjectsV2", e))?;
+            for o in page.contents() {
+                if let Some(key) = o.key() {
+                    out.push(ObjectInfo {
+                        key: key.to_string(),
+                        size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        match self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(encode_copy_source(&self.bucket, from))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
+                    == Some("NoSuchKey") =>
+            {
+                Err(Error::NotFound {
+                    key: from.to_string(),
+                })
+            }
+            Err(e) => Err(sdk_error("s3", "CopyObject", e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| sdk_error("s3", "DeleteObject", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_sources_are_percent_encoded_but_for_slashes() {
+        assert_eq!(
+            encode_copy_source("b", "landing/bank a/2026-11-20/x+y.csv"),
+            "b/landing/bank%20a/2026-11-20/x%2By.csv"
+        );
+        assert_eq!(
+            encode_copy_source("b", "curated/statements/business_date=2026-11-20/p.parquet"),
+            "b/curated/statements/business_date%3D2026-11-20/p.parquet"
+        );
+    }
+}

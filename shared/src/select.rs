@@ -1,0 +1,353 @@
+//! Which adapters a process uses, chosen once from the environment: the AWS adapters when
+//! [`config::BUCKET_ENV`] is set (crate feature `aws`), the local ones when
+//! [`config::DATA_DIR_ENV`] is. The `Any*` types implement the ports over either, so a
+//! function's `main` builds its ports once and hands them to the same handler.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+
+use crate::config;
+use crate::error::{Error, Result};
+use crate::ids::{BusinessDate, MerchantId, SourceId, TransactionId};
+use crate::local::{LocalCatalog, LocalManifests, LocalRuns, LocalStore};
+use crate::local_index::LocalTransactionIndex;
+use crate::ports::{
+    Catalog, ConditionalPut, FileRecord, IndexPage, IndexQuery, ManifestTable, ObjectInfo,
+    ObjectStore, Partition, PutOutcome, RunRecord, RunsTable, SettlementUpdate, TransactionIndex,
+};
+use crate::stream::{IndexItem, MerchantDayTotals};
+
+/// Where the ports live.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A directory plays the bucket; tables under `state/`.
+    Local(PathBuf),
+    #[cfg(feature = "aws")]
+    Aws(Box<AwsBackend>),
+}
+
+/// The shared SDK configuration and the resource names of the deployment.
+#[cfg(feature = "aws")]
+#[derive(Debug, Clone)]
+pub struct AwsBackend {
+    pub sdk: aws_config::SdkConfig,
+    pub bucket: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+/// Whether a process opens the TransactionIndex to write (one local writer at a time) or to
+/// read only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexMode {
+    Writer,
+    ReadOnly,
+}
+
+impl Backend {
+    /// From the environment: [`config::BUCKET_ENV`] (AWS) or else [`config::DATA_DIR_ENV`].
+    pub async fn from_env() -> Result<Self> {
+        if let Ok(bucket) = std::env::var(config::BUCKET_ENV) {
+            return Self::aws_from_env(bucket).await;
+        }
+        match config::data_dir() {
+            Ok(dir) => Ok(Self::Local(dir)),
+            Err(_) => Err(Error::InvalidConfig {
+                name: format!("{} or {}", config::BUCKET_ENV, config::DATA_DIR_ENV),
+                reason: "set one: the bucket on AWS, or a directory that plays it locally".into(),
+            }),
+        }
+    }
+
+    #[cfg(feature = "aws")]
+    async fn aws_from_env(bucket: String) -> Result<Self> {
+        let settings = crate::aws::AwsSettings::from_env()?;
+        let sdk = crate::aws::sdk_config(&settings).await;
+        Ok(Self::aws(sdk, bucket))
+    }
+
+    #[cfg(not(feature = "aws"))]
+    async fn aws_from_env(_bucket: String) -> Result<Self> {
+        Err(Error::InvalidConfig {
+            name: config::BUCKET_ENV.into(),
+            reason: "this binary was built without the `aws` feature; set RECON_DATA_DIR".into(),
+        })
+    }
+
+    #[cfg(feature = "aws")]
+    pub fn aws(sdk: aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        Self::Aws(Box::new(AwsBackend {
+            sdk,
+            bucket: bucket.into(),
+            dynamodb,
+        }))
+    }
+
+    pub fn store(&self) -> Result<AnyStore> {
+        Ok(match self {
+            Self::Local(dir) => AnyStore::Local(LocalStore::new(dir)),
+            #[cfg(feature = "aws")]
+            Self::Aws(a) => AnyStore::S3(crate::aws::s3::S3Store::from_conf(&a.sdk, &a.bucket)?),
+        })
+    }
+
+    pub fn manifests(&self) -> Result<AnyManifests> {
+        Ok(match self {
+            Self::Local(dir) => AnyManifests::Local(LocalManifests::new(dir)),
+            #[cfg(feature = "aws")]
+            Self::Aws(a) => AnyManifests::Dynamo(crate::aws::dynamo::DynamoManifests::new(
+                a.dynamodb.clone(),
+                config::required(config::MANIFESTS_TABLE_ENV)?,
+            )),
+        })
+    }
+
+    pub fn runs(&self) -> Result<AnyRuns> {
+        Ok(match self {
+            Self::Local(dir) => AnyRuns::Local(LocalRuns::new(dir)),
+            #[cfg(feature = "aws")]
+            Self::Aws(a) => AnyRuns::Dynamo(crate::aws::dynamo::DynamoRuns::new(
+                a.dynamodb.clone(),
+                config::required(config::RUNS_TABLE_ENV)?,
+            )),
+        })
+    }
+
+    pub fn catalog(&self) -> Result<AnyCatalog> {
+        Ok(match self {
+            Self::Local(dir) => AnyCatalog::Local(LocalCatalog::new(dir)),
+            #[cfg(feature = "aws")]
+            Self::Aws(a) => AnyCatalog::Glue(crate::aws::glue::GlueCatalog::new(
+                aws_sdk_glue::Client::new(&a.sdk),
+                a.bucket.clone(),
+            )),
+        })
+    }
+
+    pub fn index(&self, mode: IndexMode) -> Result<AnyIndex> {
+        Ok(match self {
+            Self::Local(dir) => AnyIndex::Local(match mode {
+                IndexMode::Writer => LocalTransactionIndex::open(dir)?,
+                IndexMode::ReadOnly => LocalTransactionIndex::open_read_only(dir)?,
+            }),
+            #[cfg(feature = "aws")]
+            Self::Aws(a) => AnyIndex::Dynamo(crate::aws::dynamo::DynamoTransactionIndex::new(
+                a.dynamodb.clone(),
+                config::required(config::TRANSACTION_INDEX_TABLE_ENV)?,
+            )),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub enum AnyStore {
+    Local(LocalStore),
+    #[cfg(feature = "aws")]
+    S3(crate::aws::s3::S3Store),
+}
+
+impl ObjectStore for AnyStore {
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        match self {
+            Self::Local(s) => s.get(key).await,
+            #[cfg(feature = "aws")]
+            Self::S3(s) => s.get(key).await,
+        }
+    }
+
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        match self {
+            Self::Local(s) => s.put(key, bytes).await,
+            #[cfg(feature = "aws")]
+            Self::S3(s) => s.put(key, bytes).await,
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        match self {
+            Self::Local(s) => s.list(prefix).await,
+            #[cfg(feature = "aws")]
+            Self::S3(s) => s.list(prefix).await,
+        }
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        match self {
+            Self::Local(s) => s.copy(from, to).await,
+            #[cfg(feature = "aws")]
+            Self::S3(s) => s.copy(from, to).await,
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match self {
+            Self::Local(s) => s.delete(key).await,
+            #[cfg(feature = "aws")]
+            Self::S3(s) => s.delete(key).await,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum AnyManifests {
+    Local(LocalManifests),
+    #[cfg(feature = "aws")]
+    Dynamo(crate::aws::dynamo::DynamoManifests),
+}
+
+impl ManifestTable for AnyManifests {
+    async fn delivery(&self, source: &SourceId, date: BusinessDate) -> Result<Vec<FileRecord>> {
+        match self {
+            Self::Local(t) => t.delivery(source, date).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(t) => t.delivery(source, date).await,
+        }
+    }
+
+    async fn put(&self, records: &[FileRecord]) -> Result<()> {
+        match self {
+            Self::Local(t) => t.put(records).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(t) => t.put(records).await,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum AnyRuns {
+    Local(LocalRuns),
+    #[cfg(feature = "aws")]
+    Dynamo(crate::aws::dynamo::DynamoRuns),
+}
+
+impl RunsTable for AnyRuns {
+    async fn put(&self, record: &RunRecord) -> Result<()> {
+        match self {
+            Self::Local(t) => t.put(record).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(t) => t.put(record).await,
+        }
+    }
+
+    async fn runs(&self, date: BusinessDate) -> Result<Vec<RunRecord>> {
+        match self {
+            Self::Local(t) => t.runs(date).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(t) => t.runs(date).await,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum AnyCatalog {
+    Local(LocalCatalog),
+    #[cfg(feature = "aws")]
+    Glue(crate::aws::glue::GlueCatalog),
+}
+
+impl Catalog for AnyCatalog {
+    async fn register_partition(&self, p: &Partition) -> Result<()> {
+        match self {
+            Self::Local(c) => c.register_partition(p).await,
+            #[cfg(feature = "aws")]
+            Self::Glue(c) => c.register_partition(p).await,
+        }
+    }
+
+    async fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
+        match self {
+            Self::Local(c) => c.partitions(database, table).await,
+            #[cfg(feature = "aws")]
+            Self::Glue(c) => c.partitions(database, table).await,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum AnyIndex {
+    Local(LocalTransactionIndex),
+    #[cfg(feature = "aws")]
+    Dynamo(crate::aws::dynamo::DynamoTransactionIndex),
+}
+
+impl TransactionIndex for AnyIndex {
+    async fn get_many(&self, ids: &[TransactionId]) -> Result<Vec<IndexItem>> {
+        match self {
+            Self::Local(i) => i.get_many(ids).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(i) => i.get_many(ids).await,
+        }
+    }
+
+    async fn put_many(&self, writes: Vec<ConditionalPut>) -> Result<Vec<PutOutcome>> {
+        match self {
+            Self::Local(i) => i.put_many(writes).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(i) => i.put_many(writes).await,
+        }
+    }
+
+    async fn query(&self, q: &IndexQuery) -> Result<IndexPage> {
+        match self {
+            Self::Local(i) => i.query(q).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(i) => i.query(q).await,
+        }
+    }
+
+    async fn write_settlements(&self, updates: &[SettlementUpdate]) -> Result<u64> {
+        match self {
+            Self::Local(i) => i.write_settlements(updates).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(i) => i.write_settlements(updates).await,
+        }
+    }
+
+    async fn merchant_day(
+        &self,
+        merchant: &MerchantId,
+        day: BusinessDate,
+    ) -> Result<Option<MerchantDayTotals>> {
+        match self {
+            Self::Local(i) => i.merchant_day(merchant, day).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(i) => i.merchant_day(merchant, day).await,
+        }
+    }
+
+    async fn user_hour_counts(&self, keys: &[(String, i64)]) -> Result<Vec<u64>> {
+        match self {
+            Self::Local(i) => i.user_hour_counts(keys).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(i) => i.user_hour_counts(keys).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_local_backend_serves_the_ports_from_its_directory() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let b = Backend::Local(dir.path().to_path_buf());
+        let store = b.store()?;
+        store.put("a/b.txt", Bytes::from_static(b"x")).await?;
+        assert_eq!(
+            std::fs::read(dir.path().join("a/b.txt")).map_err(|e| Error::io("read", e))?,
+            b"x"
+        );
+        assert_eq!(store.list("a/").await?.len(), 1);
+        let index = b.index(IndexMode::Writer)?;
+        assert!(index.get(&TransactionId::new("t_1")?).await?.is_none());
+        assert!(
+            b.runs()?
+                .runs(BusinessDate::parse("2026-11-20")?)
+                .await?
+                .is_empty()
+        );
+        Ok(())
+    }
+}

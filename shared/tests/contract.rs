@@ -1,0 +1,393 @@
+//! The contract of the ports, one test body per port, run against the local adapter and —
+//! with the `aws` feature and a moto server (`scripts/with-moto.sh`) — against the AWS
+//! adapter: S3, DynamoDB (Manifests, Runs), Glue. The TransactionIndex contract lives in
+//! `stream_index.rs`, whose bodies run on both stores the same way.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use recon_shared::ids::{BusinessDate, SourceId};
+use recon_shared::local::{LocalCatalog, LocalManifests, LocalRuns, LocalStore};
+use recon_shared::ports::{
+    Catalog, FileRecord, FileStatus, ManifestTable, ObjectStore, Partition, RunRecord, RunStatus,
+    RunsTable,
+};
+use recon_shared::{Error, Result};
+
+fn tmp() -> Result<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|e| Error::io("tmp", e))
+}
+
+fn date(s: &str) -> Result<BusinessDate> {
+    BusinessDate::parse(s)
+}
+
+// --- bodies ----------------------------------------------------------------------------------
+
+async fn object_store_contract<S: ObjectStore>(s: &S) -> Result<()> {
+    s.put("a/b/c.txt", Bytes::from_static(b"hello")).await?;
+    s.put("a/b/d.txt", Bytes::from_static(b"x")).await?;
+    s.put("a/e.txt", Bytes::from_static(b"yy")).await?;
+    s.put("a/b/sp ace+plus=1.txt", Bytes::from_static(b"odd"))
+        .await?;
+    assert_eq!(s.get("a/b/c.txt").await?, Bytes::from_static(b"hello"));
+    let keys: Vec<String> = s.list("a/b/").await?.into_iter().map(|o| o.key).collect();
+    assert_eq!(keys, ["a/b/c.txt", "a/b/d.txt", "a/b/sp ace+plus=1.txt"]);
+    let all = s.list("a/").await?;
+    assert_eq!(all.len(), 4);
+    assert_eq!(
+        all.iter().find(|o| o.key == "a/e.txt").map(|o| o.size),
+        Some(2)
+    );
+    assert_eq!(s.list("a/b/c").await?.len(), 1);
+    assert!(s.list("nope/").await?.is_empty());
+    // Replacing an object.
+    s.put("a/b/d.txt", Bytes::from_static(b"xyz")).await?;
+    assert_eq!(s.get("a/b/d.txt").await?, Bytes::from_static(b"xyz"));
+    // Copies, also of keys that need encoding.
+    s.copy("a/e.txt", "z/e.txt").await?;
+    assert_eq!(s.get("z/e.txt").await?, Bytes::from_static(b"yy"));
+    s.copy("a/b/sp ace+plus=1.txt", "z/s p.txt").await?;
+    assert_eq!(s.get("z/s p.txt").await?, Bytes::from_static(b"odd"));
+    assert!(matches!(
+        s.copy("a/missing.txt", "z/m.txt").await,
+        Err(Error::NotFound { .. })
+    ));
+    // Deleting twice is fine; a deleted object is NotFound.
+    s.delete("a/e.txt").await?;
+    s.delete("a/e.txt").await?;
+    assert!(matches!(
+        s.get("a/e.txt").await,
+        Err(Error::NotFound { .. })
+    ));
+    // More keys than a listing page (the S3 adapter is built with pages of 2).
+    for i in (0..7).rev() {
+        s.put(&format!("p/{i:02}.bin"), Bytes::from(vec![0u8; i]))
+            .await?;
+    }
+    let listed = s.list("p/").await?;
+    assert_eq!(
+        listed.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+        (0..7).map(|i| format!("p/{i:02}.bin")).collect::<Vec<_>>()
+    );
+    assert_eq!(listed.iter().map(|o| o.size).sum::<u64>(), 21);
+    Ok(())
+}
+
+fn file_record(source: &str, day: &str, file: &str, version: u32) -> Result<FileRecord> {
+    Ok(FileRecord {
+        source_id: SourceId::new(source)?,
+        business_date: date(day)?,
+        file: file.into(),
+        version,
+        status: FileStatus::Accepted,
+        sha256: "ab".repeat(32),
+        size_bytes: 18_446_744_073_709_551_615,
+        record_count: 1000,
+        records_in: 0,
+        accepted: 0,
+        rejected: 0,
+        duplicates: 0,
+        reason_code: None,
+        reason: None,
+        outputs: Vec::new(),
+    })
+}
+
+async fn manifests_contract<M: ManifestTable>(t: &M) -> Result<()> {
+    let src = SourceId::new("bank_01")?;
+    let d = date("2026-11-20")?;
+    assert!(t.delivery(&src, d).await?.is_empty());
+    let rows = vec![
+        file_record("bank_01", "2026-11-20", "stmt_002.csv", 1)?,
+        file_record("bank_01", "2026-11-20", "_manifest.json", 1)?,
+        file_record("bank_01", "2026-11-20", "stmt_001.csv", 1)?,
+        file_record("bank_01", "2026-11-19", "stmt_001.csv", 1)?,
+        file_record("bank_02", "2026-11-20", "stmt_001.csv", 1)?,
+    ];
+    t.put(&rows).await?;
+    let got = t.delivery(&src, d).await?;
+    assert_eq!(
+        got.iter().map(|r| r.file.as_str()).collect::<Vec<_>>(),
+        ["_manifest.json", "stmt_001.csv", "stmt_002.csv"]
+    );
+    assert_eq!(got[1], rows[2]);
+    // Replacing a row: every field comes back as written.
+    let mut q = rows[0].clone();
+    q.status = FileStatus::Quarantined;
+    q.version = 2;
+    q.reason_code = Some("SHA256_MISMATCH".into());
+    q.reason = Some("the file's sha256 is not the manifest's".into());
+    q.outputs =
+        vec!["curated/statements/business_date=2026-11-20/bank_id=bank_01/part.parquet".into()];
+    t.put(std::slice::from_ref(&q)).await?;
+    let got = t.delivery(&src, d).await?;
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2], q);
+    assert_eq!(t.delivery(&src, date("2026-11-19")?).await?.len(), 1);
+    Ok(())
+}
+
+fn run_record(day: &str, run: &str, partition: &str, status: RunStatus) -> Result<RunRecord> {
+    Ok(RunRecord {
+        business_date: date(day)?,
+        run_id: run.into(),
+        partition: partition.into(),
+        status,
+        fingerprint: "f".repeat(64),
+        counts: BTreeMap::from([("transactions".into(), 1234), ("lines".into(), 0)]),
+        duration_ms: 17,
+        error: None,
+    })
+}
+
+async fn runs_contract<R: RunsTable>(t: &R) -> Result<()> {
+    let d = date("2026-11-20")?;
+    assert!(t.runs(d).await?.is_empty());
+    let b = run_record(
+        "2026-11-20",
+        "close-2026-11-20-1",
+        "bank_02",
+        RunStatus::Running,
+    )?;
+    let a = run_record(
+        "2026-11-20",
+        "close-2026-11-20-1",
+        "bank_01",
+        RunStatus::Succeeded,
+    )?;
+    let c = run_record(
+        "2026-11-20",
+        "close-2026-11-20-1",
+        "_close",
+        RunStatus::Running,
+    )?;
+    let other = run_record(
+        "2026-11-21",
+        "close-2026-11-21-1",
+        "bank_01",
+        RunStatus::Skipped,
+    )?;
+    for r in [&b, &a, &c, &other] {
+        t.put(r).await?;
+    }
+    let mut failed = b.clone();
+    failed.status = RunStatus::Failed;
+    failed.error = Some("States.TaskFailed: partition too large".into());
+    t.put(&failed).await?;
+    assert_eq!(t.runs(d).await?, vec![c, a, failed]);
+    assert_eq!(t.runs(date("2026-11-21")?).await?, vec![other]);
+    Ok(())
+}
+
+fn partition(database: &str, day: &str, bank: &str, location: &str) -> Partition {
+    Partition {
+        database: database.into(),
+        table: "statements".into(),
+        values: vec![
+            ("business_date".into(), day.into()),
+            ("bank_id".into(), bank.into()),
+        ],
+        location: location.into(),
+    }
+}
+
+async fn catalog_contract<C: Catalog>(c: &C, database: &str) -> Result<()> {
+    let loc = |d: &str, b: &str| format!("curated/statements/business_date={d}/bank_id={b}/");
+    let mut want = Vec::new();
+    for (d, b) in [
+        ("2026-11-20", "bank_02"),
+        ("2026-11-20", "bank_01"),
+        ("2026-11-19", "bank_01"),
+        ("2026-11-21", "bank_03"),
+        ("2026-11-20", "bank_03"),
+    ] {
+        let p = partition(database, d, b, &loc(d, b));
+        c.register_partition(&p).await?;
+        want.push(p);
+    }
+    want.sort();
+    assert_eq!(c.partitions(database, "statements").await?, want);
+    // Registering again changes nothing; a new location replaces the old one.
+    c.register_partition(&want[0]).await?;
+    assert_eq!(c.partitions(database, "statements").await?, want);
+    want[1].location = "curated/statements/moved/".into();
+    c.register_partition(&want[1]).await?;
+    assert_eq!(c.partitions(database, "statements").await?, want);
+    assert!(c.partitions(database, "no_such_table").await?.is_empty());
+    Ok(())
+}
+
+// --- local -----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn local_object_store_keeps_the_contract() -> Result<()> {
+    let dir = tmp()?;
+    object_store_contract(&LocalStore::new(dir.path())).await
+}
+
+#[tokio::test]
+async fn local_manifests_keep_the_contract() -> Result<()> {
+    let dir = tmp()?;
+    manifests_contract(&LocalManifests::new(dir.path())).await
+}
+
+#[tokio::test]
+async fn local_runs_keep_the_contract() -> Result<()> {
+    let dir = tmp()?;
+    runs_contract(&LocalRuns::new(dir.path())).await
+}
+
+#[tokio::test]
+async fn local_catalog_keeps_the_contract() -> Result<()> {
+    let dir = tmp()?;
+    catalog_contract(&LocalCatalog::new(dir.path()), "recon").await
+}
+
+// --- AWS (moto) ------------------------------------------------------------------------------
+
+#[cfg(feature = "aws")]
+mod aws {
+    use super::*;
+    use recon_shared::aws::dynamo::{DynamoManifests, DynamoRuns, TableNames, create_tables};
+    use recon_shared::aws::glue::GlueCatalog;
+    use recon_shared::aws::s3::{S3Store, UploadSettings};
+    use recon_shared::aws::testing::{moto, unique};
+
+    async fn store(sdk: &aws_config::SdkConfig, upload: UploadSettings) -> Result<S3Store> {
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build();
+        let s = S3Store::new(
+            aws_sdk_s3::Client::from_conf(conf),
+            unique("recon-test"),
+            upload,
+        );
+        s.create_bucket().await?;
+        Ok(s)
+    }
+
+    #[tokio::test]
+    async fn s3_object_store_keeps_the_contract() -> Result<()> {
+        let Some(sdk) = moto("s3_object_store_keeps_the_contract").await else {
+            return Ok(());
+        };
+        let s = store(
+            &sdk,
+            UploadSettings {
+                list_page_size: Some(2),
+                ..UploadSettings::default()
+            },
+        )
+        .await?;
+        object_store_contract(&s).await
+    }
+
+    #[tokio::test]
+    async fn large_objects_go_up_in_parts() -> Result<()> {
+        let Some(sdk) = moto("large_objects_go_up_in_parts").await else {
+            return Ok(());
+        };
+        const MIB: usize = 1024 * 1024;
+        let s = store(
+            &sdk,
+            UploadSettings {
+                multipart_threshold: (6 * MIB) as u64,
+                part_size: 5 * MIB,
+                list_page_size: None,
+            },
+        )
+        .await?;
+        let body: Vec<u8> = (0..11 * MIB + 123).map(|i| (i % 251) as u8).collect();
+        s.put("big/object.bin", Bytes::from(body.clone())).await?;
+        assert_eq!(s.get("big/object.bin").await?, Bytes::from(body));
+        let head = s
+            .client()
+            .head_object()
+            .bucket(s.bucket())
+            .key("big/object.bin")
+            .send()
+            .await
+            .map_err(|e| Error::Invariant(format!("head: {e}")))?;
+        // A multipart object's ETag ends with its part count: 5 + 5 + 1 MiB.
+        assert!(
+            head.e_tag()
+                .is_some_and(|t| t.trim_matches('"').ends_with("-3")),
+            "{:?}",
+            head.e_tag()
+        );
+        // Below the threshold: one PutObject.
+        s.put("small.bin", Bytes::from(vec![7u8; MIB])).await?;
+        let head = s
+            .client()
+            .head_object()
+            .bucket(s.bucket())
+            .key("small.bin")
+            .send()
+            .await
+            .map_err(|e| Error::Invariant(format!("head: {e}")))?;
+        assert!(head.e_tag().is_some_and(|t| !t.contains('-')));
+        Ok(())
+    }
+
+    async fn tables(sdk: &aws_config::SdkConfig) -> Result<(aws_sdk_dynamodb::Client, TableNames)> {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let names = TableNames::prefixed(&unique("recon"));
+        create_tables(&client, &names).await?;
+        Ok((client, names))
+    }
+
+    #[tokio::test]
+    async fn dynamodb_manifests_keep_the_contract() -> Result<()> {
+        let Some(sdk) = moto("dynamodb_manifests_keep_the_contract").await else {
+            return Ok(());
+        };
+        let (client, names) = tables(&sdk).await?;
+        manifests_contract(&DynamoManifests::new(client, names.manifests)).await
+    }
+
+    #[tokio::test]
+    async fn dynamodb_runs_keep_the_contract() -> Result<()> {
+        let Some(sdk) = moto("dynamodb_runs_keep_the_contract").await else {
+            return Ok(());
+        };
+        let (client, names) = tables(&sdk).await?;
+        runs_contract(&DynamoRuns::new(client, names.runs)).await
+    }
+
+    #[tokio::test]
+    async fn glue_catalog_keeps_the_contract() -> Result<()> {
+        let Some(sdk) = moto("glue_catalog_keeps_the_contract").await else {
+            return Ok(());
+        };
+        let mut c = GlueCatalog::new(aws_sdk_glue::Client::new(&sdk), "recon-bucket");
+        c.page_size = Some(2);
+        let db = unique("recon").replace('-', "_");
+        c.ensure_table(&db, "statements", &["business_date", "bank_id"])
+            .await?;
+        // Creating them again is fine.
+        c.ensure_table(&db, "statements", &["business_date", "bank_id"])
+            .await?;
+        catalog_contract(&c, &db).await?;
+        // Glue holds the S3 URI; partition columns must be the table's.
+        let raw = aws_sdk_glue::Client::new(&sdk)
+            .get_partitions()
+            .database_name(&db)
+            .table_name("statements")
+            .send()
+            .await
+            .map_err(|e| Error::Invariant(format!("get partitions: {e}")))?;
+        assert!(raw.partitions().iter().all(|p| {
+            p.storage_descriptor()
+                .and_then(|s| s.location())
+                .is_some_and(|l| l.starts_with("s3://recon-bucket/curated/statements/"))
+        }));
+        let mut wrong = partition(&db, "2026-11-20", "bank_01", "x/");
+        wrong.values.reverse();
+        assert!(matches!(
+            c.register_partition(&wrong).await,
+            Err(Error::InvalidConfig { .. })
+        ));
+        Ok(())
+    }
+}
