@@ -84,6 +84,20 @@ impl Backend {
         }))
     }
 
+    /// The normalizer function the validator hands accepted deliveries to
+    /// ([`config::NORMALIZER_FUNCTION_ENV`]), on AWS. Locally there is none: the validator's
+    /// response carries the requests and the local runner calls the normalizer itself.
+    #[cfg(feature = "aws")]
+    pub fn normalizer(&self) -> Result<Option<crate::aws::lambda::NormalizerInvoker>> {
+        Ok(match self {
+            Self::Local(_) => None,
+            Self::Aws(a) => Some(crate::aws::lambda::NormalizerInvoker::new(
+                &a.sdk,
+                config::required(config::NORMALIZER_FUNCTION_ENV)?,
+            )),
+        })
+    }
+
     pub fn store(&self) -> Result<AnyStore> {
         Ok(match self {
             Self::Local(dir) => AnyStore::Local(LocalStore::new(dir)),

@@ -265,3 +265,33 @@ async fn a_redrive_names_the_execution() -> Result<()> {
     assert_eq!(body["executionArn"], arn);
     Ok(())
 }
+
+#[tokio::test]
+async fn accepted_deliveries_are_queued_on_the_normalizer_as_events() -> Result<()> {
+    use recon_shared::aws::lambda::NormalizerInvoker;
+
+    let (endpoint, seen) = server(vec![answer(202, &[], "")]).await?;
+    let invoker = NormalizerInvoker::new(&sdk(&endpoint, 1).await, "recon-normalizer");
+    let requests = [
+        serde_json::json!({"source_id": "bank_01", "business_date": "2026-11-20", "version": 1}),
+        serde_json::json!({"source_id": "ledger", "business_date": "2026-11-20", "version": 2}),
+    ];
+    assert_eq!(invoker.dispatch(&requests).await?, 2);
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(seen.len(), 2);
+    for ((line, _, body), want) in seen.iter().zip(&requests) {
+        assert!(
+            line.starts_with("POST /2015-03-31/functions/recon-normalizer/invocations"),
+            "{line}"
+        );
+        assert_eq!(&serde_json::from_str::<serde_json::Value>(body)?, want);
+    }
+    assert_eq!(invoker.dispatch::<serde_json::Value>(&[]).await?, 0);
+
+    // A synchronous answer means the event was not queued: an error, not a silent success.
+    let (endpoint, _) = server(vec![answer(200, &[], "{}")]).await?;
+    let invoker = NormalizerInvoker::new(&sdk(&endpoint, 1).await, "recon-normalizer");
+    let err = invoker.dispatch(&requests[..1]).await;
+    assert!(err.is_err_and(|e| e.to_string().contains("202")));
+    Ok(())
+}

@@ -15,6 +15,8 @@ async fn main() -> Result<(), Error> {
     let backend = Backend::from_env().await?;
     let store = backend.store()?;
     let table = backend.manifests()?;
+    #[cfg(feature = "aws")]
+    let normalizer = backend.normalizer()?;
     let env = environment();
     run(service_fn(
         |event: LambdaEvent<aws_lambda_events::event::s3::S3Event>| async {
@@ -27,6 +29,12 @@ async fn main() -> Result<(), Error> {
                 ignored = resp.ignored.len(),
                 "manifests validated"
             );
+            // On AWS each accepted delivery goes to the normalizer as an asynchronous event.
+            #[cfg(feature = "aws")]
+            if let Some(n) = &normalizer {
+                let queued = n.dispatch(&resp.normalize).await?;
+                tracing::info!(queued, "normalize requests queued");
+            }
             println!("{}", manifest_validator::metrics(&resp, &env, ms, now_ms()));
             Ok::<_, Error>(resp)
         },

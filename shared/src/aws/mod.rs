@@ -12,6 +12,7 @@ pub use {aws_config, aws_sdk_dynamodb, aws_sdk_glue, aws_sdk_s3, aws_sdk_sfn};
 
 pub mod dynamo;
 pub mod glue;
+pub mod lambda;
 pub mod s3;
 pub mod sfn;
 pub mod testing;
