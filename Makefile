@@ -11,6 +11,9 @@ RECON_VENV ?= $(HOME)/.cache/recon-venv
 CARGO_LAMBDA_VERSION := 1.9.2
 ZIGLANG_VERSION := 0.14.1
 FUNCTIONS := $(notdir $(wildcard functions/*))
+# The template deploys arm64 (Graviton). `make build LAMBDA_ARCH=--x86-64` checks the build on a
+# machine without the aarch64 standard library (this one); template.yaml must then say x86_64.
+LAMBDA_ARCH ?= --arm64
 
 .PHONY: help demo test test-aws lint fmt fmt-check clippy nextest build-cli generate-1m bench lint-infra build deploy
 
@@ -63,14 +66,15 @@ generate-1m: build-cli ## time the generation of a 1,000,000-transaction day
 lint-infra: ## cfn-lint template.yaml, asl-validator the state machines, template/code consistency
 	bash scripts/lint-infra.sh
 
-build: ## cross-compile every Lambda for arm64 with cargo-lambda (docs/deploy.md)
+build: ## cross-compile every Lambda with cargo-lambda (arm64; LAMBDA_ARCH=--x86-64), print sizes
 	@if ! "$(RECON_VENV)/bin/cargo-lambda" lambda --version >/dev/null 2>&1 \
 	    || ! "$(RECON_VENV)/bin/python" -c "import ziglang" 2>/dev/null; then \
 	  python3 -m venv "$(RECON_VENV)" && \
 	  "$(RECON_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check \
 	    "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "ziglang==$(ZIGLANG_VERSION)"; \
 	fi
-	PATH="$(RECON_VENV)/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
+	PATH="$(RECON_VENV)/bin:$$PATH" cargo lambda build --release $(LAMBDA_ARCH) $(addprefix -p ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do ls -l "$(CARGO_TARGET_DIR)/lambda/$$f/bootstrap" | awk -v f=$$f '{printf "  %-20s %6.1f MB\n", f, $$5/1048576}'; done
 
 deploy: ## how to deploy with AWS SAM (prints the steps; deploys nothing)
 	@echo "Deploy (docs/deploy.md has the details):"
