@@ -119,6 +119,18 @@ impl Emf {
     }
 }
 
+/// `PARTIAL_MATCH` → `PartialMatch` (metric names).
+pub fn pascal(s: &str) -> String {
+    s.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map_or(String::new(), |f| {
+                f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase()
+            })
+        })
+        .collect()
+}
+
 /// Milliseconds since the epoch (EMF `Timestamp`).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

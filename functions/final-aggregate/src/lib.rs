@@ -1,7 +1,7 @@
 //! `final-aggregate` (Step Functions task): final index, merchant KPIs and the run summary.
 
 pub use recon_shared::close::FinalRequest;
-use recon_shared::metrics::Emf;
+use recon_shared::metrics::{Emf, pascal};
 use recon_shared::ports::{ObjectStore, RunsTable, TransactionIndex};
 
 pub async fn handle<S: ObjectStore, R: RunsTable, I: TransactionIndex>(
@@ -54,18 +54,6 @@ pub fn mismatch_rate_emf(
                 }
             }
             Some(emf.line(timestamp_ms))
-        })
-        .collect()
-}
-
-/// `PARTIAL_MATCH` → `PartialMatch` (metric names).
-pub fn pascal(s: &str) -> String {
-    s.split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next().map_or(String::new(), |f| {
-                f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase()
-            })
         })
         .collect()
 }

@@ -18,32 +18,26 @@ pub fn metrics(summary: &PartitionSummary, environment: &str, timestamp_ms: i64)
         .count("Transactions", summary.transactions)
         .count("StatementLines", summary.statement_lines);
     for (status, n) in &summary.by_status {
-        emf = emf.count(&format!("Matches{}", pascal(status)), *n);
+        emf = emf.count(
+            &format!("Matches{}", recon_shared::metrics::pascal(status)),
+            *n,
+        );
     }
     for (kind, n) in summary
         .by_mismatch
         .iter()
         .filter(|(k, _)| k.as_str() != "NONE")
     {
-        emf = emf.count(&format!("Mismatches{}", pascal(kind)), *n);
+        emf = emf.count(
+            &format!("Mismatches{}", recon_shared::metrics::pascal(kind)),
+            *n,
+        );
     }
     emf.millis("Duration", summary.duration_ms)
         .property("BusinessDate", summary.business_date.to_string())
         .property("BankId", summary.bank_id.as_str())
         .property("RunId", summary.run_id.as_str())
         .line(timestamp_ms)
-}
-
-/// `PARTIAL_MATCH` → `PartialMatch` (metric names).
-fn pascal(s: &str) -> String {
-    s.split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next().map_or(String::new(), |f| {
-                f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase()
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
