@@ -308,18 +308,36 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                 .build()
                 .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
             let cfg = RunConfig { data, date };
+            // The day's Kafka traffic and the bank deliveries are independent until the close
+            // (the indexer reads only `config/`), as on AWS: the replay runs beside ingestion.
             let started = std::time::Instant::now();
-            let report = rt.block_on(ingest(&cfg))?;
-            println!("ingestion ({} ms)", started.elapsed().as_millis());
+            let (report, fed) = std::thread::scope(|scope| {
+                let stream = scope.spawn(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
+                    let fed = rt.block_on(recon_cli::stream_feed::feed_topics(&cfg.data))?;
+                    Ok::<_, recon_shared::Error>((fed, started.elapsed()))
+                });
+                let report = rt.block_on(ingest(&cfg)).map(|r| (r, started.elapsed()));
+                let fed = stream.join().unwrap_or_else(|_| {
+                    Err(recon_shared::Error::Invariant(
+                        "the stream replay panicked".into(),
+                    ))
+                });
+                (report, fed)
+            });
+            let ((report, ingest_took), (fed, stream_took)) = (report?, fed?);
+            println!("ingestion ({} ms)", ingest_took.as_millis());
             print!("{}", report.table());
             for (file, code) in &report.quarantined {
                 println!("  quarantined {file}: {code}");
             }
-            let started = std::time::Instant::now();
-            let fed = rt.block_on(recon_cli::stream_feed::feed_topics(&cfg.data))?;
-            println!("stream ({} ms)", started.elapsed().as_millis());
+            println!("stream, beside ingestion ({} ms)", stream_took.as_millis());
             print!("{}", fed.table());
-            run_close(&rt, &cfg.data, cfg.date)
+            let close = run_close(&rt, &cfg.data, cfg.date);
+            println!("recon run took {} ms", started.elapsed().as_millis());
+            close
         }
         Command::Close { data, date } => {
             let rt = tokio::runtime::Builder::new_current_thread()

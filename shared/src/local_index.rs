@@ -207,6 +207,7 @@ pub(crate) fn cursor_for(gsi: Gsi, key: &str, day: BusinessDate, id: &str) -> St
 }
 
 /// The `(day, id)` a cursor points at, checked to belong to this index and key.
+#[cfg(feature = "aws")]
 pub(crate) fn cursor_position(cursor: &str, gsi: Gsi, key: &str) -> Result<(BusinessDate, String)> {
     decode_cursor(cursor, gsi, key).map(|(d, k)| (d, k.as_str().to_string()))
 }
