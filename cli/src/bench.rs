@@ -348,7 +348,7 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
 }
 
 /// Timings of one reconciliation run: (wall, on-CPU) seconds per phase.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ReconcileBench {
     pub transactions: usize,
     pub lines: usize,
@@ -358,6 +358,19 @@ pub struct ReconcileBench {
     pub matching: (f64, f64),
     /// Index columns built and encoded as Parquet.
     pub write: (f64, f64),
+}
+
+impl ReconcileBench {
+    /// Keeps each phase's best (wall, CPU) of two runs.
+    fn best_of(&mut self, other: &Self) {
+        for (a, b) in [
+            (&mut self.read, other.read),
+            (&mut self.matching, other.matching),
+            (&mut self.write, other.write),
+        ] {
+            *a = (a.0.min(b.0), a.1.min(b.1));
+        }
+    }
 }
 
 /// Reads the synthetic partition, reconciles it and writes the batch index, single-threaded,
@@ -442,6 +455,27 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
     })
 }
 
+/// [`reconcile_partition`] in a fresh `recon` process, as DuckDB runs in a fresh Python: a
+/// process that reconciled before reuses its warm heap, which a cold Lambda does not have.
+fn reconcile_in_process(dir: &Path) -> Result<ReconcileBench> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let out = std::process::Command::new(&exe)
+        .args(["bench", "reconcile-once", "--dir"])
+        .arg(dir)
+        .output()
+        .map_err(|e| Error::io(&exe, e))?;
+    if !out.status.success() {
+        return Err(Error::Invariant(format!(
+            "bench reconcile-once failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    if std::env::var_os("RECON_BENCH_VERBOSE").is_some() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
 /// DuckDB's timings of the same partition: (wall, process CPU) seconds.
 fn duckdb(python: &Path, dir: &Path, threads: u32) -> Option<(f64, f64)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_duckdb.py");
@@ -458,7 +492,12 @@ fn duckdb(python: &Path, dir: &Path, threads: u32) -> Option<(f64, f64)> {
 /// Runs the reconciliation bench for each size and prints rows per on-CPU second and the
 /// ratio to DuckDB. On-CPU time is the per-core figure, and it stays put when other work
 /// shares the machine; wall times are printed beside it.
-pub fn reconcile_report(sizes: &[usize], dir: &Path, python: Option<&Path>) -> Result<()> {
+pub fn reconcile_report(
+    sizes: &[usize],
+    dir: &Path,
+    python: Option<&Path>,
+    runs: usize,
+) -> Result<()> {
     println!(
         "{:>10} {:>10} {:>7} {:>7} {:>7} {:>13} {:>13} {:>9} {:>10} {:>10} {:>10} {:>7}",
         "lines",
@@ -479,14 +518,26 @@ pub fn reconcile_report(sizes: &[usize], dir: &Path, python: Option<&Path>) -> R
         if !d.join("lines.parquet").exists() {
             synthesize_partition(&d, n)?;
         }
-        let r = reconcile_partition(&d)?;
+        let mut r = reconcile_in_process(&d)?;
+        for _ in 1..runs {
+            let again = reconcile_in_process(&d)?;
+            r.best_of(&again);
+        }
         let rows = (r.lines + r.transactions) as f64;
         let cpu = r.read.1 + r.matching.1 + r.write.1;
         let wall = r.read.0 + r.matching.0 + r.write.0;
-        let (d1, d2) = match python {
-            Some(p) => (duckdb(p, &d, 1), duckdb(p, &d, 2)),
-            None => (None, None),
+        let best = |threads| {
+            let mut best: Option<(f64, f64)> = None;
+            for _ in 0..runs.max(1) {
+                let t = python.and_then(|p| duckdb(p, &d, threads));
+                best = match (best, t) {
+                    (Some(b), Some(t)) => Some((b.0.min(t.0), b.1.min(t.1))),
+                    (b, t) => b.or(t),
+                };
+            }
+            best
         };
+        let (d1, d2) = (best(1), best(2));
         let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |s| format!("{s:.2}"));
         println!(
             "{:>10} {:>10} {:>7.2} {:>7.2} {:>7.2} {:>13.0} {:>13.0} {:>9.2} {:>10} {:>10} {:>10} {:>7}",
@@ -505,7 +556,7 @@ pub fn reconcile_report(sizes: &[usize], dir: &Path, python: Option<&Path>) -> R
         );
     }
     println!(
-        "rows = lines + transactions; read/match/write and rows/s in on-CPU seconds of one core; ratio = DuckDB (1 thread) CPU time / recon CPU time, end to end from Parquet to Parquet"
+        "rows = lines + transactions; read/match/write and rows/s in on-CPU seconds of one core, best phase of {runs} runs (DuckDB: best of {runs}); ratio = DuckDB (1 thread) CPU time / recon CPU time, end to end from Parquet to Parquet"
     );
     Ok(())
 }

@@ -171,6 +171,9 @@ enum BenchCommand {
         /// Python with the `duckdb` package, to time the same work in DuckDB SQL.
         #[arg(long)]
         python: Option<PathBuf>,
+        /// Runs of each engine per size; each phase's best is kept (this VM's noise is ±20 %).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Parse and encode the first file of every delivery of the day.
     Normalize {
@@ -182,6 +185,13 @@ enum BenchCommand {
         runs: usize,
     },
     /// Index the day's topics (decode, join, enrich, tokenize, local upsert).
+    /// One reconciliation of a synthetic partition in this process, timings as JSON (the
+    /// reconcile bench runs each measurement in a fresh process, as it runs DuckDB).
+    #[command(hide = true)]
+    ReconcileOnce {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     Stream {
         #[arg(long)]
         data: PathBuf,
@@ -272,13 +282,26 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> recon_shared::Result<()> {
     match cli.command {
         Command::Bench {
-            what: BenchCommand::Reconcile { lines, dir, python },
-        } => recon_cli::bench::reconcile_report(&lines, &dir, python.as_deref()),
+            what:
+                BenchCommand::Reconcile {
+                    lines,
+                    dir,
+                    python,
+                    runs,
+                },
+        } => recon_cli::bench::reconcile_report(&lines, &dir, python.as_deref(), runs),
         Command::Bench {
             what: BenchCommand::Normalize { data, date, runs },
         } => {
             let rows = recon_cli::bench::normalize(&data, date, runs)?;
             print!("{}", recon_cli::bench::normalize_table(&rows));
+            Ok(())
+        }
+        Command::Bench {
+            what: BenchCommand::ReconcileOnce { dir },
+        } => {
+            let r = recon_cli::bench::reconcile_partition(&dir)?;
+            println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
         Command::Bench {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
+use arrow_array::types::{Decimal128Type, Int32Type};
 use arrow_array::{Array, ArrayRef, Decimal128Array, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
@@ -14,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::engine::{Outcome, PartitionResult};
 use crate::columnar::{
     Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, ParquetWriter, RATIO_PRECISION, RATIO_SCALE,
-    ROW_GROUP_SIZE, date_array, decimal_array, money_type, opt_string_array, ratio_type,
-    string_array,
+    WRITE_BATCH_ROWS, date_array, decimal_array, money_type, opt_string_array, ratio_type,
+    string_array, try_primitive_array,
 };
 use crate::error::Result;
 use crate::ids::{BankId, BusinessDate, MerchantId, TransactionId};
@@ -286,10 +287,11 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
     }
 
     /// `rows` as Parquet with the [`IndexRow`] schema, one row group per
-    /// [`ROW_GROUP_SIZE`](crate::columnar::ROW_GROUP_SIZE) rows.
+    /// [`ROW_GROUP_SIZE`](crate::columnar::ROW_GROUP_SIZE) rows, built
+    /// [`WRITE_BATCH_ROWS`] rows at a time.
     pub fn parquet(&self, rows: &[Row]) -> Result<Vec<u8>> {
         let mut w = ParquetWriter::new::<IndexRow>()?;
-        for chunk in rows.chunks(ROW_GROUP_SIZE) {
+        for chunk in rows.chunks(WRITE_BATCH_ROWS) {
             w.write(&self.batch(chunk)?)?;
         }
         if rows.is_empty() {
@@ -356,21 +358,21 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
                 string_array(rows.iter().map(|row| out(row).mismatch.as_str())),
                 string_array(rows.iter().map(|row| out(row).rule.as_str())),
                 Arc::new(
-                    rows.iter()
-                        .map(|row| Some(i128::from(out(row).confidence) * 1000))
-                        .collect::<Decimal128Array>()
-                        .with_precision_and_scale(RATIO_PRECISION, RATIO_SCALE)?,
+                    try_primitive_array::<Decimal128Type>(
+                        rows.iter()
+                            .map(|row| Ok(Some(i128::from(out(row).confidence) * 1000))),
+                    )?
+                    .with_precision_and_scale(RATIO_PRECISION, RATIO_SCALE)?,
                 ),
                 opt_string_array(rows.iter().map(|row| brk(row).map(|b| b.id.as_str()))),
                 date_array(
                     rows.iter()
                         .map(|row| brk(row).and_then(|b| b.opened).map(|o| o.0)),
                 ),
-                Arc::new(
+                Arc::new(try_primitive_array::<Int32Type>(
                     rows.iter()
-                        .map(|row| brk(row).and_then(|b| b.opened).map(|o| o.1))
-                        .collect::<Int32Array>(),
-                ),
+                        .map(|row| Ok(brk(row).and_then(|b| b.opened).map(|o| o.1))),
+                )?),
                 date_array(rows.iter().map(|_| Some(self.date.date()))),
                 string_array(rows.iter().map(|_| self.run_id)),
             ],
@@ -379,27 +381,28 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
 }
 
 /// Money in minor units of `cur` as a `Decimal128(18, 4)` column.
-fn minor_array(values: impl Iterator<Item = Option<i64>>, cur: Currency) -> Result<ArrayRef> {
+fn minor_array(
+    values: impl ExactSizeIterator<Item = Option<i64>>,
+    cur: Currency,
+) -> Result<ArrayRef> {
     let exp = cur.exponent();
     let scale = u32::try_from(MONEY_SCALE).unwrap_or(0);
     let factor = 10i128.pow(scale.saturating_sub(exp));
     let limit = 10i128.pow(u32::from(MONEY_PRECISION));
-    let v = values
-        .map(|m| {
-            m.map(|m| {
-                let v = i128::from(m) * factor;
-                if exp > scale || v.abs() >= limit {
-                    Err(crate::Error::InvalidAmount {
-                        value: cur.from_minor(m).to_string(),
-                        reason: "does not fit the money column".into(),
-                    })
-                } else {
-                    Ok(v)
-                }
-            })
-            .transpose()
+    let v: Decimal128Array = try_primitive_array(values.map(|m| {
+        m.map(|m| {
+            let v = i128::from(m) * factor;
+            if exp > scale || v.abs() >= limit {
+                Err(crate::Error::InvalidAmount {
+                    value: cur.from_minor(m).to_string(),
+                    reason: "does not fit the money column".into(),
+                })
+            } else {
+                Ok(v)
+            }
         })
-        .collect::<Result<Decimal128Array>>()?;
+        .transpose()
+    }))?;
     Ok(Arc::new(
         v.with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)?,
     ))
