@@ -331,6 +331,9 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                 .build()
                 .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
             let cfg = RunConfig { data, date };
+            // One TransactionIndex for the whole run: the replay fills it and the close reads
+            // it, without reloading a million items in between.
+            let index = recon_shared::local_index::LocalTransactionIndex::open(&cfg.data)?;
             // The day's Kafka traffic and the bank deliveries are independent until the close
             // (the indexer reads only `config/`), as on AWS: the replay runs beside ingestion.
             let started = std::time::Instant::now();
@@ -339,7 +342,14 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .build()
                         .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
-                    let fed = rt.block_on(recon_cli::stream_feed::feed_topics(&cfg.data))?;
+                    let fed = rt.block_on(recon_cli::stream_feed::feed_topics_into(
+                        &cfg.data,
+                        &index,
+                        recon_cli::stream_feed::BATCH_SIZE,
+                    ))?;
+                    // A snapshot now, beside ingestion: the close's write-back then only
+                    // appends to a short log.
+                    index.compact()?;
                     Ok::<_, recon_shared::Error>((fed, started.elapsed()))
                 });
                 let report = rt.block_on(ingest(&cfg)).map(|r| (r, started.elapsed()));
@@ -358,7 +368,12 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             }
             println!("stream, beside ingestion ({} ms)", stream_took.as_millis());
             print!("{}", fed.table());
-            let close = run_close(&rt, &cfg.data, cfg.date);
+            let tasks = recon_cli::close::LocalTasks::with_ports(
+                recon_shared::local::LocalStore::new(&cfg.data),
+                recon_shared::local::LocalRuns::new(&cfg.data),
+                index,
+            );
+            let close = run_close(&rt, &tasks, &cfg.data, cfg.date);
             println!("recon run took {} ms", started.elapsed().as_millis());
             close
         }
@@ -366,7 +381,8 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
-            run_close(&rt, &data, date)
+            let tasks = recon_cli::close::LocalTasks::new(&data)?;
+            run_close(&rt, &tasks, &data, date)
         }
         Command::Accuracy { data, json } => {
             let report = recon_cli::accuracy::accuracy(&data)?;
@@ -465,6 +481,7 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
 /// Runs the daily close of `data` and prints its table.
 fn run_close(
     rt: &tokio::runtime::Runtime,
+    tasks: &recon_cli::close::LocalTasks,
     data: &std::path::Path,
     date: Option<BusinessDate>,
 ) -> recon_shared::Result<()> {
@@ -472,9 +489,8 @@ fn run_close(
         Some(d) => d,
         None => recon_cli::run::latest_date(data)?,
     };
-    let tasks = recon_cli::close::LocalTasks::new(data)?;
     let started = std::time::Instant::now();
-    let close = rt.block_on(recon_cli::close::close(&tasks, data, date))?;
+    let close = rt.block_on(recon_cli::close::close(tasks, data, date))?;
     print!("{}", recon_cli::run::close_table(&close));
     println!("close took {} ms", started.elapsed().as_millis());
     match close.outcome {

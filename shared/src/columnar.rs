@@ -352,7 +352,8 @@ fn writer_properties(coded: &[&str], filtered: Option<&[&str]>) -> WriterPropert
         .set_dictionary_enabled(false)
         .set_compression(Compression::SNAPPY)
         .set_created_by("recon".to_string())
-        .set_max_row_group_row_count(Some(ROW_GROUP_SIZE));
+        .set_max_row_group_row_count(Some(ROW_GROUP_SIZE))
+        .set_write_batch_size(8192);
     for c in coded {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*c), true);
     }

@@ -586,14 +586,25 @@ impl LocalTransactionIndex {
     }
 
     fn append(&self, inner: &mut Inner, item: &IndexItem) -> Result<()> {
-        let path = self.dir.join(log_name(inner.generation));
-        let log = inner.log.as_mut().ok_or_else(|| Error::InvalidConfig {
+        self.append_to(&mut inner.log, &mut inner.log_lines, inner.generation, item)
+    }
+
+    /// [`Self::append`] on the log's fields, for a caller that holds an item of the tables.
+    fn append_to(
+        &self,
+        log: &mut Option<BufWriter<File>>,
+        log_lines: &mut u64,
+        generation: u64,
+        item: &IndexItem,
+    ) -> Result<()> {
+        let log = log.as_mut().ok_or_else(|| Error::InvalidConfig {
             name: self.dir.display().to_string(),
             reason: "the transaction index was opened read-only".into(),
         })?;
         serde_json::to_writer(&mut *log, item)?;
-        log.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
-        inner.log_lines += 1;
+        log.write_all(b"\n")
+            .map_err(|e| Error::io(self.dir.join(log_name(generation)), e))?;
+        *log_lines += 1;
         Ok(())
     }
 
@@ -715,6 +726,18 @@ impl TransactionIndex for LocalTransactionIndex {
             .collect())
     }
 
+    async fn map_many<T: Send>(
+        &self,
+        ids: &[TransactionId],
+        f: impl Fn(&IndexItem) -> T + Send + Sync,
+    ) -> Result<Vec<T>> {
+        let inner = self.tables()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| inner.t.get(id).map(&f))
+            .collect())
+    }
+
     async fn put_many(&self, writes: Vec<ConditionalPut>) -> Result<Vec<PutOutcome>> {
         let mut inner = self.lock()?;
         let mut out = Vec::with_capacity(writes.len());
@@ -785,20 +808,34 @@ impl TransactionIndex for LocalTransactionIndex {
     }
 
     async fn write_settlements(&self, updates: &[SettlementUpdate]) -> Result<u64> {
-        let mut inner = self.lock()?;
+        let mut guard = self.lock()?;
+        let inner = &mut *guard;
         let mut n = 0;
         for u in updates {
-            let mut item = inner
-                .t
-                .get(&u.transaction_id)
-                .cloned()
-                .unwrap_or_else(|| IndexItem::empty(u.transaction_id.clone()));
-            item.settlement = Some(Box::new(u.settlement.clone()));
-            self.append(&mut inner, &item)?;
-            inner.t.replace(item)?;
+            // Settlement fields feed no GSI and no total: an item is updated in place, and
+            // logged only when its settlement changes (a re-run of the close writes nothing).
+            match inner.t.items.get_mut(&Key::new(u.transaction_id.as_str())?) {
+                Some(item) => {
+                    if item.settlement.as_deref() != Some(&u.settlement) {
+                        item.settlement = Some(Box::new(u.settlement.clone()));
+                        self.append_to(
+                            &mut inner.log,
+                            &mut inner.log_lines,
+                            inner.generation,
+                            item,
+                        )?;
+                    }
+                }
+                None => {
+                    let mut item = IndexItem::empty(u.transaction_id.clone());
+                    item.settlement = Some(Box::new(u.settlement.clone()));
+                    self.append(inner, &item)?;
+                    inner.t.replace(item)?;
+                }
+            }
             n += 1;
         }
-        self.flush(&mut inner)?;
+        self.flush(inner)?;
         Ok(n)
     }
 

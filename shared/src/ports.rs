@@ -235,6 +235,17 @@ pub trait TransactionIndex: Send + Sync {
         }
     }
 
+    /// `f` of the stored item of each key, in the order asked (keys without an item are left
+    /// out): a projection, which a store holding its items in memory answers without copying
+    /// them.
+    fn map_many<T: Send>(
+        &self,
+        ids: &[crate::ids::TransactionId],
+        f: impl Fn(&crate::stream::IndexItem) -> T + Send + Sync,
+    ) -> impl Future<Output = Result<Vec<T>>> + Send {
+        async move { Ok(self.get_many(ids).await?.iter().map(f).collect()) }
+    }
+
     /// Conditional writes of streaming state, one outcome per write, in order.
     fn put_many(
         &self,

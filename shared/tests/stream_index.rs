@@ -602,7 +602,11 @@ async fn writes_are_conditional_on_the_version_and_settlement_stays_aside() -> R
     let dir = tmp()?;
     let store = LocalStore::new(dir.path());
     let index = LocalTransactionIndex::open(dir.path())?;
-    conditional_body(&store, &index).await
+    conditional_body(&store, &index).await?;
+    // Settlements updated in place are in the log: a reader of the directory sees them.
+    let reader = LocalTransactionIndex::open_read_only(dir.path())?;
+    assert_eq!(reader.scan()?, index.scan()?);
+    Ok(())
 }
 
 async fn conditional_body<S: ObjectStore, I: TransactionIndex>(store: &S, index: &I) -> Result<()> {
@@ -662,12 +666,26 @@ async fn conditional_body<S: ObjectStore, I: TransactionIndex>(store: &S, index:
     };
     let mut unknown = row.clone();
     unknown.transaction_id = TransactionId::new("TX-LATER")?;
-    assert_eq!(write_back_settlement(index, &[row, unknown]).await?, 2);
+    let rows = [row, unknown];
+    assert_eq!(write_back_settlement(index, &rows).await?, 2);
     let settled = index
         .get(&id)
         .await?
         .ok_or_else(|| Error::Invariant("item".into()))?;
     assert_eq!(settled.version(), item.version());
+    // The same write-back again changes nothing.
+    let ids = [id.clone(), TransactionId::new("TX-LATER")?];
+    let before = index.get_many(&ids).await?;
+    assert_eq!(write_back_settlement(index, &rows).await?, 2);
+    assert_eq!(index.get_many(&ids).await?, before);
+    // A projection answers in the order asked and leaves out keys without an item.
+    let asked = [ids[1].clone(), TransactionId::new("TX-NONE")?, id.clone()];
+    let projected = index
+        .map_many(&asked, |i| {
+            (i.transaction_id.clone(), i.settlement.is_some())
+        })
+        .await?;
+    assert_eq!(projected, vec![(ids[1].clone(), true), (id.clone(), true)]);
     let mut t2 = Topics::default();
     t2.txn(
         "TX-1",

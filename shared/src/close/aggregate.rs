@@ -397,18 +397,29 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
         phase.lap("stream_states");
         let (finals, kpis) = build_final(*date, &batch, &txns, &stream)?;
         phase.lap("join");
-        let written_back = crate::stream::write_back_settlement(index, &finals).await?;
+        // The outputs are encoded on another core while the settlements go back to the index.
+        let (finals, kpis) = (Arc::new(finals), Arc::new(kpis));
+        let encoder = {
+            let (finals, kpis) = (Arc::clone(&finals), Arc::clone(&kpis));
+            std::thread::spawn(move || {
+                Ok::<_, Error>((write_parquet(&finals)?, write_parquet(&kpis)?))
+            })
+        };
+        let written_back = crate::stream::write_back_settlement(index, &finals).await;
         phase.lap("write_back");
+        let encoded = encoder
+            .join()
+            .map_err(|_| Error::Invariant("the final index encoder panicked".into()))?;
+        let (final_bytes, kpi_bytes) = encoded?;
+        let written_back = written_back?;
         store
-            .put(&final_key(*date), Bytes::from(write_parquet(&finals)?))
+            .put(&final_key(*date), Bytes::from(final_bytes))
             .await?;
-        store
-            .put(&kpis_key(*date), Bytes::from(write_parquet(&kpis)?))
-            .await?;
+        store.put(&kpis_key(*date), Bytes::from(kpi_bytes)).await?;
         phase.lap("write");
         let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_mismatch: BTreeMap<String, u64> = BTreeMap::new();
-        for f in &finals {
+        for f in finals.iter() {
             *by_status
                 .entry(f.reconciled_status.to_string())
                 .or_default() += 1;

@@ -37,24 +37,25 @@ pub async fn stream_states<I: TransactionIndex>(
 ) -> Result<HashMap<TransactionId, StreamState>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(indexer::CHUNK) {
-        for item in index.get_many(chunk).await? {
-            let Some(txn) = &item.txn else {
-                continue;
-            };
-            out.insert(
-                item.transaction_id.clone(),
-                StreamState {
-                    status: txn.status,
-                    fraud_score: item.signal.as_ref().map(|s| s.fraud_score),
-                    risk_label: item.derived.as_ref().map(|d| d.risk_label.to_string()),
-                    policy_flags: item
-                        .derived
-                        .as_ref()
-                        .map(|d| d.policy_flags.iter().map(|f| f.to_string()).collect())
-                        .unwrap_or_default(),
-                },
-            );
-        }
+        let states = index
+            .map_many(chunk, |item| {
+                let txn = item.txn.as_ref()?;
+                Some((
+                    item.transaction_id.clone(),
+                    StreamState {
+                        status: txn.status,
+                        fraud_score: item.signal.as_ref().map(|s| s.fraud_score),
+                        risk_label: item.derived.as_ref().map(|d| d.risk_label.to_string()),
+                        policy_flags: item
+                            .derived
+                            .as_ref()
+                            .map(|d| d.policy_flags.iter().map(|f| f.to_string()).collect())
+                            .unwrap_or_default(),
+                    },
+                ))
+            })
+            .await?;
+        out.extend(states.into_iter().flatten());
     }
     Ok(out)
 }
