@@ -1,8 +1,10 @@
 //! `final-aggregate`: batch index ⊕ the latest transaction state → `index/final`, merchant
 //! daily KPIs → `index/kpis`, and the run summary → `runs/`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use arrow_array::{Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -259,17 +261,21 @@ pub fn build_final(
     date: BusinessDate,
     batch: &[BatchView<'_>],
     transactions: &[LedgerView<'_>],
-    stream: &HashMap<TransactionId, StreamState>,
+    stream: &FxHashMap<TransactionId, StreamState>,
 ) -> Result<(Vec<FinalRow>, Vec<KpiRow>)> {
-    let by_id: HashMap<&str, &LedgerView> =
+    let by_id: FxHashMap<&str, &LedgerView> =
         transactions.iter().map(|t| (t.transaction_id, t)).collect();
     let cutoff = (date.date() + chrono::Days::new(1))
         .and_hms_opt(0, 0, 0)
         .map(|d| d.and_utc())
         .ok_or_else(|| Error::Invariant("cutoff".into()))?;
-    let mut finals = Vec::new();
-    let mut kpis: HashMap<(&str, Currency), KpiRow> = HashMap::new();
-    for r in batch {
+    // Rows are visited in transaction id order (sorting references, not built rows); the
+    // KPIs are exact sums, the same in any order.
+    let mut rows: Vec<&BatchView<'_>> = batch.iter().collect();
+    rows.sort_by_key(|r| (r.row_kind == RowKind::StatementLine, r.transaction_id));
+    let mut finals = Vec::with_capacity(transactions.len());
+    let mut kpis: FxHashMap<(&str, Currency), KpiRow> = FxHashMap::default();
+    for r in rows {
         let merchant = r.merchant_id.unwrap_or_default();
         let k = kpis.entry((merchant, r.currency)).or_default();
         match r.row_kind {
@@ -331,7 +337,6 @@ pub fn build_final(
             reconciliation_timestamp: cutoff,
         });
     }
-    finals.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
     let mut kpis: Vec<KpiRow> = kpis
         .into_iter()
         .filter(|(_, k)| k.transactions > 0 || !k.fees.is_zero())

@@ -14,7 +14,7 @@ pub mod enrich;
 pub mod indexer;
 pub mod model;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 pub use decode::{Fact, KafkaRecordIn, Rejection, decode};
 pub use enrich::{ActivePolicies, ComplianceRules, StreamContext};
@@ -34,8 +34,8 @@ use crate::ports::{SettlementUpdate, TransactionIndex};
 pub async fn stream_states<I: TransactionIndex>(
     index: &I,
     ids: &[TransactionId],
-) -> Result<HashMap<TransactionId, StreamState>> {
-    let mut out = HashMap::with_capacity(ids.len());
+) -> Result<FxHashMap<TransactionId, StreamState>> {
+    let mut out = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
     for chunk in ids.chunks(indexer::CHUNK) {
         let states = index
             .map_many(chunk, |item| {
