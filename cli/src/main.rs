@@ -171,7 +171,8 @@ enum BenchCommand {
         /// Python with the `duckdb` package, to time the same work in DuckDB SQL.
         #[arg(long)]
         python: Option<PathBuf>,
-        /// Runs of each engine per size; each phase's best is kept (this VM's noise is ±20 %).
+        /// Runs of each engine per size, each in a fresh process; the least CPU time is kept (this
+        /// VM's noise is ±20 %).
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
