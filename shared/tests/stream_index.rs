@@ -586,6 +586,72 @@ async fn bad_records_are_archived_with_a_reason_and_never_hold_a_raw_user_id() -
     Ok(())
 }
 
+#[tokio::test]
+async fn a_batch_is_archived_as_one_object_per_topic_and_date() -> Result<()> {
+    let dir = tmp()?;
+    let ctx = context(12)?;
+    let mut t = Topics::default();
+    // Three partitions of the transactions topic (an id's length modulo 3), and a signal.
+    for id in ["TX-1", "TX-22", "TX-333", "TX-4444"] {
+        t.txn(
+            id,
+            "M1",
+            "U00000001",
+            "10.00",
+            "USD",
+            "APPROVED",
+            "2026-11-20T09:00:00.000Z",
+        );
+    }
+    t.signal("S-1", "TX-1", "0.10", "2026-11-20T09:00:01.000Z");
+    // The batch in an order of its own, and one record delivered twice.
+    let mut batch: Vec<KafkaRecordIn> = t.records.iter().rev().cloned().collect();
+    batch.push(t.records[1].clone());
+    let (_, report) = feed(dir.path(), &ctx, &batch, batch.len()).await?;
+    assert_eq!(report.archive_objects, 2);
+    let store = LocalStore::new(dir.path());
+    let objects = store.list("stream/archive/").await?;
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    let txn_object = objects
+        .iter()
+        .find(|o| o.key.contains(&format!("topic={TRANSACTIONS_TOPIC}/")))
+        .ok_or_else(|| Error::Invariant("no transactions object".into()))?;
+    assert!(
+        txn_object.key.contains("/date=2026-11-20/p0000-") && txn_object.key.contains("_p0002-"),
+        "{}",
+        txn_object.key
+    );
+    // Sorted by partition and offset, each record once.
+    let text = String::from_utf8_lossy(&store.get(&txn_object.key).await?).into_owned();
+    let coordinates: Vec<(i64, i64)> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)?;
+            Ok((
+                v["partition"].as_i64().unwrap_or(-1),
+                v["offset"].as_i64().unwrap_or(-1),
+            ))
+        })
+        .collect::<Result<_>>()?;
+    assert_eq!(coordinates, vec![(0, 0), (1, 0), (1, 1), (2, 0)]);
+    // The same batch names the same object; a batch cut differently names another.
+    let key = |recs: &[KafkaRecordIn]| {
+        let mut c: Vec<(i32, i64)> = recs.iter().map(|r| (r.partition, r.offset)).collect();
+        c.sort();
+        c.dedup();
+        recon_shared::stream::archive::archive_key(TRANSACTIONS_TOPIC, "2026-11-20", &c)
+    };
+    let txns: Vec<KafkaRecordIn> = t
+        .records
+        .iter()
+        .filter(|r| r.topic == TRANSACTIONS_TOPIC)
+        .cloned()
+        .collect();
+    assert_eq!(key(&txns), txn_object.key);
+    assert_ne!(key(&txns[..3]), txn_object.key);
+    Ok(())
+}
+
 async fn futures_get(
     store: &LocalStore,
     objects: &[recon_shared::ports::ObjectInfo],
