@@ -7,7 +7,9 @@
 //! - `CURRENT` names the generation `g`;
 //! - `snapshot-{g}.jsonl`: every item, sorted by `transaction_id` (so a compaction of the
 //!   same state writes the same bytes);
-//! - `log-{g}.jsonl`: every item written since, one JSON line per write (last line wins);
+//! - `log-{g}.jsonl`: every item written since, one JSON line per write (last line wins), or,
+//!   for a settlement written back onto an item, a line `{"settle": id, "settlement": {…}}`
+//!   that replaces only that item's settlement;
 //! - `LOCK`: held by the one writer process; readers open without it and follow the writer
 //!   (new log lines, new generations) on their next call.
 //!
@@ -33,7 +35,18 @@ use crate::local::{STATE_DIR, write_atomic};
 use crate::ports::{
     ConditionalPut, Gsi, IndexPage, IndexQuery, PutOutcome, SettlementUpdate, TransactionIndex,
 };
-use crate::stream::{IndexItem, MerchantDayTotals};
+use crate::stream::{IndexItem, MerchantDayTotals, Settlement};
+
+/// A log line that sets the settlement of one item (the first member names it, so a reader
+/// tells it from an item by its first bytes).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SettleLine<'a> {
+    #[serde(borrow)]
+    settle: std::borrow::Cow<'a, str>,
+    settlement: Settlement,
+}
+
+const SETTLE_PREFIX: &[u8] = b"{\"settle\":";
 
 /// Directory of the store under `state/`.
 pub const INDEX_DIR: &str = "transaction_index";
@@ -355,22 +368,104 @@ impl Tables {
         Ok(())
     }
 
-    /// Applies the complete lines of a log or snapshot; returns the bytes consumed.
-    fn apply_lines(&mut self, bytes: &[u8], file: &Path) -> Result<usize> {
-        let mut consumed = 0;
-        for (n, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
-            if line.last() != Some(&b'\n') {
-                break; // torn last line of an interrupted write
+    /// Sets an item's settlement (creating the item when there is none). Settlement fields
+    /// feed no GSI and no total, so an existing item is updated in place. Returns whether
+    /// anything changed.
+    fn settle(&mut self, id: TransactionId, settlement: Settlement) -> Result<bool> {
+        match self.items.get_mut(&Key::new(id.as_str())?) {
+            Some(item) if item.settlement.as_deref() == Some(&settlement) => Ok(false),
+            Some(item) => {
+                item.settlement = Some(Box::new(settlement));
+                Ok(true)
             }
-            let item: IndexItem = serde_json::from_slice(line).map_err(|e| Error::InvalidFile {
-                file: file.display().to_string(),
-                reason: format!("line {}: {e}", n + 1),
-            })?;
-            self.replace(item)?;
-            consumed += line.len();
+            None => {
+                let mut item = IndexItem::empty(id);
+                item.settlement = Some(Box::new(settlement));
+                self.replace(item)?;
+                Ok(true)
+            }
         }
-        Ok(consumed)
     }
+
+    /// Applies the complete lines of a log or snapshot; returns the bytes consumed. Lines are
+    /// parsed on every core, in slices cut at line ends, then applied in file order.
+    fn apply_lines(&mut self, bytes: &[u8], file: &Path) -> Result<usize> {
+        // A torn last line (an interrupted write) is left for later.
+        let end = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let complete = bytes.get(..end).unwrap_or_default();
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let slices = line_slices(complete, workers, 1 << 20);
+        type Parsed = std::result::Result<Vec<LogLine>, (usize, String)>;
+        let parsed: Vec<Parsed> = std::thread::scope(|scope| {
+            let handles: Vec<_> = slices
+                .iter()
+                .map(|slice| scope.spawn(move || parse_lines(slice)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err((0, "the parser panicked".into())))
+                })
+                .collect()
+        });
+        let mut line_no = 0;
+        for (slice, lines) in slices.iter().zip(parsed) {
+            let lines = lines.map_err(|(n, reason)| Error::InvalidFile {
+                file: file.display().to_string(),
+                reason: format!("line {}: {reason}", line_no + n + 1),
+            })?;
+            for line in lines {
+                match line {
+                    LogLine::Item(item) => self.replace(*item)?,
+                    LogLine::Settle(id, settlement) => {
+                        self.settle(id, settlement)?;
+                    }
+                }
+            }
+            line_no += slice.iter().filter(|b| **b == b'\n').count();
+        }
+        Ok(end)
+    }
+}
+
+/// `bytes` (whole lines) cut at line ends into about `parts` slices of at least `min` bytes.
+fn line_slices(bytes: &[u8], parts: usize, min: usize) -> Vec<&[u8]> {
+    let target = (bytes.len() / parts.max(1)).max(min).max(1);
+    let mut slices = Vec::with_capacity(parts);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let cut = rest
+            .get(target..)
+            .and_then(|tail| tail.iter().position(|b| *b == b'\n'))
+            .map_or(rest.len(), |i| target + i + 1);
+        let (head, tail) = rest.split_at(cut);
+        slices.push(head);
+        rest = tail;
+    }
+    slices
+}
+
+/// One parsed line of a snapshot or log.
+enum LogLine {
+    Item(Box<IndexItem>),
+    Settle(TransactionId, Settlement),
+}
+
+/// Parses complete lines; an error is the failing line's index in the slice and the reason.
+fn parse_lines(slice: &[u8]) -> std::result::Result<Vec<LogLine>, (usize, String)> {
+    let mut out = Vec::with_capacity(slice.len() / 512);
+    for (n, line) in slice.split_inclusive(|b| *b == b'\n').enumerate() {
+        let bad = |e: &dyn std::fmt::Display| (n, e.to_string());
+        out.push(if line.starts_with(SETTLE_PREFIX) {
+            let s: SettleLine<'_> = serde_json::from_slice(line).map_err(|e| bad(&e))?;
+            let id = TransactionId::new(s.settle.as_ref()).map_err(|e| bad(&e))?;
+            LogLine::Settle(id, s.settlement)
+        } else {
+            LogLine::Item(Box::new(serde_json::from_slice(line).map_err(|e| bad(&e))?))
+        });
+    }
+    Ok(out)
 }
 
 struct Inner {
@@ -585,26 +680,15 @@ impl LocalTransactionIndex {
         Ok(())
     }
 
-    fn append(&self, inner: &mut Inner, item: &IndexItem) -> Result<()> {
-        self.append_to(&mut inner.log, &mut inner.log_lines, inner.generation, item)
-    }
-
-    /// [`Self::append`] on the log's fields, for a caller that holds an item of the tables.
-    fn append_to(
-        &self,
-        log: &mut Option<BufWriter<File>>,
-        log_lines: &mut u64,
-        generation: u64,
-        item: &IndexItem,
-    ) -> Result<()> {
-        let log = log.as_mut().ok_or_else(|| Error::InvalidConfig {
+    fn append(&self, inner: &mut Inner, line: &impl serde::Serialize) -> Result<()> {
+        let path = self.dir.join(log_name(inner.generation));
+        let log = inner.log.as_mut().ok_or_else(|| Error::InvalidConfig {
             name: self.dir.display().to_string(),
             reason: "the transaction index was opened read-only".into(),
         })?;
-        serde_json::to_writer(&mut *log, item)?;
-        log.write_all(b"\n")
-            .map_err(|e| Error::io(self.dir.join(log_name(generation)), e))?;
-        *log_lines += 1;
+        serde_json::to_writer(&mut *log, line)?;
+        log.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
+        inner.log_lines += 1;
         Ok(())
     }
 
@@ -808,34 +892,23 @@ impl TransactionIndex for LocalTransactionIndex {
     }
 
     async fn write_settlements(&self, updates: &[SettlementUpdate]) -> Result<u64> {
-        let mut guard = self.lock()?;
-        let inner = &mut *guard;
+        let mut inner = self.lock()?;
         let mut n = 0;
         for u in updates {
-            // Settlement fields feed no GSI and no total: an item is updated in place, and
-            // logged only when its settlement changes (a re-run of the close writes nothing).
-            match inner.t.items.get_mut(&Key::new(u.transaction_id.as_str())?) {
-                Some(item) => {
-                    if item.settlement.as_deref() != Some(&u.settlement) {
-                        item.settlement = Some(Box::new(u.settlement.clone()));
-                        self.append_to(
-                            &mut inner.log,
-                            &mut inner.log_lines,
-                            inner.generation,
-                            item,
-                        )?;
-                    }
-                }
-                None => {
-                    let mut item = IndexItem::empty(u.transaction_id.clone());
-                    item.settlement = Some(Box::new(u.settlement.clone()));
-                    self.append(inner, &item)?;
-                    inner.t.replace(item)?;
-                }
+            // Logged only when it changes something: a re-run of the close writes nothing.
+            if inner
+                .t
+                .settle(u.transaction_id.clone(), u.settlement.clone())?
+            {
+                let line = SettleLine {
+                    settle: u.transaction_id.as_str().into(),
+                    settlement: u.settlement.clone(),
+                };
+                self.append(&mut inner, &line)?;
             }
             n += 1;
         }
-        self.flush(inner)?;
+        self.flush(&mut inner)?;
         Ok(n)
     }
 
@@ -868,5 +941,28 @@ impl TransactionIndex for LocalTransactionIndex {
                     .map_or(0, |(_, n)| *n)
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_the_lines_once_and_end_at_line_ends() {
+        let text: String = (0..1000)
+            .map(|i| format!("line {i} {}\n", "x".repeat(i % 37)))
+            .collect();
+        for (parts, min) in [(1, 1), (2, 1), (3, 100), (8, 1), (2, 1 << 20), (64, 7)] {
+            let slices = line_slices(text.as_bytes(), parts, min);
+            assert_eq!(slices.concat(), text.as_bytes(), "{parts} {min}");
+            assert!(slices.iter().all(|s| s.ends_with(b"\n")), "{parts} {min}");
+            assert!(
+                slices.len() <= parts.max(1) + 1,
+                "{} for {parts}",
+                slices.len()
+            );
+        }
+        assert!(line_slices(b"", 2, 1).is_empty());
     }
 }

@@ -943,6 +943,29 @@ async fn the_store_reopens_to_the_same_state_and_readers_follow_the_writer() -> 
     let again = LocalTransactionIndex::open(dir.path())?;
     assert_eq!(again.scan()?, want);
     assert_eq!(again.all_totals()?, totals);
+    drop(again);
+    // A damaged line is an error that names the file and the line.
+    let snapshot = std::fs::read_dir(dir.path().join("state/transaction_index"))
+        .map_err(|e| Error::io("dir", e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("snapshot-"))
+        })
+        .ok_or_else(|| Error::Invariant("no snapshot".into()))?;
+    let text = std::fs::read_to_string(&snapshot).map_err(|e| Error::io(&snapshot, e))?;
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 3, "{} snapshot lines", lines.len());
+    lines[1] = "{\"transaction_id\":";
+    std::fs::write(&snapshot, lines.join("\n") + "\n").map_err(|e| Error::io(&snapshot, e))?;
+    let err = LocalTransactionIndex::open(dir.path())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("snapshot-") && err.contains("line 2:"),
+        "{err}"
+    );
     Ok(())
 }
 
