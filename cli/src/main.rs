@@ -185,7 +185,6 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
-    /// Index the day's topics (decode, join, enrich, tokenize, local upsert).
     /// One reconciliation of a synthetic partition in this process, timings as JSON (the
     /// reconcile bench runs each measurement in a fresh process, as it runs DuckDB).
     #[command(hide = true)]
@@ -193,6 +192,7 @@ enum BenchCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Index the day's topics (decode, join, enrich, tokenize, local upsert).
     Stream {
         #[arg(long)]
         data: PathBuf,
