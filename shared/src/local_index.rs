@@ -369,22 +369,17 @@ impl Tables {
     }
 
     /// Sets an item's settlement (creating the item when there is none). Settlement fields
-    /// feed no GSI and no total, so an existing item is updated in place. Returns whether
-    /// anything changed.
-    fn settle(&mut self, id: TransactionId, settlement: Settlement) -> Result<bool> {
+    /// feed no GSI and no total, so an existing item is updated in place.
+    fn settle(&mut self, id: TransactionId, settlement: Settlement) -> Result<()> {
         match self.items.get_mut(&Key::new(id.as_str())?) {
-            Some(item) if item.settlement.as_deref() == Some(&settlement) => Ok(false),
-            Some(item) => {
-                item.settlement = Some(Box::new(settlement));
-                Ok(true)
-            }
+            Some(item) => item.settlement = Some(Box::new(settlement)),
             None => {
                 let mut item = IndexItem::empty(id);
                 item.settlement = Some(Box::new(settlement));
                 self.replace(item)?;
-                Ok(true)
             }
         }
+        Ok(())
     }
 
     /// Applies the complete lines of a log or snapshot; returns the bytes consumed. Lines are
@@ -418,9 +413,7 @@ impl Tables {
             for line in lines {
                 match line {
                     LogLine::Item(item) => self.replace(*item)?,
-                    LogLine::Settle(id, settlement) => {
-                        self.settle(id, settlement)?;
-                    }
+                    LogLine::Settle(id, settlement) => self.settle(id, settlement)?,
                 }
             }
             line_no += slice.iter().filter(|b| **b == b'\n').count();
@@ -895,16 +888,21 @@ impl TransactionIndex for LocalTransactionIndex {
         let mut inner = self.lock()?;
         let mut n = 0;
         for u in updates {
-            // Logged only when it changes something: a re-run of the close writes nothing.
-            if inner
+            // Logged (before the tables change, as every write) only when it changes
+            // something: a re-run of the close writes nothing.
+            let unchanged = inner
                 .t
-                .settle(u.transaction_id.clone(), u.settlement.clone())?
-            {
+                .get(&u.transaction_id)
+                .is_some_and(|i| i.settlement.as_deref() == Some(&u.settlement));
+            if !unchanged {
                 let line = SettleLine {
                     settle: u.transaction_id.as_str().into(),
                     settlement: u.settlement.clone(),
                 };
                 self.append(&mut inner, &line)?;
+                inner
+                    .t
+                    .settle(u.transaction_id.clone(), u.settlement.clone())?;
             }
             n += 1;
         }
