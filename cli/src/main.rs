@@ -8,11 +8,6 @@ use recon_cli::generate::{GenerateConfig, Knobs, generate};
 use recon_cli::run::{RunConfig, ingest};
 use recon_shared::ids::BusinessDate;
 
-// The pipeline makes many small allocations (ids, records, JSON); mimalloc serves them faster
-// than the system allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "recon",
