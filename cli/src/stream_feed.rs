@@ -287,17 +287,34 @@ pub async fn feed_topics_into(
             .collect(),
         ..Default::default()
     };
-    loop {
-        let batch = reader.next_batch(batch_size.max(1))?;
-        if batch.is_empty() {
-            break;
+    // Reading the topic files and building the MSK events runs on its own thread, a few
+    // batches ahead of the indexer (the same batches in the same order).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<KafkaEvent>>(4);
+    let producer = std::thread::spawn(move || {
+        loop {
+            match reader.next_batch(batch_size.max(1)) {
+                Ok(batch) if batch.is_empty() => break,
+                Ok(batch) => {
+                    if tx.send(Ok(kafka_event(batch))).is_err() {
+                        break; // the indexer stopped
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    break;
+                }
+            }
         }
-        let r = stream_indexer::handle(kafka_event(batch), &store, index, &ctx).await?;
+        (reader.lines, reader.unreadable)
+    });
+    while let Ok(event) = rx.recv() {
+        let r = stream_indexer::handle(event?, &store, index, &ctx).await?;
         report.indexed.add(&r);
         report.batches += 1;
     }
-    report.lines = reader.lines;
-    report.unreadable_lines = reader.unreadable;
+    (report.lines, report.unreadable_lines) = producer
+        .join()
+        .map_err(|_| Error::Invariant("the topic reader panicked".into()))?;
     report.index_items = index.len()? as u64;
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)

@@ -422,6 +422,19 @@ impl Tables {
     }
 }
 
+/// Items per block of a snapshot serialized by one thread.
+const SNAPSHOT_BLOCK: usize = 1 << 16;
+
+/// The snapshot lines of a block of items.
+fn snapshot_lines(block: &[(&Key, &IndexItem)]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(block.len() * 700);
+    for (_, item) in block {
+        serde_json::to_writer(&mut out, item)?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
 /// `bytes` (whole lines) cut at line ends into about `parts` slices of at least `min` bytes.
 fn line_slices(bytes: &[u8], parts: usize, min: usize) -> Vec<&[u8]> {
     let target = (bytes.len() / parts.max(1)).max(min).max(1);
@@ -715,17 +728,32 @@ impl LocalTransactionIndex {
         let tmp = self.dir.join(format!(".snapshot-{g}.tmp"));
         let snap = self.dir.join(snapshot_name(g));
         {
-            let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            let mut w = BufWriter::with_capacity(1 << 20, f);
-            let mut items: Vec<(&Key, &Box<IndexItem>)> = inner.t.items.iter().collect();
+            let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            let mut items: Vec<(&Key, &IndexItem)> =
+                inner.t.items.iter().map(|(k, v)| (k, &**v)).collect();
             items.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (_, item) in items {
-                serde_json::to_writer(&mut w, item)?;
-                w.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
+            // Blocks of items are serialized on every core, a round at a time (bounded
+            // memory), and written in key order.
+            let workers = std::thread::available_parallelism().map_or(1, usize::from);
+            for round in items.chunks(SNAPSHOT_BLOCK * workers) {
+                let blocks: Vec<Result<Vec<u8>>> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = round
+                        .chunks(SNAPSHOT_BLOCK)
+                        .map(|block| scope.spawn(move || snapshot_lines(block)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(Error::Invariant("a snapshot writer panicked".into()))
+                            })
+                        })
+                        .collect()
+                });
+                for block in blocks {
+                    f.write_all(&block?).map_err(|e| Error::io(&tmp, e))?;
+                }
             }
-            let f = w
-                .into_inner()
-                .map_err(|e| Error::io(&tmp, e.into_error()))?;
             f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         }
         std::fs::rename(&tmp, &snap).map_err(|e| Error::io(&snap, e))?;
