@@ -451,7 +451,7 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
 
 /// [`reconcile_partition`] in a fresh `recon` process, as DuckDB runs in a fresh Python: a
 /// process that reconciled before reuses its warm heap, which a cold Lambda does not have.
-fn reconcile_in_process(dir: &Path) -> Result<ReconcileBench> {
+fn reconcile_in_fresh_process(dir: &Path) -> Result<ReconcileBench> {
     let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
     let out = std::process::Command::new(&exe)
         .args(["bench", "reconcile-once", "--dir"])
@@ -512,9 +512,9 @@ pub fn reconcile_report(
         if !d.join("lines.parquet").exists() {
             synthesize_partition(&d, n)?;
         }
-        let mut r = reconcile_in_process(&d)?;
+        let mut r = reconcile_in_fresh_process(&d)?;
         for _ in 1..runs {
-            let again = reconcile_in_process(&d)?;
+            let again = reconcile_in_fresh_process(&d)?;
             if again.cpu() < r.cpu() {
                 r = again;
             }
