@@ -24,17 +24,8 @@ async fn main() -> Result<(), Error> {
             let started = std::time::Instant::now();
             let out = normalizer::handle(event.payload, &store, &table, &catalog, &pii).await?;
             let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let t = out.totals();
-            tracing::info!(
-                source_id = %out.source_id,
-                business_date = %out.business_date,
-                version = out.version,
-                records_in = t.records_in,
-                accepted = t.accepted,
-                rejected = t.rejected,
-                stale = out.stale,
-                "delivery normalized"
-            );
+            // The library logged the outcome ("delivery normalized", or that the request was
+            // stale); the metrics follow.
             println!("{}", normalizer::metrics(&out, &env, ms, now_ms()));
             Ok::<_, Error>(out)
         },

@@ -235,6 +235,10 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
     };
     if manifest_row.version != req.version || manifest_row.status == FileStatus::Quarantined {
         out.stale = true;
+        tracing::info!(
+            source_id = %req.source_id, business_date = %req.business_date, version = req.version,
+            current_version = manifest_row.version, "normalize request stale, nothing written"
+        );
         return Ok(out);
     }
     let fx = match store.get(&fx_key(req.business_date)).await {
