@@ -294,6 +294,18 @@ impl TransactionIndex for AnyIndex {
         }
     }
 
+    async fn map_many<T: Send>(
+        &self,
+        ids: &[TransactionId],
+        f: impl Fn(&IndexItem) -> T + Send + Sync,
+    ) -> Result<Vec<T>> {
+        match self {
+            Self::Local(i) => i.map_many(ids, f).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(i) => i.map_many(ids, f).await,
+        }
+    }
+
     async fn put_many(&self, writes: Vec<ConditionalPut>) -> Result<Vec<PutOutcome>> {
         match self {
             Self::Local(i) => i.put_many(writes).await,
