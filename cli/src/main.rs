@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use recon_cli::generate::{GenerateConfig, Knobs, generate};
 use recon_cli::run::{RunConfig, ingest};
 use recon_shared::ids::BusinessDate;
@@ -72,22 +72,10 @@ enum Command {
         execution: Option<String>,
     },
     /// Run the pipeline on DIR as the bucket: ingestion (validate, normalize) of every delivery.
-    Run {
-        #[arg(long)]
-        data: PathBuf,
-        /// Business date of the close (default: the latest date with a delivery).
-        #[arg(long, value_parser = parse_date)]
-        date: Option<BusinessDate>,
-    },
+    Run(DayArgs),
     /// Run only the daily close of DIR (the state machine), on what ingestion and the stream
     /// left there: a re-run redoes only failed or changed partitions, then the aggregation.
-    Close {
-        #[arg(long)]
-        data: PathBuf,
-        /// Business date of the close (default: the latest date with a delivery).
-        #[arg(long, value_parser = parse_date)]
-        date: Option<BusinessDate>,
-    },
+    Close(DayArgs),
     /// Operate the daily close on AWS: executions, redrive, rerun of one partition
     /// (`docs/runbook.md`).
     #[cfg(feature = "aws")]
@@ -152,6 +140,16 @@ enum OpsCommand {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+}
+
+/// The data directory and the day of `recon run` and `recon close`.
+#[derive(Args)]
+struct DayArgs {
+    #[arg(long)]
+    data: PathBuf,
+    /// Business date of the close (default: the latest date with a delivery).
+    #[arg(long, value_parser = parse_date)]
+    date: Option<BusinessDate>,
 }
 
 #[derive(Subcommand)]
@@ -322,7 +320,7 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                 .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
             rt.block_on(recon_cli::serve::serve(&data, port))
         }
-        Command::Run { data, date } => {
+        Command::Run(DayArgs { data, date }) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
@@ -373,7 +371,7 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             println!("recon run took {} ms", started.elapsed().as_millis());
             close
         }
-        Command::Close { data, date } => {
+        Command::Close(DayArgs { data, date }) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
