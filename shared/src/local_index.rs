@@ -43,7 +43,7 @@ use crate::stream::{IndexItem, MerchantDayTotals, Settlement};
 struct SettleLine<'a> {
     #[serde(borrow)]
     settle: std::borrow::Cow<'a, str>,
-    settlement: Settlement,
+    settlement: std::borrow::Cow<'a, Settlement>,
 }
 
 const SETTLE_PREFIX: &[u8] = b"{\"settle\":";
@@ -466,7 +466,7 @@ fn parse_lines(slice: &[u8]) -> std::result::Result<Vec<LogLine>, (usize, String
         out.push(if line.starts_with(SETTLE_PREFIX) {
             let s: SettleLine<'_> = serde_json::from_slice(line).map_err(|e| bad(&e))?;
             let id = TransactionId::new(s.settle.as_ref()).map_err(|e| bad(&e))?;
-            LogLine::Settle(id, s.settlement)
+            LogLine::Settle(id, s.settlement.into_owned())
         } else {
             LogLine::Item(Box::new(serde_json::from_slice(line).map_err(|e| bad(&e))?))
         });
@@ -925,7 +925,7 @@ impl TransactionIndex for LocalTransactionIndex {
             if !unchanged {
                 let line = SettleLine {
                     settle: u.transaction_id.as_str().into(),
-                    settlement: u.settlement.clone(),
+                    settlement: std::borrow::Cow::Borrowed(&u.settlement),
                 };
                 self.append(&mut inner, &line)?;
                 inner
