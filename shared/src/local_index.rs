@@ -391,19 +391,10 @@ impl Tables {
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let slices = line_slices(complete, workers, 1 << 20);
         type Parsed = std::result::Result<Vec<LogLine>, (usize, String)>;
-        let parsed: Vec<Parsed> = std::thread::scope(|scope| {
-            let handles: Vec<_> = slices
-                .iter()
-                .map(|slice| scope.spawn(move || parse_lines(slice)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err((0, "the parser panicked".into())))
-                })
-                .collect()
-        });
+        let parsed: Vec<Parsed> = each_on_a_thread(&slices, |slice| parse_lines(slice))
+            .into_iter()
+            .map(|p| p.unwrap_or_else(|| Err((0, "the parser panicked".into()))))
+            .collect();
         let mut line_no = 0;
         for (slice, lines) in slices.iter().zip(parsed) {
             let lines = lines.map_err(|(n, reason)| Error::InvalidFile {
@@ -420,6 +411,20 @@ impl Tables {
         }
         Ok(end)
     }
+}
+
+/// `f` of every part, each on a thread of its own, in order; `None` where `f` panicked.
+fn each_on_a_thread<P: Sync, R: Send>(parts: &[P], f: impl Fn(&P) -> R + Sync) -> Vec<Option<R>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|p| {
+                let f = &f;
+                scope.spawn(move || f(p))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().ok()).collect()
+    })
 }
 
 /// Items per block of a snapshot serialized by one thread.
@@ -736,22 +741,11 @@ impl LocalTransactionIndex {
             // memory), and written in key order.
             let workers = std::thread::available_parallelism().map_or(1, usize::from);
             for round in items.chunks(SNAPSHOT_BLOCK * workers) {
-                let blocks: Vec<Result<Vec<u8>>> = std::thread::scope(|scope| {
-                    let handles: Vec<_> = round
-                        .chunks(SNAPSHOT_BLOCK)
-                        .map(|block| scope.spawn(move || snapshot_lines(block)))
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                Err(Error::Invariant("a snapshot writer panicked".into()))
-                            })
-                        })
-                        .collect()
-                });
-                for block in blocks {
-                    f.write_all(&block?).map_err(|e| Error::io(&tmp, e))?;
+                let blocks: Vec<&[(&Key, &IndexItem)]> = round.chunks(SNAPSHOT_BLOCK).collect();
+                for block in each_on_a_thread(&blocks, |block| snapshot_lines(block)) {
+                    let bytes = block
+                        .ok_or_else(|| Error::Invariant("a snapshot writer panicked".into()))??;
+                    f.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
                 }
             }
             f.sync_all().map_err(|e| Error::io(&tmp, e))?;
