@@ -263,6 +263,7 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
 }
 
 fn main() -> ExitCode {
+    recon_shared::allocator::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ use recon_shared::select::Backend;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    recon_shared::allocator::keep_freed_memory();
     tracing::init_default_subscriber();
     let backend = Backend::from_env().await?;
     let store = backend.store()?;
