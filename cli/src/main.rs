@@ -334,6 +334,9 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             let started = std::time::Instant::now();
             let (report, fed) = std::thread::scope(|scope| {
                 let stream = scope.spawn(|| {
+                    // A crash before the snapshot below loses nothing: the next run replays
+                    // the topics again, into the store's previous generation.
+                    index.load_unlogged()?;
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .build()
                         .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;

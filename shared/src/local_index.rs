@@ -9,7 +9,8 @@
 //!   same state writes the same bytes);
 //! - `log-{g}.jsonl`: every item written since, one JSON line per write (last line wins), or,
 //!   for a settlement written back onto an item, a line `{"settle": id, "settlement": {…}}`
-//!   that replaces only that item's settlement;
+//!   that replaces only that item's settlement (a bulk load that is redone from its source
+//!   after a crash may skip the log until its compaction: [`LocalTransactionIndex::load_unlogged`]);
 //! - `LOCK`: held by the one writer process; readers open without it and follow the writer
 //!   (new log lines, new generations) on their next call.
 //!
@@ -487,6 +488,8 @@ struct Inner {
     log_lines: u64,
     log: Option<BufWriter<File>>,
     checked: Option<Instant>,
+    /// Writes skip the log until the next compaction ([`LocalTransactionIndex::load_unlogged`]).
+    unlogged: bool,
 }
 
 /// The local TransactionIndex. One writer process at a time; any number of readers.
@@ -617,6 +620,7 @@ impl LocalTransactionIndex {
                 log_lines: lines,
                 log: Some(BufWriter::with_capacity(1 << 20, log)),
                 checked: None,
+                unlogged: false,
             }),
             _lock: Some(lock),
         };
@@ -643,6 +647,7 @@ impl LocalTransactionIndex {
                 log_lines: lines,
                 log: None,
                 checked: Some(Instant::now()),
+                unlogged: false,
             }),
             _lock: None,
         })
@@ -697,6 +702,9 @@ impl LocalTransactionIndex {
             name: self.dir.display().to_string(),
             reason: "the transaction index was opened read-only".into(),
         })?;
+        if inner.unlogged {
+            return Ok(());
+        }
         serde_json::to_writer(&mut *log, line)?;
         log.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
         inner.log_lines += 1;
@@ -712,6 +720,16 @@ impl LocalTransactionIndex {
         if inner.log_lines > COMPACT_MIN_LOG && inner.log_lines > 2 * inner.t.items.len() as u64 {
             self.compact_locked(inner)?;
         }
+        Ok(())
+    }
+
+    /// Until the next [`compact`](Self::compact), writes change the items in memory only:
+    /// nothing goes to the log, and the compaction writes the result at once. For a bulk load
+    /// that is redone from its source if the process stops first (`recon run` replays the
+    /// day's topics, and the upserts are idempotent): meanwhile the store on disk keeps its
+    /// last generation, and readers see the load once it is compacted.
+    pub fn load_unlogged(&self) -> Result<()> {
+        self.lock()?.unlogged = true;
         Ok(())
     }
 
@@ -756,6 +774,7 @@ impl LocalTransactionIndex {
         write_atomic(&self.dir.join(CURRENT), format!("{g}\n").as_bytes())?;
         inner.log = Some(BufWriter::with_capacity(1 << 20, log));
         (inner.generation, inner.log_len, inner.log_lines) = (g, 0, 0);
+        inner.unlogged = false;
         for name in [snapshot_name(old), log_name(old)] {
             let p = self.dir.join(name);
             match std::fs::remove_file(&p) {

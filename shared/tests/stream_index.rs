@@ -969,6 +969,68 @@ async fn the_store_reopens_to_the_same_state_and_readers_follow_the_writer() -> 
     Ok(())
 }
 
+#[tokio::test]
+async fn an_unlogged_load_is_kept_by_its_compaction_and_lost_without_it() -> Result<()> {
+    let ctx = context(3)?;
+    let records = scenario().records;
+    let (half, rest) = records.split_at(records.len() / 2);
+    let logged_dir = tmp()?;
+    let (logged, _) = feed(logged_dir.path(), &ctx, &records, 5).await?;
+    logged.compact()?;
+
+    let dir = tmp()?;
+    let (index, _) = feed(dir.path(), &ctx, half, 5).await?;
+    let before = index.scan()?;
+    let log_len = |dir: &Path| -> Result<u64> {
+        let idx = dir.join("state/transaction_index");
+        let mut total = 0;
+        for e in std::fs::read_dir(&idx).map_err(|e| Error::io(&idx, e))? {
+            let p = e.map_err(|e| Error::io(&idx, e))?.path();
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("log-"))
+            {
+                total += std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?.len();
+            }
+        }
+        Ok(total)
+    };
+    let logged_bytes = log_len(dir.path())?;
+    index.load_unlogged()?;
+    let store = LocalStore::new(dir.path());
+    feed_into(&store, &index, &ctx, rest, 5).await?;
+    assert_eq!(log_len(dir.path())?, logged_bytes, "nothing is logged");
+    assert_eq!(
+        index.scan()?,
+        logged.scan()?,
+        "the load is applied in memory"
+    );
+    // Stopped before its compaction, the load is gone and the store is as it was.
+    drop(index);
+    let reopened = LocalTransactionIndex::open(dir.path())?;
+    assert_eq!(reopened.scan()?, before);
+    // Redone and compacted, it is kept; writes after the compaction are logged again.
+    let (load, tail) = rest.split_at(rest.len() - 6);
+    reopened.load_unlogged()?;
+    feed_into(&store, &reopened, &ctx, load, 5).await?;
+    reopened.compact()?;
+    assert_eq!(log_len(dir.path())?, 0);
+    let report = process_batch(&store, &reopened, &ctx, tail).await?;
+    assert!(report.applied > 0);
+    assert!(
+        log_len(dir.path())? > 0,
+        "after the compaction writes are logged"
+    );
+    drop(reopened);
+    let again = LocalTransactionIndex::open(dir.path())?;
+    assert_eq!(again.scan()?, logged.scan()?);
+    again.compact()?;
+    assert_eq!(
+        read_snapshot_lines(&again.snapshot_path()?)?,
+        read_snapshot_lines(&logged.snapshot_path()?)?
+    );
+    Ok(())
+}
+
 /// The same bodies on S3 and DynamoDB (moto), and the order and redelivery independence of
 /// the DynamoDB item and aggregate writes against the local store's state.
 #[cfg(feature = "aws")]
