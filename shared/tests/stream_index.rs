@@ -902,6 +902,21 @@ async fn gsi_body<S: ObjectStore, I: TransactionIndex>(store: &S, index: &I) -> 
     Ok(())
 }
 
+/// The files of the local TransactionIndex under `dir` whose name starts with `prefix`.
+fn store_files(dir: &Path, prefix: &str) -> Result<Vec<std::path::PathBuf>> {
+    let idx = dir.join("state/transaction_index");
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(&idx).map_err(|e| Error::io(&idx, e))? {
+        let p = e.map_err(|e| Error::io(&idx, e))?.path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        {
+            files.push(p);
+        }
+    }
+    Ok(files)
+}
+
 #[tokio::test]
 async fn the_store_reopens_to_the_same_state_and_readers_follow_the_writer() -> Result<()> {
     let ctx = context(3)?;
@@ -929,13 +944,8 @@ async fn the_store_reopens_to_the_same_state_and_readers_follow_the_writer() -> 
     );
     drop(writer);
     // A torn last line (a crash mid-write) is dropped on open.
-    let log = std::fs::read_dir(dir.path().join("state/transaction_index"))
-        .map_err(|e| Error::io("dir", e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("log-"))
-        })
+    let log = store_files(dir.path(), "log-")?
+        .pop()
         .ok_or_else(|| Error::Invariant("no log".into()))?;
     let mut bytes = std::fs::read(&log).map_err(|e| Error::io(&log, e))?;
     bytes.extend_from_slice(b"{\"transaction_id\":\"TX-");
@@ -945,13 +955,8 @@ async fn the_store_reopens_to_the_same_state_and_readers_follow_the_writer() -> 
     assert_eq!(again.all_totals()?, totals);
     drop(again);
     // A damaged line is an error that names the file and the line.
-    let snapshot = std::fs::read_dir(dir.path().join("state/transaction_index"))
-        .map_err(|e| Error::io("dir", e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("snapshot-"))
-        })
+    let snapshot = store_files(dir.path(), "snapshot-")?
+        .pop()
         .ok_or_else(|| Error::Invariant("no snapshot".into()))?;
     let text = std::fs::read_to_string(&snapshot).map_err(|e| Error::io(&snapshot, e))?;
     let mut lines: Vec<&str> = text.lines().collect();
@@ -982,15 +987,9 @@ async fn an_unlogged_load_is_kept_by_its_compaction_and_lost_without_it() -> Res
     let (index, _) = feed(dir.path(), &ctx, half, 5).await?;
     let before = index.scan()?;
     let log_len = |dir: &Path| -> Result<u64> {
-        let idx = dir.join("state/transaction_index");
         let mut total = 0;
-        for e in std::fs::read_dir(&idx).map_err(|e| Error::io(&idx, e))? {
-            let p = e.map_err(|e| Error::io(&idx, e))?.path();
-            if p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("log-"))
-            {
-                total += std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?.len();
-            }
+        for p in store_files(dir, "log-")? {
+            total += std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?.len();
         }
         Ok(total)
     };
