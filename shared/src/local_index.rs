@@ -697,7 +697,7 @@ impl LocalTransactionIndex {
     }
 
     fn append(&self, inner: &mut Inner, line: &impl serde::Serialize) -> Result<()> {
-        let path = self.dir.join(log_name(inner.generation));
+        let generation = inner.generation;
         let log = inner.log.as_mut().ok_or_else(|| Error::InvalidConfig {
             name: self.dir.display().to_string(),
             reason: "the transaction index was opened read-only".into(),
@@ -706,7 +706,9 @@ impl LocalTransactionIndex {
             return Ok(());
         }
         serde_json::to_writer(&mut *log, line)?;
-        log.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
+        // The log's path is built only for an error (this runs once per write).
+        log.write_all(b"\n")
+            .map_err(|e| Error::io(self.dir.join(log_name(generation)), e))?;
         inner.log_lines += 1;
         Ok(())
     }
