@@ -1,14 +1,16 @@
 //! The daily close, locally: `statemachines/daily-close.asl.json` executed by [`crate::asl`]
 //! with its task resources bound to the same handlers the Lambda functions and the EMR step run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use recon_shared::close::{FinalRequest, PartitionRequest, PlanRequest};
 use recon_shared::ids::{BankId, BusinessDate};
-use recon_shared::local::{LocalRuns, LocalStore};
+use recon_shared::local::{LocalManifests, LocalRuns, LocalStore};
 use recon_shared::local_index::LocalTransactionIndex;
-use recon_shared::ports::{ObjectStore, RunsTable, TransactionIndex};
+use recon_shared::ports::{
+    ManifestTable, ObjectStore, RunRecord, RunStatus, RunsTable, TransactionIndex,
+};
 use recon_shared::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -57,17 +59,19 @@ pub struct Fault {
 
 /// The task resources, bound to in-process handlers over any adapters of the ports (the
 /// local ones for `recon run`, the AWS ones in the integration tests).
-pub struct PortTasks<S, R, I> {
+pub struct PortTasks<S, R, I, M> {
     pub store: S,
     pub runs: R,
     /// The streaming TransactionIndex.
     pub index: I,
+    /// The Manifests table (which deliveries are in, for the plan).
+    pub manifests: M,
     pub faults: Mutex<Vec<Fault>>,
 }
 
 /// The local bindings: the data directory's bucket, Runs table and TransactionIndex (under
 /// `state/transaction_index/`).
-pub type LocalTasks = PortTasks<LocalStore, LocalRuns, LocalTransactionIndex>;
+pub type LocalTasks = PortTasks<LocalStore, LocalRuns, LocalTransactionIndex, LocalManifests>;
 
 fn failure(e: Error) -> Failure {
     Failure::new(e.error_type(), e.to_string())
@@ -116,16 +120,18 @@ impl LocalTasks {
             LocalStore::new(data),
             LocalRuns::new(data),
             LocalTransactionIndex::open(data)?,
+            LocalManifests::new(data),
         ))
     }
 }
 
-impl<S: ObjectStore, R: RunsTable, I: TransactionIndex> PortTasks<S, R, I> {
-    pub fn with_ports(store: S, runs: R, index: I) -> Self {
+impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable> PortTasks<S, R, I, M> {
+    pub fn with_ports(store: S, runs: R, index: I, manifests: M) -> Self {
         Self {
             store,
             runs,
             index,
+            manifests,
             faults: Mutex::new(Vec::new()),
         }
     }
@@ -152,7 +158,9 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex> PortTasks<S, R, I> {
     }
 }
 
-impl<S: ObjectStore, R: RunsTable, I: TransactionIndex> Tasks for PortTasks<S, R, I> {
+impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable> Tasks
+    for PortTasks<S, R, I, M>
+{
     fn invoke<'a>(
         &'a self,
         resource: &'a str,
@@ -164,8 +172,13 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex> Tasks for PortTasks<S, R
             let function = resource.rsplit_once(":function:").map(|(_, f)| f);
             match (function, resource) {
                 (Some("plan-partitions"), _) => encode(
-                    plan_partitions::handle(decode::<PlanRequest>(input)?, &self.store, &self.runs)
-                        .await,
+                    plan_partitions::handle(
+                        decode::<PlanRequest>(input)?,
+                        &self.store,
+                        &self.runs,
+                        &self.manifests,
+                    )
+                    .await,
                 ),
                 (Some("reconcile-partition"), _) => self.partition(decode(input)?).await,
                 (Some("final-aggregate"), _) => {
@@ -197,21 +210,43 @@ pub struct CloseReport {
     pub events: Vec<Event>,
     /// The run summary written to `runs/{date}/{execution}.json`, when the close got that far.
     pub summary: Option<Value>,
+    /// Not run: nothing it reads changed since `execution`, whose outcome this repeats.
+    pub unchanged: bool,
 }
 
-/// `close-{date}-{n}`: one more than the executions already recorded for the date.
-pub fn next_execution(data: &Path, date: BusinessDate) -> String {
-    let dir: PathBuf = data.join("runs").join(date.to_string());
-    let n = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).count())
-        .unwrap_or(0);
-    format!("close-{date}-{}", n + 1)
+/// `close-{date}-{n}`: n one more than the executions of the date that completed (recorded
+/// their `_close` row in the Runs table, the last thing a close writes), with the last of them.
+/// An execution interrupted before that row is run again under its own name, so a crash and a
+/// re-run leave what one uninterrupted close leaves.
+pub async fn next_execution<R: RunsTable>(
+    runs: &R,
+    date: BusinessDate,
+) -> Result<(String, Option<RunRecord>)> {
+    let prefix = format!("close-{date}-");
+    let last = runs
+        .runs(date)
+        .await?
+        .into_iter()
+        .filter(|r| r.partition == "_close")
+        .filter_map(|r| {
+            let n: u32 = r.run_id.strip_prefix(&prefix)?.parse().ok()?;
+            Some((n, r))
+        })
+        .max_by_key(|(n, _)| *n);
+    let n = last.as_ref().map_or(0, |(n, _)| *n);
+    Ok((format!("{prefix}{}", n + 1), last.map(|(_, r)| r)))
+}
+
+fn read_summary(data: &Path, date: BusinessDate, execution: &str) -> Option<Value> {
+    std::fs::read(data.join(format!("runs/{date}/{execution}.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 /// Executes the daily close for `date` as execution `name` over any ports: the outcome and
 /// the execution's events.
-pub async fn execute<S: ObjectStore, R: RunsTable, I: TransactionIndex>(
-    tasks: &PortTasks<S, R, I>,
+pub async fn execute<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable>(
+    tasks: &PortTasks<S, R, I, M>,
     name: &str,
     date: BusinessDate,
 ) -> Result<(Outcome, Vec<Event>)> {
@@ -228,15 +263,59 @@ pub async fn execute<S: ObjectStore, R: RunsTable, I: TransactionIndex>(
 
 /// Executes the daily close for `date` on the data directory.
 pub async fn close(tasks: &LocalTasks, data: &Path, date: BusinessDate) -> Result<CloseReport> {
-    let name = next_execution(data, date);
+    let (name, _) = next_execution(&tasks.runs, date).await?;
     let (outcome, events) = execute(tasks, &name, date).await?;
-    let summary = std::fs::read(data.join(format!("runs/{date}/{name}.json")))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
     Ok(CloseReport {
+        summary: read_summary(data, date, &name),
         execution: name,
         outcome,
         events,
-        summary,
+        unchanged: false,
     })
+}
+
+/// The close of `recon run`: not run again when nothing it reads changed since the last
+/// completed close of the date, which succeeded — the deliveries (`inputs_changed` false: every
+/// delivery unchanged), the stream's items, and what the plan would reconcile (no partition
+/// whose inputs, rules or reference data differ from its last successful run, the same banks
+/// awaited). A second `recon run` of the same inputs then leaves the directory as it was.
+pub async fn close_if_changed(
+    tasks: &LocalTasks,
+    data: &Path,
+    date: BusinessDate,
+    inputs_changed: bool,
+) -> Result<CloseReport> {
+    let (name, last) = next_execution(&tasks.runs, date).await?;
+    if let Some(last) = last.filter(|l| !inputs_changed && l.status == RunStatus::Succeeded)
+        && let Some(summary) = read_summary(data, date, &last.run_id)
+    {
+        let plan = plan_partitions::handle(
+            PlanRequest {
+                business_date: date,
+                execution: Some(name),
+                force: false,
+                lookback_days: recon_shared::close::DEFAULT_LOOKBACK_DAYS,
+                lambda_max_input_bytes: None,
+            },
+            &tasks.store,
+            &tasks.runs,
+            &tasks.manifests,
+        )
+        .await?;
+        let awaited_before = summary
+            .get("awaiting_deliveries")
+            .cloned()
+            .unwrap_or_else(|| json!([]));
+        let same_awaited = serde_json::to_value(&plan.awaiting)? == awaited_before;
+        if plan.lambda_partitions.is_empty() && plan.emr_partitions.is_empty() && same_awaited {
+            return Ok(CloseReport {
+                execution: last.run_id,
+                outcome: Outcome::Succeeded(summary.clone()),
+                events: Vec::new(),
+                summary: Some(summary),
+                unchanged: true,
+            });
+        }
+    }
+    close(tasks, data, date).await
 }

@@ -266,7 +266,17 @@ fn main() -> ExitCode {
     recon_shared::allocator::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,
+        Ok(problems) => {
+            eprintln!(
+                "recon: finished, but {} part(s) need attention:",
+                problems.len()
+            );
+            for p in &problems {
+                eprintln!("  {p}");
+            }
+            ExitCode::from(EXIT_PROBLEMS)
+        }
         Err(e) => {
             eprintln!("recon: {e}");
             ExitCode::FAILURE
@@ -274,7 +284,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> recon_shared::Result<()> {
+/// Exit status of a run that finished with parts failed, quarantined or awaited (everything
+/// else was done); 1 is a run that could not finish, 2 a usage error.
+const EXIT_PROBLEMS: u8 = 3;
+
+/// What needs attention after a command that finished: empty when everything went through.
+type Problems = Vec<String>;
+
+fn run(cli: Cli) -> recon_shared::Result<Problems> {
     match cli.command {
         Command::Bench {
             what:
@@ -284,27 +301,28 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                     python,
                     runs,
                 },
-        } => recon_cli::bench::reconcile_report(&lines, &dir, python.as_deref(), runs),
+        } => recon_cli::bench::reconcile_report(&lines, &dir, python.as_deref(), runs)
+            .map(|()| Problems::new()),
         Command::Bench {
             what: BenchCommand::Normalize { data, date, runs },
         } => {
             let rows = recon_cli::bench::normalize(&data, date, runs)?;
             print!("{}", recon_cli::bench::normalize_table(&rows));
-            Ok(())
+            Ok(Problems::new())
         }
         Command::Bench {
             what: BenchCommand::ReconcileOnce { dir },
         } => {
             let r = recon_cli::bench::reconcile_partition(&dir)?;
             println!("{}", serde_json::to_string(&r)?);
-            Ok(())
+            Ok(Problems::new())
         }
         Command::Bench {
             what: BenchCommand::Stream { data, batch },
         } => {
             let b = recon_cli::bench::stream(&data, batch)?;
             print!("{}", recon_cli::bench::stream_table(&b));
-            Ok(())
+            Ok(Problems::new())
         }
         #[cfg(feature = "aws")]
         Command::Ops { what } => {
@@ -312,7 +330,7 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                 .enable_all()
                 .build()
                 .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
-            rt.block_on(ops(what))
+            rt.block_on(ops(what)).map(|()| Problems::new())
         }
         Command::Serve { data, port } => {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -320,6 +338,7 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                 .build()
                 .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
             rt.block_on(recon_cli::serve::serve(&data, port))
+                .map(|()| Problems::new())
         }
         Command::Run(DayArgs { data, date }) => {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -329,6 +348,9 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             // One TransactionIndex for the whole run: the replay fills it and the close reads
             // it, without reloading a million items in between.
             let index = recon_shared::local_index::LocalTransactionIndex::open(&cfg.data)?;
+            // This process holds the directory alone now (the index's lock): what an earlier
+            // run's crash left half-written is garbage.
+            recon_shared::local::remove_interrupted_writes(&cfg.data)?;
             // The day's Kafka traffic and the bank deliveries are independent until the close
             // (the indexer reads only `config/`), as on AWS: the replay runs beside ingestion.
             let started = std::time::Instant::now();
@@ -364,23 +386,46 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             for (file, code) in &report.quarantined {
                 println!("  quarantined {file}: {code}");
             }
+            for delivery in &report.resumed {
+                println!("  resumed {delivery}: normalization asked for again");
+            }
+            for (key, error) in &report.failed {
+                println!("  FAILED {key}: {error}");
+            }
+            let mut problems: Problems = report
+                .failed
+                .iter()
+                .map(|(key, e)| format!("delivery {key} failed: {e}"))
+                .chain(
+                    report
+                        .quarantined
+                        .iter()
+                        .map(|(file, code)| format!("{file} quarantined: {code}")),
+                )
+                .collect();
             println!("stream, beside ingestion ({} ms)", stream_took.as_millis());
             print!("{}", fed.table());
             let tasks = recon_cli::close::LocalTasks::with_ports(
                 recon_shared::local::LocalStore::new(&cfg.data),
                 recon_shared::local::LocalRuns::new(&cfg.data),
                 index,
+                recon_shared::local::LocalManifests::new(&cfg.data),
             );
-            let close = run_close(&rt, &tasks, &cfg.data, cfg.date);
+            let inputs_changed = !report.failed.is_empty()
+                || report.sources.values().any(|s| s.unchanged < s.deliveries)
+                || fed.indexed.applied > 0
+                || fed.indexed.items_written > 0;
+            let close = run_close(&rt, &tasks, &cfg.data, cfg.date, inputs_changed);
             println!("recon run took {} ms", started.elapsed().as_millis());
-            close
+            problems.extend(close?);
+            Ok(problems)
         }
         Command::Close(DayArgs { data, date }) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
             let tasks = recon_cli::close::LocalTasks::new(&data)?;
-            run_close(&rt, &tasks, &data, date)
+            run_close(&rt, &tasks, &data, date, true)
         }
         Command::Accuracy { data, json } => {
             let report = recon_cli::accuracy::accuracy(&data)?;
@@ -389,7 +434,7 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             } else {
                 print!("{}", report.table());
             }
-            Ok(())
+            Ok(Problems::new())
         }
         Command::ReconcilePartition {
             data,
@@ -411,7 +456,7 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             let runs = recon_shared::local::LocalRuns::new(&data);
             let summary = rt.block_on(reconcile_partition::handle(req, &store, &runs))?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
-            Ok(())
+            Ok(Problems::new())
         }
         Command::Generate {
             out,
@@ -471,7 +516,7 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                     println!("    {k:<22} {v:>10}");
                 }
             }
-            Ok(())
+            Ok(Problems::new())
         }
     }
 }
@@ -482,20 +527,20 @@ fn run_close(
     tasks: &recon_cli::close::LocalTasks,
     data: &std::path::Path,
     date: Option<BusinessDate>,
-) -> recon_shared::Result<()> {
+    inputs_changed: bool,
+) -> recon_shared::Result<Problems> {
     let date = match date {
         Some(d) => d,
         None => recon_cli::run::latest_date(data)?,
     };
     let started = std::time::Instant::now();
-    let close = rt.block_on(recon_cli::close::close(tasks, data, date))?;
+    let close = rt.block_on(recon_cli::close::close_if_changed(
+        tasks,
+        data,
+        date,
+        inputs_changed,
+    ))?;
     print!("{}", recon_cli::run::close_table(&close));
     println!("close took {} ms", started.elapsed().as_millis());
-    match close.outcome {
-        recon_cli::asl::Outcome::Succeeded(_) => Ok(()),
-        recon_cli::asl::Outcome::Failed(f) => Err(recon_shared::Error::Invariant(format!(
-            "close {} failed: {}: {}",
-            close.execution, f.error, f.cause
-        ))),
-    }
+    Ok(recon_cli::run::close_problems(&close))
 }

@@ -50,6 +50,12 @@ pub struct IngestReport {
     pub sources: BTreeMap<String, SourceSummary>,
     /// `(file, reason code)` of everything quarantined in this run.
     pub quarantined: Vec<(String, String)>,
+    /// `(manifest key, error)` of deliveries that could not be processed: each fails alone,
+    /// the others go on.
+    pub failed: Vec<(String, String)>,
+    /// Deliveries validated before whose normalization was asked for again (a crash or lost
+    /// hand-off repaired, a late file picked up).
+    pub resumed: Vec<String>,
 }
 
 impl IngestReport {
@@ -154,18 +160,30 @@ pub async fn ingest(cfg: &RunConfig) -> Result<IngestReport> {
         }
     });
     let mut report = IngestReport::default();
-    for slot in slots {
-        let (outcomes, normalized) = slot.into_inner().ok().flatten().ok_or_else(|| {
-            recon_shared::Error::Invariant("a delivery was not processed".into())
-        })??;
+    for (slot, obj) in slots.into_iter().zip(&manifests) {
+        let done =
+            slot.into_inner().ok().flatten().ok_or_else(|| {
+                recon_shared::Error::Invariant("a delivery was not processed".into())
+            })?;
+        let (outcomes, normalized) = match done {
+            Ok(done) => done,
+            Err(e) => {
+                report.failed.push((obj.key.clone(), e.to_string()));
+                continue;
+            }
+        };
         for outcome in &outcomes {
             let s = report
                 .sources
                 .entry(outcome.source_id.to_string())
                 .or_default();
             s.deliveries += 1;
-            if outcome.status == DeliveryStatus::Unchanged {
-                s.unchanged += 1;
+            match outcome.status {
+                DeliveryStatus::Unchanged => s.unchanged += 1,
+                DeliveryStatus::Resumed => report
+                    .resumed
+                    .push(format!("{}/{}", outcome.source_id, outcome.business_date)),
+                _ => {}
             }
             s.files_accepted += outcome.accepted.len() as u32;
             s.files_quarantined += outcome.quarantined.len() as u32;
@@ -202,6 +220,11 @@ async fn deliver(
 ) -> Result<(Vec<ValidationOutcome>, Vec<NormalizeOutcome>)> {
     let event = manifest_validator::s3_put_event(LOCAL_BUCKET, key, size)?;
     let resp = manifest_validator::handle(event, store, table).await?;
+    // Locally the hand-off is a call; on AWS an asynchronous invoke that can be lost. Either
+    // way the delivery is recorded first, and a crash here is repaired by the next event.
+    if !resp.normalize.is_empty() {
+        recon_shared::fault::point("validate.handoff");
+    }
     let mut normalized = Vec::new();
     for req in resp.normalize {
         normalized.push(normalizer::handle(req, store, table, catalog, pii).await?);
@@ -233,6 +256,12 @@ pub fn latest_date(data: &std::path::Path) -> Result<BusinessDate> {
 
 /// The close part of `recon run`'s output.
 pub fn close_table(report: &crate::close::CloseReport) -> String {
+    if report.unchanged {
+        return format!(
+            "daily close: nothing changed since {} (SUCCEEDED); not run again\n",
+            report.execution
+        );
+    }
     let mut s = format!("daily close {}: ", report.execution);
     match &report.outcome {
         crate::asl::Outcome::Succeeded(_) => s.push_str("SUCCEEDED\n"),
@@ -286,5 +315,58 @@ pub fn close_table(report: &crate::close::CloseReport) -> String {
     if parts.is_empty() {
         s.push_str("  no partition changed since the last successful close\n");
     }
+    for a in summary["awaiting_deliveries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        s.push_str(&format!(
+            "{:<12} {:<8} AWAITING_DELIVERY ({})\n",
+            a["business_date"].as_str().unwrap_or(""),
+            a["bank_id"].as_str().unwrap_or(""),
+            a["reason"].as_str().unwrap_or("")
+        ));
+    }
     s
+}
+
+/// What needs attention after a close: its failed partitions and the deliveries it awaits.
+/// A close that failed as a whole is an error; one whose partitions failed is a problem
+/// (the other partitions are closed).
+pub fn close_problems(report: &crate::close::CloseReport) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(summary) = &report.summary {
+        for p in summary["partitions"].as_array().into_iter().flatten() {
+            if p["status"] == "FAILED" {
+                problems.push(format!(
+                    "partition {} {} failed: {}: {}",
+                    p["business_date"].as_str().unwrap_or(""),
+                    p["bank_id"].as_str().unwrap_or(""),
+                    p["error"].as_str().unwrap_or(""),
+                    p["cause"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        for a in summary["awaiting_deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            problems.push(format!(
+                "bank {} awaits its statement of {}: {}",
+                a["bank_id"].as_str().unwrap_or(""),
+                a["business_date"].as_str().unwrap_or(""),
+                a["reason"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    if let crate::asl::Outcome::Failed(f) = &report.outcome
+        && problems.is_empty()
+    {
+        problems.push(format!(
+            "close {} failed: {}: {}",
+            report.execution, f.error, f.cause
+        ));
+    }
+    problems
 }

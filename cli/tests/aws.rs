@@ -64,8 +64,7 @@ fn untimed(mut v: Value) -> Value {
 }
 
 async fn pipeline<S, M, C, R, I>(
-    tasks: &PortTasks<S, R, I>,
-    manifests: &M,
+    tasks: &PortTasks<S, R, I, M>,
     catalog: &C,
     data: &Path,
     date: BusinessDate,
@@ -77,7 +76,7 @@ where
     R: RunsTable,
     I: TransactionIndex,
 {
-    let (store, index) = (&tasks.store, &tasks.index);
+    let (store, index, manifests) = (&tasks.store, &tasks.index, &tasks.manifests);
     let pii = recon_cli::run::local_pii_key()?;
     // Ingestion: each manifest's S3 event to the validator, its requests to the normalizer.
     let landing = store.list("landing/").await?;
@@ -255,26 +254,23 @@ async fn the_pipeline_on_aws_adapters_gives_the_local_results() -> Result<()> {
         .await?;
     let mut index = DynamoTransactionIndex::new(ddb.clone(), names.transaction_index.clone());
     index.query_page_size = Some(25);
-    let aws_tasks =
-        PortTasks::with_ports(s3, DynamoRuns::new(ddb.clone(), names.runs.clone()), index);
-    let aws = pipeline(
-        &aws_tasks,
-        &DynamoManifests::new(ddb.clone(), names.manifests.clone()),
-        &glue,
-        dir.path(),
-        date,
-    )
-    .await?;
+    let aws_tasks = PortTasks::with_ports(
+        s3,
+        DynamoRuns::new(ddb.clone(), names.runs.clone()),
+        index,
+        DynamoManifests::new(ddb.clone(), names.manifests.clone()),
+    );
+    let aws = pipeline(&aws_tasks, &glue, dir.path(), date).await?;
 
     // Local, on the same directory.
     let local_tasks = PortTasks::with_ports(
         LocalStore::new(dir.path()),
         LocalRuns::new(dir.path()),
         LocalTransactionIndex::open(dir.path())?,
+        LocalManifests::new(dir.path()),
     );
     let local = pipeline(
         &local_tasks,
-        &LocalManifests::new(dir.path()),
         &LocalCatalog::new(dir.path()),
         dir.path(),
         date,

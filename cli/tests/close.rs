@@ -209,10 +209,18 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
     ingest(&cfg).await?;
     let first = close(&LocalTasks::new(root)?, root, date()?).await?;
     assert!(matches!(first.outcome, Outcome::Succeeded(_)));
+    assert_eq!(reconciled(&first).len(), 6, "six banks");
+    // bank_01's statement of the day before is not in: its transactions of that day are
+    // awaited, not called missing at the bank.
+    let awaited = first
+        .summary
+        .as_ref()
+        .map(|s| s["awaiting_deliveries"].clone())
+        .unwrap_or_default();
     assert_eq!(
-        reconciled(&first).len(),
-        7,
-        "six banks, and bank_01's empty late partition exists only as transactions"
+        awaited,
+        serde_json::json!([{"business_date": "2026-11-19", "bank_id": "bank_01",
+                            "sources": ["bank_01"], "reason": "NOT_DELIVERED"}])
     );
 
     // The late file and version 2 arrive; the next close redoes exactly those two partitions.
@@ -257,5 +265,72 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         let name = p.file_name().map(|n| n.to_os_string()).unwrap_or_default();
         std::fs::copy(&p, to.join(name)).map_err(|e| Error::io(&p, e))?;
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bank_whose_statement_is_quarantined_is_awaited_not_called_unpaid() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+    common::day(dir.path(), 3000, 9)?;
+    // bank_03's statement fails its checksum: the whole delivery is quarantined.
+    let delivery = dir.path().join("landing/bank_03/2026-11-20");
+    let file = std::fs::read_dir(&delivery)
+        .map_err(|e| Error::io(&delivery, e))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n != "_manifest.json"))
+        .ok_or_else(|| Error::Invariant("bank_03 delivers no file".into()))?;
+    let mut bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
+    if let Some(b) = bytes.iter_mut().rev().find(|b| b.is_ascii_digit()) {
+        *b = if *b == b'9' { b'8' } else { *b + 1 };
+    }
+    std::fs::write(&file, &bytes).map_err(|e| Error::io(&file, e))?;
+    ingest(&RunConfig {
+        data: dir.path().to_path_buf(),
+        date: None,
+    })
+    .await?;
+    let report = close(&LocalTasks::new(dir.path())?, dir.path(), date()?).await?;
+    assert!(matches!(report.outcome, Outcome::Succeeded(_)));
+    let closed = reconciled(&report);
+    assert!(!closed.iter().any(|(_, b)| b == "bank_03"), "{closed:?}");
+    assert_eq!(
+        closed.len(),
+        6,
+        "five banks today and the late partition: {closed:?}"
+    );
+    let summary = report.summary.unwrap_or_default();
+    assert_eq!(
+        summary["awaiting_deliveries"],
+        serde_json::json!([{"business_date": "2026-11-20", "bank_id": "bank_03",
+                            "sources": ["bank_03"], "reason": "QUARANTINED"}])
+    );
+    // None of bank_03's transactions is a break: they are not in the day's index yet.
+    let batch = tree(dir.path(), "index/batch/business_date=2026-11-20")?;
+    assert!(
+        !batch.keys().any(|k| k.contains("bank_id=bank_03")),
+        "{batch:?}"
+    );
+    // The Runs table says so, and the close's own row counts it.
+    let runs = recon_shared::local::LocalRuns::new(dir.path());
+    use recon_shared::ports::{RunStatus, RunsTable};
+    let rows = runs.runs(date()?).await?;
+    let awaited: Vec<_> = rows
+        .iter()
+        .filter(|r| r.status == RunStatus::AwaitingDelivery)
+        .collect();
+    assert_eq!(awaited.len(), 1);
+    assert_eq!(awaited[0].partition, "bank_03");
+    assert!(
+        awaited[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("QUARANTINED"))
+    );
+    let close_row = rows.iter().find(|r| r.partition == "_close");
+    assert_eq!(
+        close_row.and_then(|r| r.counts.get("awaiting_deliveries")),
+        Some(&1)
+    );
     Ok(())
 }

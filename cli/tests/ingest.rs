@@ -164,3 +164,122 @@ async fn a_corrected_delivery_replaces_its_first_version() -> Result<()> {
     assert_eq!(tree(replay.path(), "curated")?, before);
     Ok(())
 }
+
+/// Splits the day's ledger file in two (a header each) under a new manifest; returns the
+/// second file's path.
+fn split_ledger(root: &Path) -> Result<std::path::PathBuf> {
+    use recon_shared::manifest::{Manifest, ManifestFile, sha256_hex};
+    let delivery = root.join("landing/ledger/2026-11-20");
+    let path = delivery.join("_manifest.json");
+    let mut manifest =
+        Manifest::parse("m", &std::fs::read(&path).map_err(|e| Error::io(&path, e))?)?;
+    let whole = delivery.join(&manifest.files[0].name);
+    let text = std::fs::read_to_string(&whole).map_err(|e| Error::io(&whole, e))?;
+    std::fs::remove_file(&whole).map_err(|e| Error::io(&whole, e))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let rows: Vec<&str> = lines.collect();
+    let (a, b) = rows.split_at(rows.len() / 2);
+    manifest.files.clear();
+    for (name, part) in [("transactions_a.csv", a), ("transactions_b.csv", b)] {
+        let body = format!("{header}\n{}\n", part.join("\n"));
+        let p = delivery.join(name);
+        std::fs::write(&p, &body).map_err(|e| Error::io(&p, e))?;
+        manifest.files.push(ManifestFile {
+            name: name.into(),
+            size_bytes: body.len() as u64,
+            sha256: sha256_hex(body.as_bytes()),
+            record_count: part.len() as u64,
+        });
+    }
+    std::fs::write(&path, manifest.to_json()?).map_err(|e| Error::io(&path, e))?;
+    Ok(delivery.join("transactions_b.csv"))
+}
+
+#[tokio::test]
+async fn a_listed_file_that_arrives_late_is_picked_up() -> Result<()> {
+    // Reference: the day as delivered.
+    let direct = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+    day(direct.path(), 2000)?;
+    let cfg = |d: &Path| RunConfig {
+        data: d.to_path_buf(),
+        date: None,
+    };
+    split_ledger(direct.path())?;
+    ingest(&cfg(direct.path())).await?;
+
+    // The ledger's second file is not there when the manifest lands.
+    let late = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+    day(late.path(), 2000)?;
+    let missing = split_ledger(late.path())?;
+    let parked = late.path().join("parked");
+    std::fs::rename(&missing, &parked).map_err(|e| Error::io(&missing, e))?;
+    let first = ingest(&cfg(late.path())).await?;
+    assert_eq!(first.sources["ledger"].files_quarantined, 1);
+    assert!(
+        first
+            .quarantined
+            .iter()
+            .any(|(_, code)| code == "MISSING_FILE")
+    );
+    assert_ne!(
+        tree(late.path(), "curated")?,
+        tree(direct.path(), "curated")?
+    );
+
+    // It arrives: the next validation of the same manifest checks and accepts it, and the
+    // delivery is normalized again with it — the same curated data as an on-time delivery.
+    std::fs::rename(&parked, &missing).map_err(|e| Error::io(&missing, e))?;
+    let second = ingest(&cfg(late.path())).await?;
+    assert_eq!(second.resumed, vec!["ledger/2026-11-20".to_string()]);
+    assert_eq!(
+        tree(late.path(), "curated")?,
+        tree(direct.path(), "curated")?
+    );
+    let rows = recon_shared::local::LocalManifests::new(late.path());
+    use recon_shared::ports::{FileStatus, ManifestTable};
+    let rows = rows
+        .delivery(
+            &recon_shared::ids::SourceId::new("ledger")?,
+            common::date()?,
+        )
+        .await?;
+    assert!(
+        rows.iter()
+            .filter(|r| r.file != "_manifest.json")
+            .all(|r| r.status == FileStatus::Normalized),
+        "{rows:?}"
+    );
+    // And then nothing is left to do.
+    let third = ingest(&cfg(late.path())).await?;
+    assert!(third.resumed.is_empty());
+    assert!(third.sources.values().all(|s| s.unchanged == s.deliveries));
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_bad_delivery_fails_alone() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+    day(dir.path(), 1000)?;
+    // A folder that is not a date, with a manifest in it; and a listed file that is a
+    // directory. Neither stops the other deliveries.
+    let bad_date = dir.path().join("landing/bank_04/yesterday");
+    std::fs::create_dir_all(&bad_date).map_err(|e| Error::io(&bad_date, e))?;
+    std::fs::write(bad_date.join("_manifest.json"), b"{}").map_err(|e| Error::io("m", e))?;
+    let report = ingest(&RunConfig {
+        data: dir.path().to_path_buf(),
+        date: None,
+    })
+    .await?;
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert!(report.failed[0].0.contains("yesterday"));
+    assert!(
+        report.failed[0].1.contains("business_date") || report.failed[0].1.contains("date"),
+        "{}",
+        report.failed[0].1
+    );
+    // Every real delivery went through.
+    let (accepted_files, quarantined_files, _) = report.totals();
+    assert_eq!((accepted_files, quarantined_files), (9, 0));
+    Ok(())
+}

@@ -72,6 +72,43 @@ impl LocalStore {
     }
 }
 
+/// Whether `name` is the temporary file of a [`write_atomic`] (`.{name}.tmp-{pid}`).
+fn is_temp_file(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp-")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes the temporary files that writes interrupted by a crash left under `root` (a write
+/// renames its temporary file into place; one that never got there is garbage). Only for a
+/// process that holds the data directory alone (`recon run` holds the TransactionIndex
+/// lock). Returns how many were removed.
+pub fn remove_interrupted_writes(root: &Path) -> Result<u64> {
+    fn sweep(dir: &Path, removed: &mut u64) -> Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let path = entry.path();
+            let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
+            if ft.is_dir() {
+                sweep(&path, removed)?;
+            } else if ft.is_file() && is_temp_file(&entry.file_name().to_string_lossy()) {
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                *removed += 1;
+            }
+        }
+        Ok(())
+    }
+    let mut removed = 0;
+    sweep(root, &mut removed)?;
+    Ok(removed)
+}
+
 fn walk(dir: &Path, root: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -112,6 +149,7 @@ impl ObjectStore for LocalStore {
     }
 
     async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        crate::fault::point("store.put");
         write_atomic(&self.path(key)?, &bytes)
     }
 
@@ -136,6 +174,7 @@ impl ObjectStore for LocalStore {
 
     async fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;
+        crate::fault::point("store.delete");
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -178,6 +217,7 @@ impl ManifestTable for LocalManifests {
 
     async fn put(&self, records: &[FileRecord]) -> Result<()> {
         let _guard = table_lock();
+        crate::fault::point("manifests.put");
         let mut by_pk: std::collections::BTreeMap<String, Vec<&FileRecord>> = Default::default();
         for r in records {
             by_pk.entry(r.pk()).or_default().push(r);
@@ -229,6 +269,7 @@ impl LocalCatalog {
 impl Catalog for LocalCatalog {
     async fn register_partition(&self, p: &Partition) -> Result<()> {
         let _guard = table_lock();
+        crate::fault::point("catalog.put");
         let mut parts = self.read(&p.database, &p.table)?;
         match parts.iter_mut().find(|x| x.values == p.values) {
             Some(x) if x == p => return Ok(()),
@@ -347,6 +388,7 @@ impl LocalRuns {
 impl crate::ports::RunsTable for LocalRuns {
     async fn put(&self, record: &crate::ports::RunRecord) -> Result<()> {
         let _guard = table_lock();
+        crate::fault::point("runs.put");
         let mut rows = self.read(record.business_date)?;
         match rows.iter_mut().find(|r| r.sort_key() == record.sort_key()) {
             Some(r) => *r = record.clone(),

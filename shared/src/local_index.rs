@@ -717,6 +717,7 @@ impl LocalTransactionIndex {
     fn flush(&self, inner: &mut Inner) -> Result<()> {
         let path = self.dir.join(log_name(inner.generation));
         if let Some(log) = inner.log.as_mut() {
+            crate::fault::point("index.append");
             log.flush().map_err(|e| Error::io(&path, e))?;
         }
         if inner.log_lines > COMPACT_MIN_LOG && inner.log_lines > 2 * inner.t.items.len() as u64 {
@@ -752,6 +753,7 @@ impl LocalTransactionIndex {
         let g = old + 1;
         let tmp = self.dir.join(format!(".snapshot-{g}.tmp"));
         let snap = self.dir.join(snapshot_name(g));
+        crate::fault::point("index.snapshot");
         {
             let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
             let mut items: Vec<(&Key, &IndexItem)> =
@@ -773,6 +775,7 @@ impl LocalTransactionIndex {
         std::fs::rename(&tmp, &snap).map_err(|e| Error::io(&snap, e))?;
         let log_path = self.dir.join(log_name(g));
         let log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
+        crate::fault::point("index.switch");
         write_atomic(&self.dir.join(CURRENT), format!("{g}\n").as_bytes())?;
         inner.log = Some(BufWriter::with_capacity(1 << 20, log));
         (inner.generation, inner.log_len, inner.log_lines) = (g, 0, 0);

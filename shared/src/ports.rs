@@ -123,6 +123,8 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     Skipped,
+    /// The bank's statement for the date is not in: the partition waits for it.
+    AwaitingDelivery,
 }
 
 /// One row of the Runs table: PK `business_date`, SK `run_id#partition`.

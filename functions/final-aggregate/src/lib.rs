@@ -16,6 +16,15 @@ pub async fn handle<S: ObjectStore, R: RunsTable, I: TransactionIndex>(
 /// Namespace and name of the metric the `MismatchRate` alarm of `template.yaml` watches.
 pub const METRIC_NAMESPACE: &str = recon_shared::metrics::NAMESPACE;
 pub const MISMATCH_RATE_METRIC: &str = "MismatchRate";
+/// Banks whose statement the close awaits (the `AwaitingDeliveries` alarm of `template.yaml`).
+pub const AWAITING_METRIC: &str = "AwaitingDeliveries";
+
+/// How many bank statements a close's summary awaits.
+pub fn awaiting_deliveries(summary: &serde_json::Value) -> u64 {
+    summary["awaiting_deliveries"]
+        .as_array()
+        .map_or(0, |a| a.len() as u64)
+}
 
 /// CloudWatch embedded-metric-format lines for a close's summary: for each closed date, the
 /// share of its transactions with a mismatch (any `mismatch_type` but `NONE`), with the

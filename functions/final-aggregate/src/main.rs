@@ -35,6 +35,10 @@ async fn main() -> Result<(), Error> {
                 "{}",
                 Emf::new(&env, "final-aggregate")
                     .millis("Duration", ms)
+                    .count(
+                        final_aggregate::AWAITING_METRIC,
+                        final_aggregate::awaiting_deliveries(&summary),
+                    )
                     .line(now)
             );
             Ok::<_, Diagnostic>(summary)

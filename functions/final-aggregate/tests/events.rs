@@ -47,5 +47,12 @@ fn the_final_event_is_what_the_state_machine_sends() -> Result<()> {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["bank_id"], "bank_03");
     assert_eq!(failed[0]["error"], "Retryable");
+    // The banks the plan awaits, as the plan names them.
+    assert_eq!(req.awaiting.len(), 1);
+    assert_eq!(req.awaiting[0].bank_id.as_str(), "bank_07");
+    assert_eq!(
+        req.awaiting[0].reason,
+        recon_shared::close::AwaitReason::NotDelivered
+    );
     Ok(())
 }

@@ -15,9 +15,10 @@ async fn main() -> Result<(), Error> {
     let backend = Backend::from_env().await?;
     let store = backend.store()?;
     let runs = backend.runs()?;
+    let manifests = backend.manifests()?;
     run(service_fn(
         |event: LambdaEvent<plan_partitions::PlanRequest>| async {
-            plan_partitions::handle(event.payload, &store, &runs)
+            plan_partitions::handle(event.payload, &store, &runs, &manifests)
                 .await
                 .map_err(diagnostic)
         },

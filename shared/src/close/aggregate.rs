@@ -41,6 +41,9 @@ pub struct FinalRequest {
     /// Outputs of the EMR branch's Map state.
     #[serde(default)]
     pub emr_results: Vec<Value>,
+    /// Banks the plan found without a usable statement (not closed, not failed).
+    #[serde(default)]
+    pub awaiting: Vec<super::plan::AwaitingDelivery>,
 }
 
 /// Live state of a transaction from the streaming index, when there is one.
@@ -453,6 +456,29 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
     } else {
         RunStatus::Failed
     };
+    // Each awaited bank has its row in the Runs table, beside the partitions that ran.
+    for a in &req.awaiting {
+        runs.put(&RunRecord {
+            business_date: a.business_date,
+            run_id: execution.clone(),
+            partition: a.bank_id.to_string(),
+            status: RunStatus::AwaitingDelivery,
+            fingerprint: String::new(),
+            counts: BTreeMap::new(),
+            duration_ms: 0,
+            error: Some(format!(
+                "awaiting the statement of {} from {}: {}",
+                a.business_date,
+                a.sources
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.reason.as_str()
+            )),
+        })
+        .await?;
+    }
     let summary = json!({
         "business_date": req.business_date,
         "execution": execution,
@@ -460,6 +486,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
         "dates": per_date,
         "partitions": results,
         "failed_partitions": failed,
+        "awaiting_deliveries": req.awaiting,
         "duration_ms": started.elapsed().as_millis() as u64,
     });
     let mut bytes = serde_json::to_vec_pretty(&summary)?;
@@ -478,6 +505,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
         fingerprint: String::new(),
         counts: BTreeMap::from([
             ("failed_partitions".to_string(), failed as u64),
+            ("awaiting_deliveries".to_string(), req.awaiting.len() as u64),
             ("dates".to_string(), dates.len() as u64),
         ]),
         duration_ms: started.elapsed().as_millis() as u64,

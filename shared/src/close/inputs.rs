@@ -54,6 +54,8 @@ pub struct Dimensions {
     pub tolerances: Tolerances,
     /// Statement banks and the currency they settle in (from their source mappings).
     pub banks: BTreeMap<BankId, Option<Currency>>,
+    /// The sources that deliver each statement bank's statements.
+    pub statement_sources: BTreeMap<BankId, Vec<crate::ids::SourceId>>,
     /// Hash of all of the above, part of every partition fingerprint.
     pub fingerprint: String,
 }
@@ -120,12 +122,17 @@ pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
         None => Tolerances::default(),
     };
     let mut banks = BTreeMap::new();
+    let mut statement_sources = BTreeMap::new();
     for obj in store.list("config/sources/").await? {
         let b = store.get(&obj.key).await?;
         h.update(obj.key.as_bytes());
         h.update(&b);
         let m = SourceMapping::from_json(&b)?;
         if let (SourceKind::Statement, Some(bank)) = (m.kind, m.bank_id) {
+            statement_sources
+                .entry(bank.clone())
+                .or_insert_with(Vec::new)
+                .push(m.source_id);
             banks.insert(bank, m.settlement_currency.or(m.default_currency));
         }
     }
@@ -137,6 +144,7 @@ pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
         fee_rules,
         tolerances,
         banks,
+        statement_sources,
         fingerprint: hex::encode(h.finalize()),
     })
 }

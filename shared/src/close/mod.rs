@@ -9,4 +9,7 @@ pub use aggregate::{
     FinalRequest, FinalRow, KpiRow, StreamState, build_final, derive_status, final_aggregate,
 };
 pub use partition::{PartitionRequest, PartitionSummary, reconcile_partition};
-pub use plan::{Plan, PlanRequest, PlannedPartition, Route, plan};
+pub use plan::{
+    AwaitReason, AwaitingDelivery, DEFAULT_LOOKBACK_DAYS, Plan, PlanRequest, PlannedPartition,
+    Route, plan,
+};

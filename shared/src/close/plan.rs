@@ -10,14 +10,18 @@ use super::inputs::{
     statements_prefix, transactions_prefix,
 };
 use crate::error::Result;
-use crate::ids::{BankId, BusinessDate};
-use crate::ports::{ObjectStore, RunStatus, RunsTable};
+use crate::ids::{BankId, BusinessDate, SourceId};
+use crate::manifest::MANIFEST_FILE;
+use crate::ports::{FileStatus, ManifestTable, ObjectStore, RunStatus, RunsTable};
 
 /// Default largest partition input a Lambda reconciles; larger ones go to the EMR step.
 pub const DEFAULT_LAMBDA_MAX_INPUT_BYTES: u64 = 128 * 1024 * 1024;
 
+/// Earlier business dates a close looks at for late or corrected deliveries.
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 7;
+
 fn default_lookback() -> u32 {
-    7
+    DEFAULT_LOOKBACK_DAYS
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +71,72 @@ pub struct Plan {
     pub unchanged: Vec<PlannedPartition>,
     /// Dates the final aggregation must rebuild.
     pub dates: Vec<BusinessDate>,
+    /// Banks whose statement of a date is not in: their partitions are not closed (their
+    /// transactions are not called missing at the bank), and wait for the delivery.
+    #[serde(default)]
+    pub awaiting: Vec<AwaitingDelivery>,
+}
+
+/// A statement bank whose delivery for a business date is not usable at the close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwaitingDelivery {
+    pub business_date: BusinessDate,
+    pub bank_id: BankId,
+    /// The bank's statement sources.
+    pub sources: Vec<SourceId>,
+    pub reason: AwaitReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AwaitReason {
+    /// No manifest has arrived.
+    NotDelivered,
+    /// The delivery was refused as a whole (bad manifest, every file quarantined).
+    Quarantined,
+    /// Accepted, but its normalization has not finished (it is asked for again by the next
+    /// validation of the manifest).
+    NotNormalized,
+}
+
+impl AwaitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AwaitReason::NotDelivered => "NOT_DELIVERED",
+            AwaitReason::Quarantined => "QUARANTINED",
+            AwaitReason::NotNormalized => "NOT_NORMALIZED",
+        }
+    }
+}
+
+/// Why `bank`'s statement of `date` is not usable, or `None` when one of its sources delivered
+/// it: a delivery counts once it is accepted and every accepted file is normalized.
+async fn awaited<M: ManifestTable>(
+    manifests: &M,
+    sources: &[SourceId],
+    date: BusinessDate,
+) -> Result<Option<AwaitReason>> {
+    let mut reason = None;
+    for source in sources {
+        let rows = manifests.delivery(source, date).await?;
+        let why = match rows.iter().find(|r| r.file == MANIFEST_FILE) {
+            None => AwaitReason::NotDelivered,
+            Some(m) if m.status == FileStatus::Quarantined => AwaitReason::Quarantined,
+            Some(m)
+                if rows.iter().any(|r| {
+                    r.file != MANIFEST_FILE
+                        && r.version == m.version
+                        && r.status == FileStatus::Accepted
+                }) =>
+            {
+                AwaitReason::NotNormalized
+            }
+            Some(_) => return Ok(None),
+        };
+        // The most advanced state of the bank's sources says the most.
+        reason = reason.max(Some(why));
+    }
+    Ok(reason)
 }
 
 /// Fingerprint of one partition's inputs: its statements, the day's transactions, FX,
@@ -128,9 +198,15 @@ impl PartitionInputs {
 
 /// Plans a close: every partition with data in the lookback window, minus those whose
 /// fingerprint equals that of their last successful run.
-pub async fn plan<S: ObjectStore, R: RunsTable>(
+///
+/// A bank that has statement sources but no usable delivery for a date is not planned for that
+/// date: it is listed in [`Plan::awaiting`] (for the close's own date, every such bank).
+/// Partitions recorded as succeeded by this same execution are planned again: an execution
+/// that never finished (a crash of the local runner) is re-run whole, as it would have run.
+pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
     store: &S,
     runs: &R,
+    manifests: &M,
     req: &PlanRequest,
 ) -> Result<Plan> {
     let dims = load_dimensions(store).await?;
@@ -148,6 +224,7 @@ pub async fn plan<S: ObjectStore, R: RunsTable>(
         emr_partitions: Vec::new(),
         unchanged: Vec::new(),
         dates: Vec::new(),
+        awaiting: Vec::new(),
     };
     for date in dates_with_data(store, req.business_date, req.lookback_days).await? {
         // Banks with statements that day, and banks whose merchants transacted that day.
@@ -165,15 +242,42 @@ pub async fn plan<S: ObjectStore, R: RunsTable>(
                 *banks.entry(BankId::new(b)?).or_default() += obj.size;
             }
         }
+        if date == req.business_date {
+            // Banks with nothing curated for the day at all are awaited too.
+            for (bank, sources) in &dims.statement_sources {
+                if banks.contains_key(bank) {
+                    continue;
+                }
+                if let Some(reason) = awaited(manifests, sources, date).await? {
+                    out.awaiting.push(AwaitingDelivery {
+                        business_date: date,
+                        bank_id: bank.clone(),
+                        sources: sources.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
         let done: BTreeSet<(String, String)> = runs
             .runs(date)
             .await?
             .into_iter()
-            .filter(|r| r.status == RunStatus::Succeeded)
+            .filter(|r| r.status == RunStatus::Succeeded && r.run_id != out.execution)
             .map(|r| (r.partition, r.fingerprint))
             .collect();
         let mut changed = false;
         for (bank, txns) in banks {
+            if let Some(sources) = dims.statement_sources.get(&bank)
+                && let Some(reason) = awaited(manifests, sources, date).await?
+            {
+                out.awaiting.push(AwaitingDelivery {
+                    business_date: date,
+                    bank_id: bank,
+                    sources: sources.clone(),
+                    reason,
+                });
+                continue;
+            }
             let (fp, input_bytes) = fingerprint(store, &dims, date, &bank).await?;
             let p = PlannedPartition {
                 business_date: date,
@@ -203,9 +307,11 @@ pub async fn plan<S: ObjectStore, R: RunsTable>(
         }
     }
     out.dates.sort();
+    out.awaiting
+        .sort_by(|a, b| (a.business_date, &a.bank_id).cmp(&(b.business_date, &b.bank_id)));
     tracing::info!(
         business_date = %req.business_date, lambda = out.lambda_partitions.len(), emr = out.emr_partitions.len(),
-        unchanged = out.unchanged.len(), "close planned"
+        unchanged = out.unchanged.len(), awaiting = out.awaiting.len(), "close planned"
     );
     Ok(out)
 }

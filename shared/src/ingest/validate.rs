@@ -27,6 +27,9 @@ pub enum DeliveryStatus {
     Rejected,
     /// This exact manifest was validated before: nothing changed.
     Unchanged,
+    /// This exact manifest was validated before, but its normalization never finished (a
+    /// crash, a lost hand-off) or a file it lists arrived late: normalization is asked again.
+    Resumed,
     /// A newer version of the delivery is already in place.
     Stale,
 }
@@ -56,7 +59,7 @@ impl ValidationOutcome {
     pub fn normalize_request(&self) -> Option<NormalizeRequest> {
         let fresh = matches!(
             self.status,
-            DeliveryStatus::Accepted | DeliveryStatus::PartiallyAccepted
+            DeliveryStatus::Accepted | DeliveryStatus::PartiallyAccepted | DeliveryStatus::Resumed
         );
         (fresh && !self.accepted.is_empty()).then(|| NormalizeRequest {
             source_id: self.source_id.clone(),
@@ -188,13 +191,10 @@ pub async fn validate<S: ObjectStore, M: ManifestTable>(
     let manifest_sha = sha256_hex(&bytes);
     let existing = table.delivery(&source, date).await?;
     let current = existing.iter().find(|r| r.file == MANIFEST_FILE);
-    if current.is_some_and(|c| c.sha256 == manifest_sha && c.status != FileStatus::Quarantined) {
-        return Ok(outcome(
-            &source,
-            date,
-            current.map_or(0, |c| c.version),
-            DeliveryStatus::Unchanged,
-        ));
+    if let Some(c) =
+        current.filter(|c| c.sha256 == manifest_sha && c.status != FileStatus::Quarantined)
+    {
+        return resume(store, table, key, &bytes, c, &existing).await;
     }
 
     let (manifest, mapping) = match admit(store, key, &source, date, &bytes, current).await? {
@@ -250,51 +250,11 @@ pub async fn validate<S: ObjectStore, M: ManifestTable>(
     let mut accepted = Vec::new();
     let mut rows = Vec::new();
     for (c, bytes) in &checks {
-        let row = FileRecord {
-            source_id: source.clone(),
-            business_date: date,
-            file: c.name.clone(),
-            version: manifest.version,
-            status: if c.failure.is_some() {
-                FileStatus::Quarantined
-            } else {
-                FileStatus::Accepted
-            },
-            sha256: c.actual_sha.clone().unwrap_or_default(),
-            size_bytes: c.actual_size.unwrap_or(0),
-            record_count: c.expected.map_or(0, |e| e.record_count),
-            records_in: 0,
-            accepted: 0,
-            rejected: 0,
-            duplicates: 0,
-            reason_code: c.failure.as_ref().map(|(code, _)| code.to_string()),
-            reason: c.failure.as_ref().map(|(_, r)| r.clone()),
-            outputs: Vec::new(),
-        };
+        let row = file_row(&source, date, manifest.version, c);
         match &c.failure {
             None => accepted.push(c.name.clone()),
             Some((code, reason)) => {
-                if let Some(b) = bytes {
-                    store
-                        .put(&format!("{qprefix}{}", c.name), b.clone())
-                        .await?;
-                }
-                let doc = json!({
-                    "source_id": source,
-                    "business_date": date,
-                    "file": c.name,
-                    "manifest_version": manifest.version,
-                    "reason_code": code,
-                    "reason": reason,
-                    "expected": c.expected.map(|e| json!({"size_bytes": e.size_bytes, "sha256": e.sha256, "record_count": e.record_count})),
-                    "actual": {"size_bytes": c.actual_size, "sha256": c.actual_sha, "record_count": c.actual_count},
-                    "what_to_do": "fix the file at the source and deliver it again under a manifest with a higher version",
-                });
-                store
-                    .put(
-                        &format!("{qprefix}{}.reason.json", c.name),
-                        Bytes::from(serde_json::to_vec_pretty(&doc)?),
-                    )
+                quarantine_file(store, &qprefix, (&source, date, manifest.version), c, bytes)
                     .await?;
                 quarantined.push(Quarantined {
                     file: c.name.clone(),
@@ -368,6 +328,197 @@ pub async fn validate<S: ObjectStore, M: ManifestTable>(
         accepted,
         quarantined,
         superseded_version,
+    })
+}
+
+/// The Manifests row of one checked file.
+fn file_row(source: &SourceId, date: BusinessDate, version: u32, c: &Check<'_>) -> FileRecord {
+    FileRecord {
+        source_id: source.clone(),
+        business_date: date,
+        file: c.name.clone(),
+        version,
+        status: if c.failure.is_some() {
+            FileStatus::Quarantined
+        } else {
+            FileStatus::Accepted
+        },
+        sha256: c.actual_sha.clone().unwrap_or_default(),
+        size_bytes: c.actual_size.unwrap_or(0),
+        record_count: c.expected.map_or(0, |e| e.record_count),
+        records_in: 0,
+        accepted: 0,
+        rejected: 0,
+        duplicates: 0,
+        reason_code: c.failure.as_ref().map(|(code, _)| code.to_string()),
+        reason: c.failure.as_ref().map(|(_, r)| r.clone()),
+        outputs: Vec::new(),
+    }
+}
+
+/// Copies a failed file (when there is one) and its `{file}.reason.json` to `quarantine/`.
+async fn quarantine_file<S: ObjectStore>(
+    store: &S,
+    qprefix: &str,
+    (source, date, version): (&SourceId, BusinessDate, u32),
+    c: &Check<'_>,
+    bytes: &Option<Bytes>,
+) -> Result<()> {
+    let Some((code, reason)) = &c.failure else {
+        return Ok(());
+    };
+    if let Some(b) = bytes {
+        store
+            .put(&format!("{qprefix}{}", c.name), b.clone())
+            .await?;
+    }
+    let doc = json!({
+        "source_id": source,
+        "business_date": date,
+        "file": c.name,
+        "manifest_version": version,
+        "reason_code": code,
+        "reason": reason,
+        "expected": c.expected.map(|e| json!({"size_bytes": e.size_bytes, "sha256": e.sha256, "record_count": e.record_count})),
+        "actual": {"size_bytes": c.actual_size, "sha256": c.actual_sha, "record_count": c.actual_count},
+        "what_to_do": "fix the file at the source and deliver it again under a manifest with a higher version",
+    });
+    store
+        .put(
+            &format!("{qprefix}{}.reason.json", c.name),
+            Bytes::from(serde_json::to_vec_pretty(&doc)?),
+        )
+        .await
+}
+
+/// The manifest in place is validated again (a re-delivered S3 event, a re-run): finishes
+/// what an interrupted run left and picks up late files, so a crash anywhere in validation or
+/// normalization is repaired by the next event.
+/// - quarantined files still in `landing/` (a crash before their removal) are removed;
+/// - a file quarantined as `MISSING_FILE` that has arrived since is checked now, and accepted
+///   or quarantined for what it is;
+/// - when any accepted file is not normalized yet (a crash, or a hand-off to the normalizer
+///   that was lost), or a late file was accepted, the delivery's normalization is asked for
+///   again ([`DeliveryStatus::Resumed`]); otherwise nothing changed
+///   ([`DeliveryStatus::Unchanged`]).
+async fn resume<S: ObjectStore, M: ManifestTable>(
+    store: &S,
+    table: &M,
+    key: &str,
+    bytes: &Bytes,
+    current: &FileRecord,
+    existing: &[FileRecord],
+) -> Result<ValidationOutcome> {
+    let (source, date, version) = (&current.source_id, current.business_date, current.version);
+    let (prefix, qprefix) = (
+        landing_prefix(source, date),
+        quarantine_prefix(source, date),
+    );
+    let present: BTreeSet<String> = store
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .map(|o| o.key[prefix.len()..].to_string())
+        .collect();
+    let rows: Vec<&FileRecord> = existing
+        .iter()
+        .filter(|r| r.file != MANIFEST_FILE && r.version == version)
+        .collect();
+    let late: Vec<&FileRecord> = rows
+        .iter()
+        .copied()
+        .filter(|r| {
+            r.status == FileStatus::Quarantined
+                && r.reason_code.as_deref() == Some("MISSING_FILE")
+                && present.contains(&r.file)
+        })
+        .collect();
+    let mut updates = Vec::new();
+    let mut newly_quarantined = Vec::new();
+    let manifest = Manifest::parse(key, bytes)?;
+    if !late.is_empty() {
+        let mapping = SourceMapping::from_json(&store.get(&source_config_key(source)).await?)?;
+        for r in &late {
+            let Some(f) = manifest.files.iter().find(|f| f.name == r.file) else {
+                continue;
+            };
+            let (c, file_bytes) = check_file(store, &prefix, &mapping, f).await?;
+            quarantine_file(store, &qprefix, (source, date, version), &c, &file_bytes).await?;
+            if let Some((code, reason)) = &c.failure {
+                newly_quarantined.push(Quarantined {
+                    file: c.name.clone(),
+                    reason_code: code.to_string(),
+                    reason: reason.clone(),
+                });
+            }
+            updates.push(file_row(source, date, version, &c));
+        }
+    }
+    let status_of = |file: &str| {
+        updates
+            .iter()
+            .find(|u| u.file == file)
+            .or_else(|| rows.iter().copied().find(|r| r.file == file))
+            .map(|r| r.status)
+    };
+    let accepted: Vec<String> = manifest
+        .files
+        .iter()
+        .filter(|f| {
+            matches!(
+                status_of(&f.name),
+                Some(FileStatus::Accepted | FileStatus::Normalized)
+            )
+        })
+        .map(|f| f.name.clone())
+        .collect();
+    let late_accepted = updates.iter().any(|u| u.status == FileStatus::Accepted);
+    let pending = rows.iter().any(|r| r.status == FileStatus::Accepted);
+    if !updates.is_empty() {
+        let quarantined = manifest
+            .files
+            .iter()
+            .filter(|f| status_of(&f.name) == Some(FileStatus::Quarantined))
+            .count();
+        updates.push(FileRecord {
+            reason: (quarantined > 0).then(|| {
+                format!(
+                    "{quarantined} of {} file(s) quarantined",
+                    manifest.files.len()
+                )
+            }),
+            ..current.clone()
+        });
+        table.put(&updates).await?;
+    }
+    // Quarantined files are removed from landing once recorded (again, after a crash).
+    for r in rows.iter().filter(|r| {
+        r.status == FileStatus::Quarantined && r.reason_code.as_deref() != Some("MISSING_FILE")
+    }) {
+        if present.contains(&r.file) {
+            store.delete(&format!("{prefix}{}", r.file)).await?;
+        }
+    }
+    for q in &newly_quarantined {
+        store.delete(&format!("{prefix}{}", q.file)).await?;
+    }
+    let status = if (pending || late_accepted) && !accepted.is_empty() {
+        tracing::info!(
+            source_id = %source, business_date = %date, version, late_files = late.len(),
+            "delivery validated before; its normalization is asked for again"
+        );
+        DeliveryStatus::Resumed
+    } else {
+        DeliveryStatus::Unchanged
+    };
+    Ok(ValidationOutcome {
+        accepted: if status == DeliveryStatus::Resumed {
+            accepted
+        } else {
+            Vec::new()
+        },
+        quarantined: newly_quarantined,
+        ..outcome(source, date, version, status)
     })
 }
 

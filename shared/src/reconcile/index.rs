@@ -86,10 +86,17 @@ pub fn break_id(bank: &BankId, mismatch: MismatchType, subject: &str) -> String 
     )
 }
 
-/// What a partition's earlier runs saw: break id -> first business date seen (as-of date).
+/// What a partition's earlier runs saw: open break id -> first business date seen (as-of
+/// date), and the breaks since resolved -> the close (as-of date) that resolved them.
+///
+/// The counts of a run are a function of this and the as-of date only, so a run repeated
+/// after a crash that had already written its registry counts the same: a break is new when
+/// first seen by this close, resolved when resolved by this close.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BreakRegistry {
     pub open: BTreeMap<String, NaiveDate>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resolved: BTreeMap<String, NaiveDate>,
 }
 
 /// New, persisting and resolved breaks of one run.
@@ -144,16 +151,12 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
         let mut stats = BreakStats::default();
         let mut open = |subject: &str, mismatch: MismatchType| -> Carried {
             let id = break_id(bank, mismatch, subject);
-            let first = match previous.open.get(&id) {
-                Some(d) => {
-                    stats.persisting += 1;
-                    *d
-                }
-                None => {
-                    stats.new += 1;
-                    as_of
-                }
-            };
+            let first = previous.open.get(&id).copied().unwrap_or(as_of);
+            if first < as_of {
+                stats.persisting += 1;
+            } else {
+                stats.new += 1;
+            }
             opened.push((id.clone(), first));
             let age = (as_of - first).num_days() as i32;
             Carried {
@@ -198,14 +201,18 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
             });
         }
         // Built at once from the list (a map insert per break costs more).
-        let registry = BreakRegistry {
-            open: opened.into_iter().collect(),
-        };
-        stats.resolved = previous
-            .open
-            .keys()
-            .filter(|k| !registry.open.contains_key(*k))
-            .count() as u64;
+        let open: BTreeMap<String, NaiveDate> = opened.into_iter().collect();
+        let mut resolved: BTreeMap<String, NaiveDate> = previous
+            .resolved
+            .iter()
+            .filter(|(k, _)| !open.contains_key(*k))
+            .map(|(k, d)| (k.clone(), *d))
+            .collect();
+        for k in previous.open.keys().filter(|k| !open.contains_key(*k)) {
+            resolved.insert(k.clone(), as_of);
+        }
+        stats.resolved = resolved.values().filter(|d| **d == as_of).count() as u64;
+        let registry = BreakRegistry { open, resolved };
         PartitionIndex {
             result,
             bank,

@@ -440,6 +440,22 @@ fn the_index_columns_are_what_index_rows_would_write() -> Result<()> {
         index.registry.open.len() as u64
     );
     assert_eq!((index.stats.persisting, index.stats.resolved), (1, 1));
+    // The same close repeated over the registry it wrote (a crash after the registry, before
+    // the run was recorded) counts the same and writes the same registry.
+    let again = PartitionIndex::new(&r, &bank, date, date.date(), "run-x", &index.registry);
+    assert_eq!(again.stats, index.stats);
+    assert_eq!(again.registry, index.registry);
+    // A later close: what was new persists, nothing more resolves.
+    let next = date.date() + chrono::Days::new(1);
+    let later = PartitionIndex::new(&r, &bank, date, next, "run-y", &index.registry);
+    assert_eq!(
+        (
+            later.stats.new,
+            later.stats.persisting,
+            later.stats.resolved
+        ),
+        (0, index.registry.open.len() as u64, 0)
+    );
 
     let batch = index.batch(&index.rows())?;
     // Read back as rows and written again by the row path: the same columns, value for value.
