@@ -212,10 +212,10 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
             let list = ops::executions(&client, status.as_deref()).await?;
             if json {
                 for e in &list {
-                    println!("{}", serde_json::to_string(e)?);
+                    recon_cli::outln!("{}", serde_json::to_string(e)?);
                 }
             } else {
-                print!("{}", ops::executions_table(&list));
+                recon_cli::out!("{}", ops::executions_table(&list));
             }
         }
         OpsCommand::Redrive {
@@ -224,7 +224,7 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
         } => {
             let client = ops::close_client(state_machine).await?;
             let when = client.redrive(&execution_arn).await?;
-            println!("redriven {execution_arn} at {when}");
+            recon_cli::outln!("redriven {execution_arn} at {when}");
         }
         OpsCommand::Start {
             date,
@@ -234,7 +234,7 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
             let client = ops::close_client(state_machine).await?;
             let (arn, started) = client.start_close(date, n).await?;
             let what = if started { "started" } else { "exists already" };
-            println!("{what}: {arn}");
+            recon_cli::outln!("{what}: {arn}");
         }
         OpsCommand::Rerun {
             date,
@@ -256,7 +256,7 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
                 execution,
             )
             .await?;
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            recon_cli::outln!("{}", serde_json::to_string_pretty(&summary)?);
         }
     }
     Ok(())
@@ -289,21 +289,21 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             what: BenchCommand::Normalize { data, date, runs },
         } => {
             let rows = recon_cli::bench::normalize(&data, date, runs)?;
-            print!("{}", recon_cli::bench::normalize_table(&rows));
+            recon_cli::out!("{}", recon_cli::bench::normalize_table(&rows));
             Ok(())
         }
         Command::Bench {
             what: BenchCommand::ReconcileOnce { dir },
         } => {
             let r = recon_cli::bench::reconcile_partition(&dir)?;
-            println!("{}", serde_json::to_string(&r)?);
+            recon_cli::outln!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
         Command::Bench {
             what: BenchCommand::Stream { data, batch },
         } => {
             let b = recon_cli::bench::stream(&data, batch)?;
-            print!("{}", recon_cli::bench::stream_table(&b));
+            recon_cli::out!("{}", recon_cli::bench::stream_table(&b));
             Ok(())
         }
         #[cfg(feature = "aws")]
@@ -359,20 +359,20 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                 (report, fed)
             });
             let ((report, ingest_took), (fed, stream_took)) = (report?, fed?);
-            println!("ingestion ({} ms)", ingest_took.as_millis());
-            print!("{}", report.table());
+            recon_cli::outln!("ingestion ({} ms)", ingest_took.as_millis());
+            recon_cli::out!("{}", report.table());
             for (file, code) in &report.quarantined {
-                println!("  quarantined {file}: {code}");
+                recon_cli::outln!("  quarantined {file}: {code}");
             }
-            println!("stream, beside ingestion ({} ms)", stream_took.as_millis());
-            print!("{}", fed.table());
+            recon_cli::outln!("stream, beside ingestion ({} ms)", stream_took.as_millis());
+            recon_cli::out!("{}", fed.table());
             let tasks = recon_cli::close::LocalTasks::with_ports(
                 recon_shared::local::LocalStore::new(&cfg.data),
                 recon_shared::local::LocalRuns::new(&cfg.data),
                 index,
             );
             let close = run_close(&rt, &tasks, &cfg.data, cfg.date);
-            println!("recon run took {} ms", started.elapsed().as_millis());
+            recon_cli::outln!("recon run took {} ms", started.elapsed().as_millis());
             close
         }
         Command::Close(DayArgs { data, date }) => {
@@ -385,9 +385,9 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
         Command::Accuracy { data, json } => {
             let report = recon_cli::accuracy::accuracy(&data)?;
             if json {
-                println!("{}", report.to_json());
+                recon_cli::outln!("{}", report.to_json());
             } else {
-                print!("{}", report.table());
+                recon_cli::out!("{}", report.table());
             }
             Ok(())
         }
@@ -410,7 +410,7 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
             let store = recon_shared::local::LocalStore::new(&data);
             let runs = recon_shared::local::LocalRuns::new(&data);
             let summary = rt.block_on(reconcile_partition::handle(req, &store, &runs))?;
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            recon_cli::outln!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
         Command::Generate {
@@ -435,30 +435,33 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                 knobs,
                 force,
             })?;
-            println!(
+            recon_cli::outln!(
                 "generated {} in {} ms: {} files, {:.1} MB",
                 out.display(),
                 report.elapsed_ms,
                 report.files,
                 report.bytes / 1_000_000
             );
-            println!("  transactions     {:>10}", report.transactions);
-            println!("  statement lines  {:>10}", report.statement_lines);
-            println!(
+            recon_cli::outln!("  transactions     {:>10}", report.transactions);
+            recon_cli::outln!("  statement lines  {:>10}", report.statement_lines);
+            recon_cli::outln!(
                 "  {:<10} {:<16} {:<4} {:>10}",
-                "bank", "style", "ccy", "lines"
+                "bank",
+                "style",
+                "ccy",
+                "lines"
             );
             for (id, style, ccy, n) in &report.banks {
-                println!("  {id:<10} {style:<16} {ccy:<4} {n:>10}");
+                recon_cli::outln!("  {id:<10} {style:<16} {ccy:<4} {n:>10}");
             }
             if let Some(cases) = report
                 .truth_summary
                 .get("transaction_cases")
                 .and_then(|c| c.as_object())
             {
-                println!("  transaction cases:");
+                recon_cli::outln!("  transaction cases:");
                 for (k, v) in cases {
-                    println!("    {k:<22} {v:>10}");
+                    recon_cli::outln!("    {k:<22} {v:>10}");
                 }
             }
             if let Some(cases) = report
@@ -466,9 +469,9 @@ fn run(cli: Cli) -> recon_shared::Result<()> {
                 .get("statement_line_cases")
                 .and_then(|c| c.as_object())
             {
-                println!("  statement line cases:");
+                recon_cli::outln!("  statement line cases:");
                 for (k, v) in cases {
-                    println!("    {k:<22} {v:>10}");
+                    recon_cli::outln!("    {k:<22} {v:>10}");
                 }
             }
             Ok(())
@@ -489,8 +492,8 @@ fn run_close(
     };
     let started = std::time::Instant::now();
     let close = rt.block_on(recon_cli::close::close(tasks, data, date))?;
-    print!("{}", recon_cli::run::close_table(&close));
-    println!("close took {} ms", started.elapsed().as_millis());
+    recon_cli::out!("{}", recon_cli::run::close_table(&close));
+    recon_cli::outln!("close took {} ms", started.elapsed().as_millis());
     match close.outcome {
         recon_cli::asl::Outcome::Succeeded(_) => Ok(()),
         recon_cli::asl::Outcome::Failed(f) => Err(recon_shared::Error::Invariant(format!(
