@@ -155,6 +155,31 @@ def check_iam(resources):
                         problem(f"{logical}/{sid}: Resource \"*\" (allowed only for {sorted(STAR_RESOURCE_SIDS)})")
 
 
+def check_s3_reads_see_absent_objects(resources):
+    """A role that reads S3 objects may list the bucket, unconditionally: S3 answers a GetObject
+    of a missing key 404 NoSuchKey only to a caller allowed s3:ListBucket (an s3:prefix
+    condition does not hold for a GetObject), otherwise 403 AccessDenied, which the code treats
+    as a permission error, not as an absent object (first-run break registry, optional FX and
+    compliance files, missing delivery files)."""
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::IAM::Role":
+            continue
+        statements = [
+            st
+            for p in res.get("Properties", {}).get("Policies", [])
+            for st in as_list(p.get("PolicyDocument", {}).get("Statement"))
+            if st.get("Effect") == "Allow"
+        ]
+        if not any("s3:GetObject" in as_list(st.get("Action")) for st in statements):
+            continue
+        lists = [st for st in statements if "s3:ListBucket" in as_list(st.get("Action"))]
+        if not lists:
+            problem(f"{logical}: reads S3 objects but has no s3:ListBucket: a missing object would answer AccessDenied, not NoSuchKey")
+        for st in lists:
+            if st.get("Condition"):
+                problem(f"{logical}/{st.get('Sid', '?')}: s3:ListBucket under a Condition: a GetObject of a missing key then answers AccessDenied, not NoSuchKey; grant it on the bucket without one")
+
+
 def check_routes(resources):
     with open(ROOT / "docs/openapi.yaml", encoding="utf-8") as f:
         spec = yaml.safe_load(f)
@@ -204,6 +229,7 @@ def main() -> int:
     check_state_machines(resources)
     check_env_keys(tpl, resources)
     check_iam(resources)
+    check_s3_reads_see_absent_objects(resources)
     check_routes(resources)
     check_events(crate_dirs)
     for p in problems:

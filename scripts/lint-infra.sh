@@ -6,7 +6,8 @@
 #       also evaluated on a few scheduled times;
 #   (c) scripts/check_infra.py: every functions/* crate is a function of the template, every
 #       ${Name} of an ASL file has a DefinitionSubstitutions entry, env keys exist in the code,
-#       IAM policies name no wildcard action, the query API routes match docs/openapi.yaml,
+#       IAM policies name no wildcard action, roles that read S3 may list the bucket (no
+#       prefix condition: a missing object reads NoSuchKey), the query API routes match docs/openapi.yaml,
 #       every events/ file is loaded by a test.
 # Tools are installed once, pinned, outside the clone (PyPI and the npm registry only); when
 # they are there already this takes a few seconds.

@@ -492,7 +492,7 @@ pub fn reconcile_report(
     python: Option<&Path>,
     runs: usize,
 ) -> Result<()> {
-    println!(
+    crate::outln!(
         "{:>10} {:>10} {:>7} {:>7} {:>7} {:>13} {:>13} {:>9} {:>10} {:>10} {:>10} {:>7}",
         "lines",
         "txns",
@@ -535,7 +535,7 @@ pub fn reconcile_report(
         };
         let (d1, d2) = (best(1), best(2));
         let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |s| format!("{s:.2}"));
-        println!(
+        crate::outln!(
             "{:>10} {:>10} {:>7.2} {:>7.2} {:>7.2} {:>13.0} {:>13.0} {:>9.2} {:>10} {:>10} {:>10} {:>7}",
             r.lines,
             r.transactions,
@@ -551,7 +551,7 @@ pub fn reconcile_report(
             d1.map_or_else(|| "-".to_string(), |d| format!("{:.2}x", d.1 / cpu))
         );
     }
-    println!(
+    crate::outln!(
         "rows = lines + transactions; read/match/write and rows/s in on-CPU seconds of one core, the run of least CPU time of {runs} (DuckDB: best of {runs}); ratio = DuckDB (1 thread) CPU time / recon CPU time, end to end from Parquet to Parquet"
     );
     Ok(())

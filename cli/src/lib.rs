@@ -7,6 +7,7 @@ pub mod close;
 pub mod generate;
 #[cfg(feature = "aws")]
 pub mod ops;
+pub mod out;
 pub mod run;
 pub mod serve;
 pub mod stream_feed;

@@ -212,10 +212,10 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
             let list = ops::executions(&client, status.as_deref()).await?;
             if json {
                 for e in &list {
-                    println!("{}", serde_json::to_string(e)?);
+                    recon_cli::outln!("{}", serde_json::to_string(e)?);
                 }
             } else {
-                print!("{}", ops::executions_table(&list));
+                recon_cli::out!("{}", ops::executions_table(&list));
             }
         }
         OpsCommand::Redrive {
@@ -224,7 +224,7 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
         } => {
             let client = ops::close_client(state_machine).await?;
             let when = client.redrive(&execution_arn).await?;
-            println!("redriven {execution_arn} at {when}");
+            recon_cli::outln!("redriven {execution_arn} at {when}");
         }
         OpsCommand::Start {
             date,
@@ -234,7 +234,7 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
             let client = ops::close_client(state_machine).await?;
             let (arn, started) = client.start_close(date, n).await?;
             let what = if started { "started" } else { "exists already" };
-            println!("{what}: {arn}");
+            recon_cli::outln!("{what}: {arn}");
         }
         OpsCommand::Rerun {
             date,
@@ -256,7 +256,7 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
                 execution,
             )
             .await?;
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            recon_cli::outln!("{}", serde_json::to_string_pretty(&summary)?);
         }
     }
     Ok(())
@@ -307,21 +307,21 @@ fn run(cli: Cli) -> recon_shared::Result<Problems> {
             what: BenchCommand::Normalize { data, date, runs },
         } => {
             let rows = recon_cli::bench::normalize(&data, date, runs)?;
-            print!("{}", recon_cli::bench::normalize_table(&rows));
+            recon_cli::out!("{}", recon_cli::bench::normalize_table(&rows));
             Ok(Problems::new())
         }
         Command::Bench {
             what: BenchCommand::ReconcileOnce { dir },
         } => {
             let r = recon_cli::bench::reconcile_partition(&dir)?;
-            println!("{}", serde_json::to_string(&r)?);
+            recon_cli::outln!("{}", serde_json::to_string(&r)?);
             Ok(Problems::new())
         }
         Command::Bench {
             what: BenchCommand::Stream { data, batch },
         } => {
             let b = recon_cli::bench::stream(&data, batch)?;
-            print!("{}", recon_cli::bench::stream_table(&b));
+            recon_cli::out!("{}", recon_cli::bench::stream_table(&b));
             Ok(Problems::new())
         }
         #[cfg(feature = "aws")]
@@ -381,16 +381,16 @@ fn run(cli: Cli) -> recon_shared::Result<Problems> {
                 (report, fed)
             });
             let ((report, ingest_took), (fed, stream_took)) = (report?, fed?);
-            println!("ingestion ({} ms)", ingest_took.as_millis());
-            print!("{}", report.table());
+            recon_cli::outln!("ingestion ({} ms)", ingest_took.as_millis());
+            recon_cli::out!("{}", report.table());
             for (file, code) in &report.quarantined {
-                println!("  quarantined {file}: {code}");
+                recon_cli::outln!("  quarantined {file}: {code}");
             }
             for delivery in &report.resumed {
-                println!("  resumed {delivery}: normalization asked for again");
+                recon_cli::outln!("  resumed {delivery}: normalization asked for again");
             }
             for (key, error) in &report.failed {
-                println!("  FAILED {key}: {error}");
+                recon_cli::outln!("  FAILED {key}: {error}");
             }
             let mut problems: Problems = report
                 .failed
@@ -403,8 +403,8 @@ fn run(cli: Cli) -> recon_shared::Result<Problems> {
                         .map(|(file, code)| format!("{file} quarantined: {code}")),
                 )
                 .collect();
-            println!("stream, beside ingestion ({} ms)", stream_took.as_millis());
-            print!("{}", fed.table());
+            recon_cli::outln!("stream, beside ingestion ({} ms)", stream_took.as_millis());
+            recon_cli::out!("{}", fed.table());
             let tasks = recon_cli::close::LocalTasks::with_ports(
                 recon_shared::local::LocalStore::new(&cfg.data),
                 recon_shared::local::LocalRuns::new(&cfg.data),
@@ -416,7 +416,7 @@ fn run(cli: Cli) -> recon_shared::Result<Problems> {
                 || fed.indexed.applied > 0
                 || fed.indexed.items_written > 0;
             let close = run_close(&rt, &tasks, &cfg.data, cfg.date, inputs_changed);
-            println!("recon run took {} ms", started.elapsed().as_millis());
+            recon_cli::outln!("recon run took {} ms", started.elapsed().as_millis());
             problems.extend(close?);
             Ok(problems)
         }
@@ -430,9 +430,9 @@ fn run(cli: Cli) -> recon_shared::Result<Problems> {
         Command::Accuracy { data, json } => {
             let report = recon_cli::accuracy::accuracy(&data)?;
             if json {
-                println!("{}", report.to_json());
+                recon_cli::outln!("{}", report.to_json());
             } else {
-                print!("{}", report.table());
+                recon_cli::out!("{}", report.table());
             }
             Ok(Problems::new())
         }
@@ -455,7 +455,7 @@ fn run(cli: Cli) -> recon_shared::Result<Problems> {
             let store = recon_shared::local::LocalStore::new(&data);
             let runs = recon_shared::local::LocalRuns::new(&data);
             let summary = rt.block_on(reconcile_partition::handle(req, &store, &runs))?;
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            recon_cli::outln!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(Problems::new())
         }
         Command::Generate {
@@ -480,30 +480,33 @@ fn run(cli: Cli) -> recon_shared::Result<Problems> {
                 knobs,
                 force,
             })?;
-            println!(
+            recon_cli::outln!(
                 "generated {} in {} ms: {} files, {:.1} MB",
                 out.display(),
                 report.elapsed_ms,
                 report.files,
                 report.bytes / 1_000_000
             );
-            println!("  transactions     {:>10}", report.transactions);
-            println!("  statement lines  {:>10}", report.statement_lines);
-            println!(
+            recon_cli::outln!("  transactions     {:>10}", report.transactions);
+            recon_cli::outln!("  statement lines  {:>10}", report.statement_lines);
+            recon_cli::outln!(
                 "  {:<10} {:<16} {:<4} {:>10}",
-                "bank", "style", "ccy", "lines"
+                "bank",
+                "style",
+                "ccy",
+                "lines"
             );
             for (id, style, ccy, n) in &report.banks {
-                println!("  {id:<10} {style:<16} {ccy:<4} {n:>10}");
+                recon_cli::outln!("  {id:<10} {style:<16} {ccy:<4} {n:>10}");
             }
             if let Some(cases) = report
                 .truth_summary
                 .get("transaction_cases")
                 .and_then(|c| c.as_object())
             {
-                println!("  transaction cases:");
+                recon_cli::outln!("  transaction cases:");
                 for (k, v) in cases {
-                    println!("    {k:<22} {v:>10}");
+                    recon_cli::outln!("    {k:<22} {v:>10}");
                 }
             }
             if let Some(cases) = report
@@ -511,9 +514,9 @@ fn run(cli: Cli) -> recon_shared::Result<Problems> {
                 .get("statement_line_cases")
                 .and_then(|c| c.as_object())
             {
-                println!("  statement line cases:");
+                recon_cli::outln!("  statement line cases:");
                 for (k, v) in cases {
-                    println!("    {k:<22} {v:>10}");
+                    recon_cli::outln!("    {k:<22} {v:>10}");
                 }
             }
             Ok(Problems::new())
@@ -540,7 +543,7 @@ fn run_close(
         date,
         inputs_changed,
     ))?;
-    print!("{}", recon_cli::run::close_table(&close));
-    println!("close took {} ms", started.elapsed().as_millis());
+    recon_cli::out!("{}", recon_cli::run::close_table(&close));
+    recon_cli::outln!("close took {} ms", started.elapsed().as_millis());
     Ok(recon_cli::run::close_problems(&close))
 }

@@ -82,7 +82,7 @@ pub async fn serve(data: &Path, port: u16) -> Result<()> {
     let listener = bind(port).await?;
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     if let Some(a) = addr {
-        println!("query API on http://{a} (data {})", data.display());
+        crate::outln!("query API on http://{a} (data {})", data.display());
     }
     serve_on(listener, data).await
 }

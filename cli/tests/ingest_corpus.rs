@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 
 const DATE: &str = "2026-11-20";
 const PREFIX: &str = "landing/corp/2026-11-20/";
+/// Content of the file outside the bucket that link cases point at.
+const SECRET: &str = "SECRET-OUTSIDE-THE-BUCKET\n";
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus")
@@ -199,6 +201,33 @@ async fn run_case(case: &Value) -> Result<()> {
             .put(&format!("{PREFIX}{fname}"), Bytes::from(bytes))
             .await?;
     }
+    // Links and FIFOs in the delivery folder (the local bucket must never follow or open them).
+    // A link target `outside` is a file outside the bucket, `outside_dir` a folder holding one;
+    // their content must reach no output.
+    let outside = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+    let secret_file = outside.path().join("secret.csv");
+    std::fs::write(&secret_file, SECRET).map_err(|e| Error::io(&secret_file, e))?;
+    let landing = dir.path().join(PREFIX);
+    std::fs::create_dir_all(&landing).map_err(|e| Error::io(&landing, e))?;
+    for (fname, target) in case["symlinks"].as_object().cloned().unwrap_or_default() {
+        let target = match target.as_str().unwrap_or_default() {
+            "outside" => secret_file.clone(),
+            "outside_dir" => outside.path().to_path_buf(),
+            other => PathBuf::from(other),
+        };
+        let link = landing.join(&fname);
+        std::os::unix::fs::symlink(&target, &link).map_err(|e| Error::io(&link, e))?;
+    }
+    for fname in case["fifos"].as_array().cloned().unwrap_or_default() {
+        let fifo = landing.join(fname.as_str().unwrap_or_default());
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .map_err(|e| Error::io(&fifo, e))?;
+        if !made.success() {
+            return Err(fail(name, format!("mkfifo {}", fifo.display())));
+        }
+    }
     for e in &mut entries {
         let fname = e["name"].as_str().unwrap_or_default().to_string();
         if let Some(p) = case["manifest_patch"].get(&fname) {
@@ -217,10 +246,21 @@ async fn run_case(case: &Value) -> Result<()> {
     let mut manifest = json!({"source_id": "corp", "business_date": DATE, "version": 1,
                               "generated_at": "2026-11-21T01:10:00Z", "files": entries});
     merge(&mut manifest, &case["manifest_top"]);
-    let manifest_bytes = match case["raw_manifest"].as_str() {
+    let mut manifest_bytes = match case["raw_manifest"].as_str() {
         Some(t) => t.as_bytes().to_vec(),
         None => serde_json::to_vec_pretty(&manifest)?,
     };
+    match case["manifest_encoding"].as_str() {
+        Some("utf-8-bom") => manifest_bytes = [&b"\xEF\xBB\xBF"[..], &manifest_bytes].concat(),
+        Some("utf-16le-bom") => {
+            let text = String::from_utf8_lossy(&manifest_bytes).into_owned();
+            manifest_bytes = [0xFF, 0xFE]
+                .into_iter()
+                .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+                .collect();
+        }
+        _ => {}
+    }
     let key = format!("{PREFIX}{MANIFEST_FILE}");
     store.put(&key, Bytes::from(manifest_bytes.clone())).await?;
 
@@ -345,6 +385,15 @@ async fn run_case(case: &Value) -> Result<()> {
     }
     // The same event again changes nothing.
     let before = snapshot(dir.path())?;
+    // Nothing outside the bucket was read into it.
+    for (path, bytes) in regular_files(dir.path())? {
+        if bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()) {
+            return Err(fail(
+                name,
+                format!("{} holds a file from outside the bucket", path.display()),
+            ));
+        }
+    }
     let again = manifest_validator::handle(event, &store, &table).await?;
     let unchanged = again
         .outcomes
@@ -362,21 +411,34 @@ async fn run_case(case: &Value) -> Result<()> {
     Ok(())
 }
 
-fn snapshot(dir: &Path) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
+/// Every regular file under `dir` with its bytes; links and special files are listed by the
+/// entry's own type, never followed or opened.
+fn regular_files(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
-            let p = e.map_err(|e| Error::io(&d, e))?.path();
-            if p.is_dir() {
+            let e = e.map_err(|e| Error::io(&d, e))?;
+            let p = e.path();
+            let ft = e.file_type().map_err(|e| Error::io(&p, e))?;
+            if ft.is_dir() {
                 stack.push(p);
-            } else {
+            } else if ft.is_file() {
                 let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-                out.insert(p.to_string_lossy().into_owned(), sha256_hex(&b));
+                out.push((p, b));
+            } else {
+                out.push((p, format!("not a regular file: {ft:?}").into_bytes()));
             }
         }
     }
     Ok(out)
+}
+
+fn snapshot(dir: &Path) -> Result<BTreeMap<String, String>> {
+    Ok(regular_files(dir)?
+        .into_iter()
+        .map(|(p, b)| (p.to_string_lossy().into_owned(), sha256_hex(&b)))
+        .collect())
 }
 
 #[tokio::test]

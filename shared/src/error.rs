@@ -65,6 +65,34 @@ pub enum Error {
     },
     #[error("object `{key}` not found")]
     NotFound { key: String },
+    /// The local bucket holds something at this key that is not a regular file inside it (a
+    /// symbolic link, a FIFO, a device, a socket, a directory): it is never followed or opened.
+    #[error(
+        "object `{key}` is {what}, not a regular file: the local bucket reads only regular files inside its directory (replace it with the file itself)"
+    )]
+    NotRegularFile { key: String, what: &'static str },
+    /// Another process holds the lock of a local store that takes one writer.
+    #[error(
+        "{what} is in use by another process{}: another `recon` run (or stream feed, or serve) is writing this data directory; wait for it to finish, then run again (lock file {})",
+        .holder.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        .path.display()
+    )]
+    Locked {
+        what: &'static str,
+        path: PathBuf,
+        holder: Option<u32>,
+    },
+    /// The service refused the call for want of permission (S3 `AccessDenied`, HTTP 403):
+    /// neither an absent object nor worth a retry; the role's policy must change.
+    #[error(
+        "{service} {operation} on `{resource}`: access denied ({message}); the role lacks a permission: check its policy in template.yaml (reads need s3:GetObject on the key, and s3:ListBucket on the bucket so that a missing object reads as absent, not as denied)"
+    )]
+    AccessDenied {
+        service: &'static str,
+        operation: &'static str,
+        resource: String,
+        message: String,
+    },
     /// A cloud service call failed after the SDK's retries.
     #[error("{service} {operation}: {message}")]
     Remote {
@@ -79,11 +107,14 @@ pub enum Error {
 impl Error {
     /// Stable error name for Step Functions `Retry`/`Catch` (`errorType` of the Lambda
     /// response): `Retryable` for transient IO, `InputMissing` for an object that is not
-    /// there, `InvalidInput` for data that cannot be used, `InvalidConfig`, `InvariantViolated`.
+    /// there, `InvalidInput` for data that cannot be used, `InvalidConfig`, `InvariantViolated`,
+    /// `AccessDenied` for a permission the role lacks (not retried: only a policy change helps).
     pub fn error_type(&self) -> &'static str {
         match self {
-            Error::Io { .. } | Error::Remote { .. } => "Retryable",
+            Error::Io { .. } | Error::Remote { .. } | Error::Locked { .. } => "Retryable",
             Error::NotFound { .. } => "InputMissing",
+            Error::NotRegularFile { .. } => "InvalidInput",
+            Error::AccessDenied { .. } => "AccessDenied",
             Error::InvalidConfig { .. } => "InvalidConfig",
             Error::Invariant(_) => "InvariantViolated",
             _ => "InvalidInput",

@@ -72,8 +72,10 @@ impl LocalStore {
     }
 }
 
-/// Whether `name` is the temporary file of a [`write_atomic`] (`.{name}.tmp-{pid}`).
-fn is_temp_file(name: &str) -> bool {
+/// Whether `name` is the temporary file of an in-flight [`write_atomic`] (`.{name}.tmp-{pid}`):
+/// the only names the bucket's listing hides (other dot-files are objects like any other, so a
+/// delivery folder's `.hidden` file is seen and reported).
+pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.')
         && name
             .rsplit_once(".tmp-")
@@ -97,7 +99,7 @@ pub fn remove_interrupted_writes(root: &Path) -> Result<u64> {
             let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
             if ft.is_dir() {
                 sweep(&path, removed)?;
-            } else if ft.is_file() && is_temp_file(&entry.file_name().to_string_lossy()) {
+            } else if ft.is_file() && is_temp_name(&entry.file_name().to_string_lossy()) {
                 std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
                 *removed += 1;
             }
@@ -109,6 +111,28 @@ pub fn remove_interrupted_writes(root: &Path) -> Result<u64> {
     Ok(removed)
 }
 
+/// What a file type is, in words, when it is not a regular file.
+fn not_regular(ft: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_file() {
+        None
+    } else if ft.is_symlink() {
+        Some("a symbolic link")
+    } else if ft.is_dir() {
+        Some("a directory")
+    } else if ft.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if ft.is_socket() {
+        Some("a socket")
+    } else if ft.is_block_device() || ft.is_char_device() {
+        Some("a device")
+    } else {
+        Some("a special file")
+    }
+}
+
+/// Lists everything under `dir` but write_atomic's temporary files. Symbolic links (to folders
+/// too) and special files are listed as objects, never followed, so that readers report them.
 fn walk(dir: &Path, root: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -118,10 +142,10 @@ fn walk(dir: &Path, root: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> Res
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue; // temp files of in-flight writes
+        if is_temp_name(&entry.file_name().to_string_lossy()) {
+            continue;
         }
+        // The entry's own type: a link is not followed.
         let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
         if ft.is_dir() {
             walk(&path, root, prefix, out)?;
@@ -136,16 +160,79 @@ fn walk(dir: &Path, root: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> Res
     Ok(())
 }
 
+impl LocalStore {
+    /// Reads the regular file at `key`, never leaving the root: no folder on the way and not
+    /// the file itself may be a symbolic link, and a FIFO, device, socket or directory is
+    /// refused before it is opened. The file is opened without following a link and without
+    /// blocking, checked again through its handle, and read up to the length it had then.
+    fn read_object(&self, key: &str) -> Result<Bytes> {
+        use std::io::Read as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = self.path(key)?;
+        let not_found = || Error::NotFound {
+            key: key.to_string(),
+        };
+        let refuse = |what: &'static str| Error::NotRegularFile {
+            key: key.to_string(),
+            what,
+        };
+        let parts: Vec<Component<'_>> = Path::new(key).components().collect();
+        let mut at = self.root.clone();
+        for (i, c) in parts.iter().enumerate() {
+            at.push(c);
+            let meta = match std::fs::symlink_metadata(&at) {
+                Ok(m) => m,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Err(not_found());
+                }
+                Err(e) => return Err(Error::io(&at, e)),
+            };
+            let ft = meta.file_type();
+            if i + 1 < parts.len() {
+                if ft.is_symlink() {
+                    return Err(refuse("under a symbolic link to a folder"));
+                }
+                if !ft.is_dir() {
+                    return Err(not_found());
+                }
+            } else if let Some(what) = not_regular(ft) {
+                return Err(refuse(what));
+            }
+        }
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
+            // O_NOFOLLOW on a link that replaced the file since the check.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(refuse("a symbolic link"));
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        if let Some(what) = not_regular(meta.file_type()) {
+            return Err(refuse(what));
+        }
+        let len = meta.len();
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.take(len)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(Bytes::from(buf))
+    }
+}
+
 impl ObjectStore for LocalStore {
     async fn get(&self, key: &str) -> Result<Bytes> {
-        let path = self.path(key)?;
-        match std::fs::read(&path) {
-            Ok(b) => Ok(Bytes::from(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound {
-                key: key.to_string(),
-            }),
-            Err(e) => Err(Error::io(path, e)),
-        }
+        self.read_object(key)
     }
 
     async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
@@ -174,6 +261,11 @@ impl ObjectStore for LocalStore {
 
     async fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;
+        // A folder is no object (as on S3, deleting a key that names none is a no-op); a link
+        // or special file is removed itself, never what it points to.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            return Ok(());
+        }
         crate::fault::point("store.delete");
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
@@ -329,6 +421,82 @@ mod tests {
         ));
         for bad in ["../x", "/etc/passwd", "a/../../x", ""] {
             assert!(block_on(s.get(bad)).is_err(), "{bad}");
+        }
+        Ok(())
+    }
+
+    /// Makes a FIFO with the system's `mkfifo` (the crate has no unsafe code to call it).
+    fn mkfifo(path: &Path) -> Result<()> {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .map_err(|e| Error::io(path, e))?
+            .success();
+        assert!(ok, "mkfifo {}", path.display());
+        Ok(())
+    }
+
+    #[test]
+    fn links_and_special_files_are_listed_but_never_followed_or_opened() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let outside = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let secret = outside.path().join("secret.txt");
+        std::fs::write(&secret, b"outside the bucket").map_err(|e| Error::io(&secret, e))?;
+        let s = LocalStore::new(dir.path());
+        block_on(s.put("d/ok.csv", Bytes::from_static(b"fine")))?;
+        let d = dir.path().join("d");
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, d.join(name)).map_err(|e| Error::io(name, e))
+        };
+        link(&secret, "out.csv")?;
+        link(Path::new("/dev/zero"), "zero.csv")?;
+        link(outside.path(), "sub")?;
+        mkfifo(&d.join("pipe.csv"))?;
+        let keys: Vec<String> = block_on(s.list("d/"))?.into_iter().map(|o| o.key).collect();
+        assert_eq!(
+            keys,
+            ["d/ok.csv", "d/out.csv", "d/pipe.csv", "d/sub", "d/zero.csv"],
+            "links and the FIFO are listed (to be reported), the linked folder is not walked"
+        );
+        let refused = |key: &str| match block_on(s.get(key)) {
+            Err(Error::NotRegularFile { what, .. }) => what,
+            other => panic!("{key}: {other:?}"),
+        };
+        assert_eq!(refused("d/out.csv"), "a symbolic link");
+        assert_eq!(refused("d/zero.csv"), "a symbolic link");
+        assert_eq!(refused("d/pipe.csv"), "a FIFO (named pipe)");
+        assert_eq!(
+            refused("d/sub/secret.txt"),
+            "under a symbolic link to a folder"
+        );
+        assert_eq!(refused("d"), "a directory");
+        // Copying a link copies nothing; deleting it removes the link, not its target.
+        assert!(block_on(s.copy("d/out.csv", "q/out.csv")).is_err());
+        assert!(!dir.path().join("q/out.csv").exists());
+        block_on(s.delete("d/out.csv"))?;
+        block_on(s.delete("d/pipe.csv"))?;
+        assert!(secret.exists());
+        assert!(std::fs::symlink_metadata(d.join("out.csv")).is_err());
+        assert_eq!(block_on(s.get("d/ok.csv"))?, Bytes::from_static(b"fine"));
+        // A folder is no object: deleting its key is a no-op.
+        block_on(s.delete("d"))?;
+        assert!(d.is_dir());
+        Ok(())
+    }
+
+    #[test]
+    fn dot_files_are_listed_and_only_temporary_files_hidden() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let s = LocalStore::new(dir.path());
+        block_on(s.put("d/.hidden.csv", Bytes::from_static(b"x")))?;
+        block_on(s.put("d/sub/inner.csv", Bytes::from_static(b"y")))?;
+        let tmp = dir.path().join("d/.a.csv.tmp-4242");
+        std::fs::write(&tmp, b"half").map_err(|e| Error::io(&tmp, e))?;
+        let keys: Vec<String> = block_on(s.list("d/"))?.into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["d/.hidden.csv", "d/sub/inner.csv"]);
+        assert!(is_temp_name(".a.csv.tmp-4242"));
+        for name in [".hidden", ".a.csv.tmp-", ".a.tmp-12x", "a.tmp-12"] {
+            assert!(!is_temp_name(name), "{name}");
         }
         Ok(())
     }

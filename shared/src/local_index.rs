@@ -572,21 +572,33 @@ impl LocalTransactionIndex {
         let dir = Self::path_of(data_dir);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let lock_path = dir.join(LOCK);
-        let lock = File::options()
+        let mut lock = File::options()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::InvalidConfig {
-                    name: lock_path.display().to_string(),
-                    reason: "the transaction index is open for writing by another process".into(),
+                // The holder wrote its process id into the file (best effort: only for the message).
+                let holder = std::fs::read_to_string(&lock_path)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok());
+                return Err(Error::Locked {
+                    what: "the local transaction index",
+                    path: lock_path,
+                    holder,
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        {
+            use std::io::Write as _;
+            lock.set_len(0)
+                .and_then(|()| writeln!(lock, "{}", std::process::id()))
+                .map_err(|e| Error::io(&lock_path, e))?;
         }
         let g = read_generation(&dir)?;
         let (t, len, lines) = load(&dir, g)?;

@@ -35,6 +35,15 @@ impl Manifest {
             key: key.to_string(),
             reason,
         };
+        // A UTF-8 byte order mark (Windows tools write one) is allowed and skipped (RFC 8259
+        // §8.1); a UTF-16 or UTF-32 mark means the wrong encoding, said as such.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+            return Err(bad(
+                "it starts with a UTF-16 (or UTF-32) byte order mark: a manifest must be UTF-8 JSON"
+                    .into(),
+            ));
+        }
         let m: Manifest = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if m.version == 0 {
             return Err(bad("version must be 1 or higher".into()));
@@ -123,6 +132,27 @@ mod tests {
         }
         assert!(Manifest::parse("k", manifest_json("a.csv", 0).as_bytes()).is_err());
         assert!(Manifest::parse("k", b"{not json").is_err());
+    }
+
+    #[test]
+    fn a_utf8_byte_order_mark_is_skipped_and_utf16_named() -> Result<()> {
+        let json = manifest_json("stmt_001.csv", 1);
+        let with_bom = [&b"\xEF\xBB\xBF"[..], json.as_bytes()].concat();
+        assert_eq!(
+            Manifest::parse("k", &with_bom)?,
+            Manifest::parse("k", json.as_bytes())?
+        );
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(json.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        match Manifest::parse("k", &utf16) {
+            Err(Error::InvalidManifest { reason, .. }) => {
+                assert!(reason.contains("UTF-16"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        Ok(())
     }
 
     #[test]

@@ -382,9 +382,29 @@ impl fmt::Display for Money {
     }
 }
 
+/// Amounts are stored as Decimal128(18, 4) (14 integer digits): an amount is refused, on every
+/// input path (delivered files and the stream), when its absolute value reaches this.
+pub const AMOUNT_LIMIT: Decimal = rust_decimal::dec!(100000000000000);
+
+/// Whether `amount` can be stored (its absolute value is below [`AMOUNT_LIMIT`]).
+pub fn within_amount_limit(amount: Decimal) -> bool {
+    amount.abs() < AMOUNT_LIMIT
+}
+
+/// [`parse_decimal`]'s reason when the integer part alone has more digits than a decimal holds.
+pub const TOO_MANY_DIGITS: &str = "too many digits (overflow)";
+/// [`parse_decimal`]'s reason when the digits after the separator (trailing zeros aside) do not
+/// fit beside the integer part: the number is not too large, it is too precise.
+pub const TOO_MANY_DECIMAL_PLACES: &str =
+    "too many decimal places: a decimal holds 28 significant digits in all";
+
 /// Parses a decimal amount as sent by a source: optional sign, digits, one decimal separator
 /// (`.` or `,`), optional thousands separators of the other kind are refused (ambiguous).
+/// Leading zeros, and trailing zeros after the separator that would not fit, do not count: a
+/// 30-decimal `1.000…0` is 1. Too many digits before the separator is [`TOO_MANY_DIGITS`],
+/// after it [`TOO_MANY_DECIMAL_PLACES`].
 pub fn parse_decimal(raw: &str, decimal_separator: char) -> Result<Decimal> {
+    const MAX_DIGITS: usize = 28;
     let s = raw.trim();
     let bad = |reason: &str| Error::InvalidAmount {
         value: s.chars().take(40).collect(),
@@ -398,37 +418,33 @@ pub fn parse_decimal(raw: &str, decimal_separator: char) -> Result<Decimal> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    if digits.is_empty() {
+    let (int, frac) = digits.split_once(decimal_separator).unwrap_or((digits, ""));
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err(bad("not a number"));
+    }
+    if int.is_empty() && frac.is_empty() {
         return Err(bad("no digits"));
+    }
+    let int = int.trim_start_matches('0');
+    if int.len() > MAX_DIGITS {
+        return Err(bad(TOO_MANY_DIGITS));
+    }
+    let frac = if int.len() + frac.len() > MAX_DIGITS {
+        frac.trim_end_matches('0')
+    } else {
+        frac
+    };
+    if int.len() + frac.len() > MAX_DIGITS {
+        return Err(bad(TOO_MANY_DECIMAL_PLACES));
     }
     let mut mantissa: i128 = 0;
-    let mut scale: u32 = 0;
-    let mut seen_sep = false;
-    let mut ndigits = 0u32;
-    for c in digits.chars() {
-        if c == decimal_separator && !seen_sep {
-            seen_sep = true;
-            continue;
-        }
-        let Some(d) = c.to_digit(10) else {
-            return Err(bad("not a number"));
-        };
-        ndigits += 1;
-        if ndigits > 28 {
-            return Err(bad("too many digits (overflow)"));
-        }
-        mantissa = mantissa * 10 + i128::from(d);
-        if seen_sep {
-            scale += 1;
-        }
-    }
-    if ndigits == 0 {
-        return Err(bad("no digits"));
+    for d in int.bytes().chain(frac.bytes()) {
+        mantissa = mantissa * 10 + i128::from(d - b'0');
     }
     if neg {
         mantissa = -mantissa;
     }
-    Decimal::try_from_i128_with_scale(mantissa, scale).map_err(|_| bad("overflow"))
+    Decimal::try_from_i128_with_scale(mantissa, frac.len() as u32).map_err(|_| bad(TOO_MANY_DIGITS))
 }
 
 /// One day's FX table: `base,quote,rate` with exact decimal rates.
@@ -625,10 +641,50 @@ mod tests {
             "1e5",
             "12 3",
             "99999999999999999999999999999",
+            ".",
+            "+.",
         ] {
             assert!(parse_decimal(bad, '.').is_err(), "{bad} accepted");
         }
         Ok(())
+    }
+
+    #[test]
+    fn too_precise_is_told_apart_from_too_large() -> Result<()> {
+        let reason = |raw: &str| match parse_decimal(raw, '.') {
+            Err(Error::InvalidAmount { reason, .. }) => reason,
+            other => format!("{other:?}"),
+        };
+        // Trailing zeros and leading zeros carry no digits.
+        let one = format!("1.{}", "0".repeat(30));
+        assert_eq!(parse_decimal(&one, '.')?, dec!(1));
+        assert_eq!(
+            parse_decimal(&format!("{}7.25", "0".repeat(40)), '.')?,
+            dec!(7.25)
+        );
+        assert_eq!(parse_decimal("10.50", '.')?.to_string(), "10.50");
+        assert_eq!(
+            reason(&format!("1.{}1", "0".repeat(29))),
+            TOO_MANY_DECIMAL_PLACES
+        );
+        assert_eq!(
+            reason(&format!("0.{}1", "0".repeat(29))),
+            TOO_MANY_DECIMAL_PLACES
+        );
+        assert_eq!(reason(&"9".repeat(29)), TOO_MANY_DIGITS);
+        assert_eq!(reason(&format!("{}.5", "9".repeat(29))), TOO_MANY_DIGITS);
+        // 28 digits in all are exact.
+        let exact = format!("{}.{}", "9".repeat(14), "9".repeat(14));
+        assert_eq!(parse_decimal(&exact, '.')?.to_string(), exact);
+        Ok(())
+    }
+
+    #[test]
+    fn the_amount_limit_is_that_of_the_money_columns() {
+        assert!(within_amount_limit(dec!(99999999999999.9999)));
+        assert!(within_amount_limit(dec!(-99999999999999.9999)));
+        assert!(!within_amount_limit(dec!(100000000000000)));
+        assert!(!within_amount_limit(dec!(-100000000000000)));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::formats;
 use crate::ids::{BankId, BusinessDate, MerchantId, SourceId, StatementId, TransactionId, UserId};
-use crate::money::{Currency, FxTable, parse_decimal};
+use crate::money::{self, Currency, FxTable, parse_decimal};
 use crate::records::{StatementLine, Transaction};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,6 +301,8 @@ pub enum RejectReason {
     InvalidEnum,
     FxRateMissing,
     DuplicateStatementId,
+    /// A ledger transaction id delivered again with other content.
+    DuplicateTransactionId,
 }
 
 impl RejectReason {
@@ -321,6 +323,7 @@ impl RejectReason {
             Self::InvalidEnum => "INVALID_ENUM",
             Self::FxRateMissing => "FX_RATE_MISSING",
             Self::DuplicateStatementId => "DUPLICATE_STATEMENT_ID",
+            Self::DuplicateTransactionId => "DUPLICATE_TRANSACTION_ID",
         }
     }
 }
@@ -408,11 +411,6 @@ fn enum_value<T: std::str::FromStr<Err = Error>>(v: &str) -> std::result::Result
         .map_err(|e: Error| ferr(RejectReason::InvalidEnum, e.to_string()))
 }
 
-/// Largest absolute amount accepted (Decimal128(18, 4) at the widest minor unit).
-fn max_amount() -> Decimal {
-    Decimal::from(100_000_000_000_000i64)
-}
-
 /// Parses an amount per the mapping, exact at the currency's minor unit.
 fn amount(m: &SourceMapping, raw: &str, cur: Currency) -> std::result::Result<Decimal, FieldError> {
     let value = match m.amount_unit {
@@ -438,19 +436,24 @@ fn amount(m: &SourceMapping, raw: &str, cur: Currency) -> std::result::Result<De
         }
         AmountUnit::Major => {
             let d = parse_decimal(raw, m.decimal_separator).map_err(|e| {
-                let msg = e.to_string();
-                let reason = if msg.contains("overflow") {
-                    RejectReason::AmountOverflow
-                } else {
-                    RejectReason::InvalidAmount
+                let reason = match &e {
+                    Error::InvalidAmount { reason, .. } if reason == money::TOO_MANY_DIGITS => {
+                        RejectReason::AmountOverflow
+                    }
+                    Error::InvalidAmount { reason, .. }
+                        if reason == money::TOO_MANY_DECIMAL_PLACES =>
+                    {
+                        RejectReason::TooManyDecimals
+                    }
+                    _ => RejectReason::InvalidAmount,
                 };
-                ferr(reason, msg)
+                ferr(reason, e.to_string())
             })?;
             cur.exact(d)
                 .map_err(|e| ferr(RejectReason::TooManyDecimals, e.to_string()))?
         }
     };
-    if value.abs() >= max_amount() {
+    if !money::within_amount_limit(value) {
         return Err(ferr(
             RejectReason::AmountOverflow,
             format!("{value} exceeds the largest storable amount"),

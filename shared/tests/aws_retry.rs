@@ -238,6 +238,87 @@ async fn s3_slow_down_is_retried() -> Result<()> {
     Ok(())
 }
 
+/// S3 as the scripted server: path-style, `attempts` attempts per call.
+async fn s3_store(endpoint: &str, attempts: u32) -> S3Store {
+    let conf = aws_sdk_s3::config::Builder::from(&sdk(endpoint, attempts).await)
+        .force_path_style(true)
+        .build();
+    S3Store::new(
+        aws_sdk_s3::Client::from_conf(conf),
+        "bucket",
+        UploadSettings::default(),
+    )
+}
+
+#[tokio::test]
+async fn s3_access_denied_is_a_permission_error_neither_absent_nor_retried() -> Result<()> {
+    let xml = ("content-type", "application/xml");
+    let denied = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+    let (endpoint, seen) = server(vec![answer(403, &[xml], denied)]).await?;
+    let store = s3_store(&endpoint, 5).await;
+    match store.get("config/fx/2026-11-20.csv").await {
+        Err(e @ Error::AccessDenied { .. }) => {
+            assert_eq!(e.error_type(), "AccessDenied");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("GetObject")
+                    && msg.contains("config/fx/2026-11-20.csv")
+                    && msg.contains("s3:ListBucket"),
+                "{msg}"
+            );
+        }
+        other => {
+            return Err(Error::Invariant(format!(
+                "expected access denied, got {other:?}"
+            )));
+        }
+    }
+    assert!(matches!(
+        store.list("index/breaks/").await,
+        Err(Error::AccessDenied { .. })
+    ));
+    assert!(matches!(
+        store.put("runs/x.json", Bytes::from_static(b"{}")).await,
+        Err(Error::AccessDenied { .. })
+    ));
+    let seen = seen
+        .lock()
+        .map_err(|_| Error::Invariant("poisoned".into()))?;
+    assert_eq!(
+        seen.len(),
+        3,
+        "one request per call, none retried: {seen:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn s3_no_such_key_is_absent() -> Result<()> {
+    let xml = ("content-type", "application/xml");
+    let (endpoint, seen) = server(vec![answer(
+        404,
+        &[xml],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>",
+    )])
+    .await?;
+    let store = s3_store(&endpoint, 5).await;
+    assert!(matches!(
+        store.get("index/breaks/bank_01/registry.parquet").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.copy("landing/a.csv", "quarantine/a.csv").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(
+        seen.lock()
+            .map_err(|_| Error::Invariant("poisoned".into()))?
+            .len(),
+        2
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_redrive_names_the_execution() -> Result<()> {
     let (endpoint, seen) = server(vec![answer(

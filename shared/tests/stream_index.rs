@@ -926,8 +926,21 @@ async fn the_store_reopens_to_the_same_state_and_readers_follow_the_writer() -> 
     let (writer, _) = feed(dir.path(), &ctx, half, 5).await?;
     let reader = LocalTransactionIndex::open_read_only(dir.path())?;
     assert_eq!(reader.scan()?, writer.scan()?);
-    // A second writer is refused while the first holds the lock.
-    assert!(LocalTransactionIndex::open(dir.path()).is_err());
+    // A second writer is refused while the first holds the lock, and told so.
+    match LocalTransactionIndex::open(dir.path()) {
+        Err(e @ Error::Locked { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("in use by another process")
+                    && msg.contains(&format!("pid {}", std::process::id()))
+                    && msg.contains("LOCK")
+                    && !msg.contains("invalid config"),
+                "{msg}"
+            );
+        }
+        Err(e) => panic!("a second writer: {e}"),
+        Ok(_) => panic!("a second writer was let in"),
+    }
     let store = LocalStore::new(dir.path());
     for chunk in rest.chunks(4) {
         process_batch(&store, &writer, &ctx, chunk).await?;

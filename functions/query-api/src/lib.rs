@@ -13,14 +13,14 @@ use aws_lambda_events::http::HeaderValue;
 use aws_lambda_events::http::header::CONTENT_TYPE;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use recon_shared::close::KpiRow;
+use recon_shared::close::{FinalRow, KpiRow};
 use recon_shared::columnar::read_parquet;
 use recon_shared::ids::{BankId, BusinessDate, MerchantId, TransactionId};
 use recon_shared::pii::is_token;
 use recon_shared::ports::{Gsi, IndexQuery, ObjectStore, TransactionIndex};
 use recon_shared::reconcile::IndexRow;
 use recon_shared::records::MismatchType;
-use recon_shared::stream::IndexItem;
+use recon_shared::stream::{IndexItem, Settlement};
 use recon_shared::{Error, Result};
 use serde_json::{Value, json};
 
@@ -274,14 +274,77 @@ pub fn item_view(item: &IndexItem) -> Option<Value> {
     }))
 }
 
-async fn transaction<I: TransactionIndex>(index: &I, raw_id: &str) -> Answer {
+/// The view of a payment the stream never carried (known from the ledger only), from its row
+/// of the final index: the fields [`item_view`] has where the final index keeps them, the
+/// others null (`event_time`, `txn_day`, `payment_method`, `merchant`, `fraud`, `version`),
+/// and `answered_from` saying where it came from.
+pub fn final_view(r: &FinalRow, business_date: BusinessDate) -> Value {
+    json!({
+        "transaction_id": r.transaction_id,
+        "merchant_id": r.merchant_id,
+        "user_token": r.user_token,
+        "amount": r.amount.to_string(),
+        "currency": r.currency,
+        "status": r.status,
+        "event_time": null,
+        "txn_day": null,
+        "payment_method": null,
+        "original_transaction_id": null,
+        "merchant": null,
+        "fraud": null,
+        "risk_label": r.risk_label,
+        "policy_flags": r.policy_flags.as_deref().map_or_else(Vec::new, |f| f.split('|').collect()),
+        "settlement_status": r.settlement_status,
+        "reconciled_status": r.reconciled_status,
+        "mismatch_type": r.mismatch_type,
+        "discrepancy": r.discrepancy.map(|d| d.to_string()),
+        "statement_currency": r.statement_currency,
+        "reconciliation_timestamp": r.reconciliation_timestamp,
+        "version": {"transaction": null, "signal": null},
+        "answered_from": "final_index",
+        "business_date": business_date,
+    })
+}
+
+/// A payment's row in the final index of the close that settled it, if there is one.
+async fn final_row<S: ObjectStore>(
+    store: &S,
+    id: &TransactionId,
+    settlement: &Settlement,
+) -> std::result::Result<Option<Value>, ApiError> {
+    let Ok(date) = recon_shared::close::aggregate::close_date(settlement.reconciliation_timestamp)
+    else {
+        return Ok(None);
+    };
+    let Some(b) = get_opt(store, &recon_shared::close::aggregate::final_key(date)).await? else {
+        return Ok(None);
+    };
+    let rows: Vec<FinalRow> = read_parquet(b).map_err(|e| internal(&e))?;
+    Ok(rows
+        .iter()
+        .find(|r| r.transaction_id == *id)
+        .map(|r| final_view(r, date)))
+}
+
+/// A transaction from the TransactionIndex; one the stream never carried but the close settled
+/// (its item holds the written-back settlement only) from the final index of that close.
+async fn transaction<S: ObjectStore, I: TransactionIndex>(
+    store: &S,
+    index: &I,
+    raw_id: &str,
+) -> Answer {
     let id = TransactionId::new(raw_id)
         .map_err(|_| bad("invalid_id", "transaction_id is not a valid id"))?;
     let item = index.get(&id).await.map_err(|e| internal(&e))?;
-    item.as_ref()
-        .and_then(item_view)
-        .map(Response::ok)
-        .ok_or_else(|| not_found(format!("no transaction {id}")))
+    if let Some(view) = item.as_ref().and_then(item_view) {
+        return Ok(Response::ok(view));
+    }
+    if let Some(s) = item.as_ref().and_then(|i| i.settlement.as_ref())
+        && let Some(view) = final_row(store, &id, s).await?
+    {
+        return Ok(Response::ok(view));
+    }
+    Err(not_found(format!("no transaction {id}")))
 }
 
 async fn page<I: TransactionIndex>(index: &I, q: IndexQuery) -> Answer {
@@ -542,7 +605,7 @@ pub async fn route<S: ObjectStore, I: TransactionIndex>(
         match template {
             "/transactions/{transaction_id}" => {
                 Params::parse(q, &[])?;
-                transaction(index, first).await
+                transaction(store, index, first).await
             }
             "/users/{user_token}/transactions" => user_transactions(index, first, q).await,
             "/merchants/{merchant_id}/transactions" => merchant_transactions(index, first, q).await,

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use query_api::{ROUTES, Request, Response, openapi_routes, route};
-use recon_shared::close::KpiRow;
+use recon_shared::close::{FinalRow, KpiRow};
 use recon_shared::columnar::write_parquet;
 use recon_shared::ids::{BankId, BusinessDate, MerchantId, PolicyId, TransactionId};
 use recon_shared::local::LocalStore;
@@ -19,9 +19,11 @@ use recon_shared::pii::PiiKey;
 use recon_shared::ports::{ObjectStore, TransactionIndex};
 use recon_shared::reconcile::{IndexRow, RowKind};
 use recon_shared::records::{
-    MatchRule, Merchant, MismatchType, Policy, PolicyType, ReconciledStatus, RiskLevel,
+    MatchRule, Merchant, MismatchType, Policy, PolicyType, ReconciledStatus, RiskLevel, TxnStatus,
 };
-use recon_shared::stream::{ComplianceRules, KafkaRecordIn, StreamContext, process_batch};
+use recon_shared::stream::{
+    ComplianceRules, KafkaRecordIn, StreamContext, process_batch, write_back_settlement,
+};
 use recon_shared::{Error, Result};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -229,6 +231,58 @@ async fn a_transaction_is_served_with_its_join_and_labels() -> Result<()> {
     assert_eq!(kyc.body["risk_label"], "REQUIRES_KYC");
     assert_eq!(kyc.body["policy_flags"], json!(["KYC"]));
     assert!(!kyc.body.to_string().contains("U00000001"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_payment_known_only_from_the_ledger_is_answered_from_the_final_index() -> Result<()> {
+    let f = fixture().await?;
+    let date = BusinessDate::parse("2026-11-20")?;
+    let usd = Currency::new("USD")?;
+    let row = FinalRow {
+        transaction_id: TransactionId::new("TX-LEDGER-1")?,
+        merchant_id: "M1".into(),
+        bank_id: "bank_01".into(),
+        user_token: f.token.clone(),
+        amount: dec("42.00")?,
+        currency: usd,
+        status: TxnStatus::Approved,
+        settlement_status: "SETTLED".into(),
+        fraud_score: None,
+        risk_label: None,
+        policy_flags: None,
+        discrepancy: Some(dec("0.00")?),
+        statement_currency: usd,
+        reconciled_status: ReconciledStatus::Matched,
+        mismatch_type: MismatchType::None,
+        reconciliation_timestamp: chrono::DateTime::parse_from_rfc3339("2026-11-21T00:00:00Z")
+            .map_err(|e| Error::Invariant(e.to_string()))?
+            .to_utc(),
+    };
+    f.store
+        .put(
+            &recon_shared::close::aggregate::final_key(date),
+            Bytes::from(write_parquet(std::slice::from_ref(&row))?),
+        )
+        .await?;
+    // The close writes the settlement back: the stream never carried this payment.
+    write_back_settlement(&f.index, std::slice::from_ref(&row)).await?;
+    let r = get(&f, "/transactions/TX-LEDGER-1").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["transaction_id"], "TX-LEDGER-1");
+    assert_eq!(r.body["amount"], "42.00");
+    assert_eq!(r.body["status"], "APPROVED");
+    assert_eq!(r.body["settlement_status"], "SETTLED");
+    assert_eq!(r.body["reconciled_status"], "MATCHED");
+    assert_eq!(r.body["user_token"], f.token.as_str());
+    assert_eq!(r.body["answered_from"], "final_index");
+    assert_eq!(r.body["business_date"], "2026-11-20");
+    assert!(r.body["event_time"].is_null());
+    // A streamed payment is still answered from the stream's item.
+    let streamed = get(&f, "/transactions/TX-1").await;
+    assert!(streamed.body.get("answered_from").is_none());
+    // A pending signal has no settlement: still not found.
+    assert_eq!(get(&f, "/transactions/TX-PENDING").await.status, 404);
     Ok(())
 }
 

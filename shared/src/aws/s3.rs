@@ -134,7 +134,7 @@ impl S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| sdk_error("s3", "CreateMultipartUpload", e))?;
+            .map_err(|e| s3_error("CreateMultipartUpload", key, e))?;
         let upload_id = created
             .upload_id()
             .ok_or_else(|| Error::Invariant("CreateMultipartUpload answered no upload id".into()))?
@@ -173,7 +173,7 @@ impl S3Store {
                 .body(ByteStream::from(bytes.slice(offset..end)))
                 .send()
                 .await
-                .map_err(|e| sdk_error("s3", "UploadPart", e))?;
+                .map_err(|e| s3_error("UploadPart", key, e))?;
             let mut done = CompletedPart::builder().part_number(number);
             if let Some(tag) = part.e_tag() {
                 done = done.e_tag(tag);
@@ -194,8 +194,37 @@ impl S3Store {
             )
             .send()
             .await
-            .map_err(|e| sdk_error("s3", "CompleteMultipartUpload", e))?;
+            .map_err(|e| s3_error("CompleteMultipartUpload", key, e))?;
         Ok(())
+    }
+}
+
+/// An S3 call's error, told apart on purpose: `NoSuchKey` (or a bare 404) is an absent
+/// object, `AccessDenied` (or a bare 403) a permission the role lacks, which is neither absent
+/// nor retryable; anything else is a remote failure left after the SDK's retries.
+fn s3_error<E>(operation: &'static str, resource: &str, e: aws_sdk_s3::error::SdkError<E>) -> Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let code = e
+        .as_service_error()
+        .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code);
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    match (code, status) {
+        (Some("NoSuchKey"), _) | (None, Some(404)) => Error::NotFound {
+            key: resource.to_string(),
+        },
+        (Some("AccessDenied"), _) | (None, Some(403)) => Error::AccessDenied {
+            service: "s3",
+            operation,
+            resource: resource.to_string(),
+            message: e
+                .as_service_error()
+                .and_then(aws_sdk_s3::error::ProvideErrorMetadata::message)
+                .unwrap_or("403 Forbidden")
+                .to_string(),
+        },
+        _ => sdk_error("s3", operation, e),
     }
 }
 
@@ -226,12 +255,7 @@ impl ObjectStore for S3Store {
             .await
         {
             Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Err(Error::NotFound {
-                    key: key.to_string(),
-                });
-            }
-            Err(e) => return Err(sdk_error("s3", "GetObject", e)),
+            Err(e) => return Err(s3_error("GetObject", key, e)),
         };
         let body = out
             .body
@@ -252,7 +276,7 @@ impl ObjectStore for S3Store {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| sdk_error("s3", "PutObject", e))?;
+            .map_err(|e| s3_error("PutObject", key, e))?;
         Ok(())
     }
 
@@ -268,7 +292,7 @@ impl ObjectStore for S3Store {
         let mut pages = req.into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error("s3", "ListObjectsV2", e))?;
+            let page = page.map_err(|e| s3_error("ListObjectsV2", prefix, e))?;
             for o in page.contents() {
                 if let Some(key) = o.key() {
                     out.push(ObjectInfo {
@@ -293,16 +317,8 @@ impl ObjectStore for S3Store {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
-                    == Some("NoSuchKey") =>
-            {
-                Err(Error::NotFound {
-                    key: from.to_string(),
-                })
-            }
-            Err(e) => Err(sdk_error("s3", "CopyObject", e)),
+            // A missing source is `NoSuchKey`; a 403 may be the source or the target.
+            Err(e) => Err(s3_error("CopyObject", from, e)),
         }
     }
 
@@ -313,7 +329,7 @@ impl ObjectStore for S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| sdk_error("s3", "DeleteObject", e))?;
+            .map_err(|e| s3_error("DeleteObject", key, e))?;
         Ok(())
     }
 }

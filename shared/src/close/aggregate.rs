@@ -120,6 +120,13 @@ pub fn final_key(date: BusinessDate) -> String {
     format!("index/final/business_date={date}/part.parquet")
 }
 
+/// The business date whose close settled a transaction at `reconciliation_timestamp`: the
+/// close's cutoff is the next day's 00:00 UTC (docs/deviations.md, 21), so the day before.
+/// Where a settlement written back onto the TransactionIndex finds its row of the final index.
+pub fn close_date(reconciliation_timestamp: DateTime<Utc>) -> Result<BusinessDate> {
+    BusinessDate::from_date(reconciliation_timestamp.date_naive())?.pred()
+}
+
 pub fn kpis_key(date: BusinessDate) -> String {
     format!("index/kpis/business_date={date}/part.parquet")
 }

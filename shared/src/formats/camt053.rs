@@ -64,6 +64,8 @@ struct Ntry {
     fees: Vec<String>,
     remittance: Vec<String>,
     tx_details: u32,
+    /// Byte offset of an `<Ntry>` found inside this one (the entry is rejected for it).
+    nested: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +99,8 @@ struct Builder {
     bal: Option<Balance>,
     ntry: Option<Ntry>,
     done: Vec<Stmt>,
+    /// An `<Ntry>` outside any statement's entry list: where it is, for the file's error.
+    misplaced: Option<(usize, String)>,
 }
 
 impl Builder {
@@ -115,6 +119,18 @@ impl Builder {
                     ..Ntry::default()
                 })
             }
+            _ if name == "Ntry" => match &mut self.ntry {
+                Some(n) => {
+                    if n.nested.is_none() {
+                        n.nested = Some(at);
+                    }
+                }
+                None => {
+                    if self.misplaced.is_none() {
+                        self.misplaced = Some((at, self.stack.join("/")));
+                    }
+                }
+            },
             _ => {}
         }
         if depth <= 4 {
@@ -296,6 +312,11 @@ fn statements(text: &str) -> Fallible<Vec<Stmt>> {
     if !b.statements_seen {
         return Err("not a bank-to-customer statement: no <BkToCstmrStmt>".into());
     }
+    if let Some((at, path)) = b.misplaced {
+        return Err(format!(
+            "an <Ntry> at byte {at} is outside a statement's entry list ({path}); entries belong directly under <Stmt>"
+        ));
+    }
     Ok(b.done)
 }
 
@@ -454,6 +475,19 @@ pub(crate) fn read(
     for (i, (n, amount)) in entries.into_iter().enumerate() {
         let no = i as u64 + 1;
         let raw = bytes.get(n.span.0..n.span.1).unwrap_or_default();
+        if let Some(at) = n.nested {
+            sink.record(
+                no,
+                raw,
+                Err(ferr(
+                    RejectReason::MalformedRow,
+                    format!(
+                        "the entry holds another <Ntry> (at byte {at}): entries cannot nest; the bank must send each entry directly under <Stmt>"
+                    ),
+                )),
+            );
+            continue;
+        }
         match amount {
             Some(amount) => entry(n, amount, account).emit(no, raw, names, sink),
             None => sink.record(
@@ -788,6 +822,44 @@ mod tests {
         assert_eq!(
             first.merchant_id.as_ref().map(MerchantId::as_str),
             Some("M000001")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_entry_nested_in_an_entry_is_rejected_and_a_misplaced_one_fails_the_file() -> Result<()> {
+        let m = mapping("camt053", "JPY")?;
+        let inner = r#"<Ntry><NtryRef>99</NtryRef><Amt Ccy="JPY">5</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts></Ntry>"#;
+        let nested = String::from_utf8_lossy(&valid()).replacen(
+            "</NtryDtls>",
+            &format!("</NtryDtls>{inner}"),
+            1,
+        );
+        let p = parse(&m, nested.as_bytes())?;
+        assert_eq!(p.records_in, 4, "the outer entry is one record");
+        let reasons: Vec<(u64, RejectReason)> =
+            p.rejects.iter().map(|r| (r.record, r.reason)).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (1, RejectReason::MalformedRow),
+                (3, RejectReason::InvalidEnum)
+            ]
+        );
+        assert!(
+            p.rejects[0].detail.contains("<Ntry>"),
+            "{}",
+            p.rejects[0].detail
+        );
+        assert!(p.rejects[0].raw.contains("<NtryRef>99</NtryRef>"));
+        assert_eq!(p.records.len(), 2);
+        // Under another element of the statement: no entry list holds it.
+        let misplaced =
+            String::from_utf8_lossy(&valid()).replacen("<Bal>", &format!("<Bal>{inner}"), 1);
+        let reason = file_failure(&m, misplaced.as_bytes())?;
+        assert!(
+            reason.contains("<Ntry>") && reason.contains("Bal"),
+            "{reason}"
         );
         Ok(())
     }

@@ -88,7 +88,8 @@ impl Keyed for Transaction {
 }
 
 /// Removes duplicates across the files of a delivery, in file order: an identical repeat is a
-/// duplicate; the same id with other content is rejected (`DUPLICATE_STATEMENT_ID`).
+/// duplicate; the same id with other content is rejected (`DUPLICATE_STATEMENT_ID` for a
+/// statement line, `DUPLICATE_TRANSACTION_ID` for a ledger transaction).
 fn dedupe<T: Keyed>(
     files: Vec<(String, Parsed<T>)>,
     kind: SourceKind,
@@ -116,16 +117,16 @@ fn dedupe<T: Keyed>(
                 Some(prev) if *prev == rec => c.duplicates += 1,
                 Some(_) => {
                     c.rejected += 1;
-                    let what = if kind == SourceKind::Statement {
-                        "statement_id"
+                    let (what, reason) = if kind == SourceKind::Statement {
+                        ("statement_id", RejectReason::DuplicateStatementId)
                     } else {
-                        "transaction_id"
+                        ("transaction_id", RejectReason::DuplicateTransactionId)
                     };
                     rejects.push(Reject {
                         source_id: source.clone(),
                         file: name.clone(),
                         record: n,
-                        reason: RejectReason::DuplicateStatementId,
+                        reason,
                         detail: format!("{what} {key} was already delivered with other content"),
                         raw: String::new(),
                     });

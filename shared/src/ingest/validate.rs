@@ -110,6 +110,16 @@ async fn check_file<'a, S: ObjectStore>(
             );
             return Ok((c, None));
         }
+        Err(Error::NotRegularFile { what, .. }) => {
+            c.failure = fail(
+                "NOT_A_REGULAR_FILE",
+                format!(
+                    "`{}` is {what} in {prefix}, not a regular file; it was not read: deliver the file itself",
+                    f.name
+                ),
+            );
+            return Ok((c, None));
+        }
         Err(e) => return Err(e),
     };
     c.actual_size = Some(bytes.len() as u64);
@@ -215,32 +225,54 @@ pub async fn validate<S: ObjectStore, M: ManifestTable>(
     }
     let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
     let earlier: BTreeSet<&str> = existing.iter().map(|r| r.file.as_str()).collect();
+    // Everything else in the folder is reported: files in sub-folders and dot-files too (only
+    // the local bucket's in-flight temporary files are not listed). Links and special files
+    // are recorded without being read.
     for obj in store.list(&prefix).await? {
         let name = &obj.key[prefix.len()..];
-        if name == MANIFEST_FILE
-            || listed.contains(name)
-            || earlier.contains(name)
-            || name.contains('/')
-        {
+        if name == MANIFEST_FILE || listed.contains(name) || earlier.contains(name) {
             continue;
         }
-        let bytes = store.get(&obj.key).await?;
+        let place = if name.contains('/') {
+            "in a sub-folder of the delivery folder (a delivery is the files beside its manifest)"
+        } else {
+            "in the delivery folder"
+        };
+        let (bytes, failure) = match store.get(&obj.key).await {
+            Ok(b) => (
+                Some(b),
+                fail(
+                    "EXTRA_FILE",
+                    format!(
+                        "`{name}` is {place} but not listed in manifest version {}",
+                        manifest.version
+                    ),
+                ),
+            ),
+            Err(Error::NotRegularFile { what, .. }) => (
+                None,
+                fail(
+                    "NOT_A_REGULAR_FILE",
+                    format!(
+                        "`{name}` is {what} {place}, not listed in manifest version {}; it was not read",
+                        manifest.version
+                    ),
+                ),
+            ),
+            // Gone since the listing: nothing to report.
+            Err(Error::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
         checks.push((
             Check {
                 name: name.to_string(),
                 expected: None,
-                actual_size: Some(obj.size),
-                actual_sha: Some(sha256_hex(&bytes)),
+                actual_size: bytes.as_ref().map(|b| b.len() as u64),
+                actual_sha: bytes.as_ref().map(|b| sha256_hex(b)),
                 actual_count: None,
-                failure: fail(
-                    "EXTRA_FILE",
-                    format!(
-                        "`{name}` is in the delivery folder but not listed in manifest version {}",
-                        manifest.version
-                    ),
-                ),
+                failure,
             },
-            Some(bytes),
+            bytes,
         ));
     }
 

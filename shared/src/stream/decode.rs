@@ -20,7 +20,7 @@ use super::model::{
 use crate::error::Error;
 use crate::ids::{BusinessDate, FraudSignalId, MerchantId, TransactionId, UserId};
 use crate::manifest::sha256_hex;
-use crate::money::{Currency, parse_decimal};
+use crate::money::{Currency, parse_decimal, within_amount_limit};
 use crate::pii::{PiiKey, Tokenizer, is_token};
 use crate::records::{PaymentMethod, TxnStatus};
 
@@ -192,6 +192,12 @@ fn decode_txn(pii: &Tokenizer, bytes: &[u8], at: (&str, i32, i64)) -> Decoded<Fa
     })?;
     if amount <= Decimal::ZERO {
         return Err(Rejection::new("amount must be positive"));
+    }
+    // The batch path's bound: what the money columns (and the close) can hold.
+    if !within_amount_limit(amount) {
+        return Err(Rejection::new(
+            "amount exceeds the largest storable amount (below 10^14)",
+        ));
     }
     let status: TxnStatus = enumerated("status", &v.status)?;
     let payment_method: PaymentMethod = enumerated("payment_method", &v.payment_method)?;
@@ -542,6 +548,31 @@ mod tests {
             decode(&r, &k.tokenizer()),
             Err(Rejection("value is not base64".into()))
         );
+        Ok(())
+    }
+
+    #[test]
+    fn amounts_have_the_batch_paths_bounds() -> crate::Result<()> {
+        let k = pii()?;
+        let with = |amount: &str| {
+            let r = rec(
+                TRANSACTIONS_TOPIC,
+                &TXN.replace("\"10.50\"", &format!("\"{amount}\"")),
+            );
+            decode(&r, &k.tokenizer())
+        };
+        for too_large in ["79000000000000000000000000.00", "100000000000000.00"] {
+            match with(too_large) {
+                Err(reason) => assert!(reason.0.contains("largest storable"), "{reason:?}"),
+                Ok(_) => return Err(Error::Invariant(format!("accepted {too_large}"))),
+            }
+        }
+        let Ok(Fact::Txn { state, .. }) = with("99999999999999.99") else {
+            return Err(Error::Invariant(
+                "the largest storable amount refused".into(),
+            ));
+        };
+        assert!(crate::money::within_amount_limit(state.amount));
         Ok(())
     }
 
