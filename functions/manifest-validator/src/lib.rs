@@ -5,7 +5,9 @@
 
 use aws_lambda_events::event::s3::S3Event;
 use recon_shared::Result;
-use recon_shared::ingest::{NormalizeRequest, ValidationOutcome, decode_s3_key, validate};
+use recon_shared::ingest::{
+    DeliveryStatus, NormalizeRequest, ValidationOutcome, decode_s3_key, validate,
+};
 use recon_shared::manifest::MANIFEST_FILE;
 use recon_shared::ports::{ManifestTable, ObjectStore};
 use serde::{Deserialize, Serialize};
@@ -43,12 +45,24 @@ pub async fn handle<S: ObjectStore, M: ManifestTable>(
     Ok(resp)
 }
 
-/// EMF line of one invocation: deliveries, files accepted and quarantined, duration.
+/// EMF line of one invocation: deliveries, files accepted and quarantined, deliveries whose
+/// unfinished normalization was asked for again, duration.
 pub fn metrics(resp: &Response, environment: &str, duration_ms: u64, timestamp_ms: i64) -> String {
-    let accepted: usize = resp.outcomes.iter().map(|o| o.accepted.len()).sum();
+    let resumed = |o: &&ValidationOutcome| o.status == DeliveryStatus::Resumed;
+    // A resumed delivery's files were counted when they were accepted.
+    let accepted: usize = resp
+        .outcomes
+        .iter()
+        .filter(|o| !resumed(o))
+        .map(|o| o.accepted.len())
+        .sum();
     let quarantined: usize = resp.outcomes.iter().map(|o| o.quarantined.len()).sum();
     recon_shared::metrics::Emf::new(environment, "manifest-validator")
         .count("Deliveries", resp.outcomes.len() as u64)
+        .count(
+            "DeliveriesResumed",
+            resp.outcomes.iter().filter(resumed).count() as u64,
+        )
         .count("FilesAccepted", accepted as u64)
         .count("FilesQuarantined", quarantined as u64)
         .millis("Duration", duration_ms)
@@ -105,6 +119,17 @@ mod tests {
         assert_eq!(m["FilesAccepted"], json!(2));
         assert_eq!(m["FilesQuarantined"], json!(1));
         assert_eq!(m["Duration"], json!(12));
+        assert_eq!(m["DeliveriesResumed"], json!(0));
+        // A resumed delivery asks for its normalization again; its files are not counted twice.
+        let resp: Response = serde_json::from_value(json!({
+            "outcomes": [{"source_id": "bank_01", "business_date": "2026-11-20", "version": 1,
+                          "status": "RESUMED", "accepted": ["a.csv", "b.csv"],
+                          "quarantined": [], "superseded_version": null}],
+            "normalize": [], "ignored": []
+        }))?;
+        let m = recon_shared::metrics::parse_line(&metrics(&resp, "prod", 12, 0))?;
+        assert_eq!(m["DeliveriesResumed"], json!(1));
+        assert_eq!(m["FilesAccepted"], json!(0));
         Ok(())
     }
 }
