@@ -387,3 +387,155 @@ pub async fn dates_with_data<S: ObjectStore>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::LocalStore;
+
+    const MT940: &str = r#"{"source_id": "SRC", "kind": "statement", "format": "mt940", "bank_id": "BANK",
+        "settlement_currency": "EUR", "timezone": "Europe/Paris", "columns": {}}"#;
+
+    fn merchant(id: &str, bank: &str) -> String {
+        format!(
+            r#"{{"merchant_id":"{id}","merchant_name":"m","category":"travel","risk_level":"LOW","onboarding_date":"2024-01-01","country":"FR","acquirer_bank_id":"{bank}"}}"#
+        )
+    }
+
+    fn rule(id: &str, bank: &str, percent: &str) -> String {
+        format!(
+            r#"{{"rule_id":"{id}","bank_id":"{bank}","percent":"{percent}","fixed":"0.10","currency":"EUR","effective_from":"2026-01-01"}}"#
+        )
+    }
+
+    async fn put(store: &LocalStore, key: &str, text: &str) -> Result<()> {
+        store.put(key, Bytes::from(text.to_string())).await
+    }
+
+    async fn bucket(dir: &std::path::Path) -> Result<LocalStore> {
+        let store = LocalStore::new(dir);
+        let merchants = [
+            merchant("M1", "bank_01"),
+            String::new(),
+            // Line 3: a risk level that does not exist, for a bank_02 merchant.
+            merchant("M2", "bank_02").replace("LOW", "SOMEWHAT"),
+        ];
+        put(&store, MERCHANTS_KEY, &merchants.join("\n")).await?;
+        let rules = [rule("r1", "bank_01", "1.5"), rule("r3", "bank_03", "abc")];
+        put(&store, FEE_RULES_KEY, &rules.join("\n")).await?;
+        let mapping = |src: &str, bank: &str| MT940.replace("SRC", src).replace("BANK", bank);
+        put(
+            &store,
+            "config/sources/bank_01.json",
+            &mapping("bank_01", "bank_01"),
+        )
+        .await?;
+        // Not JSON at all: its bank cannot be told, its source can.
+        put(&store, "config/sources/src_x.json", "{\"source_id\": ").await?;
+        // A ledger mapping is no concern of a close.
+        put(
+            &store,
+            "config/sources/ledger.json",
+            r#"{"source_id": "ledger", "kind": "transactions", "format": "csv", "columns": {}}"#,
+        )
+        .await?;
+        Ok(store)
+    }
+
+    fn check(dims: &Dimensions, bank: &str, keys: &[&str]) -> Result<String> {
+        Ok(
+            match dims.check(&BankId::new(bank)?, keys.iter().copied()) {
+                Ok(()) => String::new(),
+                Err(e) => e.to_string(),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn each_config_problem_fails_only_the_partitions_it_concerns() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let store = bucket(dir.path()).await?;
+        // Before, the first bad line failed the whole plan (every bank's close).
+        let dims = load_dimensions(&store).await?;
+        assert_eq!(dims.problems.len(), 3, "{:?}", dims.problems);
+        assert_eq!(check(&dims, "bank_01", &[])?, "");
+        let b2 = check(&dims, "bank_02", &[])?;
+        assert!(
+            b2.contains("config/merchants.jsonl")
+                && b2.contains("line 3:")
+                && b2.contains("SOMEWHAT"),
+            "{b2}"
+        );
+        let b3 = check(&dims, "bank_03", &[])?;
+        assert!(
+            b3.contains("config/rules/fee_rules.jsonl") && b3.contains("line 2:"),
+            "{b3}"
+        );
+        let from_x = [
+            "curated/statements/business_date=2026-11-20/bank_id=bank_04/part-src_x-2026-11-20.parquet",
+        ];
+        let b4 = check(&dims, "bank_04", &from_x)?;
+        assert!(
+            b4.contains("config/sources/src_x.json") && b4.contains("correct the mapping"),
+            "{b4}"
+        );
+        assert_eq!(check(&dims, "bank_04", &[])?, "");
+        assert_eq!(dims.banks.len(), 1);
+        assert_eq!(dims.merchants.len(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn missing_fee_rules_and_absurd_tolerances_fail_every_partition() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let store = bucket(dir.path()).await?;
+        store.delete(FEE_RULES_KEY).await?;
+        put(
+            &store,
+            TOLERANCES_KEY,
+            r#"{"amount_minor_units": -1, "fee_minor_units": 1, "date_window_days": 3, "max_group_size": 6, "max_group_candidates": 24}"#,
+        )
+        .await?;
+        let dims = load_dimensions(&store).await?;
+        let b1 = check(&dims, "bank_01", &[])?;
+        for part in [
+            "config/rules/fee_rules.jsonl",
+            "is missing",
+            "deliver the fee rules",
+            "config/rules/tolerances.json",
+            "`amount_minor_units` is -1, must be 0 to 10000",
+        ] {
+            assert!(b1.contains(part), "{part} not in {b1}");
+        }
+        assert!(!check(&dims, "bank_09", &[])?.is_empty());
+        // An empty fee rules file says that no bank charges fees: no problem.
+        put(&store, FEE_RULES_KEY, "").await?;
+        store.delete(TOLERANCES_KEY).await?;
+        assert_eq!(check(&load_dimensions(&store).await?, "bank_01", &[])?, "");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_bad_fx_table_is_kept_with_its_reason_for_what_needs_it() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let store = LocalStore::new(dir.path());
+        let date = BusinessDate::parse("2026-11-20")?;
+        assert!(load_fx(&store, date).await?.needed()?.is_empty());
+        put(
+            &store,
+            &fx_key(date),
+            "base,quote,rate\nEUR,USD,1.08\nUSD,EUR,-0.9\n",
+        )
+        .await?;
+        let fx = load_fx(&store, date).await?;
+        assert!(fx.bytes.is_some() && fx.table.is_empty());
+        let e = fx.needed().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            e.contains("config/fx/2026-11-20.csv")
+                && e.contains("line 3:")
+                && e.contains("must be positive"),
+            "{e}"
+        );
+        Ok(())
+    }
+}
