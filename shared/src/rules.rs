@@ -78,7 +78,9 @@ impl Tolerances {
 
 /// The fee rule that applies to a settlement at `bank` for a merchant `category` on `date`:
 /// in force, same currency, the most specific (category over bank-wide), then the latest
-/// `effective_from`, then the smallest `rule_id` — so the choice is deterministic.
+/// `effective_from`, then the smallest `rule_id` — so the choice is deterministic. Two rules in
+/// force for one bank, category and currency on one date are refused when the file is loaded
+/// ([`check_fee_rules`]), so the last two criteria do not decide between loaded rules.
 pub fn select_fee_rule<'r>(
     rules: &'r [FeeRule],
     bank: &BankId,
