@@ -486,6 +486,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_merchant_given_twice_fails_the_banks_of_both_lines() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let store = bucket(dir.path()).await?;
+        let lines = [
+            merchant("M1", "bank_01"),
+            merchant("M5", "bank_05"),
+            merchant("M1", "bank_02"),
+        ];
+        put(&store, MERCHANTS_KEY, &lines.join("\n")).await?;
+        let dims = load_dimensions(&store).await?;
+        for bank in ["bank_01", "bank_02"] {
+            let e = check(&dims, bank, &[])?;
+            assert!(
+                e.contains("line 3:") && e.contains("`M1` is given again (first on line 1)"),
+                "{e}"
+            );
+        }
+        assert_eq!(check(&dims, "bank_05", &[])?, "");
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn missing_fee_rules_and_absurd_tolerances_fail_every_partition() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
         let store = bucket(dir.path()).await?;
