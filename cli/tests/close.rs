@@ -252,6 +252,135 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
     Ok(())
 }
 
+/// The failed partitions of a close summary: (date, bank, cause).
+fn failures(report: &recon_cli::close::CloseReport) -> Vec<(String, String, String)> {
+    report
+        .summary
+        .as_ref()
+        .and_then(|s| s["partitions"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p["status"] == "FAILED")
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+            (s("business_date"), s("bank_id"), s("cause"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn without_the_fee_rules_file_the_close_fails_every_partition_saying_so() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+    let root = dir.path();
+    ingested_day(root, 1500, 3).await?;
+    let rules = root.join("config/rules/fee_rules.jsonl");
+    let parked = root.join("fee_rules.parked");
+    std::fs::rename(&rules, &parked).map_err(|e| Error::io(&rules, e))?;
+    // Before: SUCCEEDED, every fee a variance, accuracy 16 %.
+    let first = close(&LocalTasks::new(root)?, root, date()?).await?;
+    match &first.outcome {
+        Outcome::Failed(f) => assert_eq!(f.error, "PartitionsFailed"),
+        other => panic!("expected PartitionsFailed, got {other:?}"),
+    }
+    let failed = failures(&first);
+    assert_eq!(failed.len(), 7, "{failed:?}");
+    for (_, bank, cause) in &failed {
+        assert!(
+            cause.contains("config/rules/fee_rules.jsonl")
+                && cause.contains("missing")
+                && cause.contains("deliver the fee rules"),
+            "{bank}: {cause}"
+        );
+    }
+    assert!(!root.join("index/batch/business_date=2026-11-20").exists());
+    // The file back, the next close reconciles them all.
+    std::fs::rename(&parked, &rules).map_err(|e| Error::io(&rules, e))?;
+    let second = close(&LocalTasks::new(root)?, root, date()?).await?;
+    assert!(
+        matches!(second.outcome, Outcome::Succeeded(_)),
+        "{:?}",
+        second.outcome
+    );
+    assert_eq!(reconciled(&second).len(), 7);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bad_rule_or_fx_line_fails_only_the_partitions_that_need_it() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+    let root = dir.path();
+    ingested_day(root, 1500, 3).await?;
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::io(p, e));
+    let write = |p: &Path, t: &str| std::fs::write(p, t).map_err(|e| Error::io(p, e));
+    // A second bank-wide rule for bank_02 in force with its 2026 rule; before, it was ignored.
+    let rules_path = root.join("config/rules/fee_rules.jsonl");
+    let rules = read(&rules_path)?;
+    let (n, line) = rules
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("\"bank_02-base-2026\""))
+        .ok_or_else(|| Error::Invariant("no bank_02-base-2026 rule".into()))?;
+    let added = line.replace("bank_02-base-2026", "bank_02-base-2026b");
+    write(&rules_path, &format!("{rules}{added}\n"))?;
+    let first = close(&LocalTasks::new(root)?, root, date()?).await?;
+    let failed = failures(&first);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let (_, bank, cause) = &failed[0];
+    assert_eq!(bank, "bank_02");
+    let last = rules.lines().count() + 1;
+    for part in [
+        "config/rules/fee_rules.jsonl".to_string(),
+        format!("line {last}:"),
+        format!("of line {}", n + 1),
+        "bank_02-base-2026b".into(),
+    ] {
+        assert!(cause.contains(&part), "{part} not in {cause}");
+    }
+    assert_eq!(
+        reconciled(&first).len(),
+        7,
+        "the six others and the late one closed"
+    );
+    write(&rules_path, &rules)?;
+
+    // A rate that is not a number fails the partitions with payments to convert, naming the
+    // table's file and line; partitions in one currency close.
+    let fx_path = root.join("config/fx/2026-11-20.csv");
+    let fx = read(&fx_path)?;
+    let bad_line = 3;
+    let broken: Vec<String> = fx
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i + 1 == bad_line {
+                let (pair, _) = l.rsplit_once(',').unwrap_or((l, ""));
+                format!("{pair},1,0845")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    write(&fx_path, &(broken.join("\n") + "\n"))?;
+    let second = close(&LocalTasks::new(root)?, root, date()?).await?;
+    let failed = failures(&second);
+    assert!(
+        !failed.is_empty(),
+        "cross-currency partitions need the table"
+    );
+    for (_, _, cause) in &failed {
+        assert!(
+            cause.contains("config/fx/2026-11-20.csv")
+                && cause.contains(&format!("line {bad_line}:")),
+            "{cause}"
+        );
+    }
+    assert!(
+        failed.len() < 7,
+        "partitions without a conversion closed: {failed:?}"
+    );
+    Ok(())
+}
+
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
     // Data files first, the manifest last, as a bank delivers.

@@ -176,16 +176,35 @@ async fn run_case(case: &Value) -> Result<()> {
             )
             .await?;
     }
-    store
-        .put(
-            &format!("config/fx/{DATE}.csv"),
-            Bytes::from_static(b"base,quote,rate\nEUR,USD,1.0800000000\nUSD,EUR,0.9259259259\n"),
-        )
-        .await?;
+    // Configuration: the day's FX table and the merchant file, unless the case brings its own
+    // (`"config": {key: text}`, `null` for no such file).
+    let mut config = BTreeMap::from([
+        (
+            format!("config/fx/{DATE}.csv"),
+            Value::from("base,quote,rate\nEUR,USD,1.0800000000\nUSD,EUR,0.9259259259\n"),
+        ),
+        (
+            "config/merchants.jsonl".to_string(),
+            Value::from(
+                r#"{"merchant_id":"M1","merchant_name":"m","category":"travel","risk_level":"LOW","onboarding_date":"2024-01-01","country":"US","acquirer_bank_id":"bank_x"}"#,
+            ),
+        ),
+    ]);
+    if let Some(c) = case["config"].as_object() {
+        config.extend(c.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    for (key, text) in &config {
+        if let Some(t) = text.as_str() {
+            store
+                .put(key, Bytes::from(file_bytes(t, "", true)?))
+                .await?;
+        }
+    }
+    // A case may bring a mapping that cannot be used (the validator must say so).
     let parsed_mapping = mapping
         .as_ref()
-        .map(|(m, _)| SourceMapping::from_json(&serde_json::to_vec(m)?))
-        .transpose()?;
+        .and_then(|(m, _)| serde_json::to_vec(m).ok())
+        .and_then(|b| SourceMapping::from_json(&b).ok());
 
     let mut entries = Vec::new();
     let files = case["files"].as_object().cloned().unwrap_or_default();
@@ -317,11 +336,48 @@ async fn run_case(case: &Value) -> Result<()> {
     }
     let pii = local_pii_key()?;
     let (mut accepted, mut duplicates) = (0, 0);
+    let want_error: Vec<&str> = expect["normalize_error"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     for req in &resp.normalize {
-        let out = normalizer::handle(req.clone(), &store, &table, &catalog, &pii).await?;
+        let out = match normalizer::handle(req.clone(), &store, &table, &catalog, &pii).await {
+            // A configuration problem the delivery needs: it fails whole, naming the file.
+            Err(e) if !want_error.is_empty() => {
+                let text = e.to_string();
+                if e.error_type() != "InvalidConfig" || want_error.iter().any(|w| !text.contains(w))
+                {
+                    return Err(fail(
+                        name,
+                        format!("normalizer failed with `{text}`, expected {want_error:?}"),
+                    ));
+                }
+                if store
+                    .list(&format!("curated/transactions/business_date={DATE}/"))
+                    .await?
+                    .into_iter()
+                    .chain(store.list("curated/statements/").await?)
+                    .next()
+                    .is_some()
+                {
+                    return Err(fail(
+                        name,
+                        "a failed normalization wrote curated data".into(),
+                    ));
+                }
+                return Ok(());
+            }
+            r => r?,
+        };
         let t = out.totals();
         accepted += t.accepted;
         duplicates += t.duplicates;
+    }
+    if !want_error.is_empty() {
+        return Err(fail(
+            name,
+            format!("normalized, expected the error {want_error:?}"),
+        ));
     }
     let mut rejects: BTreeMap<String, u64> = BTreeMap::new();
     let rkey = format!("curated/rejects/business_date={DATE}/source_id=corp/part.parquet");

@@ -67,6 +67,7 @@ pub mod allocator {
 pub mod close;
 pub mod columnar;
 pub mod config;
+pub mod config_files;
 pub mod error;
 pub mod fault;
 pub mod formats;

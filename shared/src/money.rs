@@ -505,27 +505,76 @@ impl FxTable {
 
     /// Parses `config/fx/{date}.csv` (header `base,quote,rate`).
     pub fn from_csv(text: &str) -> Result<Self> {
+        Self::from_file("FX table", text.as_bytes())
+    }
+
+    /// Parses the FX table `file` (header `base,quote,rate`, one positive decimal rate per
+    /// pair). Every problem names the file and its line (the header is line 1): a line
+    /// without 3 fields, an unknown currency, a rate that is not a decimal or not positive,
+    /// a pair given twice.
+    pub fn from_file(file: &str, bytes: &[u8]) -> Result<Self> {
+        const FIX: &str = "correct the line (`base,quote,rate`, a positive decimal rate such as 1.0845) and deliver the table again";
+        let bad = |line: usize, reason: String| {
+            crate::config_files::ConfigProblem::new(
+                file,
+                Some(line),
+                reason,
+                FIX,
+                crate::config_files::Scope::All,
+            )
+            .error()
+        };
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            bad(line, "not UTF-8".into())
+        })?;
         let mut table = Self::default();
+        let mut seen: BTreeMap<(Currency, Currency), usize> = BTreeMap::new();
         let mut lines = text.lines();
         let header = lines.next().unwrap_or_default().trim();
         if header != "base,quote,rate" {
-            return Err(Error::InvalidConfig {
-                name: "fx".into(),
-                reason: format!("header must be `base,quote,rate`, found `{header}`"),
-            });
+            return Err(bad(
+                1,
+                format!(
+                    "header must be `base,quote,rate`, found `{}`",
+                    header.chars().take(40).collect::<String>()
+                ),
+            ));
         }
-        for (n, line) in lines.enumerate() {
+        for (i, line) in lines.enumerate() {
+            let n = i + 2;
             if line.trim().is_empty() {
                 continue;
             }
-            let parts: Vec<&str> = line.trim().split(',').collect();
+            let parts: Vec<&str> = line.trim().split(',').map(str::trim).collect();
             let [b, q, r] = parts.as_slice() else {
-                return Err(Error::InvalidConfig {
-                    name: "fx".into(),
-                    reason: format!("line {} must have 3 fields", n + 2),
-                });
+                return Err(bad(
+                    n,
+                    format!("{} field(s), expected 3 (`base,quote,rate`)", parts.len()),
+                ));
             };
-            table.insert(Currency::new(b)?, Currency::new(q)?, parse_decimal(r, '.')?)?;
+            let base = Currency::new(b).map_err(|e| bad(n, format!("base: {e}")))?;
+            let quote = Currency::new(q).map_err(|e| bad(n, format!("quote: {e}")))?;
+            let rate =
+                parse_decimal(r, '.').map_err(|e| bad(n, format!("rate {base}->{quote}: {e}")))?;
+            if rate <= Decimal::ZERO {
+                return Err(bad(
+                    n,
+                    format!("rate {base}->{quote} is {rate}, it must be positive"),
+                ));
+            }
+            if let Some(first) = seen.insert((base, quote), n) {
+                return Err(bad(
+                    n,
+                    format!("rate {base}->{quote} is given again (first on line {first})"),
+                ));
+            }
+            table.insert(base, quote, rate)?;
         }
         Ok(table)
     }
@@ -709,5 +758,70 @@ mod tests {
         assert_eq!(back, fx);
         assert!(FxTable::insert(&mut FxTable::default(), eur, usd, dec!(0)).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn a_bad_fx_table_names_its_file_and_the_line() {
+        let file = "config/fx/2026-11-20.csv";
+        let err = |text: &str| {
+            FxTable::from_file(file, text.as_bytes())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        for (text, line, what) in [
+            // Before: "invalid amount `abc`: not a number", no file, no line.
+            (
+                "base,quote,rate\nEUR,USD,1.08\n\nUSD,JPY,abc\n",
+                "line 4:",
+                "not a number",
+            ),
+            (
+                "base,quote,rate\nEUR,USD,0\n",
+                "line 2:",
+                "must be positive",
+            ),
+            (
+                "base,quote,rate\nEUR,USD,-1.2\n",
+                "line 2:",
+                "must be positive",
+            ),
+            ("base,quote,rate\nEUR,USD\n", "line 2:", "2 field(s)"),
+            (
+                "base,quote,rate\nEUR,XXY,1\n",
+                "line 2:",
+                "unknown ISO 4217",
+            ),
+            (
+                "base,quote,rate\nEUR,USD,1.1\nEUR,USD,1.2\n",
+                "line 3:",
+                "first on line 2",
+            ),
+            ("rate,base,quote\n", "line 1:", "header"),
+            ("", "line 3:", "not UTF-8"),
+        ] {
+            let e = if what == "not UTF-8" {
+                FxTable::from_file(file, b"base,quote,rate\nEUR,USD,1.1\n\xff\n")
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            } else {
+                err(text)
+            };
+            assert!(
+                e.contains(file)
+                    && e.contains(line)
+                    && e.contains(what)
+                    && e.contains("correct the line"),
+                "{text:?}: {e}"
+            );
+        }
+        assert!(
+            FxTable::from_file(
+                file,
+                "\u{feff}base,quote,rate\r\nEUR,USD,1.1\r\n".as_bytes()
+            )
+            .is_ok()
+        );
     }
 }

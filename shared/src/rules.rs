@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::config_files::{ConfigProblem, Scope};
 use crate::ids::BankId;
 use crate::money::Currency;
 use crate::records::FeeRule;
@@ -37,7 +38,34 @@ impl Default for Tolerances {
     }
 }
 
+/// The ranges a tolerance must lie in (inclusive). Beyond them a close either calls
+/// different amounts equal (a tolerance of thousands of minor units) or searches without end.
+pub const TOLERANCE_RANGES: [(&str, i64, i64); 5] = [
+    ("amount_minor_units", 0, 10_000),
+    ("fee_minor_units", 0, 10_000),
+    ("date_window_days", 0, 31),
+    ("max_group_size", 1, 12),
+    ("max_group_candidates", 1, 64),
+];
+
 impl Tolerances {
+    /// Each tolerance outside its [`TOLERANCE_RANGES`] range, as `field value: reason`.
+    pub fn out_of_range(&self) -> Vec<String> {
+        let values = [
+            self.amount_minor_units,
+            self.fee_minor_units,
+            self.date_window_days,
+            i64::try_from(self.max_group_size).unwrap_or(i64::MAX),
+            i64::try_from(self.max_group_candidates).unwrap_or(i64::MAX),
+        ];
+        TOLERANCE_RANGES
+            .iter()
+            .zip(values)
+            .filter(|((_, lo, hi), v)| v < lo || v > hi)
+            .map(|((name, lo, hi), v)| format!("`{name}` is {v}, must be {lo} to {hi}"))
+            .collect()
+    }
+
     /// The amount tolerance as a decimal in `currency`.
     pub fn amount(&self, currency: Currency) -> Decimal {
         currency.from_minor(self.amount_minor_units)
@@ -50,7 +78,9 @@ impl Tolerances {
 
 /// The fee rule that applies to a settlement at `bank` for a merchant `category` on `date`:
 /// in force, same currency, the most specific (category over bank-wide), then the latest
-/// `effective_from`, then the smallest `rule_id` — so the choice is deterministic.
+/// `effective_from`, then the smallest `rule_id` — so the choice is deterministic. Two rules in
+/// force for one bank, category and currency on one date are refused when the file is loaded
+/// ([`check_fee_rules`]), so the last two criteria do not decide between loaded rules.
 pub fn select_fee_rule<'r>(
     rules: &'r [FeeRule],
     bank: &BankId,
@@ -69,6 +99,81 @@ pub fn select_fee_rule<'r>(
                 .then(a.effective_from.cmp(&b.effective_from))
                 .then(b.rule_id.cmp(&a.rule_id))
         })
+}
+
+/// What to do about a fee rule that is refused.
+const FEE_RULE_FIX: &str =
+    "correct or remove the line in the fee rules file and run the close again";
+
+/// The problems of a fee rules file, its rules given with their line numbers: a negative
+/// percent or fixed fee, a percent above 100, an `effective_to` before `effective_from`, and
+/// two rules in force on one date for the same bank, merchant category and currency (only
+/// one of them could ever be chosen, the other would be ignored without a word). Each
+/// problem is scoped to the rule's bank.
+pub fn check_fee_rules(file: &str, rules: &[(usize, FeeRule)]) -> Vec<ConfigProblem> {
+    let scope = |r: &FeeRule| r.bank_id.clone().map_or(Scope::All, Scope::Bank);
+    let mut out = Vec::new();
+    for (line, r) in rules {
+        let mut bad = Vec::new();
+        if r.percent < Decimal::ZERO || r.percent > Decimal::ONE_HUNDRED {
+            bad.push(format!("`percent` {} is not between 0 and 100", r.percent));
+        }
+        if r.fixed < Decimal::ZERO {
+            bad.push(format!("`fixed` {} is negative", r.fixed));
+        }
+        if r.effective_to.is_some_and(|to| to < r.effective_from) {
+            bad.push(format!(
+                "`effective_to` is before `effective_from` {}",
+                r.effective_from
+            ));
+        }
+        if !bad.is_empty() {
+            out.push(ConfigProblem::new(
+                file,
+                Some(*line),
+                format!("rule `{}`: {}", r.rule_id, bad.join(", ")),
+                FEE_RULE_FIX,
+                scope(r),
+            ));
+        }
+    }
+    for (i, (la, a)) in rules.iter().enumerate() {
+        for (lb, b) in &rules[i + 1..] {
+            let same = a.bank_id.is_some()
+                && a.bank_id == b.bank_id
+                && a.merchant_category == b.merchant_category
+                && a.currency == b.currency;
+            let a_to = a.effective_to.unwrap_or(NaiveDate::MAX);
+            let b_to = b.effective_to.unwrap_or(NaiveDate::MAX);
+            if !same || a.effective_from > b_to || b.effective_from > a_to {
+                continue;
+            }
+            let from = a.effective_from.max(b.effective_from);
+            let to = a_to.min(b_to);
+            let until = if to == NaiveDate::MAX {
+                "on".to_string()
+            } else {
+                format!("to {to}")
+            };
+            out.push(ConfigProblem::new(
+                file,
+                Some(*lb),
+                format!(
+                    "rule `{}` and rule `{}` of line {la} are both in force for bank {}, {}, {} from {from} {until}",
+                    b.rule_id,
+                    a.rule_id,
+                    a.bank_id.as_ref().map_or("-", BankId::as_str),
+                    a.merchant_category
+                        .as_deref()
+                        .map_or("every category".to_string(), |c| format!("category `{c}`")),
+                    a.currency,
+                ),
+                "end the older rule the day before the newer one starts (`effective_to`), or remove one of the two lines",
+                scope(a),
+            ));
+        }
+    }
+    out
 }
 
 /// The expected fee for a settled amount; zero when no rule applies.
@@ -139,5 +244,97 @@ mod tests {
             dec!(0.00)
         );
         Ok(())
+    }
+
+    #[test]
+    fn overlapping_rules_for_one_bank_and_category_are_refused_naming_both_lines() -> Result<()> {
+        let rules = vec![
+            (1, rule("base", None, dec!(1.5), "2026-01-01", None)?),
+            (
+                2,
+                rule("travel", Some("travel"), dec!(2.5), "2026-01-01", None)?,
+            ),
+            // Before the fix the second rule of a bank was silently never chosen.
+            (
+                4,
+                rule("base-2", None, dec!(1.8), "2026-06-01", Some("2026-12-31"))?,
+            ),
+            // Ends the day before the next starts: no overlap.
+            (
+                5,
+                rule(
+                    "old",
+                    Some("travel"),
+                    dec!(3),
+                    "2025-01-01",
+                    Some("2025-12-31"),
+                )?,
+            ),
+        ];
+        let problems = check_fee_rules("config/rules/fee_rules.jsonl", &rules);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let p = &problems[0];
+        assert_eq!(p.line, Some(4));
+        assert_eq!(p.scope, Scope::Bank(BankId::new("bank_01")?));
+        let text = p.error().to_string();
+        for part in [
+            "config/rules/fee_rules.jsonl",
+            "line 4:",
+            "`base-2`",
+            "`base` of line 1",
+            "every category",
+            "from 2026-06-01 to 2026-12-31",
+            "effective_to",
+        ] {
+            assert!(text.contains(part), "{part} not in {text}");
+        }
+        // Another currency or another bank is no overlap.
+        let mut eur = rule("base-eur", None, dec!(1), "2026-01-01", None)?;
+        eur.currency = Currency::new("EUR")?;
+        let mut other = rule("base-b2", None, dec!(1), "2026-01-01", None)?;
+        other.bank_id = Some(BankId::new("bank_02")?);
+        assert!(check_fee_rules("f", &[(1, rules[0].1.clone()), (2, eur), (3, other)]).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn fee_rules_with_impossible_values_are_refused() -> Result<()> {
+        let rules = vec![
+            (
+                1,
+                rule("neg", None, dec!(-1), "2026-01-01", Some("2026-01-31"))?,
+            ),
+            (
+                2,
+                rule("big", None, dec!(101), "2026-02-01", Some("2026-02-28"))?,
+            ),
+            (
+                3,
+                rule("back", None, dec!(1), "2026-03-31", Some("2026-03-01"))?,
+            ),
+        ];
+        let problems = check_fee_rules("fee.jsonl", &rules);
+        let lines: Vec<Option<usize>> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [Some(1), Some(2), Some(3)]);
+        assert!(problems[0].reason.contains("`percent` -1"));
+        assert!(problems[2].reason.contains("`effective_to` is before"));
+        Ok(())
+    }
+
+    #[test]
+    fn tolerances_out_of_range_are_named() {
+        assert!(Tolerances::default().out_of_range().is_empty());
+        let t = Tolerances {
+            amount_minor_units: -5,
+            max_group_candidates: 1_000_000,
+            ..Tolerances::default()
+        };
+        assert_eq!(
+            t.out_of_range(),
+            [
+                "`amount_minor_units` is -5, must be 0 to 10000",
+                "`max_group_candidates` is 1000000, must be 1 to 64"
+            ]
+        );
     }
 }

@@ -176,6 +176,35 @@ impl SourceMapping {
         Ok(m)
     }
 
+    /// Parses and validates the mapping stored at `key` (`config/sources/{source_id}.json`):
+    /// every problem names that file and what to do, and a mapping whose `source_id` is not
+    /// its file name is refused (deliveries find their mapping by the name).
+    pub fn from_file(key: &str, bytes: &[u8]) -> Result<Self> {
+        const FIX: &str = "correct the mapping file; the source's deliveries and partitions fail until it is fixed, the other sources go on";
+        let bad = |reason: String| Error::InvalidConfig {
+            name: key.into(),
+            reason: format!("{reason}; {FIX}"),
+        };
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let m: SourceMapping = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        let stem = key
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.strip_suffix(".json"))
+            .unwrap_or(key);
+        if m.source_id.as_str() != stem {
+            return Err(bad(format!(
+                "`source_id` is `{}`, the file is named for `{stem}`",
+                m.source_id
+            )));
+        }
+        m.validate().map_err(|e| match e {
+            Error::InvalidConfig { reason, .. } => bad(reason),
+            e => bad(e.to_string()),
+        })?;
+        Ok(m)
+    }
+
     fn bad(&self, reason: impl Into<String>) -> Error {
         Error::InvalidConfig {
             name: format!("config/sources/{}.json", self.source_id),

@@ -314,12 +314,15 @@ fn fee_rules(banks: &[Bank], day: BusinessDate, rng: &mut Rng) -> Result<Vec<Fee
             date("2024-01-01")?,
             Some(date("2025-12-31")?),
         )?);
+        // The next rule starts in 45 days; the current one ends the day before (two rules in
+        // force for one bank and category on one date are refused).
+        let next_year = day.date() + chrono::Days::new(45);
         rules.push(mk(
             format!("{b}-base-2026"),
             None,
             Decimal::new(rng.range(1200, 2900), 3),
             date("2026-01-01")?,
-            None,
+            next_year.pred_opt(),
         )?);
         rules.push(mk(
             format!("{b}-travel"),
@@ -335,7 +338,6 @@ fn fee_rules(banks: &[Bank], day: BusinessDate, rng: &mut Rng) -> Result<Vec<Fee
             date("2025-06-01")?,
             None,
         )?);
-        let next_year = day.date() + chrono::Days::new(45);
         rules.push(mk(
             format!("{b}-base-next"),
             None,

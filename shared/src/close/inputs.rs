@@ -6,13 +6,16 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::columnar::{Columnar, read_parquet};
+use crate::config_files::{
+    ConfigProblem, JsonLine, Scope, bank_field, get_opt, jsonl_lines, problems_error,
+};
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate, MerchantId};
 use crate::ingest::fx_key;
 use crate::money::{Currency, FxTable};
 use crate::ports::ObjectStore;
 use crate::records::{FeeRule, Merchant};
-use crate::rules::Tolerances;
+use crate::rules::{Tolerances, check_fee_rules};
 use crate::source::{SourceKind, SourceMapping};
 
 /// Changes whenever matching rules in code change, so every partition is reconciled again.
@@ -58,6 +61,9 @@ pub struct Dimensions {
     pub statement_sources: BTreeMap<BankId, Vec<crate::ids::SourceId>>,
     /// Hash of all of the above, part of every partition fingerprint.
     pub fingerprint: String,
+    /// What is wrong with the configuration; each problem fails the partitions it affects
+    /// (and only those), naming the file, the line and what to do.
+    pub problems: Vec<ConfigProblem>,
 }
 
 impl Dimensions {
@@ -74,96 +80,276 @@ impl Dimensions {
             .get(merchant)
             .and_then(|m| m.acquirer_bank_id.as_ref())
     }
-}
 
-async fn get_opt<S: ObjectStore>(store: &S, key: &str) -> Result<Option<Bytes>> {
-    match store.get(key).await {
-        Ok(b) => Ok(Some(b)),
-        Err(Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
+    /// Fails when a configuration problem affects the partition of `bank` whose statement
+    /// objects are `statement_keys`.
+    pub fn check<'k>(
+        &self,
+        bank: &BankId,
+        statement_keys: impl Iterator<Item = &'k str> + Clone,
+    ) -> Result<()> {
+        match problems_error(
+            self.problems
+                .iter()
+                .filter(|p| p.affects(bank, statement_keys.clone())),
+        ) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
-fn jsonl<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Vec<T>> {
-    bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_slice(l).map_err(|e| Error::InvalidConfig {
-                name: key.into(),
-                reason: format!("line {}: {e}", i + 1),
-            })
-        })
-        .collect()
+/// The merchants of `config/merchants.jsonl`, by id; a bad line, or a merchant given twice,
+/// is a problem of the acquiring bank the line names (every bank when it names none).
+fn merchants(
+    bytes: Option<&[u8]>,
+    problems: &mut Vec<ConfigProblem>,
+) -> HashMap<MerchantId, Merchant> {
+    const FIX: &str = "correct the line of the merchant file (one JSON object a line: merchant_id, merchant_name, category, risk_level, onboarding_date, country, acquirer_bank_id)";
+    let scope = |b: Option<BankId>| b.map_or(Scope::All, Scope::Bank);
+    let Some(bytes) = bytes else {
+        problems.push(ConfigProblem::new(
+            MERCHANTS_KEY,
+            None,
+            "the merchant file is missing: a close needs each merchant's acquiring bank and category",
+            "deliver the merchant file",
+            Scope::All,
+        ));
+        return HashMap::new();
+    };
+    let mut out: HashMap<MerchantId, (usize, Merchant)> = HashMap::new();
+    for l in jsonl_lines::<Merchant>(bytes) {
+        match l {
+            JsonLine::Ok { line, value } => {
+                if let Some((first, m)) = out.get(&value.merchant_id) {
+                    let mut banks =
+                        vec![m.acquirer_bank_id.clone(), value.acquirer_bank_id.clone()];
+                    banks.dedup();
+                    for b in banks {
+                        problems.push(ConfigProblem::new(
+                            MERCHANTS_KEY,
+                            Some(line),
+                            format!(
+                                "merchant `{}` is given again (first on line {first})",
+                                value.merchant_id
+                            ),
+                            "keep one line per merchant",
+                            scope(b),
+                        ));
+                    }
+                    continue;
+                }
+                out.insert(value.merchant_id.clone(), (line, value));
+            }
+            JsonLine::Bad { line, reason, raw } => problems.push(ConfigProblem::new(
+                MERCHANTS_KEY,
+                Some(line),
+                reason,
+                FIX,
+                scope(bank_field(raw.as_ref(), "acquirer_bank_id")),
+            )),
+        }
+    }
+    out.into_iter().map(|(k, (_, m))| (k, m)).collect()
+}
+
+/// The fee rules of `config/rules/fee_rules.jsonl`. The file is required: without it every
+/// expected fee would be zero and every fee a variance (an empty file says no bank charges).
+fn fee_rules(bytes: Option<&[u8]>, problems: &mut Vec<ConfigProblem>) -> Vec<FeeRule> {
+    let Some(bytes) = bytes else {
+        problems.push(ConfigProblem::new(
+            FEE_RULES_KEY,
+            None,
+            "the fee rules file is missing: expected fees cannot be computed",
+            "deliver the fee rules (one JSON object a line; an empty file if no bank charges fees) and start the close again",
+            Scope::All,
+        ));
+        return Vec::new();
+    };
+    let mut rules = Vec::new();
+    for l in jsonl_lines::<FeeRule>(bytes) {
+        match l {
+            JsonLine::Ok { line, value } => rules.push((line, value)),
+            JsonLine::Bad { line, reason, raw } => problems.push(ConfigProblem::new(
+                FEE_RULES_KEY,
+                Some(line),
+                reason,
+                "correct the line (rule_id, bank_id, merchant_category, percent and fixed as decimal strings, currency, effective_from, effective_to)",
+                bank_field(raw.as_ref(), "bank_id").map_or(Scope::All, Scope::Bank),
+            )),
+        }
+    }
+    problems.extend(check_fee_rules(FEE_RULES_KEY, &rules));
+    rules.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The tolerances of `config/rules/tolerances.json`, the defaults when there is none.
+fn tolerances(bytes: Option<&[u8]>, problems: &mut Vec<ConfigProblem>) -> Tolerances {
+    const FIX: &str = "correct the tolerances file (or delete it for the defaults: amount and fee 1 minor unit, 3 days, groups of 6 among 24)";
+    let Some(bytes) = bytes else {
+        return Tolerances::default();
+    };
+    match serde_json::from_slice::<Tolerances>(bytes) {
+        Ok(t) => {
+            let out = t.out_of_range();
+            if !out.is_empty() {
+                problems.push(ConfigProblem::new(
+                    TOLERANCES_KEY,
+                    None,
+                    out.join(", "),
+                    FIX,
+                    Scope::All,
+                ));
+            }
+            t
+        }
+        Err(e) => {
+            problems.push(ConfigProblem::new(
+                TOLERANCES_KEY,
+                None,
+                e.to_string(),
+                FIX,
+                Scope::All,
+            ));
+            Tolerances::default()
+        }
+    }
+}
+
+/// A source mapping that cannot be used fails the partitions of its bank; when even its bank
+/// cannot be read, those with statements from that source. A ledger mapping is no concern
+/// of a close (its deliveries fail at ingestion).
+fn mapping_problem(key: &str, bytes: &[u8], e: Error) -> Option<ConfigProblem> {
+    let raw: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
+    if raw
+        .as_ref()
+        .and_then(|r| r.get("kind"))
+        .and_then(|k| k.as_str())
+        == Some("transactions")
+    {
+        return None;
+    }
+    let source = key
+        .rsplit('/')
+        .next()
+        .and_then(|f| f.strip_suffix(".json"))
+        .unwrap_or(key);
+    let reason = match e {
+        Error::InvalidConfig { reason, .. } => reason,
+        e => e.to_string(),
+    };
+    Some(ConfigProblem::new(
+        key,
+        None,
+        reason,
+        // `from_file` says what to do.
+        "",
+        bank_field(raw.as_ref(), "bank_id")
+            .map_or_else(|| Scope::Source(source.to_string()), Scope::Bank),
+    ))
 }
 
 pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
     let mut h = Sha256::new();
     h.update(ENGINE_VERSION.as_bytes());
-    let merchants_bytes = store.get(MERCHANTS_KEY).await?;
-    h.update(&merchants_bytes);
-    let merchants: Vec<Merchant> = jsonl(MERCHANTS_KEY, &merchants_bytes)?;
-    let fee_rules = match get_opt(store, FEE_RULES_KEY).await? {
-        Some(b) => {
-            h.update(&b);
-            jsonl(FEE_RULES_KEY, &b)?
-        }
-        None => Vec::new(),
-    };
-    let tolerances = match get_opt(store, TOLERANCES_KEY).await? {
-        Some(b) => {
-            h.update(&b);
-            serde_json::from_slice(&b).map_err(|e| Error::InvalidConfig {
-                name: TOLERANCES_KEY.into(),
-                reason: e.to_string(),
-            })?
-        }
-        None => Tolerances::default(),
-    };
+    let mut problems = Vec::new();
+    let merchants_bytes = get_opt(store, MERCHANTS_KEY).await?;
+    let fee_bytes = get_opt(store, FEE_RULES_KEY).await?;
+    let tolerance_bytes = get_opt(store, TOLERANCES_KEY).await?;
+    for b in [&merchants_bytes, &fee_bytes, &tolerance_bytes]
+        .into_iter()
+        .flatten()
+    {
+        h.update(b);
+    }
+    let merchants = merchants(merchants_bytes.as_deref(), &mut problems);
+    let fee_rules = fee_rules(fee_bytes.as_deref(), &mut problems);
+    let tolerances = tolerances(tolerance_bytes.as_deref(), &mut problems);
     let mut banks = BTreeMap::new();
     let mut statement_sources = BTreeMap::new();
     for obj in store.list("config/sources/").await? {
         let b = store.get(&obj.key).await?;
         h.update(obj.key.as_bytes());
         h.update(&b);
-        let m = SourceMapping::from_json(&b)?;
-        if let (SourceKind::Statement, Some(bank)) = (m.kind, m.bank_id) {
-            statement_sources
-                .entry(bank.clone())
-                .or_insert_with(Vec::new)
-                .push(m.source_id);
-            banks.insert(bank, m.settlement_currency.or(m.default_currency));
+        match SourceMapping::from_file(&obj.key, &b) {
+            Ok(m) => {
+                if let (SourceKind::Statement, Some(bank)) = (m.kind, m.bank_id) {
+                    statement_sources
+                        .entry(bank.clone())
+                        .or_insert_with(Vec::new)
+                        .push(m.source_id);
+                    banks.insert(bank, m.settlement_currency.or(m.default_currency));
+                }
+            }
+            Err(e) => problems.extend(mapping_problem(&obj.key, &b, e)),
         }
     }
+    for p in &problems {
+        tracing::warn!(file = %p.file, scope = ?p.scope, "invalid config: {p}");
+    }
     Ok(Dimensions {
-        merchants: merchants
-            .into_iter()
-            .map(|m| (m.merchant_id.clone(), m))
-            .collect(),
+        merchants,
         fee_rules,
         tolerances,
         banks,
         statement_sources,
         fingerprint: hex::encode(h.finalize()),
+        problems,
     })
 }
 
-/// The day's FX table; an empty table when none was delivered (same-currency days).
-pub async fn load_fx<S: ObjectStore>(
-    store: &S,
-    date: BusinessDate,
-) -> Result<(FxTable, Option<Bytes>)> {
-    match get_opt(store, &fx_key(date)).await? {
-        Some(b) => {
-            let text = std::str::from_utf8(&b).map_err(|_| Error::InvalidConfig {
-                name: fx_key(date),
-                reason: "not UTF-8".into(),
-            })?;
-            Ok((FxTable::from_csv(text)?, Some(b)))
+/// A day's FX table as delivered.
+#[derive(Debug, Default)]
+pub struct DayFx {
+    /// The table; empty when none was delivered (same-currency days) or it cannot be used.
+    pub table: FxTable,
+    /// The delivered bytes (part of the fingerprint, also when they are bad).
+    pub bytes: Option<Bytes>,
+    /// Why the delivered table cannot be used (its key, and the reason naming the line):
+    /// only what needs a conversion fails with it.
+    pub problem: Option<(String, String)>,
+}
+
+impl DayFx {
+    /// The table, for something that needs a conversion: fails when it cannot be used.
+    pub fn needed(&self) -> Result<&FxTable> {
+        match &self.problem {
+            Some((name, reason)) => Err(Error::InvalidConfig {
+                name: name.clone(),
+                reason: format!(
+                    "{reason} (needed for amounts in another currency than the settlement currency)"
+                ),
+            }),
+            None => Ok(&self.table),
         }
-        None => Ok((FxTable::default(), None)),
     }
+}
+
+/// The day's FX table (`config/fx/{date}.csv`).
+pub async fn load_fx<S: ObjectStore>(store: &S, date: BusinessDate) -> Result<DayFx> {
+    let key = fx_key(date);
+    let Some(bytes) = get_opt(store, &key).await? else {
+        return Ok(DayFx::default());
+    };
+    Ok(match FxTable::from_file(&key, &bytes) {
+        Ok(table) => DayFx {
+            table,
+            bytes: Some(bytes),
+            problem: None,
+        },
+        Err(e) => {
+            tracing::warn!(file = %key, "invalid FX table: {e}");
+            let reason = match e {
+                Error::InvalidConfig { reason, .. } => reason,
+                e => e.to_string(),
+            };
+            DayFx {
+                table: FxTable::default(),
+                bytes: Some(bytes),
+                problem: Some((key, reason)),
+            }
+        }
+    })
 }
 
 /// Every Parquet object under `prefix`, with its key and bytes, sorted by key.
@@ -208,4 +394,178 @@ pub async fn dates_with_data<S: ObjectStore>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::LocalStore;
+
+    const MT940: &str = r#"{"source_id": "SRC", "kind": "statement", "format": "mt940", "bank_id": "BANK",
+        "settlement_currency": "EUR", "timezone": "Europe/Paris", "columns": {}}"#;
+
+    fn merchant(id: &str, bank: &str) -> String {
+        format!(
+            r#"{{"merchant_id":"{id}","merchant_name":"m","category":"travel","risk_level":"LOW","onboarding_date":"2024-01-01","country":"FR","acquirer_bank_id":"{bank}"}}"#
+        )
+    }
+
+    fn rule(id: &str, bank: &str, percent: &str) -> String {
+        format!(
+            r#"{{"rule_id":"{id}","bank_id":"{bank}","percent":"{percent}","fixed":"0.10","currency":"EUR","effective_from":"2026-01-01"}}"#
+        )
+    }
+
+    async fn put(store: &LocalStore, key: &str, text: &str) -> Result<()> {
+        store.put(key, Bytes::from(text.to_string())).await
+    }
+
+    async fn bucket(dir: &std::path::Path) -> Result<LocalStore> {
+        let store = LocalStore::new(dir);
+        let merchants = [
+            merchant("M1", "bank_01"),
+            String::new(),
+            // Line 3: a risk level that does not exist, for a bank_02 merchant.
+            merchant("M2", "bank_02").replace("LOW", "SOMEWHAT"),
+        ];
+        put(&store, MERCHANTS_KEY, &merchants.join("\n")).await?;
+        let rules = [rule("r1", "bank_01", "1.5"), rule("r3", "bank_03", "abc")];
+        put(&store, FEE_RULES_KEY, &rules.join("\n")).await?;
+        let mapping = |src: &str, bank: &str| MT940.replace("SRC", src).replace("BANK", bank);
+        put(
+            &store,
+            "config/sources/bank_01.json",
+            &mapping("bank_01", "bank_01"),
+        )
+        .await?;
+        // Not JSON at all: its bank cannot be told, its source can.
+        put(&store, "config/sources/src_x.json", "{\"source_id\": ").await?;
+        // A ledger mapping is no concern of a close.
+        put(
+            &store,
+            "config/sources/ledger.json",
+            r#"{"source_id": "ledger", "kind": "transactions", "format": "csv", "columns": {}}"#,
+        )
+        .await?;
+        Ok(store)
+    }
+
+    fn check(dims: &Dimensions, bank: &str, keys: &[&str]) -> Result<String> {
+        Ok(
+            match dims.check(&BankId::new(bank)?, keys.iter().copied()) {
+                Ok(()) => String::new(),
+                Err(e) => e.to_string(),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn each_config_problem_fails_only_the_partitions_it_concerns() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let store = bucket(dir.path()).await?;
+        // Before, the first bad line failed the whole plan (every bank's close).
+        let dims = load_dimensions(&store).await?;
+        assert_eq!(dims.problems.len(), 3, "{:?}", dims.problems);
+        assert_eq!(check(&dims, "bank_01", &[])?, "");
+        let b2 = check(&dims, "bank_02", &[])?;
+        assert!(
+            b2.contains("config/merchants.jsonl")
+                && b2.contains("line 3:")
+                && b2.contains("SOMEWHAT"),
+            "{b2}"
+        );
+        let b3 = check(&dims, "bank_03", &[])?;
+        assert!(
+            b3.contains("config/rules/fee_rules.jsonl") && b3.contains("line 2:"),
+            "{b3}"
+        );
+        let from_x = [
+            "curated/statements/business_date=2026-11-20/bank_id=bank_04/part-src_x-2026-11-20.parquet",
+        ];
+        let b4 = check(&dims, "bank_04", &from_x)?;
+        assert!(
+            b4.contains("config/sources/src_x.json") && b4.contains("correct the mapping"),
+            "{b4}"
+        );
+        assert_eq!(check(&dims, "bank_04", &[])?, "");
+        assert_eq!(dims.banks.len(), 1);
+        assert_eq!(dims.merchants.len(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_merchant_given_twice_fails_the_banks_of_both_lines() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let store = bucket(dir.path()).await?;
+        let lines = [
+            merchant("M1", "bank_01"),
+            merchant("M5", "bank_05"),
+            merchant("M1", "bank_02"),
+        ];
+        put(&store, MERCHANTS_KEY, &lines.join("\n")).await?;
+        let dims = load_dimensions(&store).await?;
+        for bank in ["bank_01", "bank_02"] {
+            let e = check(&dims, bank, &[])?;
+            assert!(
+                e.contains("line 3:") && e.contains("`M1` is given again (first on line 1)"),
+                "{e}"
+            );
+        }
+        assert_eq!(check(&dims, "bank_05", &[])?, "");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn missing_fee_rules_and_absurd_tolerances_fail_every_partition() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let store = bucket(dir.path()).await?;
+        store.delete(FEE_RULES_KEY).await?;
+        put(
+            &store,
+            TOLERANCES_KEY,
+            r#"{"amount_minor_units": -1, "fee_minor_units": 1, "date_window_days": 3, "max_group_size": 6, "max_group_candidates": 24}"#,
+        )
+        .await?;
+        let dims = load_dimensions(&store).await?;
+        let b1 = check(&dims, "bank_01", &[])?;
+        for part in [
+            "config/rules/fee_rules.jsonl",
+            "is missing",
+            "deliver the fee rules",
+            "config/rules/tolerances.json",
+            "`amount_minor_units` is -1, must be 0 to 10000",
+        ] {
+            assert!(b1.contains(part), "{part} not in {b1}");
+        }
+        assert!(!check(&dims, "bank_09", &[])?.is_empty());
+        // An empty fee rules file says that no bank charges fees: no problem.
+        put(&store, FEE_RULES_KEY, "").await?;
+        store.delete(TOLERANCES_KEY).await?;
+        assert_eq!(check(&load_dimensions(&store).await?, "bank_01", &[])?, "");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_bad_fx_table_is_kept_with_its_reason_for_what_needs_it() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let store = LocalStore::new(dir.path());
+        let date = BusinessDate::parse("2026-11-20")?;
+        assert!(load_fx(&store, date).await?.needed()?.is_empty());
+        put(
+            &store,
+            &fx_key(date),
+            "base,quote,rate\nEUR,USD,1.08\nUSD,EUR,-0.9\n",
+        )
+        .await?;
+        let fx = load_fx(&store, date).await?;
+        assert!(fx.bytes.is_some() && fx.table.is_empty());
+        let e = fx.needed().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            e.contains("config/fx/2026-11-20.csv")
+                && e.contains("line 3:")
+                && e.contains("must be positive"),
+            "{e}"
+        );
+        Ok(())
+    }
 }

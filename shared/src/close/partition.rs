@@ -67,6 +67,8 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     let inputs = PartitionInputs::fetch(store, date, bank).await?;
     let fp = inputs.fingerprint(&dims, date, bank);
     let run_id = format!("run-{}", &fp[..16]);
+    // A configuration problem of this partition fails it (and only it), naming the file.
+    dims.check(bank, inputs.statements.iter().map(|(k, _)| k.as_str()))?;
     let mut line_batches = Vec::new();
     for (_, b) in &inputs.statements {
         line_batches.extend(read_columns::<StatementLine>(b.clone(), LINE_COLUMNS)?);
@@ -81,16 +83,26 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     // is not this bank's any more.
     transactions.retain(|t| dims.acquirer(t.merchant_id) == Some(bank));
     let categories = dims.categories();
+    let settlement_currency = dims.banks.get(bank).copied().flatten();
+    // A bad FX table fails the partitions that convert, not the others.
+    let currency = settlement_currency
+        .or_else(|| lines.first().map(|l| l.currency))
+        .or_else(|| transactions.first().map(|t| t.currency));
+    let fx = if transactions.iter().any(|t| Some(t.currency) != currency) {
+        inputs.fx.needed()?
+    } else {
+        &inputs.fx.table
+    };
     let input = PartitionInput {
         business_date: date,
         bank_id: bank.clone(),
-        settlement_currency: dims.banks.get(bank).copied().flatten(),
+        settlement_currency,
         transactions: &transactions,
         lines: &lines,
         categories: &categories,
         fee_rules: &dims.fee_rules,
         tolerances: &dims.tolerances,
-        fx: &inputs.fx.0,
+        fx,
     };
     let result = reconcile(&input)?;
     let previous: BreakRegistry = match store.get(&registry_key(date, bank)).await {

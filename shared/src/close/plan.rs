@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::inputs::{
-    Dimensions, bank_transaction_objects, dates_with_data, load_dimensions, load_fx, objects,
-    statements_prefix, transactions_prefix,
+    DayFx, Dimensions, bank_transaction_objects, dates_with_data, load_dimensions, load_fx,
+    objects, statements_prefix, transactions_prefix,
 };
 use crate::error::Result;
 use crate::ids::{BankId, BusinessDate, SourceId};
@@ -155,8 +155,8 @@ pub async fn fingerprint<S: ObjectStore>(
 pub struct PartitionInputs {
     pub statements: Vec<(String, bytes::Bytes)>,
     pub transactions: Vec<(String, bytes::Bytes)>,
-    /// The day's FX table, and its bytes when one was delivered.
-    pub fx: (crate::money::FxTable, Option<bytes::Bytes>),
+    /// The day's FX table.
+    pub fx: DayFx,
 }
 
 impl PartitionInputs {
@@ -189,7 +189,7 @@ impl PartitionInputs {
             h.update(key.as_bytes());
             h.update(Sha256::digest(b));
         }
-        if let Some(fx) = &self.fx.1 {
+        if let Some(fx) = &self.fx.bytes {
             h.update(fx);
         }
         hex::encode(h.finalize())

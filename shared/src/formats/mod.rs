@@ -186,4 +186,39 @@ pub(crate) mod tests {
         }
         Ok(())
     }
+
+    #[test]
+    fn a_mapping_file_names_itself_in_every_problem() -> Result<()> {
+        let key = "config/sources/bank_x.json";
+        let good = r#"{"source_id": "bank_x", "kind": "statement", "format": "mt940",
+            "bank_id": "bank_x", "settlement_currency": "EUR", "columns": {}}"#;
+        assert_eq!(
+            SourceMapping::from_file(key, good.as_bytes())?
+                .source_id
+                .as_str(),
+            "bank_x"
+        );
+        let err = |text: &str| {
+            SourceMapping::from_file(key, text.as_bytes())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        // Before, a JSON error was reported for "source mapping", no file.
+        for (text, what) in [
+            ("{\"source_id\": ", "EOF"),
+            (
+                &good.replace("\"bank_x\", \"kind\"", "\"bank_y\", \"kind\""),
+                "named for `bank_x`",
+            ),
+            (&good.replace("\"mt940\"", "\"csv\""), "is not mapped"),
+        ] {
+            let e = err(text);
+            assert!(
+                e.contains(key) && e.contains(what) && e.contains("correct the mapping file"),
+                "{text}: {e}"
+            );
+        }
+        Ok(())
+    }
 }

@@ -5,12 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{DATABASE, NormalizeRequest, fx_key, landing_prefix, source_config_key};
+use super::{DATABASE, NormalizeRequest, landing_prefix, source_config_key};
 use crate::columnar::write_parquet;
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate, SourceId, UserId};
 use crate::manifest::MANIFEST_FILE;
-use crate::money::FxTable;
 use crate::pii::PiiKey;
 use crate::ports::{Catalog, FileRecord, FileStatus, ManifestTable, ObjectStore, Partition};
 use crate::records::{StatementLine, Transaction};
@@ -184,21 +183,50 @@ fn partition_of(key: &str) -> Partition {
     }
 }
 
-/// Merchant -> acquiring bank from `config/merchants.jsonl` (empty when there is none).
-async fn acquirers<S: ObjectStore>(store: &S) -> Result<HashMap<crate::ids::MerchantId, BankId>> {
-    let bytes = match store.get(crate::close::inputs::MERCHANTS_KEY).await {
-        Ok(b) => b,
-        Err(Error::NotFound { .. }) => return Ok(HashMap::new()),
-        Err(e) => return Err(e),
+/// Merchant -> acquiring bank from `config/merchants.jsonl`, for splitting `txns` by bank.
+/// Fails, naming the file and line, when the file is missing or a line the split needs is
+/// bad: a line about a merchant of `txns`, or one whose merchant cannot be read. A bad line
+/// about another merchant does not stop this delivery (the close reports it).
+async fn acquirers<S: ObjectStore>(
+    store: &S,
+    txns: &[Transaction],
+) -> Result<HashMap<crate::ids::MerchantId, BankId>> {
+    use crate::config_files::{ConfigProblem, JsonLine, Scope, get_opt, jsonl_lines};
+    const KEY: &str = crate::close::inputs::MERCHANTS_KEY;
+    let Some(bytes) = get_opt(store, KEY).await? else {
+        return Err(ConfigProblem::new(
+            KEY,
+            None,
+            "the merchant file is missing: payments cannot be split by acquiring bank",
+            "deliver the merchant file, then run the ledger delivery again",
+            Scope::All,
+        )
+        .error());
     };
     let mut out = HashMap::new();
-    for line in bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-    {
-        let m: crate::records::Merchant = serde_json::from_slice(line)?;
-        if let Some(b) = m.acquirer_bank_id {
-            out.insert(m.merchant_id, b);
+    for l in jsonl_lines::<crate::records::Merchant>(&bytes) {
+        match l {
+            JsonLine::Ok { value, .. } => {
+                if let Some(b) = value.acquirer_bank_id {
+                    out.insert(value.merchant_id, b);
+                }
+            }
+            JsonLine::Bad { line, reason, raw } => {
+                let merchant = raw
+                    .as_ref()
+                    .and_then(|r| r.get("merchant_id"))
+                    .and_then(serde_json::Value::as_str);
+                if merchant.is_none_or(|m| txns.iter().any(|t| t.merchant_id.as_str() == m)) {
+                    return Err(ConfigProblem::new(
+                        KEY,
+                        Some(line),
+                        reason,
+                        "correct the line of the merchant file, then run the ledger delivery again",
+                        Scope::All,
+                    )
+                    .error());
+                }
+            }
         }
     }
     Ok(out)
@@ -223,7 +251,8 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
                 req.source_id, req.business_date
             ))
         })?;
-    let mapping = SourceMapping::from_json(&store.get(&source_config_key(&req.source_id)).await?)?;
+    let mapping_key = source_config_key(&req.source_id);
+    let mapping = SourceMapping::from_file(&mapping_key, &store.get(&mapping_key).await?)?;
     let mut out = NormalizeOutcome {
         source_id: req.source_id.to_string(),
         business_date: req.business_date,
@@ -242,14 +271,9 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
         );
         return Ok(out);
     }
-    let fx = match store.get(&fx_key(req.business_date)).await {
-        Ok(b) => FxTable::from_csv(std::str::from_utf8(&b).map_err(|_| Error::InvalidConfig {
-            name: fx_key(req.business_date),
-            reason: "not UTF-8".into(),
-        })?)?,
-        Err(Error::NotFound { .. }) => FxTable::default(),
-        Err(e) => return Err(e),
-    };
+    // A bad FX table fails only a delivery with amounts to convert (below).
+    let day_fx = crate::close::inputs::load_fx(store, req.business_date).await?;
+    let fx = &day_fx.table;
     let prefix = landing_prefix(&req.source_id, req.business_date);
     let mut payloads = Vec::new();
     for name in &req.files {
@@ -259,7 +283,7 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
     // The files of a delivery share everything in their parse context but their name.
     let ctx = |file| ParseContext {
         mapping: &mapping,
-        fx: &fx,
+        fx,
         business_date: req.business_date,
         file,
     };
@@ -269,6 +293,14 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
             let mut parsed = Vec::new();
             for (name, bytes) in &payloads {
                 parsed.push((name.clone(), parse_statements(&ctx(name), bytes)?));
+            }
+            let converts = |(_, p): &(String, Parsed<StatementLine>)| {
+                p.rejects
+                    .iter()
+                    .any(|r| r.reason == RejectReason::FxRateMissing)
+            };
+            if parsed.iter().any(converts) {
+                day_fx.needed()?;
             }
             let (lines, rejects, counts) = dedupe(parsed, mapping.kind, &req.source_id);
             let mut parts: BTreeMap<(BusinessDate, BankId), Vec<StatementLine>> = BTreeMap::new();
@@ -296,7 +328,7 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
             }
             let (mut txns, rejects, counts) = dedupe(parsed, mapping.kind, &req.source_id);
             txns.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
-            let acquirers = acquirers(store).await?;
+            let acquirers = acquirers(store, &txns).await?;
             let mut by_bank: BTreeMap<Option<BankId>, Vec<Transaction>> = BTreeMap::new();
             for t in txns {
                 by_bank

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::model::{Derived, MerchantInfo, PolicyFlag, RiskLabel, SignalState, TxnState};
+use crate::config_files::{ConfigProblem, JsonLine, Scope, get_opt, jsonl, jsonl_lines};
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, MerchantId};
 use crate::ingest::fx_key;
@@ -175,28 +176,6 @@ pub struct StreamContext {
     fx: Mutex<HashMap<BusinessDate, Option<Arc<FxTable>>>>,
 }
 
-fn jsonl<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Vec<T>> {
-    bytes
-        .split(|b| *b == b'\n')
-        .enumerate()
-        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
-        .map(|(i, l)| {
-            serde_json::from_slice(l).map_err(|e| Error::InvalidConfig {
-                name: key.into(),
-                reason: format!("line {}: {e}", i + 1),
-            })
-        })
-        .collect()
-}
-
-async fn get_opt<S: ObjectStore>(store: &S, key: &str) -> Result<Option<bytes::Bytes>> {
-    match store.get(key).await {
-        Ok(b) => Ok(Some(b)),
-        Err(Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 impl StreamContext {
     pub fn new(
         pii: PiiKey,
@@ -230,13 +209,37 @@ impl StreamContext {
     /// Reads the merchants, policies and label rules from the bucket's `config/`.
     pub async fn load<S: ObjectStore>(store: &S, pii: PiiKey) -> Result<Self> {
         let merchants: Vec<Merchant> = match get_opt(store, MERCHANTS_KEY).await? {
-            Some(b) => jsonl(MERCHANTS_KEY, &b)?,
+            Some(b) => jsonl(
+                MERCHANTS_KEY,
+                &b,
+                "correct the line of the merchant file; the stream indexer does not start until it is fixed",
+            )?,
             None => Vec::new(),
         };
-        let policies: Vec<Policy> = match get_opt(store, POLICIES_KEY).await? {
-            Some(b) => jsonl(POLICIES_KEY, &b)?,
-            None => Vec::new(),
-        };
+        const POLICY_FIX: &str = "correct the line of the policy file (policy_id, policy_type, rule_description, active_flag, parameters); the stream indexer does not start until it is fixed";
+        let mut policies: Vec<Policy> = Vec::new();
+        let bytes = get_opt(store, POLICIES_KEY).await?.unwrap_or_default();
+        for l in jsonl_lines::<Policy>(&bytes) {
+            let bad = |line, reason| {
+                ConfigProblem::new(POLICIES_KEY, Some(line), reason, POLICY_FIX, Scope::All).error()
+            };
+            match l {
+                JsonLine::Ok { line, value } => {
+                    // Parameters are checked policy by policy to name the line.
+                    ActivePolicies::from_policies(std::slice::from_ref(&value)).map_err(|e| {
+                        bad(
+                            line,
+                            match e {
+                                Error::InvalidConfig { reason, .. } => reason,
+                                e => e.to_string(),
+                            },
+                        )
+                    })?;
+                    policies.push(value);
+                }
+                JsonLine::Bad { line, reason, .. } => return Err(bad(line, reason)),
+            }
+        }
         let rules = match get_opt(store, COMPLIANCE_KEY).await? {
             Some(b) => serde_json::from_slice(&b).map_err(|e| Error::InvalidConfig {
                 name: COMPLIANCE_KEY.into(),
@@ -268,7 +271,7 @@ impl StreamContext {
                 continue;
             }
             let table = match get_opt(store, &fx_key(day)).await? {
-                Some(b) => Some(Arc::new(FxTable::from_csv(&String::from_utf8_lossy(&b))?)),
+                Some(b) => Some(Arc::new(FxTable::from_file(&fx_key(day), &b)?)),
                 None => None,
             };
             self.fx_cache()?.insert(day, table);
@@ -380,6 +383,56 @@ impl StreamContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_bad_policy_or_merchant_line_names_the_file_the_line_and_the_fix() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let store = crate::local::LocalStore::new(dir.path());
+        let pii = || PiiKey::new(b"0123456789abcdef-key-one");
+        let kyc = r#"{"policy_id":"P1","policy_type":"KYC","rule_description":"kyc","active_flag":true,"parameters":{"min_amount":"1000","currency":"USD"}}"#;
+        // Line 3 (after a blank line): an amount that is not a decimal; before, the message
+        // named the policy but no line.
+        let bad = kyc.replace("P1", "P2").replace("\"1000\"", "\"lots\"");
+        store
+            .put(
+                POLICIES_KEY,
+                bytes::Bytes::from(format!("{kyc}\n\n{bad}\n")),
+            )
+            .await?;
+        let e = StreamContext::load(&store, pii()?)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        for part in [
+            "config/policies.jsonl",
+            "line 3:",
+            "policy P2",
+            "min_amount",
+            "correct the line",
+        ] {
+            assert!(e.contains(part), "{part} not in {e}");
+        }
+        store
+            .put(POLICIES_KEY, bytes::Bytes::from(format!("{kyc}\n")))
+            .await?;
+        store
+            .put(
+                MERCHANTS_KEY,
+                bytes::Bytes::from_static(b"\n{\"merchant_id\":\"M1\"\n"),
+            )
+            .await?;
+        let e = StreamContext::load(&store, pii()?)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("config/merchants.jsonl") && e.contains("line 2:"),
+            "{e}"
+        );
+        Ok(())
+    }
 
     #[test]
     fn the_label_rule_and_its_thresholds() {
