@@ -68,6 +68,7 @@ pub mod close;
 pub mod columnar;
 pub mod config;
 pub mod error;
+pub mod exact_json;
 pub mod formats;
 pub mod ids;
 pub mod ingest;
