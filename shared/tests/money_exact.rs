@@ -336,7 +336,7 @@ fn fx_rates_are_exact_or_refused() -> Result<()> {
                     .1;
                 assert_eq!(l.fx_rate, Some(exact(rate)?));
                 assert_eq!(l.original_amount, Some(exact("10.00")?));
-                recon_shared::columnar::write_parquet(&[l.clone()])?;
+                recon_shared::columnar::write_parquet(std::slice::from_ref(l))?;
             }
             (Err(e), false) => assert!(e.to_string().contains("decimal places"), "{rate}: {e}"),
             (got, _) => return Err(Error::Invariant(format!("{rate}: {got:?}"))),
