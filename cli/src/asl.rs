@@ -57,6 +57,7 @@ pub struct Execution<'a, T: Tasks> {
     pub name: String,
     pub tasks: &'a T,
     /// Sleep between retries as `IntervalSeconds × BackoffRate^n × time_scale` seconds.
+    #[allow(clippy::disallowed_types)] // a wait-time multiplier, not money
     pub time_scale: f64,
     pub events: std::sync::Mutex<Vec<Event>>,
 }
@@ -446,6 +447,9 @@ impl<'a, T: Tasks> Execution<'a, T> {
     }
 
     /// The state's work with its `Retry` policy: a task invocation or a Map.
+    // `Retry` waits: ASL's `IntervalSeconds` and `BackoffRate` are JSON numbers of seconds,
+    // not money.
+    #[allow(clippy::disallowed_methods)]
     async fn work(
         &self,
         state: &Value,

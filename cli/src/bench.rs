@@ -1,4 +1,9 @@
-#![allow(clippy::float_arithmetic)] // timings and rates, never money
+// Timings and rates (seconds, records per second), never money.
+#![allow(
+    clippy::float_arithmetic,
+    clippy::disallowed_types,
+    clippy::disallowed_methods
+)]
 
 //! `recon bench`: throughput of the product's hot paths on a generated day, single-threaded so
 //! the figures are per core. Benchmarks print numbers; they assert nothing about time.

@@ -262,8 +262,20 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
     Ok(())
 }
 
+/// Logs to stderr when `RUST_LOG` is set (`RUST_LOG=debug recon run …`); silent otherwise.
+fn init_logging() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
+}
+
 fn main() -> ExitCode {
     recon_shared::allocator::keep_freed_memory();
+    init_logging();
     let cli = Cli::parse();
     match run(cli) {
         Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,

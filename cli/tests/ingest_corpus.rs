@@ -421,10 +421,21 @@ async fn run_case(case: &Value) -> Result<()> {
             ));
         }
     }
-    // No raw user id survives in curated data or rejects.
+    // No raw user id survives in curated data or rejects, nor any value the case names as
+    // `absent` (e-mail addresses, card numbers, user ids) in a reject's raw record or detail.
+    let absent: Vec<&str> = expect["absent"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     for r in &reject_rows {
         if r.raw.contains(",U1,") || r.raw.contains(",U2,") {
             return Err(fail(name, format!("raw user id in a reject: {}", r.raw)));
+        }
+        if let Some(s) = absent
+            .iter()
+            .find(|s| r.raw.contains(**s) || r.detail.contains(**s))
+        {
+            return Err(fail(name, format!("`{s}` in a reject: {r:?}")));
         }
     }
     if let Ok(b) = store

@@ -69,6 +69,7 @@ pub mod columnar;
 pub mod config;
 pub mod config_files;
 pub mod error;
+pub mod exact_json;
 pub mod fault;
 pub mod formats;
 pub mod ids;

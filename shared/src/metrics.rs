@@ -76,6 +76,8 @@ impl Emf {
         } else {
             (Decimal::from(part) / Decimal::from(whole)).round_dp(6)
         };
+        // A CloudWatch metric value (a ratio, stored as a double by CloudWatch), not money.
+        #[allow(clippy::disallowed_methods)]
         let v = r
             .to_f64()
             .and_then(serde_json::Number::from_f64)

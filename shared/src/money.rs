@@ -461,6 +461,15 @@ impl FxTable {
                 reason: format!("FX rate {base}->{quote} must be positive"),
             });
         }
+        // Refused, not rounded: the rate is kept on converted lines as Decimal128(38, 10).
+        if rate.normalize().scale() > FX_RATE_SCALE {
+            return Err(Error::InvalidAmount {
+                value: rate.to_string(),
+                reason: format!(
+                    "FX rate {base}->{quote} has more than {FX_RATE_SCALE} decimal places"
+                ),
+            });
+        }
         self.rates.insert((base, quote), rate);
         Ok(())
     }

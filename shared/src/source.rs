@@ -332,6 +332,8 @@ pub enum RejectReason {
     DuplicateStatementId,
     /// A ledger transaction id delivered again with other content.
     DuplicateTransactionId,
+    /// A JSON record names one key twice: which value the source meant is unknown.
+    DuplicateKey,
 }
 
 impl RejectReason {
@@ -353,6 +355,7 @@ impl RejectReason {
             Self::FxRateMissing => "FX_RATE_MISSING",
             Self::DuplicateStatementId => "DUPLICATE_STATEMENT_ID",
             Self::DuplicateTransactionId => "DUPLICATE_TRANSACTION_ID",
+            Self::DuplicateKey => "DUPLICATE_KEY",
         }
     }
 }
@@ -365,8 +368,9 @@ pub struct Reject {
     /// 1-based record number within the file (header excluded).
     pub record: u64,
     pub reason: RejectReason,
+    /// Why, naming the field and the rule; never a PII field's value.
     pub detail: String,
-    /// The record as delivered (lossy UTF-8), with PII fields masked.
+    /// The record as delivered (lossy UTF-8), with PII fields masked (see `masked_raw`).
     pub raw: String,
 }
 
@@ -405,7 +409,33 @@ pub struct ParseContext<'a> {
 pub(crate) struct Fields<'a> {
     pub(crate) values: Vec<Option<Cow<'a, str>>>,
     pub(crate) names: &'static [&'static str],
+    /// The whole record as parsed, for a reject's masked `raw`.
+    pub(crate) whole: Whole<'a>,
 }
+
+/// A parsed record with every field it holds, mapped or not.
+pub(crate) enum Whole<'a> {
+    /// An MT940 or camt.053 entry (statements): kept as its text.
+    Entry,
+    /// A CSV record and the column of each canonical field.
+    Csv {
+        record: &'a csv::ByteRecord,
+        columns: &'a [Option<usize>],
+        delimiter: u8,
+    },
+    /// A JSON object and the mapping's column (path) of each canonical field.
+    Json {
+        object: &'a crate::exact_json::Object<'a>,
+        columns: &'a [Option<&'a str>],
+    },
+}
+
+/// Canonical fields that hold personal data: a reject masks their values in `raw` and never
+/// quotes them in `detail`. Statement lines have none (banks do not see our users' ids).
+pub const PII_FIELDS: &[&str] = &["user_id"];
+
+/// What a reject's `raw` shows in place of a masked value.
+pub const MASK: &str = "***";
 
 impl<'a> Fields<'a> {
     fn opt(&self, name: &str) -> Option<&str> {
@@ -693,7 +723,13 @@ fn transaction(
     Ok(Transaction {
         transaction_id: id(f.req("transaction_id")?)?,
         merchant_id: id(f.req("merchant_id")?)?,
-        user_id: id::<UserId>(f.req("user_id")?)?,
+        // The reason only: the value is PII.
+        user_id: f.req("user_id")?.parse::<UserId>().map_err(|e| match e {
+            Error::InvalidId { kind, reason, .. } => {
+                ferr(RejectReason::InvalidId, format!("invalid {kind}: {reason}"))
+            }
+            _ => ferr(RejectReason::InvalidId, "invalid user_id"),
+        })?,
         amount: value,
         currency: cur,
         status: enum_value(f.req("status")?)?,
@@ -703,20 +739,135 @@ fn transaction(
     })
 }
 
-/// Masks the value of a PII field inside a raw record before it is kept as a reject. A
-/// transactions record whose fields could not be read is withheld whole (it may hold a user id).
-fn mask_raw(kind: SourceKind, raw: &[u8], fields: Option<&Fields<'_>>) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let text = text.trim_end_matches(['\r', '\n']);
-    match (kind, fields.and_then(|f| f.opt("user_id"))) {
-        (SourceKind::Statement, _) => text.to_string(),
-        (SourceKind::Transactions, Some(user)) => text.replace(user, "***"),
-        (SourceKind::Transactions, None) => format!(
-            "[withheld: {} bytes that may hold PII, sha256 {}]",
-            raw.len(),
-            crate::manifest::sha256_hex(raw)
-        ),
+/// A reject's `raw`: statement records as delivered; a transactions record re-serialized from
+/// its parsed fields with every PII field and every field the mapping does not read masked
+/// (quoting or escaping in the file cannot hide a value from this), or, when the record could
+/// not be split into fields, withheld whole with its size and SHA-256 (it may hold a user id).
+pub(crate) fn masked_raw(kind: SourceKind, raw: &[u8], fields: Option<&Fields<'_>>) -> String {
+    let masked = match (kind, fields) {
+        (SourceKind::Statement, _) => None,
+        (SourceKind::Transactions, Some(f)) => f.masked(),
+        (SourceKind::Transactions, None) => Some(withheld(raw)),
+    };
+    masked.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(raw);
+        text.trim_end_matches(['\r', '\n']).to_string()
+    })
+}
+
+fn withheld(raw: &[u8]) -> String {
+    format!(
+        "[withheld: {} bytes that may hold PII, sha256 {}]",
+        raw.len(),
+        crate::manifest::sha256_hex(raw)
+    )
+}
+
+impl Fields<'_> {
+    /// Values of the PII fields present in this record.
+    fn pii_values(&self) -> Vec<&str> {
+        PII_FIELDS.iter().filter_map(|n| self.opt(n)).collect()
     }
+
+    /// Whether a value may be kept in `raw`: the field is mapped, not PII, and does not
+    /// contain a PII value of the record.
+    fn keeps(&self, name: Option<&str>, value: &str, pii: &[&str]) -> bool {
+        name.is_some_and(|n| !PII_FIELDS.contains(&n)) && !pii.iter().any(|p| value.contains(p))
+    }
+
+    /// The record re-serialized with its PII and unmapped fields masked (`None`: a fixed-layout
+    /// entry, kept as its text).
+    fn masked(&self) -> Option<String> {
+        let pii = self.pii_values();
+        match &self.whole {
+            Whole::Entry => None,
+            Whole::Csv {
+                record,
+                columns,
+                delimiter,
+            } => {
+                let mut w = csv::WriterBuilder::new()
+                    .delimiter(*delimiter)
+                    .terminator(csv::Terminator::Any(b'\n'))
+                    .from_writer(Vec::new());
+                let out: Vec<Cow<'_, [u8]>> = record
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let name = columns
+                            .iter()
+                            .position(|c| *c == Some(i))
+                            .and_then(|j| self.names.get(j).copied());
+                        let text = String::from_utf8_lossy(v);
+                        if self.keeps(name, &text, &pii) {
+                            Cow::Borrowed(v)
+                        } else {
+                            Cow::Borrowed(MASK.as_bytes())
+                        }
+                    })
+                    .collect();
+                let text = w
+                    .write_record(&out)
+                    .ok()
+                    .and_then(|()| w.into_inner().ok())
+                    .map(|b| String::from_utf8_lossy(&b).trim_end().to_string());
+                Some(text.unwrap_or_else(|| withheld(record.as_slice())))
+            }
+            Whole::Json { object, columns } => {
+                let mut out = String::new();
+                self.masked_json(object, "", columns, &pii, &mut out);
+                Some(out)
+            }
+        }
+    }
+
+    fn masked_json(
+        &self,
+        object: &crate::exact_json::Object<'_>,
+        prefix: &str,
+        columns: &[Option<&str>],
+        pii: &[&str],
+        out: &mut String,
+    ) {
+        out.push('{');
+        for (i, (key, member)) in object.members().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let path = format!("{prefix}{key}");
+            out.push_str(&serde_json::to_string(key).unwrap_or_else(|_| "\"?\"".into()));
+            out.push(':');
+            let name = columns
+                .iter()
+                .position(|c| *c == Some(path.as_str()))
+                .and_then(|j| self.names.get(j).copied());
+            let inner = format!("{path}.");
+            match member.object() {
+                Some(o) if columns.iter().flatten().any(|c| c.starts_with(&inner)) => {
+                    self.masked_json(o, &inner, columns, pii, out);
+                }
+                _ if self.keeps(name, &member.text().unwrap_or_default(), pii) => {
+                    out.push_str(member.json());
+                }
+                _ => {
+                    out.push('"');
+                    out.push_str(MASK);
+                    out.push('"');
+                }
+            }
+        }
+        out.push('}');
+    }
+}
+
+/// A detail that quotes a PII value of the record has it masked (the converters name fields and
+/// rules; this holds whatever an error message might quote).
+fn safe_detail(detail: String, fields: Option<&Fields<'_>>) -> String {
+    let Some(f) = fields else { return detail };
+    f.pii_values().iter().fold(
+        detail,
+        |d, v| if d.contains(v) { d.replace(v, MASK) } else { d },
+    )
 }
 
 /// Parses a statement file into canonical lines.
@@ -750,9 +901,12 @@ impl<T> OnRecord for Collect<'_, T> {
         let (err, raw) = match fields {
             Ok(f) => match (self.convert)(self.ctx, self.tz, &f) {
                 Ok(rec) => return self.out.records.push((n, rec)),
-                Err(e) => (e, mask_raw(kind, raw, Some(&f))),
+                Err(e) => {
+                    let detail = safe_detail(e.detail, Some(&f));
+                    (ferr(e.reason, detail), masked_raw(kind, raw, Some(&f)))
+                }
             },
-            Err(e) => (e, mask_raw(kind, raw, None)),
+            Err(e) => (e, masked_raw(kind, raw, None)),
         };
         self.out.rejects.push(Reject {
             source_id: self.ctx.mapping.source_id.clone(),
@@ -929,26 +1083,20 @@ fn read_csv(
             }
             match bad {
                 Some(e) => Err(e),
-                None => Ok(Fields { values, names }),
+                None => Ok(Fields {
+                    values,
+                    names,
+                    whole: Whole::Csv {
+                        record: &rec,
+                        columns: &index,
+                        delimiter: m.delimiter as u8,
+                    },
+                }),
             }
         };
         sink.record(n, raw, fields);
     }
     Ok(())
-}
-
-fn json_text(v: &serde_json::Value) -> Option<Cow<'_, str>> {
-    match v {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_str())),
-        serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        serde_json::Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        other => Some(Cow::Owned(other.to_string())),
-    }
-}
-
-fn json_path<'v>(obj: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
-    path.split('.').try_fold(obj, |v, key| v.get(key))
 }
 
 fn read_jsonl(
@@ -957,6 +1105,12 @@ fn read_jsonl(
     names: &'static [&'static str],
     sink: &mut impl OnRecord,
 ) {
+    use crate::exact_json::{JsonError, Object};
+    // The mapping's path of each canonical field.
+    let columns: Vec<Option<&str>> = names
+        .iter()
+        .map(|n| m.columns.get(*n).map(String::as_str))
+        .collect();
     let mut n = 0u64;
     for line in bytes.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -972,40 +1126,59 @@ fn read_jsonl(
             );
             continue;
         }
-        let value: serde_json::Value = match std::str::from_utf8(line) {
-            Err(_) => {
+        let Ok(text) = std::str::from_utf8(line) else {
+            sink.record(
+                n,
+                line,
+                Err(ferr(RejectReason::InvalidUtf8, "line is not valid UTF-8")),
+            );
+            continue;
+        };
+        // Values as written: numbers keep their digits (never through f64).
+        let object = match Object::parse(text) {
+            Ok(o) => o,
+            Err(JsonError::DuplicateKey { path }) => {
+                // Named when the mapping reads it; another key could be anything.
+                let read = columns.iter().flatten().any(|c| {
+                    *c == path
+                        || c.strip_prefix(path.as_str())
+                            .is_some_and(|r| r.starts_with('.'))
+                });
+                let what = if read {
+                    format!("key `{path}` appears twice")
+                } else {
+                    "a key the mapping does not read appears twice".to_string()
+                };
                 sink.record(
                     n,
                     line,
-                    Err(ferr(RejectReason::InvalidUtf8, "line is not valid UTF-8")),
+                    Err(ferr(
+                        RejectReason::DuplicateKey,
+                        format!("{what}: which value is meant is unknown; send each key once"),
+                    )),
                 );
                 continue;
             }
-            Ok(text) => match serde_json::from_str(text) {
-                Ok(v @ serde_json::Value::Object(_)) => v,
-                Ok(_) => {
-                    sink.record(
-                        n,
-                        line,
-                        Err(ferr(RejectReason::InvalidJson, "line is not a JSON object")),
-                    );
-                    continue;
-                }
-                Err(e) => {
-                    sink.record(n, line, Err(ferr(RejectReason::InvalidJson, e.to_string())));
-                    continue;
-                }
-            },
+            Err(e) => {
+                sink.record(n, line, Err(ferr(RejectReason::InvalidJson, e.to_string())));
+                continue;
+            }
         };
-        let values = names
+        let values = columns
             .iter()
-            .map(|name| {
-                m.columns
-                    .get(*name)
-                    .and_then(|path| json_path(&value, path))
-                    .and_then(json_text)
-            })
+            .map(|path| path.and_then(|p| object.path(p)).and_then(|v| v.text()))
             .collect();
-        sink.record(n, line, Ok(Fields { values, names }));
+        sink.record(
+            n,
+            line,
+            Ok(Fields {
+                values,
+                names,
+                whole: Whole::Json {
+                    object: &object,
+                    columns: &columns,
+                },
+            }),
+        );
     }
 }

@@ -73,7 +73,15 @@ impl Entry {
                 .map(Cow::Owned)
             })
             .collect();
-        sink.record(n, raw, Ok(crate::source::Fields { values, names }));
+        sink.record(
+            n,
+            raw,
+            Ok(crate::source::Fields {
+                values,
+                names,
+                whole: crate::source::Whole::Entry,
+            }),
+        );
     }
 }
 

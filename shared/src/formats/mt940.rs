@@ -189,6 +189,44 @@ fn booking_date(value: NaiveDate, entry: Option<NaiveDate>) -> NaiveDate {
     e.with_year(year).unwrap_or(e)
 }
 
+/// SWIFT amounts (`15d`) hold at most 15 characters, the decimal comma included; the parser
+/// fails somewhere after a longer one. This names the amount instead (`None`: none too long).
+fn long_amount(fields: &[Field]) -> Option<String> {
+    fields.iter().find_map(|f| {
+        let v = f.value.as_str();
+        let rest = match f.tag.as_str() {
+            // Debit/credit mark, date, currency, amount.
+            "60F" | "60M" | "62F" | "62M" | "64" | "65" => v.get(10..)?,
+            // Value date, optional entry date (MMDD), mark (C, D, RC, RD), optional funds
+            // code (a letter), amount.
+            "61" => {
+                let r = v.get(6..)?;
+                let r = match r.get(..4) {
+                    Some(d) if d.bytes().all(|b| b.is_ascii_digit()) => r.get(4..)?,
+                    _ => r,
+                };
+                let r = r.strip_prefix('R').unwrap_or(r).get(1..)?;
+                match r.as_bytes().first() {
+                    Some(b) if b.is_ascii_alphabetic() => r.get(1..)?,
+                    _ => r,
+                }
+            }
+            _ => return None,
+        };
+        let amount: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .collect();
+        (amount.len() > 15).then(|| {
+            format!(
+                ":{}: amount `{amount}` has {} characters; an MT940 amount holds at most 15 (SWIFT `15d`)",
+                f.tag,
+                amount.len()
+            )
+        })
+    })
+}
+
 /// Checks a message's currency and that its balances add up.
 fn check(
     k: usize,
@@ -334,6 +372,9 @@ pub(crate) fn read(
         .into_iter()
         .enumerate()
     {
+        if let Some(reason) = long_amount(&fields) {
+            return Err(fail(format!("message {}: {reason}", k + 1)));
+        }
         let message = guarded(|| Message::from_fields(fields))
             .map_err(|e| fail(format!("message {}: unparseable MT940 message: {e}", k + 1)))?;
         check(k + 1, &message, &swift, account).map_err(&fail)?;

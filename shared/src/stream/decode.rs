@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::model::{
     FRAUD_SIGNALS_TOPIC, RecordVersion, SignalState, TRANSACTIONS_TOPIC, TxnState, topic,
@@ -148,12 +148,32 @@ fn json_reason(e: &serde_json::Error) -> Rejection {
     use serde_json::error::Category;
     let msg = e.to_string();
     match e.classify() {
-        Category::Data if msg.starts_with("missing field") => Rejection(
-            msg.split(" at line")
+        // Both name a field of our schema.
+        Category::Data
+            if msg.starts_with("missing field") || msg.starts_with("duplicate field") =>
+        {
+            Rejection(
+                msg.split(" at line")
+                    .next()
+                    .unwrap_or("missing or duplicated field")
+                    .to_string(),
+            )
+        }
+        // "invalid type: floating point `10.5`, expected a string": the kinds, not the value.
+        Category::Data if msg.starts_with("invalid type: ") => {
+            let body = msg.rsplit_once(" at line").map_or(msg.as_str(), |(b, _)| b);
+            let found = body
+                .trim_start_matches("invalid type: ")
+                .split(['`', '"', ','])
                 .next()
-                .unwrap_or("missing field")
-                .to_string(),
-        ),
+                .unwrap_or_default()
+                .trim();
+            let expected = body.rsplit_once(", expected ").map_or("", |(_, x)| x);
+            Rejection(format!(
+                "a field has the wrong type: {found} where {expected} is expected (column {}); amounts and scores are JSON strings",
+                e.column()
+            ))
+        }
         Category::Data => Rejection(format!(
             "a field has the wrong type or value (column {})",
             e.column()
@@ -239,6 +259,13 @@ fn decode_signal(bytes: &[u8], at: (&str, i32, i64)) -> Decoded<Fact> {
     if fraud_score < Decimal::ZERO || fraud_score > Decimal::ONE {
         return Err(Rejection::new("fraud_score must be within 0..=1"));
     }
+    // Kept exactly: more places than the ratio columns hold would fail the close's write.
+    if fraud_score.normalize().scale() > crate::columnar::RATIO_SCALE.unsigned_abs().into() {
+        return Err(Rejection(format!(
+            "fraud_score has more than {} decimal places",
+            crate::columnar::RATIO_SCALE
+        )));
+    }
     let (inference_time, _) = timestamp("inference_time", &v.inference_time)?;
     let model_version = short_text("model_version", &v.model_version)?;
     let reason_code = v
@@ -314,41 +341,94 @@ struct SignalOut<'a> {
     reason_code: &'a Option<String>,
 }
 
-/// Replaces every `user_id` in a rejected value (at any depth) with its token, or with
-/// `<masked>` when it is not a valid id, and every other string equal to a raw user id found.
-fn mask(value: &mut Value, pii: &PiiKey, raw_ids: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if k == "user_id" {
-                    let masked = match v.as_str() {
-                        Some(s) if is_token(s) => s.to_string(),
-                        Some(s) => {
-                            raw_ids.push(s.to_string());
-                            UserId::new(s)
-                                .map(|u| pii.tokenize(&u))
-                                .unwrap_or_else(|_| "<masked>".into())
-                        }
-                        None => "<masked>".into(),
-                    };
-                    *v = Value::String(masked);
-                } else {
-                    mask(v, pii, raw_ids);
-                }
-            }
+/// Canonical fields of a transaction value, in archive order.
+const TXN_FIELDS: &[&str] = &[
+    "transaction_id",
+    "merchant_id",
+    "user_id",
+    "amount",
+    "currency",
+    "status",
+    "event_time",
+    "payment_method",
+    "original_transaction_id",
+];
+
+/// Canonical fields of a fraud signal value, in archive order.
+const SIGNAL_FIELDS: &[&str] = &[
+    "fraud_signal_id",
+    "transaction_id",
+    "fraud_score",
+    "model_version",
+    "inference_time",
+    "reason_code",
+];
+
+const MASKED: &str = "\"<masked>\"";
+
+/// A rejected value as archived: only the topic's canonical fields, each as written (numbers
+/// exact), `user_id` tokenized (`<masked>` when it is not a valid id), and any value holding
+/// the raw user id masked. Fields the schema does not know are dropped (free text, card
+/// numbers, e-mail addresses…). `None` when the value is not one JSON object with unique keys
+/// or the topic is unknown.
+fn canonical_rejected(topic: &str, bytes: &[u8], pii: &PiiKey) -> Option<Box<RawValue>> {
+    let fields = match topic {
+        TRANSACTIONS_TOPIC => TXN_FIELDS,
+        FRAUD_SIGNALS_TOPIC => SIGNAL_FIELDS,
+        _ => return None,
+    };
+    let object = crate::exact_json::Object::parse(std::str::from_utf8(bytes).ok()?).ok()?;
+    let raw_user = object
+        .get("user_id")
+        .and_then(|u| u.text())
+        .filter(|u| !u.is_empty() && !is_token(u));
+    let mut out = String::from("{");
+    for name in fields {
+        let Some(member) = object.get(name) else {
+            continue;
+        };
+        if out.len() > 1 {
+            out.push(',');
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| mask(v, pii, raw_ids)),
-        _ => {}
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\":");
+        let text = member.text();
+        let value = match (*name, text.as_deref()) {
+            ("user_id", Some(u)) if is_token(u) => serde_json::to_string(u).ok(),
+            ("user_id", Some(u)) => UserId::new(u)
+                .ok()
+                .and_then(|u| serde_json::to_string(&pii.tokenize(&u)).ok()),
+            ("user_id", None) => None,
+            // Nothing the schema expects is an object or array.
+            _ if member.object().is_some() || member.json().starts_with('[') => None,
+            (_, Some(t)) if raw_user.as_deref().is_some_and(|u| t.contains(u)) => None,
+            _ => Some(member.json().to_string()),
+        };
+        out.push_str(value.as_deref().unwrap_or(MASKED));
     }
+    out.push('}');
+    RawValue::from_string(out).ok()
 }
 
-fn mask_equal(value: &mut Value, raw_ids: &[String]) {
-    match value {
-        Value::String(s) if raw_ids.iter().any(|r| r == s) => *s = "<masked>".into(),
-        Value::Object(map) => map.values_mut().for_each(|v| mask_equal(v, raw_ids)),
-        Value::Array(items) => items.iter_mut().for_each(|v| mask_equal(v, raw_ids)),
-        _ => {}
-    }
+/// The archive line of a rejected record.
+#[derive(Serialize)]
+struct RejectedOut<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_sha256: Option<String>,
+    reason: &'a str,
 }
 
 #[derive(Serialize)]
@@ -364,9 +444,11 @@ struct LineOut<'a, V: Serialize> {
     value: V,
 }
 
-/// The archive line of a record: its coordinates, its value (canonical when valid; masked JSON,
-/// or only size and SHA-256 when it is not JSON, when rejected), and the rejection reason. The
-/// key is kept when it is the transaction id; anything else only as a hash.
+/// The archive line of a record: its coordinates, its value (canonical when valid; when
+/// rejected, its canonical fields with the user tokenized and nothing else — see
+/// [`canonical_rejected`] — or only size and SHA-256 when that cannot be read), and the
+/// rejection reason. The key is kept when it is the transaction id; anything else only as a
+/// hash.
 pub fn archive_line(
     rec: &KafkaRecordIn,
     decoded: &Decoded<Fact>,
@@ -427,47 +509,55 @@ pub fn archive_line(
         }
         Err(_) => {}
     }
-    let mut line = serde_json::Map::new();
-    line.insert("topic".into(), Value::from(rec.topic.as_str()));
-    line.insert("partition".into(), Value::from(rec.partition));
-    line.insert("offset".into(), Value::from(rec.offset));
-    line.insert("timestamp".into(), Value::from(rec.timestamp_ms));
-    if let Err(reason) = decoded {
-        let bytes = value_bytes(rec).ok();
-        let parsed = bytes
-            .as_deref()
-            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
-        match (parsed, bytes) {
-            (Some(mut v), _) => {
-                let mut raw_ids = Vec::new();
-                mask(&mut v, pii, &mut raw_ids);
-                mask_equal(&mut v, &raw_ids);
-                if let Some(id) = v.get("transaction_id").and_then(Value::as_str)
-                    && key.as_deref() == Some(id.as_bytes())
-                {
-                    line.insert("key".into(), Value::from(id));
-                }
-                line.insert("value".into(), v);
-            }
-            (None, Some(b)) => {
-                line.insert("value_bytes".into(), Value::from(b.len()));
-                line.insert("value_sha256".into(), Value::from(sha256_hex(&b)));
-            }
-            (None, None) => {}
+    let reason = match decoded {
+        Err(reason) => reason.0.as_str(),
+        Ok(_) => "",
+    };
+    let bytes = value_bytes(rec).ok();
+    let value = bytes
+        .as_deref()
+        .and_then(|b| canonical_rejected(&rec.topic, b, pii));
+    // The key is kept when it is the (valid) transaction id the value names.
+    let id = value.as_ref().and_then(|v| {
+        #[derive(Deserialize)]
+        struct Id<'a> {
+            #[serde(borrow)]
+            transaction_id: Option<Cow<'a, str>>,
         }
-        line.insert("reason".into(), Value::from(reason.0.as_str()));
-    }
-    if !line.contains_key("key")
-        && let Some(k) = &key
-    {
-        line.insert("key_sha256".into(), Value::from(sha256_hex(k)));
-    }
-    Ok(serde_json::to_string(&Value::Object(line))?)
+        serde_json::from_str::<Id<'_>>(v.get())
+            .ok()?
+            .transaction_id
+            .filter(|t| TransactionId::new(t.as_ref()).is_ok())
+            .map(Cow::into_owned)
+    });
+    let same = id
+        .as_deref()
+        .filter(|id| key.as_deref() == Some(id.as_bytes()));
+    let (value_len, value_sha256) = match (&value, &bytes) {
+        (None, Some(b)) => (Some(b.len()), Some(sha256_hex(b))),
+        _ => (None, None),
+    };
+    Ok(serde_json::to_string(&RejectedOut {
+        topic: &rec.topic,
+        partition: rec.partition,
+        offset: rec.offset,
+        timestamp: rec.timestamp_ms,
+        key: same,
+        key_sha256: key
+            .as_ref()
+            .filter(|_| same.is_none())
+            .map(|k| sha256_hex(k)),
+        value,
+        value_bytes: value_len,
+        value_sha256,
+        reason,
+    })?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn pii() -> crate::Result<PiiKey> {
         PiiKey::new(b"unit-test-key-0123456789")
@@ -577,6 +667,94 @@ mod tests {
     }
 
     #[test]
+    fn a_rejected_record_is_archived_with_its_canonical_fields_only() -> crate::Result<()> {
+        let k = pii()?;
+        // Rejected (unknown status), with PII in fields the schema does not know and a user id
+        // repeated in free text and in a canonical field.
+        let value = r#"{"transaction_id":"TX-1","merchant_id":"M000001","user_id":"U00000042",
+            "amount":"10.50","currency":"USD","status":"SETTLED","event_time":"2026-11-20T10:00:00.000Z",
+            "payment_method":"CARD","original_transaction_id":"U00000042",
+            "email":"bob.smith@example.com","card_number":"4111111111111111",
+            "note":"refund asked by U00000042","customer":{"user_id":"U00000042","mail":"bob@example.com"}}"#;
+        let r = rec(TRANSACTIONS_TOPIC, value);
+        let d = decode(&r, &k.tokenizer());
+        assert!(d.is_err());
+        let line = archive_line(&r, &d, &k)?;
+        for secret in ["U00000042", "example.com", "4111111111111111", "refund"] {
+            assert!(!line.contains(secret), "{secret} in {line}");
+        }
+        let v: Value = serde_json::from_str(&line)?;
+        let token = k.tokenize(&UserId::new("U00000042")?);
+        assert_eq!(v["value"]["user_id"], token.as_str());
+        assert_eq!(v["value"]["original_transaction_id"], "<masked>");
+        assert_eq!(v["value"]["amount"], "10.50");
+        assert_eq!(v["key"], "TX-1");
+        let keys: Vec<&String> = v["value"]
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(keys.len(), TXN_FIELDS.len(), "{keys:?}");
+        assert!(v["reason"].as_str().is_some_and(|r| r.contains("status")));
+
+        // A numeric amount is refused (amounts are strings) and archived with its digits.
+        let numeric = TXN.replace("\"10.50\"", "99999999999999.99");
+        let r = rec(TRANSACTIONS_TOPIC, &numeric);
+        let d = decode(&r, &k.tokenizer());
+        let Err(reason) = &d else {
+            return Err(Error::Invariant(format!("accepted {numeric}")));
+        };
+        assert!(
+            reason
+                .0
+                .contains("floating point where a string is expected"),
+            "{reason:?}"
+        );
+        let line = archive_line(&r, &d, &k)?;
+        assert!(line.contains(r#""amount":99999999999999.99"#), "{line}");
+
+        // A user id that is no id (an e-mail) is masked, not tokenized; a value that is not
+        // one JSON object keeps only its size and digest.
+        let r = rec(
+            TRANSACTIONS_TOPIC,
+            &TXN.replace("U00000042", "bob@example.com"),
+        );
+        let d = decode(&r, &k.tokenizer());
+        let line = archive_line(&r, &d, &k)?;
+        assert!(!line.contains("example.com") && line.contains(r#""user_id":"<masked>""#));
+        for bad in [
+            "{\"user_id\":\"U00000042\",\"user_id\":\"x\"}",
+            "not json U00000042",
+        ] {
+            let r = rec(TRANSACTIONS_TOPIC, bad);
+            let line = archive_line(&r, &decode(&r, &k.tokenizer()), &k)?;
+            assert!(
+                !line.contains("U00000042") && line.contains("value_sha256"),
+                "{line}"
+            );
+        }
+        // An unknown topic: nothing of the value.
+        let r = rec("other_topic", value);
+        let line = archive_line(&r, &decode(&r, &k.tokenizer()), &k)?;
+        assert!(
+            !line.contains("\"value\"") && line.contains("value_sha256"),
+            "{line}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused_by_name() -> crate::Result<()> {
+        let k = pii()?;
+        let twice = TXN.replace(
+            "\"currency\":\"USD\"",
+            "\"amount\":\"1.00\",\"currency\":\"USD\"",
+        );
+        let d = decode(&rec(TRANSACTIONS_TOPIC, &twice), &k.tokenizer());
+        assert_eq!(d, Err(Rejection("duplicate field `amount`".into())));
+        Ok(())
+    }
+
+    #[test]
     fn signals_are_validated() -> crate::Result<()> {
         let k = pii()?;
         let ok = r#"{"fraud_signal_id":"FS-1","transaction_id":"TX-1","fraud_score":"0.8123","model_version":"m1","inference_time":"2026-11-20T10:00:01.000Z"}"#;
@@ -586,6 +764,28 @@ mod tests {
         ));
         let bad = ok.replace("0.8123", "1.2");
         assert!(decode(&rec(FRAUD_SIGNALS_TOPIC, &bad), &k.tokenizer()).is_err());
+        // Scores are exact: 20 significant digits are refused when they do not fit the ratio
+        // columns, kept when their trailing zeros do.
+        let long = ok.replace("0.8123", "0.81234567890123456789");
+        assert_eq!(
+            decode(&rec(FRAUD_SIGNALS_TOPIC, &long), &k.tokenizer()),
+            Err(Rejection(
+                "fraud_score has more than 6 decimal places".into()
+            ))
+        );
+        let zeros = ok.replace("0.8123", "0.81234500000000000000");
+        let Ok(Fact::Signal { state, .. }) =
+            decode(&rec(FRAUD_SIGNALS_TOPIC, &zeros), &k.tokenizer())
+        else {
+            return Err(Error::Invariant("trailing zeros refused".into()));
+        };
+        assert_eq!(state.fraud_score.to_string(), "0.812345");
+        let numeric = ok.replace("\"0.8123\"", "0.8123");
+        let d = decode(&rec(FRAUD_SIGNALS_TOPIC, &numeric), &k.tokenizer());
+        assert!(
+            matches!(&d, Err(r) if r.0.contains("where a string is expected")),
+            "{d:?}"
+        );
         Ok(())
     }
 }
