@@ -422,3 +422,47 @@ fn topics_hold_redeliveries_and_out_of_order_records() -> Result<()> {
     assert!(older_after_newer > 0, "no out-of-order record");
     Ok(())
 }
+
+/// A payout (one line paying several transactions) is in truth only if no other set of its
+/// merchant's unpaid transactions adds up to its amount and fee: seed 11 had payouts that
+/// eight other sets of 5 fitted exactly, which no engine could tell apart.
+#[test]
+fn every_payout_is_the_only_group_that_adds_up_to_it() -> Result<()> {
+    use recon_cli::generate::day::Case;
+    use recon_shared::reconcile::group::{GroupSearch, members, pool_limit};
+    let (world, day, _) = build(&cfg(11, 20_000)?)?;
+    let tol = &day.tolerances;
+    let mut payouts = 0;
+    for l in day.lines.iter().filter(|l| l.case == Case::Batch) {
+        let pool: Vec<usize> = (0..day.txns.len())
+            .filter(|t| {
+                let x = &day.txns[*t];
+                x.bank == l.bank
+                    && Some(x.merchant) == l.merchant
+                    && x.business_date == world.date
+                    && matches!(x.case, Case::MissingAtBank | Case::Composite | Case::Batch)
+            })
+            .collect();
+        assert!(
+            pool.len() <= pool_limit(tol.max_group_candidates, tol.max_group_size),
+            "{}: {} candidates, more than one search covers",
+            l.statement_id,
+            pool.len()
+        );
+        let items: Vec<(i64, i64)> = pool
+            .iter()
+            .map(|t| (day.txns[*t].conv_minor, day.txns[*t].fee_minor))
+            .collect();
+        let fits: Vec<Vec<usize>> = GroupSearch::new(&items, tol.max_group_size)
+            .fits((l.amount_minor, l.fee_minor), (0, 0), 0, 3)
+            .into_iter()
+            .map(|g| members(g).map(|i| pool[i]).collect())
+            .collect();
+        let mut owners: Vec<usize> = l.owners.iter().map(|o| *o as usize).collect();
+        owners.sort_unstable();
+        assert_eq!(fits, vec![owners], "{}", l.statement_id);
+        payouts += 1;
+    }
+    assert!(payouts > 80, "{payouts} payouts");
+    Ok(())
+}

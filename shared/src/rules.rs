@@ -33,7 +33,7 @@ impl Default for Tolerances {
             fee_minor_units: 1,
             date_window_days: 3,
             max_group_size: 6,
-            max_group_candidates: 24,
+            max_group_candidates: 120,
         }
     }
 }

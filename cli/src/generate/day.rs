@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use recon_shared::Result;
 use recon_shared::ids::BusinessDate;
 use recon_shared::money::Currency;
+use recon_shared::reconcile::group::{GroupSearch, pool_limit};
 use recon_shared::records::{
     MatchRule, MismatchType, PaymentMethod, ReconciledStatus, RecordType, TxnStatus,
 };
@@ -151,6 +152,28 @@ fn draw_amount(rng: &mut Rng, currency: Currency) -> i64 {
     match currency.exponent() {
         0 => minor,
         e => minor / 10i64.pow(2u32.saturating_sub(e)),
+    }
+}
+
+/// A merchant's payout candidates and the engine's group search over them.
+struct GroupPool {
+    search: GroupSearch,
+    members: Vec<usize>,
+}
+
+impl GroupPool {
+    /// Whether `group` is the only set of candidates whose amounts and fees add up to its
+    /// payout exactly: otherwise the payout is ambiguous and no engine could tell which.
+    fn unique(&self, txns: &[Txn], group: &[usize]) -> bool {
+        let target = group.iter().fold((0, 0), |s, t| {
+            (s.0 + txns[*t].conv_minor, s.1 + txns[*t].fee_minor)
+        });
+        let fits = self.search.fits(target, (0, 0), 0, 2);
+        let own = group
+            .iter()
+            .filter_map(|t| self.members.iter().position(|m| m == t))
+            .fold(0u128, |m, i| m | 1 << i);
+        fits == [own]
     }
 }
 
@@ -570,6 +593,7 @@ impl<'w> Builder<'w> {
         // Batched payouts: groups of 2..=5 of one merchant's batch transactions.
         let map = self.candidates();
         for ((bank, merchant), members) in batches {
+            let pool = self.group_pool(bank, merchant);
             let mut rest = members.as_slice();
             while !rest.is_empty() {
                 let size = (self.rng.range(2, 5) as usize).min(rest.len());
@@ -577,7 +601,12 @@ impl<'w> Builder<'w> {
                 rest = tail;
                 let total: i64 = group.iter().map(|t| self.day.txns[*t].conv_minor).sum();
                 let fees: i64 = group.iter().map(|t| self.day.txns[*t].fee_minor).sum();
-                if group.len() < 2 || self.collides(&map, (bank, merchant), total, false) {
+                if group.len() < 2
+                    || self.collides(&map, (bank, merchant), total, false)
+                    || !pool
+                        .as_ref()
+                        .is_some_and(|p| p.unique(&self.day.txns, group))
+                {
                     for t in group {
                         self.day.txns[*t].case = Case::Exact;
                         let (conv, fee) =
@@ -610,6 +639,33 @@ impl<'w> Builder<'w> {
             }
         }
         Ok(())
+    }
+
+    /// The many-to-one search over what the engine could take for a payout of `merchant`: every
+    /// candidate transaction (missing at the bank, composite, batch) of its bank and day. None
+    /// when they are more than one search covers, as the engine would not see them all.
+    fn group_pool(&self, bank: usize, merchant: u32) -> Option<GroupPool> {
+        let tol = &self.day.tolerances;
+        let members: Vec<usize> = (0..self.day.txns.len())
+            .filter(|t| {
+                let x = &self.day.txns[*t];
+                x.bank == bank
+                    && x.merchant == merchant
+                    && x.business_date == self.world.date
+                    && matches!(x.case, Case::MissingAtBank | Case::Composite | Case::Batch)
+            })
+            .collect();
+        if members.len() > pool_limit(tol.max_group_candidates, tol.max_group_size) {
+            return None;
+        }
+        let items: Vec<(i64, i64)> = members
+            .iter()
+            .map(|t| (self.day.txns[*t].conv_minor, self.day.txns[*t].fee_minor))
+            .collect();
+        Some(GroupPool {
+            search: GroupSearch::new(&items, tol.max_group_size),
+            members,
+        })
     }
 
     /// Lines with no transaction behind them, so that about `line_match` of lines match.

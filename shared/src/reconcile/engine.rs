@@ -5,9 +5,10 @@
 //!    (one-to-many), duplicates, partial settlements, chargebacks;
 //! 2. **composite** — lines without an id: same merchant, amount within tolerance, posting
 //!    date within the window; best candidate by amount distance, then date distance, then id;
-//! 3. **many-to-one** — a line paying several transactions of its merchant: a bounded subset
-//!    search (at most `max_group_size` members among `max_group_candidates` candidates,
-//!    [`MAX_SEARCH_NODES`] nodes), first subset in a fixed candidate order;
+//! 3. **many-to-one** — a line paying several transactions of its merchant: a complete search
+//!    of groups of 2..=`max_group_size` among the merchant's first `max_group_candidates`
+//!    unmatched transactions (by event time; [`super::group`] bounds the work), exact sums
+//!    before sums within tolerance;
 //! 4. what remains is MISSING_INTERNAL (lines) or MISSING_AT_BANK (transactions).
 //!
 //! Money is handled in integer minor units of the statement currency inside the passes and
@@ -20,14 +21,12 @@ use rustc_hash::FxHashMap;
 use chrono::NaiveDate;
 
 use super::frame::{LineRef, TxnRef};
+use super::group::{self, GroupSearch};
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate, MerchantId};
 use crate::money::{Currency, FxTable};
 use crate::records::{FeeRule, MatchRule, MismatchType, ReconciledStatus, RecordType, TxnStatus};
 use crate::rules::{Tolerances, select_fee_rule};
-
-/// Most nodes one many-to-one search may visit (bounds the work per line).
-pub const MAX_SEARCH_NODES: usize = 200_000;
 
 /// Everything the engine needs for one partition.
 pub struct PartitionInput<'a> {
@@ -309,81 +308,88 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
         }
     }
 
-    // 3. Many-to-one: one line pays several transactions of its merchant.
+    // 3. Many-to-one: one line pays several transactions of its merchant. A merchant's lines
+    // compete only for its own transactions, so each merchant is settled on its own (lines in
+    // statement order): first every line whose group adds up exactly, then the rest within
+    // tolerance, so a group within tolerance never takes members of an exact one.
     let mut by_merchant: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
     for (ti, t) in txns.iter().enumerate() {
         if t_out[ti].is_none() && facts[ti].expected_minor > 0 {
             by_merchant.entry(t.merchant_id).or_default().push(ti);
         }
     }
-    // Exact sums first, so a group within tolerance never takes members of an exact one.
-    for (li, (atol, ftol)) in [(0, 0), (tol, fee_tol)]
-        .into_iter()
-        .flat_map(|t| (0..lines.len()).map(move |li| (li, t)))
-    {
-        let l = lines[li];
-        if l_out[li].is_some() || l.transaction_id.is_some() {
-            continue;
-        }
-        let Some(m) = &l.merchant_id else { continue };
-        let Some(pool) = by_merchant.get(m) else {
-            continue;
-        };
-        let mut cands: Vec<usize> = pool
-            .iter()
-            .copied()
-            .filter(|ti| t_out[*ti].is_none())
-            .filter(|ti| (l.posting_date - facts[*ti].date).num_days().abs() <= window)
-            .collect();
-        if cands.len() < 2 {
-            continue;
-        }
-        cands.sort_by(|a, b| (txns[*a].event_micros, *a).cmp(&(txns[*b].event_micros, *b)));
-        cands.truncate(input.tolerances.max_group_candidates);
-        // Search larger amounts first so the running sum overshoots early and prunes.
-        cands.sort_by(|a, b| {
-            facts[*b]
-                .expected_minor
-                .cmp(&facts[*a].expected_minor)
-                .then(a.cmp(b))
-        });
-        let items: Vec<(i64, i64)> = cands
-            .iter()
-            .map(|ti| (facts[*ti].expected_minor, facts[*ti].expected_fee_minor))
-            .collect();
-        // A payout line carries the fees of what it pays: amount and fee must both add up.
-        let found = subset_sum(
-            &items,
-            line_minor[li],
-            (atol, ftol),
-            input.tolerances.max_group_size,
-        );
-        if let Some(pick) = found {
-            let members: Vec<usize> = pick.iter().map(|i| cands[*i]).collect();
-            let expected: i64 = members.iter().map(|ti| facts[*ti].expected_minor).sum();
-            let fees: i64 = members.iter().map(|ti| facts[*ti].expected_fee_minor).sum();
-            let disc = line_minor[li].0 - expected;
-            let fee_var = line_minor[li].1 - fees;
-            let mismatch = if fee_var.abs() > fee_tol {
-                MismatchType::Fee
-            } else {
-                MismatchType::None
-            };
-            let mut sorted = members.clone();
-            sorted.sort_unstable();
-            let o = |c: Counterparts, fv| Outcome {
-                status: ReconciledStatus::Matched,
-                mismatch,
-                rule: MatchRule::ManyToOne,
-                counterparts: c,
-                discrepancy: Some(disc),
-                fee_variance: fv,
-                confidence: 900,
-            };
-            for ti in &members {
-                t_out[*ti] = Some(o(Counterparts::One(li as u32), Some(fee_var)));
+    let mut payouts: Vec<(&str, usize)> = (0..lines.len())
+        .filter(|li| l_out[*li].is_none() && lines[*li].transaction_id.is_none())
+        .filter_map(|li| {
+            let m = lines[li].merchant_id?;
+            by_merchant.contains_key(m).then_some((m, li))
+        })
+        .collect();
+    payouts.sort_unstable();
+    for run in payouts.chunk_by(|a, b| a.0 == b.0) {
+        let pool = &by_merchant[run[0].0];
+        for (atol, ftol) in [(0, 0), (tol, fee_tol)] {
+            // The merchant's unmatched transactions, oldest first, as many as one search covers.
+            let mut cands: Vec<usize> = pool
+                .iter()
+                .copied()
+                .filter(|ti| t_out[*ti].is_none())
+                .collect();
+            if cands.len() < 2 {
+                break;
             }
-            l_out[li] = Some(o(sorted.iter().map(|t| *t as u32).collect(), Some(fee_var)));
+            cands.sort_by_key(|ti| (txns[*ti].event_micros, *ti));
+            cands.truncate(input.tolerances.max_group_candidates);
+            let items: Vec<(i64, i64)> = cands
+                .iter()
+                .map(|ti| (facts[*ti].expected_minor, facts[*ti].expected_fee_minor))
+                .collect();
+            let mut search: Option<GroupSearch> = None;
+            let mut taken = 0u128;
+            for &(_, li) in run {
+                if l_out[li].is_some() {
+                    continue;
+                }
+                let l = lines[li];
+                let search = search.get_or_insert_with(|| {
+                    GroupSearch::new(&items, input.tolerances.max_group_size)
+                });
+                let outside = (0..search.len())
+                    .filter(|i| (l.posting_date - facts[cands[*i]].date).num_days().abs() > window)
+                    .fold(0u128, |m, i| m | 1 << i);
+                // A payout line carries the fees of what it pays: amount and fee must both add up.
+                let Some(group) =
+                    search.best(&items, line_minor[li], (atol, ftol), taken | outside)
+                else {
+                    continue;
+                };
+                taken |= group;
+                let members: Vec<usize> = group::members(group).map(|i| cands[i]).collect();
+                let expected: i64 = members.iter().map(|ti| facts[*ti].expected_minor).sum();
+                let fees: i64 = members.iter().map(|ti| facts[*ti].expected_fee_minor).sum();
+                let disc = line_minor[li].0 - expected;
+                let fee_var = line_minor[li].1 - fees;
+                let mismatch = if fee_var.abs() > fee_tol {
+                    MismatchType::Fee
+                } else {
+                    MismatchType::None
+                };
+                let mut sorted = members.clone();
+                sorted.sort_unstable();
+                let o = |c: Counterparts| Outcome {
+                    status: ReconciledStatus::Matched,
+                    mismatch,
+                    rule: MatchRule::ManyToOne,
+                    counterparts: c,
+                    discrepancy: Some(disc),
+                    fee_variance: Some(fee_var),
+                    confidence: 900,
+                };
+                for ti in &members {
+                    t_out[*ti] = Some(o(Counterparts::One(li as u32)));
+                }
+                l_out[li] = Some(o(sorted.iter().map(|t| *t as u32).collect()));
+            }
         }
     }
 
@@ -508,103 +514,5 @@ fn exact_group(
             fee_variance: None,
             confidence: 1000,
         });
-    }
-}
-
-/// First subset (in index order, depth first) of 2..=`max_size` items `(amount, fee)` — positive
-/// amounts sorted descending — whose amounts add up to `target.0` within `tol.0` and whose fees
-/// add up to `target.1` within `tol.1`; bounded by [`MAX_SEARCH_NODES`].
-pub fn subset_sum(
-    items: &[(i64, i64)],
-    target: (i64, i64),
-    tol: (i64, i64),
-    max_size: usize,
-) -> Option<Vec<usize>> {
-    // suffix[i] = sum of amounts[i..], for pruning sums that cannot reach the target.
-    let mut suffix = vec![0i64; items.len() + 1];
-    for i in (0..items.len()).rev() {
-        suffix[i] = suffix[i + 1] + items[i].0;
-    }
-    let mut search = Search {
-        items,
-        suffix,
-        target,
-        tol,
-        max_size,
-        pick: Vec::with_capacity(max_size),
-        nodes: 0,
-    };
-    search.go(0, (0, 0)).then_some(search.pick)
-}
-
-struct Search<'a> {
-    items: &'a [(i64, i64)],
-    suffix: Vec<i64>,
-    target: (i64, i64),
-    tol: (i64, i64),
-    max_size: usize,
-    pick: Vec<usize>,
-    nodes: usize,
-}
-
-impl Search<'_> {
-    fn go(&mut self, start: usize, sum: (i64, i64)) -> bool {
-        if self.pick.len() >= 2
-            && (sum.0 - self.target.0).abs() <= self.tol.0
-            && (sum.1 - self.target.1).abs() <= self.tol.1
-        {
-            return true;
-        }
-        if self.pick.len() == self.max_size {
-            return false;
-        }
-        for i in start..self.items.len() {
-            self.nodes += 1;
-            if self.nodes >= MAX_SEARCH_NODES {
-                return false;
-            }
-            let s = (sum.0 + self.items[i].0, sum.1 + self.items[i].1);
-            if s.0 > self.target.0 + self.tol.0 {
-                continue; // amounts descend: a later, smaller one may still fit
-            }
-            if s.0 + self.suffix[i + 1] < self.target.0 - self.tol.0 {
-                return false; // even everything left cannot reach the target
-            }
-            self.pick.push(i);
-            if self.go(i + 1, s) {
-                return true;
-            }
-            self.pick.pop();
-        }
-        false
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subset_search_finds_the_first_fitting_group_and_stays_bounded() {
-        let items = [(500, 5), (300, 3), (200, 2), (100, 1)];
-        assert_eq!(subset_sum(&items, (600, 6), (0, 0), 6), Some(vec![0, 3]));
-        assert_eq!(
-            subset_sum(&items, (1100, 11), (0, 0), 6),
-            Some(vec![0, 1, 2, 3])
-        );
-        assert_eq!(subset_sum(&items, (1100, 11), (0, 0), 3), None);
-        assert_eq!(
-            subset_sum(&items[..2], (500, 5), (0, 0), 6),
-            None,
-            "a single member is not a group"
-        );
-        assert_eq!(
-            subset_sum(&[(500, 5), (300, 3), (201, 2)], (801, 8), (1, 0), 6),
-            Some(vec![0, 1])
-        );
-        // The amounts fit, the fees do not: no group.
-        assert_eq!(subset_sum(&items, (600, 0), (0, 0), 6), None);
-        let many: Vec<(i64, i64)> = (0..40).map(|i| (1_000_003 + i * 7, 1)).collect();
-        assert_eq!(subset_sum(&many, (1, 0), (0, 0), 6), None);
     }
 }

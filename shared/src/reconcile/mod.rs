@@ -2,10 +2,12 @@
 
 pub mod engine;
 pub mod frame;
+pub mod group;
 pub mod index;
 
-pub use engine::{Counterparts, Outcome, PartitionInput, PartitionResult, reconcile, subset_sum};
+pub use engine::{Counterparts, Outcome, PartitionInput, PartitionResult, reconcile};
 pub use frame::{LineRef, TxnRef};
+pub use group::GroupSearch;
 pub use index::{BreakRegistry, BreakStats, IndexRow, PartitionIndex, Row, RowKind, break_id};
 
 #[cfg(test)]

@@ -345,6 +345,79 @@ fn composite_and_many_to_one_without_ids() -> Result<()> {
     Ok(())
 }
 
+/// A merchant with 40 unpaid payments and a payout of three of the latest: found wherever its
+/// members are (the search was cut to the first 24 by event time, so this payout stayed
+/// unmatched), and a second payout fitting within tolerance does not take its members.
+#[test]
+fn a_payout_is_found_among_many_unpaid_payments_of_its_merchant() -> Result<()> {
+    let f = Fixture::new()?;
+    let mut t = Vec::new();
+    for i in 0..40i64 {
+        // Unrelated amounts between 1 000 and 11 000 USD: no other group adds up to a payout.
+        let cents = 100_000 + (i * 7_919 * 104_729) % 1_000_003;
+        let mut x = txn(
+            &format!("T{i:02}"),
+            "M1",
+            usd().from_minor(cents),
+            "USD",
+            TxnStatus::Approved,
+        )?;
+        x.event_time += chrono::Duration::minutes(i);
+        t.push(x);
+    }
+    let rule = fee_rule()?;
+    let payout = |ids: &[usize], extra_cents: i64| -> Result<(Decimal, Decimal)> {
+        let mut amount = usd().from_minor(extra_cents);
+        let mut fee = Decimal::ZERO;
+        for i in ids {
+            amount += t[*i].amount;
+            fee += usd().round(rule.fee_for(t[*i].amount));
+        }
+        Ok((amount, fee))
+    };
+    let (a1, f1) = payout(&[31, 36, 39], 0)?;
+    let (a2, f2) = payout(&[2, 30], 1)?;
+    let l = vec![
+        // Statement order puts the payout within tolerance first.
+        line("L1", None, Some("M1"), a2, f2)?,
+        line("L2", None, Some("M1"), a1, f1)?,
+    ];
+    let r = f.run(&t, &l)?;
+    for id in ["T31", "T36", "T39"] {
+        assert_eq!(
+            t_out(&r, id),
+            (
+                S::Matched,
+                M::None,
+                R::ManyToOne,
+                Some(0),
+                vec!["L2".into()]
+            ),
+            "{id}"
+        );
+    }
+    for id in ["T02", "T30"] {
+        assert_eq!(
+            t_out(&r, id),
+            (
+                S::Matched,
+                M::None,
+                R::ManyToOne,
+                Some(1),
+                vec!["L1".into()]
+            ),
+            "{id}"
+        );
+    }
+    let paid = r
+        .txn_outcomes
+        .iter()
+        .filter(|o| o.rule == R::ManyToOne)
+        .count();
+    assert_eq!(paid, 5, "the other 35 payments stay missing at the bank");
+    Ok(())
+}
+
 #[test]
 fn composite_ties_break_deterministically_and_order_does_not_matter() -> Result<()> {
     let f = Fixture::new()?;
