@@ -45,7 +45,8 @@ pub const TOLERANCE_RANGES: [(&str, i64, i64); 5] = [
     ("fee_minor_units", 0, 10_000),
     ("date_window_days", 0, 31),
     ("max_group_size", 1, 12),
-    ("max_group_candidates", 1, 64),
+    // The many-to-one search tables at most 128 candidates (`reconcile::group::MAX_POOL`).
+    ("max_group_candidates", 1, 128),
 ];
 
 impl Tolerances {
@@ -333,7 +334,7 @@ mod tests {
             t.out_of_range(),
             [
                 "`amount_minor_units` is -5, must be 0 to 10000",
-                "`max_group_candidates` is 1000000, must be 1 to 64"
+                "`max_group_candidates` is 1000000, must be 1 to 128"
             ]
         );
     }
