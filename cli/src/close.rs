@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use recon_shared::close::{FinalRequest, PartitionRequest, PlanRequest};
+use recon_shared::close::{
+    CloseSummary, EmrStep, FinalRequest, PartitionRequest, PartitionSummary, PlanRequest,
+};
 use recon_shared::ids::{BankId, BusinessDate};
 use recon_shared::local::{LocalManifests, LocalRuns, LocalStore};
 use recon_shared::local_index::LocalTransactionIndex;
@@ -150,11 +152,16 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable> PortTa
         ))
     }
 
-    async fn partition(&self, req: PartitionRequest) -> std::result::Result<Value, Failure> {
+    async fn partition(
+        &self,
+        req: PartitionRequest,
+    ) -> std::result::Result<PartitionSummary, Failure> {
         if let Some(f) = self.injected(&req.bank_id) {
             return Err(f);
         }
-        encode(reconcile_partition::handle(req, &self.store, &self.runs).await)
+        reconcile_partition::handle(req, &self.store, &self.runs)
+            .await
+            .map_err(failure)
     }
 }
 
@@ -180,7 +187,9 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable> Tasks
                     )
                     .await,
                 ),
-                (Some("reconcile-partition"), _) => self.partition(decode(input)?).await,
+                (Some("reconcile-partition"), _) => {
+                    encode(Ok(self.partition(decode(input)?).await?))
+                }
                 (Some("final-aggregate"), _) => {
                     let req: FinalRequest = decode(input)?;
                     encode(final_aggregate::handle(req, &self.store, &self.runs, &self.index).await)
@@ -191,7 +200,7 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable> Tasks
                         .partition(req)
                         .await
                         .map_err(|f| Failure::new("EMR.StepFailed", f.cause))?;
-                    Ok(json!({"Status": {"State": "COMPLETED"}, "summary": summary}))
+                    encode(Ok(EmrStep::completed(summary)))
                 }
                 _ => Err(Failure::new(
                     "States.Runtime",
@@ -209,7 +218,7 @@ pub struct CloseReport {
     pub outcome: Outcome,
     pub events: Vec<Event>,
     /// The run summary written to `runs/{date}/{execution}.json`, when the close got that far.
-    pub summary: Option<Value>,
+    pub summary: Option<CloseSummary>,
     /// Not run: nothing it reads changed since `execution`, whose outcome this repeats.
     pub unchanged: bool,
 }
@@ -237,7 +246,7 @@ pub async fn next_execution<R: RunsTable>(
     Ok((format!("{prefix}{}", n + 1), last.map(|(_, r)| r)))
 }
 
-fn read_summary(data: &Path, date: BusinessDate, execution: &str) -> Option<Value> {
+fn read_summary(data: &Path, date: BusinessDate, execution: &str) -> Option<CloseSummary> {
     std::fs::read(data.join(format!("runs/{date}/{execution}.json")))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -302,15 +311,11 @@ pub async fn close_if_changed(
             &tasks.manifests,
         )
         .await?;
-        let awaited_before = summary
-            .get("awaiting_deliveries")
-            .cloned()
-            .unwrap_or_else(|| json!([]));
-        let same_awaited = serde_json::to_value(&plan.awaiting)? == awaited_before;
+        let same_awaited = plan.awaiting == summary.awaiting_deliveries;
         if plan.lambda_partitions.is_empty() && plan.emr_partitions.is_empty() && same_awaited {
             return Ok(CloseReport {
                 execution: last.run_id,
-                outcome: Outcome::Succeeded(summary.clone()),
+                outcome: Outcome::Succeeded(serde_json::to_value(&summary)?),
                 events: Vec::new(),
                 summary: Some(summary),
                 unchanged: true,

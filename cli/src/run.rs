@@ -14,6 +14,7 @@ use recon_shared::local::{LocalCatalog, LocalManifests, LocalStore};
 use recon_shared::manifest::MANIFEST_FILE;
 use recon_shared::pii::{PII_KEY_ENV, PiiKey};
 use recon_shared::ports::ObjectStore;
+use recon_shared::records::ReconciledStatus;
 
 /// Tokenization key used when [`PII_KEY_ENV`] is not set: local development only.
 const LOCAL_DEV_PII_KEY: &[u8] = b"recon-local-development-key-not-for-production";
@@ -272,59 +273,52 @@ pub fn close_table(report: &crate::close::CloseReport) -> String {
     let Some(summary) = &report.summary else {
         return s;
     };
-    let parts = summary["partitions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     s.push_str(&format!(
         "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
         "date", "bank", "txns", "lines", "matched", "partial", "unmatch", "disputed", "breaks"
     ));
-    for p in &parts {
-        if p["status"] == "FAILED" {
+    for p in &summary.partitions {
+        if let Some(f) = p.failure() {
             s.push_str(&format!(
                 "{:<12} {:<8} FAILED {}: {}\n",
-                p["business_date"].as_str().unwrap_or(""),
-                p["bank_id"].as_str().unwrap_or(""),
-                p["error"].as_str().unwrap_or(""),
-                p["cause"].as_str().unwrap_or("")
+                f.business_date.to_string(),
+                f.bank_id.as_str(),
+                f.error,
+                f.cause
             ));
             continue;
         }
-        let p = if p.get("summary").is_some() {
-            &p["summary"]
-        } else {
-            p
+        let (date, bank) = p.partition();
+        let counts = p.summary();
+        let st = |k: ReconciledStatus| {
+            counts
+                .and_then(|c| c.by_status.get(k.as_str()))
+                .copied()
+                .unwrap_or(0)
         };
-        let st = |k: &str| p["by_status"][k].as_u64().unwrap_or(0);
-        let breaks = p["breaks"]["new"].as_u64().unwrap_or(0)
-            + p["breaks"]["persisting"].as_u64().unwrap_or(0);
+        let breaks = counts.map_or(0, |c| c.breaks.new + c.breaks.persisting);
         s.push_str(&format!(
             "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
-            p["business_date"].as_str().unwrap_or(""),
-            p["bank_id"].as_str().unwrap_or(""),
-            p["transactions"].as_u64().unwrap_or(0),
-            p["statement_lines"].as_u64().unwrap_or(0),
-            st("MATCHED"),
-            st("PARTIAL_MATCH"),
-            st("UNMATCHED"),
-            st("DISPUTED"),
+            date.to_string(),
+            bank.as_str(),
+            counts.map_or(0, |c| c.transactions),
+            counts.map_or(0, |c| c.statement_lines),
+            st(ReconciledStatus::Matched),
+            st(ReconciledStatus::PartialMatch),
+            st(ReconciledStatus::Unmatched),
+            st(ReconciledStatus::Disputed),
             breaks
         ));
     }
-    if parts.is_empty() {
+    if summary.partitions.is_empty() {
         s.push_str("  no partition changed since the last successful close\n");
     }
-    for a in summary["awaiting_deliveries"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for a in &summary.awaiting_deliveries {
         s.push_str(&format!(
             "{:<12} {:<8} AWAITING_DELIVERY ({})\n",
-            a["business_date"].as_str().unwrap_or(""),
-            a["bank_id"].as_str().unwrap_or(""),
-            a["reason"].as_str().unwrap_or("")
+            a.business_date.to_string(),
+            a.bank_id.as_str(),
+            a.reason.as_str()
         ));
     }
     s
@@ -336,27 +330,18 @@ pub fn close_table(report: &crate::close::CloseReport) -> String {
 pub fn close_problems(report: &crate::close::CloseReport) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some(summary) = &report.summary {
-        for p in summary["partitions"].as_array().into_iter().flatten() {
-            if p["status"] == "FAILED" {
-                problems.push(format!(
-                    "partition {} {} failed: {}: {}",
-                    p["business_date"].as_str().unwrap_or(""),
-                    p["bank_id"].as_str().unwrap_or(""),
-                    p["error"].as_str().unwrap_or(""),
-                    p["cause"].as_str().unwrap_or("")
-                ));
-            }
+        for f in summary.failures() {
+            problems.push(format!(
+                "partition {} {} failed: {}: {}",
+                f.business_date, f.bank_id, f.error, f.cause
+            ));
         }
-        for a in summary["awaiting_deliveries"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
+        for a in &summary.awaiting_deliveries {
             problems.push(format!(
                 "bank {} awaits its statement of {}: {}",
-                a["bank_id"].as_str().unwrap_or(""),
-                a["business_date"].as_str().unwrap_or(""),
-                a["reason"].as_str().unwrap_or("")
+                a.bank_id,
+                a.business_date,
+                a.reason.as_str()
             ));
         }
     }

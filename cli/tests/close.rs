@@ -27,20 +27,11 @@ async fn ingested_day(dir: &Path, transactions: usize, seed: u64) -> Result<()> 
 fn reconciled(report: &recon_cli::close::CloseReport) -> Vec<(String, String)> {
     report
         .summary
-        .as_ref()
-        .and_then(|s| s["partitions"].as_array().cloned())
-        .unwrap_or_default()
         .iter()
+        .flat_map(|s| &s.partitions)
         .map(|p| {
-            let p = if p.get("summary").is_some() {
-                &p["summary"]
-            } else {
-                p
-            };
-            (
-                p["business_date"].as_str().unwrap_or("").to_string(),
-                p["bank_id"].as_str().unwrap_or("").to_string(),
-            )
+            let (date, bank) = p.partition();
+            (date.to_string(), bank.to_string())
         })
         .collect()
 }
@@ -152,7 +143,7 @@ async fn transient_failures_are_retried_and_permanent_ones_caught_then_redone() 
         .summary
         .clone()
         .ok_or_else(|| Error::Invariant("no summary".into()))?;
-    assert_eq!(summary["failed_partitions"], 1);
+    assert_eq!(summary.failed_partitions, 1);
     assert!(
         !dir.path()
             .join("index/batch/business_date=2026-11-20/bank_id=bank_03")
@@ -215,7 +206,8 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
     let awaited = first
         .summary
         .as_ref()
-        .map(|s| s["awaiting_deliveries"].clone())
+        .map(|s| serde_json::to_value(&s.awaiting_deliveries))
+        .transpose()?
         .unwrap_or_default();
     assert_eq!(
         awaited,
@@ -256,14 +248,14 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
 fn failures(report: &recon_cli::close::CloseReport) -> Vec<(String, String, String)> {
     report
         .summary
-        .as_ref()
-        .and_then(|s| s["partitions"].as_array().cloned())
-        .unwrap_or_default()
         .iter()
-        .filter(|p| p["status"] == "FAILED")
-        .map(|p| {
-            let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-            (s("business_date"), s("bank_id"), s("cause"))
+        .flat_map(|s| s.failures())
+        .map(|f| {
+            (
+                f.business_date.to_string(),
+                f.bank_id.to_string(),
+                f.cause.clone(),
+            )
         })
         .collect()
 }
@@ -428,9 +420,13 @@ async fn a_bank_whose_statement_is_quarantined_is_awaited_not_called_unpaid() ->
         6,
         "five banks today and the late partition: {closed:?}"
     );
-    let summary = report.summary.unwrap_or_default();
+    let awaited = report
+        .summary
+        .map(|s| serde_json::to_value(s.awaiting_deliveries))
+        .transpose()?
+        .unwrap_or_default();
     assert_eq!(
-        summary["awaiting_deliveries"],
+        awaited,
         serde_json::json!([{"business_date": "2026-11-20", "bank_id": "bank_03",
                             "sources": ["bank_03"], "reason": "QUARANTINED"}])
     );

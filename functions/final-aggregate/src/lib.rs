@@ -1,15 +1,16 @@
 //! `final-aggregate` (Step Functions task): final index, merchant KPIs and the run summary.
 
-pub use recon_shared::close::FinalRequest;
+pub use recon_shared::close::{CloseSummary, FinalRequest};
 use recon_shared::metrics::{Emf, pascal};
 use recon_shared::ports::{ObjectStore, RunsTable, TransactionIndex};
+use recon_shared::records::MismatchType;
 
 pub async fn handle<S: ObjectStore, R: RunsTable, I: TransactionIndex>(
     req: FinalRequest,
     store: &S,
     runs: &R,
     index: &I,
-) -> recon_shared::Result<serde_json::Value> {
+) -> recon_shared::Result<CloseSummary> {
     recon_shared::close::final_aggregate(store, runs, index, &req).await
 }
 
@@ -20,10 +21,8 @@ pub const MISMATCH_RATE_METRIC: &str = "MismatchRate";
 pub const AWAITING_METRIC: &str = "AwaitingDeliveries";
 
 /// How many bank statements a close's summary awaits.
-pub fn awaiting_deliveries(summary: &serde_json::Value) -> u64 {
-    summary["awaiting_deliveries"]
-        .as_array()
-        .map_or(0, |a| a.len() as u64)
+pub fn awaiting_deliveries(summary: &CloseSummary) -> u64 {
+    summary.awaiting_deliveries.len() as u64
 }
 
 /// CloudWatch embedded-metric-format lines for a close's summary: for each closed date, the
@@ -32,37 +31,34 @@ pub fn awaiting_deliveries(summary: &serde_json::Value) -> u64 {
 /// Lambda prints them to stdout; CloudWatch Logs turns each line into datapoints. Dates
 /// without transactions give no line.
 pub fn mismatch_rate_emf(
-    summary: &serde_json::Value,
+    summary: &CloseSummary,
     environment: &str,
     timestamp_ms: i64,
 ) -> Vec<String> {
-    let Some(dates) = summary["dates"].as_object() else {
-        return Vec::new();
-    };
-    dates
+    summary
+        .dates
         .iter()
-        .filter_map(|(date, day)| {
-            let transactions = day["transactions"].as_u64().filter(|&n| n > 0)?;
-            let clean = day["by_mismatch"]["NONE"].as_u64().unwrap_or(0);
+        .filter(|(_, day)| day.transactions > 0)
+        .map(|(date, day)| {
+            let clean = day
+                .by_mismatch
+                .get(MismatchType::None.as_str())
+                .copied()
+                .unwrap_or(0);
             let mut emf = Emf::new(environment, "final-aggregate")
                 .environment_only()
                 .ratio(
                     MISMATCH_RATE_METRIC,
-                    transactions.saturating_sub(clean),
-                    transactions,
+                    day.transactions.saturating_sub(clean),
+                    day.transactions,
                 )
-                .property("BusinessDate", date.as_str())
-                .property("Execution", summary["execution"].clone())
-                .property("Transactions", transactions);
-            if let Some(by_status) = day["by_status"].as_object() {
-                for (status, n) in by_status {
-                    emf = emf.count(
-                        &format!("Matches{}", pascal(status)),
-                        n.as_u64().unwrap_or(0),
-                    );
-                }
+                .property("BusinessDate", date.to_string())
+                .property("Execution", summary.execution.as_str())
+                .property("Transactions", day.transactions);
+            for (status, n) in &day.by_status {
+                emf = emf.count(&format!("Matches{}", pascal(status)), *n);
             }
-            Some(emf.line(timestamp_ms))
+            emf.line(timestamp_ms)
         })
         .collect()
 }
@@ -70,22 +66,62 @@ pub fn mismatch_rate_emf(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use recon_shared::close::DateSummary;
+    use recon_shared::ids::BusinessDate;
+    use recon_shared::ports::RunStatus;
     use serde_json::{Value, json};
+
+    fn day(
+        transactions: u64,
+        by_status: &[(&str, u64)],
+        by_mismatch: &[(&str, u64)],
+    ) -> DateSummary {
+        let map = |kv: &[(&str, u64)]| kv.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        DateSummary {
+            transactions,
+            by_status: map(by_status),
+            by_mismatch: map(by_mismatch),
+            ..DateSummary::default()
+        }
+    }
+
+    fn close_summary(dates: Vec<(&str, DateSummary)>) -> recon_shared::Result<CloseSummary> {
+        Ok(CloseSummary {
+            awaiting_deliveries: Vec::new(),
+            business_date: BusinessDate::parse("2026-11-20")?,
+            dates: dates
+                .into_iter()
+                .map(|(d, s)| Ok((BusinessDate::parse(d)?, s)))
+                .collect::<recon_shared::Result<_>>()?,
+            duration_ms: 0,
+            execution: "close-2026-11-20-1".into(),
+            failed_partitions: 0,
+            partitions: Vec::new(),
+            status: RunStatus::Succeeded,
+        })
+    }
 
     #[test]
     fn one_mismatch_rate_line_per_closed_date() -> recon_shared::Result<()> {
-        let summary = json!({
-            "execution": "close-2026-11-20-1",
-            "dates": {
-                "2026-11-19": {"transactions": 20, "by_mismatch": {"NONE": 20}},
-                "2026-11-20": {"transactions": 20000,
-                               "by_status": {"MATCHED": 19335, "PARTIAL_MATCH": 194},
-                               "by_mismatch": {"AMOUNT": 177, "FEE": 312, "NONE": 19023,
-                                               "MISSING_AT_BANK": 402, "CHARGEBACK": 69,
-                                               "CURRENCY": 17}},
-                "2026-11-18": {"transactions": 0, "by_mismatch": {}}
-            }
-        });
+        let summary = close_summary(vec![
+            ("2026-11-19", day(20, &[], &[("NONE", 20)])),
+            (
+                "2026-11-20",
+                day(
+                    20000,
+                    &[("MATCHED", 19335), ("PARTIAL_MATCH", 194)],
+                    &[
+                        ("AMOUNT", 177),
+                        ("FEE", 312),
+                        ("NONE", 19023),
+                        ("MISSING_AT_BANK", 402),
+                        ("CHARGEBACK", 69),
+                        ("CURRENCY", 17),
+                    ],
+                ),
+            ),
+            ("2026-11-18", day(0, &[], &[])),
+        ])?;
         let lines = mismatch_rate_emf(&summary, "prod", 1_795_226_400_000);
         assert_eq!(lines.len(), 2);
         let today: Value = serde_json::from_str(&lines[1])?;
@@ -108,7 +144,8 @@ mod tests {
         assert_eq!(pascal("MISSING_AT_BANK"), "MissingAtBank");
         let late: Value = serde_json::from_str(&lines[0])?;
         assert_eq!(late["MismatchRate"], json!(0.0));
-        assert!(mismatch_rate_emf(&json!({}), "prod", 0).is_empty());
+        assert_eq!(today["Execution"], "close-2026-11-20-1");
+        assert!(mismatch_rate_emf(&close_summary(Vec::new())?, "prod", 0).is_empty());
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
                 .await
                 .map_err(diagnostic)?;
             let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            tracing::info!(execution = %summary["execution"], "close aggregated");
+            tracing::info!(execution = %summary.execution, "close aggregated");
             // Embedded-metric-format lines: the `MismatchRate` alarm of template.yaml.
             let now = now_ms();
             for line in final_aggregate::mismatch_rate_emf(&summary, &env, now) {

@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 
 use final_aggregate::FinalRequest;
+use recon_shared::close::PartitionOutcome;
 use recon_shared::{Error, Result};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const FINAL: &str = include_str!("../../../events/final-aggregate/final.json");
 const ASL: &str = include_str!("../../../statemachines/daily-close.asl.json");
@@ -29,7 +30,7 @@ fn the_final_event_is_what_the_state_machine_sends() -> Result<()> {
         .unwrap_or_default();
     assert_eq!(fields, sent);
 
-    let req: FinalRequest = serde_json::from_value(raw)?;
+    let req: FinalRequest = serde_json::from_value(raw.clone())?;
     let again: FinalRequest = serde_json::from_str(&serde_json::to_string(&req)?)?;
     assert_eq!(req, again);
     assert_eq!(req.business_date.to_string(), "2026-11-20");
@@ -39,14 +40,23 @@ fn the_final_event_is_what_the_state_machine_sends() -> Result<()> {
     assert_eq!(req.results.len(), 4);
     assert!(req.emr_results.is_empty());
     // What final-aggregate counts as a failed partition (the Map state's recorded failure).
-    let failed: Vec<&Value> = req
-        .results
-        .iter()
-        .filter(|r| r["status"] == json!("FAILED"))
-        .collect();
+    let failed: Vec<&PartitionOutcome> = req.results.iter().filter(|r| r.is_failed()).collect();
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["bank_id"], "bank_03");
-    assert_eq!(failed[0]["error"], "Retryable");
+    let failure = failed[0]
+        .failure()
+        .ok_or_else(|| Error::Invariant(format!("not a recorded failure: {:?}", failed[0])))?;
+    assert_eq!(failure.bank_id.as_str(), "bank_03");
+    assert_eq!(failure.error, "Retryable");
+    // The partition summaries are read as such, and go back out as the JSON that came.
+    assert_eq!(
+        req.results
+            .iter()
+            .filter_map(|r| r.summary())
+            .map(|s| s.transactions)
+            .sum::<u64>(),
+        20 + 8108 + 4155
+    );
+    assert_eq!(serde_json::to_value(&req.results)?, raw["results"]);
     // The banks the plan awaits, as the plan names them.
     assert_eq!(req.awaiting.len(), 1);
     assert_eq!(req.awaiting[0].bank_id.as_str(), "bank_07");

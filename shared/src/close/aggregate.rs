@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::inputs::{objects, transactions_prefix};
+use super::summary::{CloseSummary, DateSummary, PartitionOutcome};
 use crate::columnar::{
     Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, RATIO_PRECISION, RATIO_SCALE, decimal_array,
     money_type, opt_string_array, ratio_type, string_array, timestamp_array, utc_micros,
@@ -37,10 +37,10 @@ pub struct FinalRequest {
     pub dates: Vec<BusinessDate>,
     /// Outputs of the Map states: partition summaries, or recorded failures.
     #[serde(default)]
-    pub results: Vec<Value>,
+    pub results: Vec<PartitionOutcome>,
     /// Outputs of the EMR branch's Map state.
     #[serde(default)]
-    pub emr_results: Vec<Value>,
+    pub emr_results: Vec<PartitionOutcome>,
     /// Banks the plan found without a usable statement (not closed, not failed).
     #[serde(default)]
     pub awaiting: Vec<super::plan::AwaitingDelivery>,
@@ -370,7 +370,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
     runs: &R,
     index: &I,
     req: &FinalRequest,
-) -> Result<Value> {
+) -> Result<CloseSummary> {
     let started = std::time::Instant::now();
     let execution = req
         .execution
@@ -381,12 +381,14 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
         dates.push(req.business_date);
     }
     dates.sort();
-    let results: Vec<&Value> = req.results.iter().chain(&req.emr_results).collect();
-    let failed = results
+    let partitions: Vec<PartitionOutcome> = req
+        .results
         .iter()
-        .filter(|r| r["status"] == json!("FAILED"))
-        .count();
-    let mut per_date = serde_json::Map::new();
+        .chain(&req.emr_results)
+        .cloned()
+        .collect();
+    let failed = partitions.iter().filter(|p| p.is_failed()).count();
+    let mut per_date = BTreeMap::new();
     for date in &dates {
         let mut phase = Phases::start();
         let batch_data = read_columns_under::<_, IndexRow>(
@@ -451,11 +453,18 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
             })
             .count();
         per_date.insert(
-            date.to_string(),
-            json!({"transactions": finals.len(), "statement_lines": lines, "statement_lines_not_matched": unmatched_lines,
-                   "by_status": by_status, "by_mismatch": by_mismatch, "merchants": kpis.len(),
-                   "stream_states": stream.len(), "settlements_written_back": written_back,
-                   "phase_ms": phase.ms}),
+            *date,
+            DateSummary {
+                by_mismatch,
+                by_status,
+                merchants: kpis.len() as u64,
+                phase_ms: phase.ms,
+                settlements_written_back: written_back,
+                statement_lines: lines as u64,
+                statement_lines_not_matched: unmatched_lines as u64,
+                stream_states: stream.len() as u64,
+                transactions: finals.len() as u64,
+            },
         );
     }
     let status = if failed == 0 {
@@ -486,22 +495,20 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
         })
         .await?;
     }
-    let summary = json!({
-        "business_date": req.business_date,
-        "execution": execution,
-        "status": status,
-        "dates": per_date,
-        "partitions": results,
-        "failed_partitions": failed,
-        "awaiting_deliveries": req.awaiting,
-        "duration_ms": started.elapsed().as_millis() as u64,
-    });
-    let mut bytes = serde_json::to_vec_pretty(&summary)?;
-    bytes.push(b'\n');
+    let summary = CloseSummary {
+        awaiting_deliveries: req.awaiting.clone(),
+        business_date: req.business_date,
+        dates: per_date,
+        duration_ms: started.elapsed().as_millis() as u64,
+        execution: execution.clone(),
+        failed_partitions: failed as u64,
+        partitions,
+        status,
+    };
     store
         .put(
             &format!("runs/{}/{execution}.json", req.business_date),
-            Bytes::from(bytes),
+            Bytes::from(summary.to_file_bytes()?),
         )
         .await?;
     runs.put(&RunRecord {
@@ -524,7 +531,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
 
 /// Milliseconds spent in each phase of the aggregation of one date.
 struct Phases {
-    ms: BTreeMap<&'static str, u64>,
+    ms: BTreeMap<String, u64>,
     last: std::time::Instant,
 }
 
@@ -538,7 +545,8 @@ impl Phases {
 
     fn lap(&mut self, name: &'static str) {
         let now = std::time::Instant::now();
-        self.ms.insert(name, (now - self.last).as_millis() as u64);
+        self.ms
+            .insert(name.to_string(), (now - self.last).as_millis() as u64);
         self.last = now;
     }
 }

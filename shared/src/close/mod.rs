@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod inputs;
 pub mod partition;
 pub mod plan;
+pub mod summary;
 
 pub use aggregate::{
     FinalRequest, FinalRow, KpiRow, StreamState, build_final, derive_status, final_aggregate,
@@ -12,4 +13,8 @@ pub use partition::{PartitionRequest, PartitionSummary, reconcile_partition};
 pub use plan::{
     AwaitReason, AwaitingDelivery, DEFAULT_LOOKBACK_DAYS, Plan, PlanRequest, PlannedPartition,
     Route, plan,
+};
+pub use summary::{
+    CloseSummary, DateSummary, EmrStep, EmrStepStatus, PartitionFailure, PartitionOutcome,
+    StepOutcome,
 };
