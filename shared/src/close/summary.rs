@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::partition::PartitionSummary;
@@ -50,22 +51,22 @@ pub struct StepOutcome {
 
 /// What the EMR step task returns: its `Status`, the partition's summary when the binding
 /// has it (the local one does), and whatever else the service reports, kept as it came.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Map<String, Value>")]
 pub struct EmrStep {
-    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    /// `Status`.
     pub status: Option<EmrStepStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<PartitionSummary>,
-    #[serde(flatten)]
+    /// The other keys.
     pub other: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The step's `Status`: its `State` and the other keys as they came.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Map<String, Value>")]
 pub struct EmrStepStatus {
     /// `PENDING`, `RUNNING`, `COMPLETED`, `CANCELLED`, `FAILED`, `INTERRUPTED`.
-    #[serde(rename = "State")]
     pub state: String,
-    #[serde(flatten)]
     pub other: Map<String, Value>,
 }
 
@@ -80,6 +81,63 @@ impl EmrStep {
             summary: Some(summary),
             other: Map::new(),
         }
+    }
+}
+
+// The known keys are taken out of the object and the rest kept (no `serde(flatten)`, whose
+// buffering goes through floats).
+impl TryFrom<Map<String, Value>> for EmrStep {
+    type Error = serde_json::Error;
+
+    fn try_from(mut other: Map<String, Value>) -> std::result::Result<Self, Self::Error> {
+        let status = other.remove("Status").map(serde_json::from_value);
+        let summary = other.remove("summary").map(serde_json::from_value);
+        Ok(EmrStep {
+            status: status.transpose()?,
+            summary: summary.transpose()?,
+            other,
+        })
+    }
+}
+
+impl TryFrom<Map<String, Value>> for EmrStepStatus {
+    type Error = serde_json::Error;
+
+    fn try_from(mut other: Map<String, Value>) -> std::result::Result<Self, Self::Error> {
+        let state = other
+            .remove("State")
+            .ok_or_else(|| serde::de::Error::missing_field("State"))?;
+        Ok(EmrStepStatus {
+            state: serde_json::from_value(state)?,
+            other,
+        })
+    }
+}
+
+impl Serialize for EmrStep {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(None)?;
+        if let Some(status) = &self.status {
+            m.serialize_entry("Status", status)?;
+        }
+        if let Some(summary) = &self.summary {
+            m.serialize_entry("summary", summary)?;
+        }
+        for (k, v) in &self.other {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for EmrStepStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("State", &self.state)?;
+        for (k, v) in &self.other {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
     }
 }
 
@@ -227,7 +285,7 @@ mod tests {
                               "as_of": "2026-11-20", "execution": "close-2026-11-20-1",
                               "step": {"Id": "s-1", "Name": "reconcile-2026-11-20-bank_05",
                                        "Status": {"State": "COMPLETED",
-                                                  "Timeline": {"EndDateTime": 1.7e12}}}});
+                                                  "Timeline": {"EndDateTime": 1_764_979_200_000u64}}}});
         for (raw, failed) in [
             (partition_summary(), false),
             (failure.clone(), true),
