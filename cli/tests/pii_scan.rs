@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::{date, files_under, tmp};
-use recon_shared::columnar::{read_batches, read_parquet};
+use common::{date, file_text, files_under, tmp};
+use recon_shared::columnar::read_parquet;
 use recon_shared::manifest::{MANIFEST_FILE, sha256_hex};
 use recon_shared::source::{Reject, RejectReason};
 use recon_shared::{Error, Result};
@@ -28,26 +28,6 @@ const EMAILS: &[&str] = &[
 const CARDS: &[&str] = &["4111111111111111", "5500005555555559", "340000000000009"];
 /// Raw user ids seeded beside the generator's own (`U` + 8 digits, like them).
 const USERS: &[&str] = &["U77777771", "U77777772", "U77777773", "U77777774"];
-
-/// The text of a file: every string cell of a Parquet file, the bytes of any other.
-fn file_text(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if path.extension().is_none_or(|x| x != "parquet") {
-        return Ok(bytes);
-    }
-    let mut out = Vec::new();
-    for batch in read_batches(bytes::Bytes::from(bytes))? {
-        for col in batch.columns() {
-            if let Some(s) = col.as_any().downcast_ref::<arrow_array::StringArray>() {
-                for v in s.iter().flatten() {
-                    out.extend_from_slice(v.as_bytes());
-                    out.push(b'\n');
-                }
-            }
-        }
-    }
-    Ok(out)
-}
 
 /// Raw user ids of the generated day (`config/users.jsonl`) and the seeded ones.
 fn user_ids(dir: &Path) -> Result<BTreeSet<String>> {

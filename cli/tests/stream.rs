@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{files_under, tmp};
+use common::{file_text, files_under, tmp};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -14,7 +14,7 @@ use recon_cli::close::{LocalTasks, close};
 use recon_cli::run::{RunConfig, ingest};
 use recon_cli::stream_feed::{BATCH_SIZE, feed_topics, feed_topics_into};
 use recon_shared::close::FinalRow;
-use recon_shared::columnar::{read_batches, read_parquet};
+use recon_shared::columnar::read_parquet;
 use recon_shared::ids::{BusinessDate, TransactionId};
 use recon_shared::local::LocalStore;
 use recon_shared::local_index::{LocalTransactionIndex, read_snapshot_lines};
@@ -56,26 +56,6 @@ fn leaks(text: &[u8], ids: &BTreeSet<String>) -> Vec<String> {
         }
     }
     out
-}
-
-/// The text a file holds: every string cell of a Parquet file, the bytes of any other.
-fn file_text(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if path.extension().is_none_or(|x| x != "parquet") {
-        return Ok(bytes);
-    }
-    let mut out = Vec::new();
-    for batch in read_batches(bytes::Bytes::from(bytes))? {
-        for col in batch.columns() {
-            if let Some(s) = col.as_any().downcast_ref::<arrow_array::StringArray>() {
-                for v in s.iter().flatten() {
-                    out.extend_from_slice(v.as_bytes());
-                    out.push(b'\n');
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Log output captured from the global tracing subscriber.

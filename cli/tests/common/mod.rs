@@ -66,3 +66,23 @@ pub fn tree(root: &Path, sub: &str) -> Result<BTreeMap<String, String>> {
     }
     Ok(out)
 }
+
+/// The text of a file: every string cell of a Parquet file, the bytes of any other.
+pub fn file_text(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if path.extension().is_none_or(|x| x != "parquet") {
+        return Ok(bytes);
+    }
+    let mut out = Vec::new();
+    for batch in recon_shared::columnar::read_batches(bytes::Bytes::from(bytes))? {
+        for col in batch.columns() {
+            if let Some(s) = col.as_any().downcast_ref::<arrow_array::StringArray>() {
+                for v in s.iter().flatten() {
+                    out.extend_from_slice(v.as_bytes());
+                    out.push(b'\n');
+                }
+            }
+        }
+    }
+    Ok(out)
+}
