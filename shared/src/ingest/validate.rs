@@ -469,7 +469,8 @@ async fn resume<S: ObjectStore, M: ManifestTable>(
     let mut newly_quarantined = Vec::new();
     let manifest = Manifest::parse(key, bytes)?;
     if !late.is_empty() {
-        let mapping = SourceMapping::from_json(&store.get(&source_config_key(source)).await?)?;
+        let key = source_config_key(source);
+        let mapping = SourceMapping::from_file(&key, &store.get(&key).await?)?;
         for r in &late {
             let Some(f) = manifest.files.iter().find(|f| f.name == r.file) else {
                 continue;
@@ -606,23 +607,18 @@ async fn admit<S: ObjectStore>(
             ));
         }
     }
-    let mapping = match store.get(&source_config_key(source)).await {
-        Ok(b) => SourceMapping::from_json(&b),
+    let key = source_config_key(source);
+    let mapping = match store.get(&key).await {
+        // Refuses a mapping whose `source_id` is not the one its file is named for.
+        Ok(b) => SourceMapping::from_file(&key, &b),
         Err(Error::NotFound { .. }) => {
-            let reason = format!("no source mapping at {}", source_config_key(source));
+            let reason = format!("no source mapping at {key}");
             return Ok(Admission::Reject("NO_SOURCE_MAPPING", reason));
         }
         Err(e) => return Err(e),
     };
     Ok(match mapping {
-        Ok(m) if m.source_id == *source => Admission::Ready(manifest, m),
-        Ok(m) => Admission::Reject(
-            "NO_SOURCE_MAPPING",
-            format!(
-                "config/sources/{source}.json declares source_id {}",
-                m.source_id
-            ),
-        ),
+        Ok(m) => Admission::Ready(manifest, m),
         Err(e) => Admission::Reject("NO_SOURCE_MAPPING", e.to_string()),
     })
 }
