@@ -44,25 +44,6 @@ struct Outputs {
     answers: BTreeMap<String, (u16, Value)>,
 }
 
-/// Removes wall-clock timings, which differ between any two runs.
-fn untimed(mut v: Value) -> Value {
-    match &mut v {
-        Value::Object(o) => {
-            o.retain(|k, _| !k.ends_with("_ms"));
-            for x in o.values_mut() {
-                *x = untimed(x.take());
-            }
-        }
-        Value::Array(a) => {
-            for x in a.iter_mut() {
-                *x = untimed(x.take());
-            }
-        }
-        _ => {}
-    }
-    v
-}
-
 async fn pipeline<S, M, C, R, I>(
     tasks: &PortTasks<S, R, I, M>,
     catalog: &C,
@@ -161,9 +142,12 @@ where
                 index,
             )
             .await;
-            answers.insert(format!("{p} (page 2)"), (more.status, untimed(more.body)));
+            answers.insert(
+                format!("{p} (page 2)"),
+                (more.status, common::untimed(more.body)),
+            );
         }
-        resp.body = untimed(resp.body);
+        resp.body = common::untimed(resp.body);
         answers.insert(p, (resp.status, resp.body));
     }
     let mut objects = BTreeMap::new();
@@ -173,7 +157,7 @@ where
             if prefix == "runs/" {
                 // Run summaries hold timings: compared without them.
                 let v: Value = serde_json::from_slice(&bytes)?;
-                bytes = Bytes::from(serde_json::to_vec(&untimed(v))?);
+                bytes = Bytes::from(serde_json::to_vec(&common::untimed(v))?);
             }
             objects.insert(o.key.clone(), bytes);
         }
@@ -187,7 +171,7 @@ where
         .runs(date)
         .await?
         .into_iter()
-        .map(|r| serde_json::to_value(r).map(untimed))
+        .map(|r| serde_json::to_value(r).map(common::untimed))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(Outputs {
         objects,
@@ -431,7 +415,7 @@ async fn ops_start_list_describe_and_rerun() -> Result<()> {
     .await?;
     assert!(aws.transactions > 0);
     let strip = |s: &recon_shared::close::PartitionSummary| -> Result<Value> {
-        Ok(untimed(serde_json::to_value(s)?))
+        Ok(common::untimed(serde_json::to_value(s)?))
     };
     assert_eq!(strip(&aws)?, strip(&local)?);
     let key = format!("index/batch/business_date={d20}/bank_id=bank_01/part.parquet");

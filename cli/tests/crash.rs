@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{files_under, tmp};
+use common::{files_under, tmp, untimed};
 use recon_shared::fault::{FAULT_ENV, POINTS, TRACE_ENV};
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::manifest::{Manifest, sha256_hex};
@@ -83,20 +83,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         io(&f, std::fs::copy(&f, &dst))?;
     }
     Ok(())
-}
-
-/// Drops the timings of a run summary or a Runs row (they differ from run to run).
-fn untimed(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(k, _)| k != "duration_ms" && k != "phase_ms")
-                .map(|(k, v)| (k, untimed(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(untimed).collect()),
-        v => v,
-    }
 }
 
 /// The state of a data directory: every file's hash by relative path, with the three

@@ -86,3 +86,19 @@ pub fn file_text(path: &Path) -> Result<Vec<u8>> {
     }
     Ok(out)
 }
+
+/// Drops the wall-clock timings of a run summary, a Runs row or an API answer
+/// (`duration_ms`, `phase_ms`): they differ between any two runs.
+pub fn untimed(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(k, _)| k != "duration_ms" && k != "phase_ms")
+                .map(|(k, v)| (k, untimed(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(untimed).collect()),
+        v => v,
+    }
+}
