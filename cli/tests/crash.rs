@@ -17,12 +17,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{files_under, tmp, untimed};
+use common::{diff, files_under, state, tmp};
 use recon_shared::fault::{FAULT_ENV, POINTS, TRACE_ENV};
-use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::manifest::{Manifest, sha256_hex};
 use recon_shared::{Error, Result};
-use serde_json::Value;
 
 const RECON: &str = env!("CARGO_BIN_EXE_recon");
 
@@ -83,60 +81,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         io(&f, std::fs::copy(&f, &dst))?;
     }
     Ok(())
-}
-
-/// The state of a data directory: every file's hash by relative path, with the three
-/// exceptions of the module documentation.
-fn state(root: &Path) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for p in files_under(root) {
-        let rel = p
-            .strip_prefix(root)
-            .map_err(|e| Error::Invariant(e.to_string()))?
-            .to_string_lossy()
-            .into_owned();
-        if rel.starts_with("state/transaction_index/") {
-            continue;
-        }
-        let bytes = io(&p, std::fs::read(&p))?;
-        let timed = rel.starts_with("runs/") || rel.starts_with("state/runs/");
-        let digest = if timed {
-            let v: Value = serde_json::from_slice(&bytes)?;
-            sha256_hex(&serde_json::to_vec(&untimed(v))?)
-        } else {
-            sha256_hex(&bytes)
-        };
-        out.insert(rel, digest);
-    }
-    let items = LocalTransactionIndex::open_read_only(root)?.scan()?;
-    let mut dump = Vec::new();
-    for item in &items {
-        dump.extend(serde_json::to_vec(item)?);
-        dump.push(b'\n');
-    }
-    out.insert(
-        format!("state/transaction_index/ ({} items)", items.len()),
-        sha256_hex(&dump),
-    );
-    Ok(out)
-}
-
-/// The differences between two states, for a readable assertion message.
-fn diff(want: &BTreeMap<String, String>, got: &BTreeMap<String, String>) -> Vec<String> {
-    let mut out = Vec::new();
-    for (k, v) in want {
-        match got.get(k) {
-            None => out.push(format!("missing {k}")),
-            Some(g) if g != v => out.push(format!("differs {k}")),
-            Some(_) => {}
-        }
-    }
-    out.extend(
-        got.keys()
-            .filter(|k| !want.contains_key(*k))
-            .map(|k| format!("extra {k}")),
-    );
-    out
 }
 
 struct Baseline {

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use recon_cli::generate::{GenerateConfig, Knobs, generate};
 use recon_shared::ids::BusinessDate;
+use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::manifest::sha256_hex;
 use recon_shared::{Error, Result};
+use serde_json::Value;
 
 pub fn date() -> Result<BusinessDate> {
     BusinessDate::parse("2026-11-20")
@@ -89,8 +91,7 @@ pub fn file_text(path: &Path) -> Result<Vec<u8>> {
 
 /// Drops the wall-clock timings of a run summary, a Runs row or an API answer
 /// (`duration_ms`, `phase_ms`): they differ between any two runs.
-pub fn untimed(v: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
+pub fn untimed(v: Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.into_iter()
@@ -102,3 +103,60 @@ pub fn untimed(v: serde_json::Value) -> serde_json::Value {
         v => v,
     }
 }
+
+/// The state of a data directory: every file's hash by relative path, compared byte for
+/// byte but for what differs between two runs of the same inputs: the TransactionIndex's files
+/// (a re-run compacts into a new generation: its items are compared), and the timings of the run
+/// summaries and Runs rows.
+pub fn state(root: &Path) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for p in files_under(root) {
+        let rel = p
+            .strip_prefix(root)
+            .map_err(|e| Error::Invariant(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
+        if rel.starts_with("state/transaction_index/") {
+            continue;
+        }
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        let timed = rel.starts_with("runs/") || rel.starts_with("state/runs/");
+        let digest = if timed {
+            let v: Value = serde_json::from_slice(&bytes)?;
+            sha256_hex(&serde_json::to_vec(&untimed(v))?)
+        } else {
+            sha256_hex(&bytes)
+        };
+        out.insert(rel, digest);
+    }
+    let items = LocalTransactionIndex::open_read_only(root)?.scan()?;
+    let mut dump = Vec::new();
+    for item in &items {
+        dump.extend(serde_json::to_vec(item)?);
+        dump.push(b'\n');
+    }
+    out.insert(
+        format!("state/transaction_index/ ({} items)", items.len()),
+        sha256_hex(&dump),
+    );
+    Ok(out)
+}
+
+/// The differences between two states, for a readable assertion message.
+pub fn diff(want: &BTreeMap<String, String>, got: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in want {
+        match got.get(k) {
+            None => out.push(format!("missing {k}")),
+            Some(g) if g != v => out.push(format!("differs {k}")),
+            Some(_) => {}
+        }
+    }
+    out.extend(
+        got.keys()
+            .filter(|k| !want.contains_key(*k))
+            .map(|k| format!("extra {k}")),
+    );
+    out
+}
+
