@@ -203,6 +203,28 @@ def check_routes(resources):
         problem(f"template.yaml routes {method} {path}, which docs/openapi.yaml does not document")
 
 
+def check_dashboard_metrics():
+    """Every `Recon` metric a dashboard of infra/ plots is one the code emits (a renamed metric
+    would leave an empty panel, silently)."""
+    emitted = set()
+    for rs in list(ROOT.glob("shared/src/**/*.rs")) + list(ROOT.glob("functions/*/src/**/*.rs")):
+        emitted |= set(re.findall(r'"([A-Z][A-Za-z]+)"', rs.read_text()))
+    for path in sorted(ROOT.glob("infra/*.yaml")):
+        tpl, errors = decode(str(path))
+        if errors:
+            problem(f"{path.relative_to(ROOT)} does not parse: {errors}")
+            continue
+        for logical, res in tpl.get("Resources", {}).items():
+            if res.get("Type") != "AWS::CloudWatch::Dashboard":
+                continue
+            body = res["Properties"]["DashboardBody"]
+            text = body["Fn::Sub"] if isinstance(body, dict) else body
+            for widget in json.loads(text)["widgets"]:
+                for metric in widget.get("properties", {}).get("metrics", []):
+                    if metric[0] == "Recon" and metric[1] not in emitted:
+                        problem(f"{path.relative_to(ROOT)} {logical} plots Recon/{metric[1]}, which no code emits")
+
+
 def check_events(crate_dirs):
     by_dir = {d.name: name for name, d in crate_dirs.items()}
     for event in sorted(ROOT.glob("events/**/*.json")):
@@ -232,6 +254,7 @@ def main() -> int:
     check_s3_reads_see_absent_objects(resources)
     check_routes(resources)
     check_events(crate_dirs)
+    check_dashboard_metrics()
     for p in problems:
         print(f"check_infra: {p}")
     return 1 if problems else 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lints the infrastructure as a test (`make lint-infra`, part of `make test`):
-#   (a) cfn-lint on template.yaml (SAM transform included), errors fail;
+#   (a) cfn-lint on template.yaml (SAM transform included) and its nested stacks in infra/,
+#       errors fail;
 #   (b) asl-validator on every statemachines/*.asl.json with its placeholders replaced by dummy
 #       ARNs, and on the template's inline close launcher, whose business-date expression is
 #       also evaluated on a few scheduled times;
@@ -43,16 +44,18 @@ fail() { echo "lint-infra: FAIL $*"; failed=$((failed + 1)); }
 # --- (a) cfn-lint --------------------------------------------------------------------------
 # Exit status is a bit mask: 2 errors, 4 warnings, 8 informational. Errors and warnings fail.
 set +e
-"$VENV/bin/cfn-lint" --format parseable -- template.yaml >"$tmp/cfn-lint.txt"
-rc=$?
+for tpl in template.yaml infra/*.yaml; do
+  "$VENV/bin/cfn-lint" --format parseable -- "$tpl" >"$tmp/cfn-lint.txt"
+  rc=$?
+  if (( rc & 2 )) || (( rc & 4 )) || (( rc & 1 )); then
+    cat "$tmp/cfn-lint.txt"
+    fail "cfn-lint $tpl (exit $rc)"
+  else
+    [[ -s "$tmp/cfn-lint.txt" ]] && cat "$tmp/cfn-lint.txt"
+    pass "cfn-lint $CFN_LINT_VERSION $tpl"
+  fi
+done
 set -e
-if (( rc & 2 )) || (( rc & 4 )) || (( rc & 1 )); then
-  cat "$tmp/cfn-lint.txt"
-  fail "cfn-lint template.yaml (exit $rc)"
-else
-  [[ -s "$tmp/cfn-lint.txt" ]] && cat "$tmp/cfn-lint.txt"
-  pass "cfn-lint $CFN_LINT_VERSION template.yaml"
-fi
 
 # --- (b) state machines --------------------------------------------------------------------
 # Dummy values for every placeholder: ARNs for *Arn, an EMR cluster id for *ClusterId.
