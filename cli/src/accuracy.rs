@@ -75,7 +75,7 @@ fn sorted_ids(ids: &[String]) -> String {
 pub fn accuracy(data: &Path) -> Result<Report> {
     let mut txn_rows: HashMap<String, Verdict> = HashMap::new();
     let mut line_rows: HashMap<String, Verdict> = HashMap::new();
-    let mut stack = vec![data.join("index/batch")];
+    let mut stack = vec![data.join(recon_shared::keys::BATCH_INDEX)];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
             continue;

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use recon_shared::columnar::write_parquet;
 use recon_shared::ids::BusinessDate;
+use recon_shared::keys;
 use recon_shared::manifest::{MANIFEST_FILE, Manifest};
 use recon_shared::money::FxTable;
 use recon_shared::source::{
@@ -52,7 +53,7 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)>
 /// Normalizes the first file of every delivery for `date` under `data/landing`.
 pub fn normalize(data: &Path, date: BusinessDate, runs: usize) -> Result<Vec<NormalizeBench>> {
     let fx = FxTable::from_csv(&String::from_utf8_lossy(&read(
-        &data.join(format!("config/fx/{date}.csv")),
+        &data.join(keys::fx_key(date)),
     )?))?;
     let mut out = Vec::new();
     let landing = data.join("landing");
@@ -68,7 +69,7 @@ pub fn normalize(data: &Path, date: BusinessDate, runs: usize) -> Result<Vec<Nor
         };
         let manifest = Manifest::parse(&source, &mbytes)?;
         let mapping =
-            SourceMapping::from_json(&read(&data.join(format!("config/sources/{source}.json")))?)?;
+            SourceMapping::from_json(&read(&data.join(keys::source_config_key(&source)))?)?;
         let Some(file) = manifest.files.first() else {
             continue;
         };

@@ -247,7 +247,7 @@ pub async fn next_execution<R: RunsTable>(
 }
 
 fn read_summary(data: &Path, date: BusinessDate, execution: &str) -> Option<CloseSummary> {
-    std::fs::read(data.join(format!("runs/{date}/{execution}.json")))
+    std::fs::read(data.join(recon_shared::keys::run_summary_key(date, execution)))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
 }

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use recon_shared::Result;
 use recon_shared::ids::BusinessDate;
 use recon_shared::ingest::{DeliveryStatus, FileCounts, NormalizeOutcome, ValidationOutcome};
+use recon_shared::keys;
 use recon_shared::local::{LocalCatalog, LocalManifests, LocalStore};
-use recon_shared::manifest::MANIFEST_FILE;
 use recon_shared::pii::{PII_KEY_ENV, PiiKey};
 use recon_shared::ports::ObjectStore;
 use recon_shared::records::ReconciledStatus;
@@ -121,10 +121,10 @@ impl IngestReport {
 pub async fn ingest(cfg: &RunConfig) -> Result<IngestReport> {
     let store = LocalStore::new(&cfg.data);
     let mut manifests: Vec<_> = store
-        .list("landing/")
+        .list(keys::LANDING)
         .await?
         .into_iter()
-        .filter(|o| o.key.ends_with(&format!("/{MANIFEST_FILE}")))
+        .filter(|o| keys::is_manifest_key(&o.key))
         .collect();
     // Deliveries are independent: two at a time, the largest first (sizes from the manifests'
     // directories are not known here, so by key; the ledger and the big banks come early).

@@ -91,8 +91,9 @@ where
         )));
     }
     // The query API.
+    let final_key = recon_shared::keys::final_key(date);
     let finals = store
-        .list(&format!("index/final/business_date={date}/"))
+        .list(final_key.rsplit_once('/').map_or("", |(d, _)| d))
         .await?;
     let rows: Vec<(String, String, String)> = match finals.first() {
         Some(o) => recon_shared::columnar::read_parquet::<recon_shared::close::FinalRow>(
@@ -100,7 +101,13 @@ where
         )?
         .into_iter()
         .filter(|r| !r.user_token.is_empty())
-        .map(|r| (r.transaction_id.to_string(), r.merchant_id, r.user_token))
+        .map(|r| {
+            (
+                r.transaction_id.to_string(),
+                r.merchant_id.to_string(),
+                r.user_token,
+            )
+        })
         .collect(),
         None => Vec::new(),
     };

@@ -13,12 +13,11 @@ use std::sync::{Arc, Mutex};
 use recon_cli::close::{LocalTasks, close};
 use recon_cli::run::{RunConfig, ingest};
 use recon_cli::stream_feed::{BATCH_SIZE, feed_topics, feed_topics_into};
-use recon_shared::close::FinalRow;
+use recon_shared::close::{FinalRow, stream_states, write_back_settlement};
 use recon_shared::columnar::read_parquet;
 use recon_shared::ids::{BusinessDate, TransactionId};
 use recon_shared::local::LocalStore;
 use recon_shared::local_index::{LocalTransactionIndex, read_snapshot_lines};
-use recon_shared::stream::{stream_states, write_back_settlement};
 use recon_shared::{Error, Result};
 
 fn date() -> Result<BusinessDate> {
@@ -151,11 +150,8 @@ async fn a_streamed_and_closed_day_never_holds_a_raw_user_id() -> Result<()> {
     drop(tasks);
     let store = LocalStore::new(data);
     let finals: Vec<FinalRow> = read_parquet(
-        recon_shared::ports::ObjectStore::get(
-            &store,
-            &recon_shared::close::aggregate::final_key(date()?),
-        )
-        .await?,
+        recon_shared::ports::ObjectStore::get(&store, &recon_shared::keys::final_key(date()?))
+            .await?,
     )?;
     assert!(!finals.is_empty());
     let index = LocalTransactionIndex::open(data)?;

@@ -5,13 +5,11 @@
 
 use std::fmt;
 
-use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::ids::BankId;
-use crate::ports::ObjectStore;
 
 /// What a configuration problem fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +85,7 @@ impl ConfigProblem {
         match &self.scope {
             Scope::All => true,
             Scope::Bank(b) => b == bank,
-            Scope::Source(s) => statement_keys.any(|k| k.contains(&format!("/part-{s}-"))),
+            Scope::Source(s) => statement_keys.any(|k| crate::keys::is_from_source(k, s)),
         }
     }
 }
@@ -110,15 +108,6 @@ pub fn problems_error<'p>(problems: impl IntoIterator<Item = &'p ConfigProblem>)
                     .join(" | ")
             ),
         }),
-    }
-}
-
-/// The object at `key`, `None` when there is none.
-pub async fn get_opt<S: ObjectStore>(store: &S, key: &str) -> Result<Option<Bytes>> {
-    match store.get(key).await {
-        Ok(b) => Ok(Some(b)),
-        Err(Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
     }
 }
 

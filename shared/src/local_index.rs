@@ -32,11 +32,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, MerchantId, TransactionId};
+use crate::index_item::{IndexItem, MerchantDayTotals, Settlement, aggregate_delta};
 use crate::local::{STATE_DIR, write_atomic};
 use crate::ports::{
     ConditionalPut, Gsi, IndexPage, IndexQuery, PutOutcome, SettlementUpdate, TransactionIndex,
 };
-use crate::stream::{IndexItem, MerchantDayTotals, Settlement};
 
 /// A log line that sets the settlement of one item (the first member names it, so a reader
 /// tells it from an item by its first bytes).
@@ -245,39 +245,23 @@ fn decode_cursor(cursor: &str, gsi: Gsi, key: &str) -> Result<(BusinessDate, Key
     }
 }
 
-fn hours_add(hours: &mut Vec<(i64, u64)>, h: i64) {
-    match hours.iter_mut().find(|(x, _)| *x == h) {
-        Some(e) => e.1 += 1,
-        None => hours.push((h, 1)),
-    }
-}
-
-fn hours_sub(hours: &mut Vec<(i64, u64)>, h: i64) -> Result<()> {
-    let i = hours
-        .iter()
-        .position(|(x, _)| *x == h)
+/// Adds a signed change to a user's payments in hour `h` (an hour at zero is dropped).
+fn hours_change(hours: &mut Vec<(i64, u64)>, h: i64, by: i64) -> Result<()> {
+    let i = match hours.iter().position(|(x, _)| *x == h) {
+        Some(i) => i,
+        None => {
+            hours.push((h, 0));
+            hours.len() - 1
+        }
+    };
+    hours[i].1 = hours[i]
+        .1
+        .checked_add_signed(by)
         .ok_or_else(|| Error::Invariant("user-hour count below zero".into()))?;
-    hours[i].1 -= 1;
     if hours[i].1 == 0 {
         hours.swap_remove(i);
     }
     Ok(())
-}
-
-/// Whether two items contribute the same to the merchant-day totals.
-fn same_contribution(a: Option<&IndexItem>, b: &IndexItem) -> bool {
-    match (a.and_then(|a| a.txn.as_ref()), &b.txn) {
-        (None, None) => true,
-        (Some(x), Some(y)) => {
-            x.merchant_id == y.merchant_id
-                && x.txn_day == y.txn_day
-                && x.status == y.status
-                && x.currency == y.currency
-                && x.amount == y.amount
-                && a.and_then(IndexItem::risk_label) == b.risk_label()
-        }
-        _ => false,
-    }
 }
 
 /// The tables in memory.
@@ -294,75 +278,81 @@ impl Tables {
         self.items.get(&k).map(|b| &**b)
     }
 
-    /// Replaces (or inserts) an item, keeping GSIs and aggregates in step.
+    /// Replaces (or inserts) an item, keeping the GSIs in step and applying the change the
+    /// core computes for the aggregates ([`aggregate_delta`]).
     fn replace(&mut self, new: IndexItem) -> Result<()> {
         let key = Key::new(new.transaction_id.as_str())?;
         let old = self.items.remove(&key);
         let prev = old.as_deref();
-        // by_user and the user's hours.
+        let delta = aggregate_delta(prev, &new)?;
+        // by_user rows, then the users' hours.
         let (ou, nu) = (prev.and_then(IndexItem::by_user_key), new.by_user_key());
-        let (oh, nh) = (prev.and_then(IndexItem::user_hour), new.user_hour());
-        let (rows_changed, hour_changed) = (ou != nu, oh != nh);
-        if rows_changed || hour_changed {
-            if let (Some((u, d)), Some((_, h))) = (ou, oh) {
-                let uk = Key::new(u)?;
-                if let Some(e) = self.users.get_mut(&uk) {
-                    if rows_changed {
-                        e.rows.remove(d, &key);
-                    }
-                    if hour_changed {
-                        hours_sub(&mut e.hours, h)?;
-                    }
-                    if e.rows.rows.is_empty() && e.hours.is_empty() {
-                        self.users.remove(&uk);
-                    }
-                }
+        if ou != nu {
+            if let Some((u, d)) = ou
+                && let Some(e) = self.users.get_mut(&Key::new(u)?)
+            {
+                e.rows.remove(d, &key);
             }
-            if let (Some((u, d)), Some((_, h))) = (nu, nh) {
-                let e = self.users.entry(Key::new(u)?).or_default();
-                if rows_changed {
-                    e.rows.insert(d, key);
-                }
-                if hour_changed {
-                    hours_add(&mut e.hours, h);
-                }
+            if let Some((u, d)) = nu {
+                self.users
+                    .entry(Key::new(u)?)
+                    .or_default()
+                    .rows
+                    .insert(d, key);
             }
         }
-        // by_merchant and the merchant-day totals.
+        for ((u, h), by) in &delta.user_hours {
+            let e = self.users.entry(Key::new(u)?).or_default();
+            hours_change(&mut e.hours, *h, *by)?;
+        }
+        if let Some((u, _)) = ou {
+            let uk = Key::new(u)?;
+            if self
+                .users
+                .get(&uk)
+                .is_some_and(|e| e.rows.rows.is_empty() && e.hours.is_empty())
+            {
+                self.users.remove(&uk);
+            }
+        }
+        // by_merchant rows, then the merchant-day totals.
         let (om, nm) = (
             prev.and_then(IndexItem::by_merchant_key),
             new.by_merchant_key(),
         );
-        let (rows_changed, totals_changed) = (om != nm, !same_contribution(prev, &new));
-        if rows_changed || totals_changed {
-            if let (Some((m, d)), Some(p)) = (om, prev) {
-                let mk = Key::new(m.as_str())?;
-                if let Some(e) = self.merchants.get_mut(&mk) {
-                    if rows_changed {
-                        e.rows.remove(d, &key);
-                    }
-                    if totals_changed && let Some(t) = e.totals.get_mut(&d) {
-                        t.apply(p, false)?;
-                        if t.is_empty() {
-                            e.totals.remove(&d);
-                        }
-                    }
-                    if e.rows.rows.is_empty() && e.totals.is_empty() {
-                        self.merchants.remove(&mk);
-                    }
-                }
+        if om != nm {
+            if let Some((m, d)) = om
+                && let Some(e) = self.merchants.get_mut(&Key::new(m.as_str())?)
+            {
+                e.rows.remove(d, &key);
             }
             if let Some((m, d)) = nm {
                 let e = self.merchants.entry(Key::new(m.as_str())?).or_default();
-                if rows_changed {
-                    e.rows.insert(d, key);
-                }
-                if totals_changed {
-                    e.totals
-                        .entry(d)
-                        .or_insert_with(|| MerchantDayTotals::new(m.clone(), d))
-                        .apply(&new, true)?;
-                }
+                e.rows.insert(d, key);
+            }
+        }
+        for md in &delta.merchant_days {
+            let e = self
+                .merchants
+                .entry(Key::new(md.merchant_id.as_str())?)
+                .or_default();
+            let t = e
+                .totals
+                .entry(md.txn_day)
+                .or_insert_with(|| MerchantDayTotals::new(md.merchant_id.clone(), md.txn_day));
+            t.apply_delta(md)?;
+            if t.is_empty() {
+                e.totals.remove(&md.txn_day);
+            }
+        }
+        if let Some((m, _)) = om {
+            let mk = Key::new(m.as_str())?;
+            if self
+                .merchants
+                .get(&mk)
+                .is_some_and(|e| e.rows.rows.is_empty() && e.totals.is_empty())
+            {
+                self.merchants.remove(&mk);
             }
         }
         self.items.insert(key, Box::new(new));

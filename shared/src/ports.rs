@@ -31,6 +31,15 @@ pub trait ObjectStore: Send + Sync {
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// The object at `key`, `None` when there is none.
+pub async fn get_opt<S: ObjectStore>(store: &S, key: &str) -> Result<Option<Bytes>> {
+    match store.get(key).await {
+        Ok(b) => Ok(Some(b)),
+        Err(crate::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// State of one delivered file in the Manifests table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -184,7 +193,7 @@ pub struct IndexQuery {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexPage {
-    pub items: Vec<crate::stream::IndexItem>,
+    pub items: Vec<crate::index_item::IndexItem>,
     /// Opaque; present when more items may follow.
     pub next: Option<String>,
 }
@@ -193,11 +202,11 @@ pub struct IndexPage {
 /// still `expected` (what the writer read; default = nothing streamed yet) and the new version
 /// covers it. Its `settlement` is ignored: the stored one is kept.
 ///
-/// [`StreamVersion`]: crate::stream::StreamVersion
+/// [`StreamVersion`]: crate::index_item::StreamVersion
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConditionalPut {
-    pub item: crate::stream::IndexItem,
-    pub expected: crate::stream::StreamVersion,
+    pub item: crate::index_item::IndexItem,
+    pub expected: crate::index_item::StreamVersion,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,8 +220,11 @@ pub enum PutOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettlementUpdate {
     pub transaction_id: crate::ids::TransactionId,
-    pub settlement: crate::stream::Settlement,
+    pub settlement: crate::index_item::Settlement,
 }
+
+/// Items read or written per call to the [`TransactionIndex`] by its users.
+pub const INDEX_CHUNK: usize = 1000;
 
 /// The TransactionIndex table (DESIGN §7) with its two GSIs and the aggregates kept beside it
 /// (merchant-day totals, per user and hour counts for the VELOCITY policy), which the store
@@ -222,12 +234,12 @@ pub trait TransactionIndex: Send + Sync {
     fn get_many(
         &self,
         ids: &[crate::ids::TransactionId],
-    ) -> impl Future<Output = Result<Vec<crate::stream::IndexItem>>> + Send;
+    ) -> impl Future<Output = Result<Vec<crate::index_item::IndexItem>>> + Send;
 
     fn get(
         &self,
         id: &crate::ids::TransactionId,
-    ) -> impl Future<Output = Result<Option<crate::stream::IndexItem>>> + Send {
+    ) -> impl Future<Output = Result<Option<crate::index_item::IndexItem>>> + Send {
         async move {
             Ok(self
                 .get_many(std::slice::from_ref(id))
@@ -243,7 +255,7 @@ pub trait TransactionIndex: Send + Sync {
     fn map_many<T: Send>(
         &self,
         ids: &[crate::ids::TransactionId],
-        f: impl Fn(&crate::stream::IndexItem) -> T + Send + Sync,
+        f: impl Fn(&crate::index_item::IndexItem) -> T + Send + Sync,
     ) -> impl Future<Output = Result<Vec<T>>> + Send {
         async move { Ok(self.get_many(ids).await?.iter().map(f).collect()) }
     }
@@ -269,7 +281,7 @@ pub trait TransactionIndex: Send + Sync {
         &self,
         merchant: &crate::ids::MerchantId,
         day: BusinessDate,
-    ) -> impl Future<Output = Result<Option<crate::stream::MerchantDayTotals>>> + Send;
+    ) -> impl Future<Output = Result<Option<crate::index_item::MerchantDayTotals>>> + Send;
 
     /// Transactions per (user token, UTC hour since the epoch), in the order asked.
     fn user_hour_counts(

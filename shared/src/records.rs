@@ -93,6 +93,26 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// Settlement state a risk or finance user reads (DESIGN §6), from the reconciled status.
+    SettlementStatus, "settlement_status" {
+        Settled => "SETTLED", PartiallySettled => "PARTIALLY_SETTLED", Unsettled => "UNSETTLED",
+        Disputed => "DISPUTED",
+    }
+);
+
+impl SettlementStatus {
+    /// The settlement state of a transaction reconciled as `s`.
+    pub fn of(s: ReconciledStatus) -> Self {
+        match s {
+            ReconciledStatus::Matched | ReconciledStatus::Duplicate => SettlementStatus::Settled,
+            ReconciledStatus::PartialMatch => SettlementStatus::PartiallySettled,
+            ReconciledStatus::Unmatched => SettlementStatus::Unsettled,
+            ReconciledStatus::Disputed => SettlementStatus::Disputed,
+        }
+    }
+}
+
 string_enum!(MismatchType, "mismatch_type" {
     None => "NONE", Amount => "AMOUNT", Fee => "FEE", Currency => "CURRENCY",
     MissingAtBank => "MISSING_AT_BANK", MissingInternal => "MISSING_INTERNAL",

@@ -10,13 +10,13 @@ use bytes::Bytes;
 use crate::config;
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, MerchantId, SourceId, TransactionId};
+use crate::index_item::{IndexItem, MerchantDayTotals};
 use crate::local::{LocalCatalog, LocalManifests, LocalRuns, LocalStore};
 use crate::local_index::LocalTransactionIndex;
 use crate::ports::{
     Catalog, ConditionalPut, FileRecord, IndexPage, IndexQuery, ManifestTable, ObjectInfo,
     ObjectStore, Partition, PutOutcome, RunRecord, RunsTable, SettlementUpdate, TransactionIndex,
 };
-use crate::stream::{IndexItem, MerchantDayTotals};
 
 /// Where the ports live.
 #[derive(Debug, Clone)]

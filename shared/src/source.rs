@@ -207,7 +207,7 @@ impl SourceMapping {
 
     fn bad(&self, reason: impl Into<String>) -> Error {
         Error::InvalidConfig {
-            name: format!("config/sources/{}.json", self.source_id),
+            name: crate::keys::source_config_key(self.source_id.as_str()),
             reason: reason.into(),
         }
     }

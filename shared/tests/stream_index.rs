@@ -8,8 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use chrono::NaiveDate;
-use recon_shared::close::FinalRow;
-use recon_shared::ids::{BusinessDate, MerchantId, PolicyId, TransactionId};
+use recon_shared::close::{FinalRow, stream_states, write_back_settlement};
+use recon_shared::ids::{BankId, BusinessDate, MerchantId, PolicyId, TransactionId};
 use recon_shared::local::LocalStore;
 use recon_shared::local_index::{LocalTransactionIndex, read_snapshot_lines};
 use recon_shared::money::Currency;
@@ -18,11 +18,12 @@ use recon_shared::ports::{
     ConditionalPut, Gsi, IndexQuery, ObjectStore, PutOutcome, TransactionIndex,
 };
 use recon_shared::records::{
-    Merchant, MismatchType, Policy, PolicyType, ReconciledStatus, RiskLevel, TxnStatus,
+    Merchant, MismatchType, Policy, PolicyType, ReconciledStatus, RiskLevel, SettlementStatus,
+    TxnStatus,
 };
 use recon_shared::stream::{
     BatchReport, ComplianceRules, FRAUD_SIGNALS_TOPIC, KafkaRecordIn, PolicyFlag, RiskLabel,
-    StreamContext, TRANSACTIONS_TOPIC, process_batch, stream_states, write_back_settlement,
+    StreamContext, TRANSACTIONS_TOPIC, process_batch,
 };
 use recon_shared::{Error, Result};
 use serde_json::json;
@@ -497,8 +498,8 @@ async fn join_body<S: ObjectStore, I: TransactionIndex>(store: &S, index: &I) ->
     assert_eq!(
         states
             .get(&TransactionId::new("TX-2")?)
-            .and_then(|s| s.risk_label.clone()),
-        Some("HIGH_RISK".into())
+            .and_then(|s| s.risk_label),
+        Some(RiskLabel::HighRisk)
     );
     // VELOCITY: V0..V2 and V4 in the 20h hour (4 > 3), V3 moved out to 21h.
     for id in ["TX-V0", "TX-V1", "TX-V2", "TX-V4"] {
@@ -639,7 +640,7 @@ async fn a_batch_is_archived_as_one_object_per_topic_and_date() -> Result<()> {
         let mut c: Vec<(i32, i64)> = recs.iter().map(|r| (r.partition, r.offset)).collect();
         c.sort();
         c.dedup();
-        recon_shared::stream::archive::archive_key(TRANSACTIONS_TOPIC, "2026-11-20", &c)
+        recon_shared::keys::archive_key(TRANSACTIONS_TOPIC, "2026-11-20", &c)
     };
     let txns: Vec<KafkaRecordIn> = t
         .records
@@ -713,16 +714,16 @@ async fn conditional_body<S: ObjectStore, I: TransactionIndex>(store: &S, index:
     // Settlement write-back keeps the stream version; a later status keeps the settlement.
     let row = FinalRow {
         transaction_id: id.clone(),
-        merchant_id: "M1".into(),
-        bank_id: "bank_01".into(),
+        merchant_id: MerchantId::new("M1")?,
+        bank_id: BankId::new("bank_01")?,
         user_token: String::new(),
         amount: "10.00".parse().map_err(|_| Error::Invariant("d".into()))?,
         currency: Currency::new("USD")?,
         status: TxnStatus::Approved,
-        settlement_status: "PARTIALLY_SETTLED".into(),
+        settlement_status: SettlementStatus::PartiallySettled,
         fraud_score: None,
         risk_label: None,
-        policy_flags: None,
+        policy_flags: Vec::new(),
         discrepancy: Some("-0.50".parse().map_err(|_| Error::Invariant("d".into()))?),
         statement_currency: Currency::new("USD")?,
         reconciled_status: ReconciledStatus::PartialMatch,
@@ -780,7 +781,7 @@ async fn conditional_body<S: ObjectStore, I: TransactionIndex>(store: &S, index:
         assert_eq!(now.txn.map(|t| t.status), Some(TxnStatus::Approved));
         assert_eq!(
             now.settlement.map(|s| s.settlement_status),
-            Some("PARTIALLY_SETTLED".into()),
+            Some(SettlementStatus::PartiallySettled),
             "{id}"
         );
     }

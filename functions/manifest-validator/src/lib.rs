@@ -8,7 +8,7 @@ use recon_shared::Result;
 use recon_shared::ingest::{
     DeliveryStatus, NormalizeRequest, ValidationOutcome, decode_s3_key, validate,
 };
-use recon_shared::manifest::MANIFEST_FILE;
+use recon_shared::keys;
 use recon_shared::ports::{ManifestTable, ObjectStore};
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +34,7 @@ pub async fn handle<S: ObjectStore, M: ManifestTable>(
             .is_some_and(|n| n.starts_with("ObjectCreated"));
         let raw = record.s3.object.key.unwrap_or_default();
         let key = decode_s3_key(&raw)?;
-        if !created || !key.ends_with(&format!("/{MANIFEST_FILE}")) {
+        if !created || !keys::is_manifest_key(&key) {
             resp.ignored.push(key);
             continue;
         }

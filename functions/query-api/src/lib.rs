@@ -16,6 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use recon_shared::close::{FinalRow, KpiRow};
 use recon_shared::columnar::read_parquet;
 use recon_shared::ids::{BankId, BusinessDate, MerchantId, TransactionId};
+use recon_shared::keys;
 use recon_shared::pii::is_token;
 use recon_shared::ports::{Gsi, IndexQuery, ObjectStore, TransactionIndex};
 use recon_shared::reconcile::IndexRow;
@@ -261,7 +262,7 @@ pub fn item_view(item: &IndexItem) -> Option<Value> {
         })),
         "risk_label": d.map(|d| d.risk_label),
         "policy_flags": d.map(|d| d.policy_flags.clone()).unwrap_or_default(),
-        "settlement_status": s.map(|s| s.settlement_status.clone()),
+        "settlement_status": s.map(|s| s.settlement_status),
         "reconciled_status": s.map(|s| s.reconciled_status),
         "mismatch_type": s.map(|s| s.mismatch_type),
         "discrepancy": s.and_then(|s| s.discrepancy).map(|d| d.to_string()),
@@ -293,7 +294,7 @@ pub fn final_view(r: &FinalRow, business_date: BusinessDate) -> Value {
         "merchant": null,
         "fraud": null,
         "risk_label": r.risk_label,
-        "policy_flags": r.policy_flags.as_deref().map_or_else(Vec::new, |f| f.split('|').collect()),
+        "policy_flags": r.policy_flags,
         "settlement_status": r.settlement_status,
         "reconciled_status": r.reconciled_status,
         "mismatch_type": r.mismatch_type,
@@ -316,7 +317,7 @@ async fn final_row<S: ObjectStore>(
     else {
         return Ok(None);
     };
-    let Some(b) = get_opt(store, &recon_shared::close::aggregate::final_key(date)).await? else {
+    let Some(b) = get_opt(store, &recon_shared::keys::final_key(date)).await? else {
         return Ok(None);
     };
     let rows: Vec<FinalRow> = read_parquet(b).map_err(|e| internal(&e))?;
@@ -431,12 +432,12 @@ async fn merchant_kpis<S: ObjectStore, I: TransactionIndex>(
     let m = merchant_id(merchant)?;
     let date = p.required_date("date")?;
     let close: Option<Vec<KpiRow>> =
-        match get_opt(store, &recon_shared::close::aggregate::kpis_key(date)).await? {
+        match get_opt(store, &recon_shared::keys::kpis_key(date)).await? {
             Some(b) => Some(
                 read_parquet::<KpiRow>(b)
                     .map_err(|e| internal(&e))?
                     .into_iter()
-                    .filter(|k| k.merchant_id == m.as_str())
+                    .filter(|k| k.merchant_id == m)
                     .collect(),
             ),
             None => None,
@@ -506,14 +507,11 @@ async fn mismatches<S: ObjectStore>(store: &S, query: &str) -> Answer {
         .map(|c| parse_mismatch_cursor(c, &sig))
         .transpose()?
         .unwrap_or(0);
-    let prefix = match &bank {
-        Some(b) => format!("index/mismatches/business_date={date}/bank_id={b}/"),
-        None => format!("index/mismatches/business_date={date}/"),
-    };
+    let prefix = keys::mismatches_prefix(date, bank.as_ref());
     let objects = store.list(&prefix).await.map_err(|e| internal(&e))?;
     if objects.is_empty() {
         let closed = !store
-            .list(&format!("index/batch/business_date={date}/"))
+            .list(&keys::batch_date_prefix(date))
             .await
             .map_err(|e| internal(&e))?
             .is_empty();
@@ -549,7 +547,7 @@ async fn runs<S: ObjectStore>(store: &S, raw_date: &str) -> Answer {
     let date = BusinessDate::parse(raw_date)
         .map_err(|_| bad("invalid_date", "business_date must be a date YYYY-MM-DD"))?;
     let objects = store
-        .list(&format!("runs/{date}/"))
+        .list(&keys::runs_prefix(date))
         .await
         .map_err(|e| internal(&e))?;
     let mut out = Vec::new();

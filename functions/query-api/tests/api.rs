@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use query_api::{ROUTES, Request, Response, openapi_routes, route};
-use recon_shared::close::{FinalRow, KpiRow};
+use recon_shared::close::{FinalRow, KpiRow, write_back_settlement};
 use recon_shared::columnar::write_parquet;
 use recon_shared::ids::{BankId, BusinessDate, MerchantId, PolicyId, TransactionId};
 use recon_shared::local::LocalStore;
@@ -19,11 +19,10 @@ use recon_shared::pii::PiiKey;
 use recon_shared::ports::{ObjectStore, TransactionIndex};
 use recon_shared::reconcile::{IndexRow, RowKind};
 use recon_shared::records::{
-    MatchRule, Merchant, MismatchType, Policy, PolicyType, ReconciledStatus, RiskLevel, TxnStatus,
+    MatchRule, Merchant, MismatchType, Policy, PolicyType, ReconciledStatus, RiskLevel,
+    SettlementStatus, TxnStatus,
 };
-use recon_shared::stream::{
-    ComplianceRules, KafkaRecordIn, StreamContext, process_batch, write_back_settlement,
-};
+use recon_shared::stream::{ComplianceRules, KafkaRecordIn, StreamContext, process_batch};
 use recon_shared::{Error, Result};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -137,11 +136,9 @@ async fn fixture() -> Result<Fixture> {
         .and_then(|i| i.txn.map(|t| t.user_token))
         .ok_or_else(|| Error::Invariant("token".into()))?;
     let kpis = vec![KpiRow {
-        merchant_id: "M1".into(),
-        currency: "USD".into(),
         transactions: 5,
         volume: dec("1649.20")?,
-        ..Default::default()
+        ..KpiRow::empty(MerchantId::new("M1")?, Currency::new("USD")?)
     }];
     store
         .put(
@@ -241,16 +238,16 @@ async fn a_payment_known_only_from_the_ledger_is_answered_from_the_final_index()
     let usd = Currency::new("USD")?;
     let row = FinalRow {
         transaction_id: TransactionId::new("TX-LEDGER-1")?,
-        merchant_id: "M1".into(),
-        bank_id: "bank_01".into(),
+        merchant_id: MerchantId::new("M1")?,
+        bank_id: BankId::new("bank_01")?,
         user_token: f.token.clone(),
         amount: dec("42.00")?,
         currency: usd,
         status: TxnStatus::Approved,
-        settlement_status: "SETTLED".into(),
+        settlement_status: SettlementStatus::Settled,
         fraud_score: None,
         risk_label: None,
-        policy_flags: None,
+        policy_flags: Vec::new(),
         discrepancy: Some(dec("0.00")?),
         statement_currency: usd,
         reconciled_status: ReconciledStatus::Matched,
@@ -261,7 +258,7 @@ async fn a_payment_known_only_from_the_ledger_is_answered_from_the_final_index()
     };
     f.store
         .put(
-            &recon_shared::close::aggregate::final_key(date),
+            &recon_shared::keys::final_key(date),
             Bytes::from(write_parquet(std::slice::from_ref(&row))?),
         )
         .await?;

@@ -33,12 +33,12 @@ use super::{Backoff, drain_batches, sdk_error};
 use crate::config;
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, MerchantId, SourceId, TransactionId};
+use crate::index_item::{IndexItem, MerchantDayTotals, StreamVersion, aggregate_delta};
 use crate::money::Currency;
 use crate::ports::{
     ConditionalPut, FileRecord, Gsi, IndexPage, IndexQuery, ManifestTable, PutOutcome, RunRecord,
     RunsTable, SettlementUpdate, TransactionIndex, delivery_pk,
 };
-use crate::stream::{IndexItem, MerchantDayTotals, StreamVersion};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -375,13 +375,8 @@ const KEY: &str = "transaction_id";
 const VER: &str = "ver";
 /// Attributes of the streaming state.
 const STREAM_ATTRS: [&str; 3] = ["txn", "signal", "derived"];
-const COUNTS: [&str; 5] = [
-    "transactions",
-    "declined",
-    "refunds",
-    "chargebacks",
-    "high_risk",
-];
+/// The count attributes of a merchant-day item.
+const COUNTS: [&str; 5] = MerchantDayTotals::COUNT_NAMES;
 
 fn settlement_key(id: &str) -> String {
     format!("st#{id}")
@@ -439,97 +434,32 @@ fn index_item(id: &str, stream: Option<&Item>, settlement: Option<&Item>) -> Res
     Ok(serde_json::from_value(Value::Object(o))?)
 }
 
-/// Signed change of one merchant-day's totals.
-#[derive(Debug, Default, PartialEq)]
-struct TotalsDelta {
-    counts: [i64; 5],
-    /// (`vol_` | `rvol_` + currency) → amount.
-    money: BTreeMap<String, Decimal>,
-}
-
-impl TotalsDelta {
-    fn apply(&mut self, t: &MerchantDayTotals, sign: i64) -> Result<()> {
-        let counts = [
-            t.transactions,
-            t.declined,
-            t.refunds,
-            t.chargebacks,
-            t.high_risk,
-        ];
-        for (d, c) in self.counts.iter_mut().zip(counts) {
-            let c = i64::try_from(c).map_err(|_| Error::Invariant("count overflow".into()))?;
-            *d += sign * c;
-        }
-        for (prefix, map) in [("vol_", &t.volume), ("rvol_", &t.refund_volume)] {
-            for (ccy, amount) in map {
-                let e = self
-                    .money
-                    .entry(format!("{prefix}{}", ccy.code()))
-                    .or_insert(Decimal::ZERO);
-                *e = if sign > 0 {
-                    e.checked_add(*amount)
-                } else {
-                    e.checked_sub(*amount)
-                }
-                .ok_or_else(|| Error::InvalidAmount {
-                    value: amount.to_string(),
-                    reason: "merchant-day volume overflows".into(),
-                })?;
-            }
-        }
-        Ok(())
-    }
-
-    fn is_zero(&self) -> bool {
-        self.counts.iter().all(|c| *c == 0) && self.money.values().all(Decimal::is_zero)
-    }
-}
-
-/// The contribution of an item to its merchant-day totals.
-fn contribution(item: &IndexItem) -> Result<Option<(String, MerchantDayTotals)>> {
-    let Some((m, d)) = item.by_merchant_key() else {
-        return Ok(None);
-    };
-    let mut t = MerchantDayTotals::new(m.clone(), d);
-    t.apply(item, true)?;
-    Ok(Some((merchant_day_key(m.as_str(), d), t)))
-}
-
-/// The aggregate updates that replacing `old` by `new` needs.
+/// The `ADD` updates that apply the core's change of the aggregates ([`aggregate_delta`]).
 fn aggregate_updates(table: &str, old: Option<&IndexItem>, new: &IndexItem) -> Result<Vec<Update>> {
-    let mut totals: BTreeMap<String, TotalsDelta> = BTreeMap::new();
-    if let Some((k, t)) = old.map(contribution).transpose()?.flatten() {
-        totals.entry(k).or_default().apply(&t, -1)?;
-    }
-    if let Some((k, t)) = contribution(new)? {
-        totals.entry(k).or_default().apply(&t, 1)?;
-    }
-    let mut hours: BTreeMap<String, i64> = BTreeMap::new();
-    if let Some((u, h)) = old.and_then(IndexItem::user_hour) {
-        *hours.entry(user_hour_key(u, h)).or_default() -= 1;
-    }
-    if let Some((u, h)) = new.user_hour() {
-        *hours.entry(user_hour_key(u, h)).or_default() += 1;
-    }
+    let delta = aggregate_delta(old, new)?;
     let mut out = Vec::new();
-    for (key, delta) in totals.into_iter().filter(|(_, d)| !d.is_zero()) {
+    for md in &delta.merchant_days {
         let mut adds: Vec<(String, String)> = COUNTS
             .iter()
-            .zip(delta.counts)
+            .zip(md.counts)
             .filter(|(_, d)| *d != 0)
             .map(|(n, d)| (n.to_string(), d.to_string()))
             .collect();
-        adds.extend(
-            delta
-                .money
-                .iter()
-                .filter(|(_, d)| !d.is_zero())
-                .map(|(n, d)| (n.clone(), d.to_string())),
-        );
+        for (prefix, map) in [("vol_", &md.volume), ("rvol_", &md.refund_volume)] {
+            adds.extend(
+                map.iter()
+                    .map(|(c, d)| (format!("{prefix}{}", c.code()), d.to_string())),
+            );
+        }
+        let key = merchant_day_key(md.merchant_id.as_str(), md.txn_day);
         out.push(add_update(table, key, &adds)?);
     }
-    for (key, d) in hours.into_iter().filter(|(_, d)| *d != 0) {
-        out.push(add_update(table, key, &[("n".to_string(), d.to_string())])?);
+    for ((u, h), d) in &delta.user_hours {
+        out.push(add_update(
+            table,
+            user_hour_key(u, *h),
+            &[("n".to_string(), d.to_string())],
+        )?);
     }
     Ok(out)
 }
@@ -921,14 +851,7 @@ impl TransactionIndex for DynamoTransactionIndex {
             return Ok(None);
         };
         let mut t = MerchantDayTotals::new(merchant.clone(), day);
-        let counts = [
-            &mut t.transactions,
-            &mut t.declined,
-            &mut t.refunds,
-            &mut t.chargebacks,
-            &mut t.high_risk,
-        ];
-        for (name, slot) in COUNTS.iter().zip(counts) {
+        for (name, slot) in COUNTS.iter().zip(t.counts_mut()) {
             *slot = get_n::<u64>(item, name)?.unwrap_or(0);
         }
         if t.is_empty() {
@@ -984,23 +907,6 @@ mod tests {
             matches!(&av, AttributeValue::M(m) if matches!(m.get("a"), Some(AttributeValue::S(s)) if s == "12.3400"))
         );
         assert_eq!(av_to_json(&av)?, v);
-        Ok(())
-    }
-
-    #[test]
-    fn a_delta_of_identical_contributions_is_zero() -> Result<()> {
-        let mut d = TotalsDelta::default();
-        let m = MerchantId::new("m_1")?;
-        let day = BusinessDate::parse("2026-11-20")?;
-        let mut t = MerchantDayTotals::new(m, day);
-        t.transactions = 2;
-        t.volume
-            .insert(Currency::new("EUR")?, Decimal::new(1050, 2));
-        d.apply(&t, 1)?;
-        assert!(!d.is_zero());
-        assert_eq!(d.money.get("vol_EUR"), Some(&Decimal::new(1050, 2)));
-        d.apply(&t, -1)?;
-        assert!(d.is_zero());
         Ok(())
     }
 }

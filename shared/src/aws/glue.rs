@@ -85,7 +85,7 @@ impl GlueCatalog {
             .parameters("classification", "parquet")
             .storage_descriptor(
                 StorageDescriptor::builder()
-                    .location(self.uri(&format!("curated/{table}/")))
+                    .location(self.uri(&crate::keys::curated_table_prefix(table)))
                     .input_format("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat")
                     .output_format("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat")
                     .serde_info(

@@ -4,28 +4,28 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{Int64Array, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_array::RecordBatch;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::inputs::{objects, transactions_prefix};
+use super::inputs::objects;
+use super::live::{StreamState, stream_states, write_back_settlement};
+use super::rows::{FinalRow, KpiRow};
 use super::summary::{CloseSummary, DateSummary, PartitionOutcome};
-use crate::columnar::{
-    Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, RATIO_PRECISION, RATIO_SCALE, decimal_array,
-    money_type, opt_string_array, ratio_type, string_array, timestamp_array, utc_micros,
-    write_parquet,
-};
+use crate::columnar::{Columnar, Columns, write_parquet};
 use crate::error::{Error, Result};
-use crate::ids::{BusinessDate, TransactionId};
+use crate::ids::{BankId, BusinessDate, MerchantId, TransactionId};
+use crate::keys::{batch_date_prefix, final_key, kpis_key, run_summary_key, transactions_prefix};
 use crate::money::Currency;
 use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
 use crate::reconcile::frame::{Codes, read_columns};
 use crate::reconcile::{IndexRow, RowKind};
-use crate::records::{MatchRule, MismatchType, ReconciledStatus, Transaction, TxnStatus};
+use crate::records::{
+    MatchRule, MismatchType, ReconciledStatus, SettlementStatus, Transaction, TxnStatus,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalRequest {
@@ -46,47 +46,6 @@ pub struct FinalRequest {
     pub awaiting: Vec<super::plan::AwaitingDelivery>,
 }
 
-/// Live state of a transaction from the streaming index, when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamState {
-    pub status: TxnStatus,
-    pub fraud_score: Option<Decimal>,
-    pub risk_label: Option<String>,
-    pub policy_flags: Vec<String>,
-}
-
-/// One row of `index/final` (DESIGN §6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FinalRow {
-    pub transaction_id: TransactionId,
-    pub merchant_id: String,
-    pub bank_id: String,
-    pub user_token: String,
-    pub amount: Decimal,
-    pub currency: Currency,
-    pub status: TxnStatus,
-    pub settlement_status: String,
-    pub fraud_score: Option<Decimal>,
-    pub risk_label: Option<String>,
-    pub policy_flags: Option<String>,
-    /// In the statement currency.
-    pub discrepancy: Option<Decimal>,
-    pub statement_currency: Currency,
-    pub reconciled_status: ReconciledStatus,
-    pub mismatch_type: MismatchType,
-    pub reconciliation_timestamp: DateTime<Utc>,
-}
-
-/// Settlement state a risk or finance user reads.
-pub fn settlement_status(s: ReconciledStatus) -> &'static str {
-    match s {
-        ReconciledStatus::Matched | ReconciledStatus::Duplicate => "SETTLED",
-        ReconciledStatus::PartialMatch => "PARTIALLY_SETTLED",
-        ReconciledStatus::Unmatched => "UNSETTLED",
-        ReconciledStatus::Disputed => "DISPUTED",
-    }
-}
-
 /// The derive-status rule: a disputed settlement is a chargeback whatever the stream says;
 /// otherwise the newest known status (the stream's when it has one, else the ledger's).
 pub fn derive_status(
@@ -100,35 +59,11 @@ pub fn derive_status(
     stream.unwrap_or(ledger)
 }
 
-/// Merchant daily KPIs, per settlement currency.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KpiRow {
-    pub merchant_id: String,
-    pub currency: String,
-    pub transactions: i64,
-    pub volume: Decimal,
-    pub refunds: i64,
-    pub refund_amount: Decimal,
-    pub chargebacks: i64,
-    pub fees: Decimal,
-    pub mismatched: i64,
-    pub mismatch_rate: Decimal,
-    pub net_discrepancy: Decimal,
-}
-
-pub fn final_key(date: BusinessDate) -> String {
-    format!("index/final/business_date={date}/part.parquet")
-}
-
 /// The business date whose close settled a transaction at `reconciliation_timestamp`: the
 /// close's cutoff is the next day's 00:00 UTC (docs/deviations.md, 21), so the day before.
 /// Where a settlement written back onto the TransactionIndex finds its row of the final index.
 pub fn close_date(reconciliation_timestamp: DateTime<Utc>) -> Result<BusinessDate> {
     BusinessDate::from_date(reconciliation_timestamp.date_naive())?.pred()
-}
-
-pub fn kpis_key(date: BusinessDate) -> String {
-    format!("index/kpis/business_date={date}/part.parquet")
 }
 
 /// What the aggregation reads of a batch index row.
@@ -284,14 +219,27 @@ pub fn build_final(
     rows.sort_by_key(|r| (r.row_kind == RowKind::StatementLine, r.transaction_id));
     let mut finals = Vec::with_capacity(transactions.len());
     let mut kpis: FxHashMap<(&str, Currency), KpiRow> = FxHashMap::default();
+    let mut banks: FxHashMap<&str, BankId> = FxHashMap::default();
     for r in rows {
-        let merchant = r.merchant_id.unwrap_or_default();
-        let k = kpis.entry((merchant, r.currency)).or_default();
+        // A line without a merchant counts in no KPI; a transaction always has one.
+        let Some(merchant) = r.merchant_id else {
+            if r.row_kind == RowKind::Transaction {
+                return Err(Error::Invariant(format!(
+                    "batch index row of {} has no merchant_id",
+                    r.transaction_id.unwrap_or_default()
+                )));
+            }
+            continue;
+        };
+        let k = match kpis.entry((merchant, r.currency)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(KpiRow::empty(MerchantId::new(merchant)?, r.currency))
+            }
+        };
         match r.row_kind {
             RowKind::StatementLine => {
-                if r.merchant_id.is_some() {
-                    k.fees += r.fee_charged.unwrap_or_default();
-                }
+                k.fees += r.fee_charged.unwrap_or_default();
                 if r.match_rule == MatchRule::ManyToOne {
                     k.net_discrepancy += r.discrepancy.unwrap_or_default();
                 }
@@ -325,20 +273,26 @@ pub fn build_final(
         if r.match_rule != MatchRule::ManyToOne {
             k.net_discrepancy += r.discrepancy.unwrap_or_default();
         }
+        let bank_id = match banks.get(r.bank_id) {
+            Some(b) => b.clone(),
+            None => {
+                let b = BankId::new(r.bank_id)?;
+                banks.insert(r.bank_id, b.clone());
+                b
+            }
+        };
         finals.push(FinalRow {
             transaction_id: TransactionId::new(id)?,
-            merchant_id: merchant.to_string(),
-            bank_id: r.bank_id.to_string(),
+            merchant_id: k.merchant_id.clone(),
+            bank_id,
             user_token: t.user_id.to_string(),
             amount: t.currency.exact(t.amount)?,
             currency: t.currency,
             status: derive_status(t.status, s.map(|s| s.status), r.reconciled_status),
-            settlement_status: settlement_status(r.reconciled_status).to_string(),
+            settlement_status: SettlementStatus::of(r.reconciled_status),
             fraud_score: s.and_then(|s| s.fraud_score),
-            risk_label: s.and_then(|s| s.risk_label.clone()),
-            policy_flags: s
-                .filter(|s| !s.policy_flags.is_empty())
-                .map(|s| s.policy_flags.join("|")),
+            risk_label: s.and_then(|s| s.risk_label),
+            policy_flags: s.map(|s| s.policy_flags.clone()).unwrap_or_default(),
             discrepancy: r.discrepancy.map(|d| r.currency.exact(d)).transpose()?,
             statement_currency: r.currency,
             reconciled_status: r.reconciled_status,
@@ -349,9 +303,7 @@ pub fn build_final(
     let mut kpis: Vec<KpiRow> = kpis
         .into_iter()
         .filter(|(_, k)| k.transactions > 0 || !k.fees.is_zero())
-        .map(|((merchant, currency), mut k)| {
-            k.merchant_id = merchant.to_string();
-            k.currency = currency.to_string();
+        .map(|(_, mut k)| {
             if k.transactions > 0 {
                 k.mismatch_rate =
                     (Decimal::from(k.mismatched) / Decimal::from(k.transactions)).round_dp(4);
@@ -359,7 +311,10 @@ pub fn build_final(
             k
         })
         .collect();
-    kpis.sort_by(|a, b| (&a.merchant_id, &a.currency).cmp(&(&b.merchant_id, &b.currency)));
+    kpis.sort_by(|a, b| {
+        (a.merchant_id.as_str(), a.currency.code())
+            .cmp(&(b.merchant_id.as_str(), b.currency.code()))
+    });
     Ok((finals, kpis))
 }
 
@@ -391,12 +346,9 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
     let mut per_date = BTreeMap::new();
     for date in &dates {
         let mut phase = Phases::start();
-        let batch_data = read_columns_under::<_, IndexRow>(
-            store,
-            &format!("index/batch/business_date={date}/"),
-            BATCH_COLUMNS,
-        )
-        .await?;
+        let batch_data =
+            read_columns_under::<_, IndexRow>(store, &batch_date_prefix(*date), BATCH_COLUMNS)
+                .await?;
         let ledger_data = read_columns_under::<_, Transaction>(
             store,
             &transactions_prefix(*date),
@@ -409,7 +361,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
             .iter()
             .map(|t| TransactionId::new(t.transaction_id))
             .collect::<Result<_>>()?;
-        let stream = crate::stream::stream_states(index, &ids).await?;
+        let stream = stream_states(index, &ids).await?;
         phase.lap("stream_states");
         let (finals, kpis) = build_final(*date, &batch, &txns, &stream)?;
         phase.lap("join");
@@ -421,7 +373,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
                 Ok::<_, Error>((write_parquet(&finals)?, write_parquet(&kpis)?))
             })
         };
-        let written_back = crate::stream::write_back_settlement(index, &finals).await;
+        let written_back = write_back_settlement(index, &finals).await;
         phase.lap("write_back");
         let encoded = encoder
             .join()
@@ -507,7 +459,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
     };
     store
         .put(
-            &format!("runs/{}/{execution}.json", req.business_date),
+            &run_summary_key(req.business_date, &execution),
             Bytes::from(summary.to_file_bytes()?),
         )
         .await?;
@@ -548,222 +500,5 @@ impl Phases {
         self.ms
             .insert(name.to_string(), (now - self.last).as_millis() as u64);
         self.last = now;
-    }
-}
-
-impl Columnar for FinalRow {
-    const TABLE: &'static str = "final_index";
-
-    fn schema() -> SchemaRef {
-        let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
-        Arc::new(Schema::new(vec![
-            f("transaction_id", DataType::Utf8, false),
-            f("merchant_id", DataType::Utf8, false),
-            f("bank_id", DataType::Utf8, false),
-            f("user_token", DataType::Utf8, false),
-            f("amount", money_type(), false),
-            f("currency", DataType::Utf8, false),
-            f("status", DataType::Utf8, false),
-            f("settlement_status", DataType::Utf8, false),
-            f("fraud_score", ratio_type(), true),
-            f("risk_label", DataType::Utf8, true),
-            f("policy_flags", DataType::Utf8, true),
-            f("discrepancy", money_type(), true),
-            f("statement_currency", DataType::Utf8, false),
-            f("reconciled_status", DataType::Utf8, false),
-            f("mismatch_type", DataType::Utf8, false),
-            f("reconciliation_timestamp", utc_micros(), false),
-        ]))
-    }
-
-    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
-        Ok(RecordBatch::try_new(
-            Self::schema(),
-            vec![
-                string_array(rows.iter().map(|r| r.transaction_id.as_str())),
-                string_array(rows.iter().map(|r| r.merchant_id.as_str())),
-                string_array(rows.iter().map(|r| r.bank_id.as_str())),
-                string_array(rows.iter().map(|r| r.user_token.as_str())),
-                decimal_array(
-                    rows.iter().map(|r| Some(r.amount)),
-                    MONEY_PRECISION,
-                    MONEY_SCALE,
-                )?,
-                string_array(rows.iter().map(|r| r.currency.code())),
-                string_array(rows.iter().map(|r| r.status.as_str())),
-                string_array(rows.iter().map(|r| r.settlement_status.as_str())),
-                decimal_array(
-                    rows.iter().map(|r| r.fraud_score),
-                    RATIO_PRECISION,
-                    RATIO_SCALE,
-                )?,
-                opt_string_array(rows.iter().map(|r| r.risk_label.as_deref())),
-                opt_string_array(rows.iter().map(|r| r.policy_flags.as_deref())),
-                decimal_array(
-                    rows.iter().map(|r| r.discrepancy),
-                    MONEY_PRECISION,
-                    MONEY_SCALE,
-                )?,
-                string_array(rows.iter().map(|r| r.statement_currency.code())),
-                string_array(rows.iter().map(|r| r.reconciled_status.as_str())),
-                string_array(rows.iter().map(|r| r.mismatch_type.as_str())),
-                timestamp_array(rows.iter().map(|r| r.reconciliation_timestamp)),
-            ],
-        )?)
-    }
-
-    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
-        let c = crate::columnar::Columns::new(Self::TABLE, b);
-        let s = |n| c.strings(n);
-        let (id, mer, bank, tok, cur, st, ss) = (
-            s("transaction_id")?,
-            s("merchant_id")?,
-            s("bank_id")?,
-            s("user_token")?,
-            s("currency")?,
-            s("status")?,
-            s("settlement_status")?,
-        );
-        let (risk, flags, scur, rs, mm) = (
-            s("risk_label")?,
-            s("policy_flags")?,
-            s("statement_currency")?,
-            s("reconciled_status")?,
-            s("mismatch_type")?,
-        );
-        let (amt, score, disc) = (
-            c.decimals("amount")?,
-            c.decimals("fraud_score")?,
-            c.decimals("discrepancy")?,
-        );
-        let ts = c.timestamps("reconciliation_timestamp")?;
-        (0..b.num_rows())
-            .map(|i| {
-                let currency: Currency = c.parse("currency", c.str_at(cur, "currency", i)?)?;
-                let statement_currency: Currency = c.parse(
-                    "statement_currency",
-                    c.str_at(scur, "statement_currency", i)?,
-                )?;
-                Ok(FinalRow {
-                    transaction_id: c
-                        .parse("transaction_id", c.str_at(id, "transaction_id", i)?)?,
-                    merchant_id: c.str_at(mer, "merchant_id", i)?.to_string(),
-                    bank_id: c.str_at(bank, "bank_id", i)?.to_string(),
-                    user_token: c.str_at(tok, "user_token", i)?.to_string(),
-                    amount: currency.exact(c.dec_at(amt, "amount", i)?)?,
-                    currency,
-                    status: c.parse("status", c.str_at(st, "status", i)?)?,
-                    settlement_status: c.str_at(ss, "settlement_status", i)?.to_string(),
-                    fraud_score: c.opt_dec_at(score, i)?.map(|d| d.normalize()),
-                    risk_label: c.opt_str_at(risk, i).map(str::to_string),
-                    policy_flags: c.opt_str_at(flags, i).map(str::to_string),
-                    discrepancy: c
-                        .opt_dec_at(disc, i)?
-                        .map(|d| statement_currency.exact(d))
-                        .transpose()?,
-                    statement_currency,
-                    reconciled_status: c
-                        .parse("reconciled_status", c.str_at(rs, "reconciled_status", i)?)?,
-                    mismatch_type: c.parse("mismatch_type", c.str_at(mm, "mismatch_type", i)?)?,
-                    reconciliation_timestamp: c.ts_at(ts, "reconciliation_timestamp", i)?,
-                })
-            })
-            .collect()
-    }
-}
-
-impl Columnar for KpiRow {
-    const TABLE: &'static str = "merchant_kpis";
-
-    fn schema() -> SchemaRef {
-        let f = |n: &str, t: DataType| Field::new(n, t, false);
-        let wide = DataType::Decimal128(38, MONEY_SCALE);
-        Arc::new(Schema::new(vec![
-            f("merchant_id", DataType::Utf8),
-            f("currency", DataType::Utf8),
-            f("transactions", DataType::Int64),
-            f("volume", wide.clone()),
-            f("refunds", DataType::Int64),
-            f("refund_amount", wide.clone()),
-            f("chargebacks", DataType::Int64),
-            f("fees", wide.clone()),
-            f("mismatched", DataType::Int64),
-            f("mismatch_rate", ratio_type()),
-            f("net_discrepancy", wide),
-        ]))
-    }
-
-    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
-        let wide = |g: fn(&KpiRow) -> Decimal| {
-            decimal_array(rows.iter().map(|r| Some(g(r))), 38, MONEY_SCALE)
-        };
-        let int = |g: fn(&KpiRow) -> i64| {
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(g))) as arrow_array::ArrayRef
-        };
-        Ok(RecordBatch::try_new(
-            Self::schema(),
-            vec![
-                string_array(rows.iter().map(|r| r.merchant_id.as_str())),
-                string_array(rows.iter().map(|r| r.currency.as_str())),
-                int(|r| r.transactions),
-                wide(|r| r.volume)?,
-                int(|r| r.refunds),
-                wide(|r| r.refund_amount)?,
-                int(|r| r.chargebacks),
-                wide(|r| r.fees)?,
-                int(|r| r.mismatched),
-                decimal_array(
-                    rows.iter().map(|r| Some(r.mismatch_rate)),
-                    RATIO_PRECISION,
-                    RATIO_SCALE,
-                )?,
-                wide(|r| r.net_discrepancy)?,
-            ],
-        )?)
-    }
-
-    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
-        let c = crate::columnar::Columns::new(Self::TABLE, b);
-        let int = |n: &str| {
-            b.column_by_name(n)
-                .and_then(|a| a.as_any().downcast_ref::<Int64Array>())
-                .ok_or_else(|| Error::Schema {
-                    table: Self::TABLE,
-                    column: n.into(),
-                    reason: "missing".into(),
-                })
-        };
-        let (m, cur) = (c.strings("merchant_id")?, c.strings("currency")?);
-        let (n, rf, cb, mm) = (
-            int("transactions")?,
-            int("refunds")?,
-            int("chargebacks")?,
-            int("mismatched")?,
-        );
-        let (vol, ra, fees, rate, nd) = (
-            c.decimals("volume")?,
-            c.decimals("refund_amount")?,
-            c.decimals("fees")?,
-            c.decimals("mismatch_rate")?,
-            c.decimals("net_discrepancy")?,
-        );
-        (0..b.num_rows())
-            .map(|i| {
-                let currency: Currency = c.parse("currency", c.str_at(cur, "currency", i)?)?;
-                Ok(KpiRow {
-                    merchant_id: c.str_at(m, "merchant_id", i)?.to_string(),
-                    currency: currency.to_string(),
-                    transactions: n.value(i),
-                    volume: currency.exact(c.dec_at(vol, "volume", i)?)?,
-                    refunds: rf.value(i),
-                    refund_amount: currency.exact(c.dec_at(ra, "refund_amount", i)?)?,
-                    chargebacks: cb.value(i),
-                    fees: currency.exact(c.dec_at(fees, "fees", i)?)?,
-                    mismatched: mm.value(i),
-                    mismatch_rate: c.dec_at(rate, "mismatch_rate", i)?.normalize(),
-                    net_discrepancy: currency.exact(c.dec_at(nd, "net_discrepancy", i)?)?,
-                })
-            })
-            .collect()
     }
 }

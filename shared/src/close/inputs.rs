@@ -7,13 +7,16 @@ use sha2::{Digest, Sha256};
 
 use crate::columnar::{Columnar, read_parquet};
 use crate::config_files::{
-    ConfigProblem, JsonLine, Scope, bank_field, get_opt, jsonl_lines, problems_error,
+    ConfigProblem, JsonLine, Scope, bank_field, jsonl_lines, problems_error,
 };
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate, MerchantId};
-use crate::ingest::fx_key;
-use crate::money::{Currency, FxTable};
-use crate::ports::ObjectStore;
+use crate::keys::{
+    self, FEE_RULES as FEE_RULES_KEY, MERCHANTS as MERCHANTS_KEY, TOLERANCES as TOLERANCES_KEY,
+    transactions_prefix,
+};
+use crate::money::Currency;
+use crate::ports::{ObjectStore, get_opt};
 use crate::records::{FeeRule, Merchant};
 use crate::rules::{Tolerances, check_fee_rules};
 use crate::source::{SourceKind, SourceMapping};
@@ -21,20 +24,8 @@ use crate::source::{SourceKind, SourceMapping};
 /// Changes whenever matching rules in code change, so every partition is reconciled again.
 pub const ENGINE_VERSION: &str = "recon-engine/1";
 
-pub const MERCHANTS_KEY: &str = "config/merchants.jsonl";
-pub const FEE_RULES_KEY: &str = "config/rules/fee_rules.jsonl";
-pub const TOLERANCES_KEY: &str = "config/rules/tolerances.json";
-
-pub fn statements_prefix(date: BusinessDate, bank: &BankId) -> String {
-    format!("curated/statements/business_date={date}/bank_id={bank}/")
-}
-
-pub fn transactions_prefix(date: BusinessDate) -> String {
-    format!("curated/transactions/business_date={date}/")
-}
-
 /// The curated transactions objects of one bank and date (see
-/// [`crate::ingest::transactions_key`]).
+/// [`crate::keys::transactions_key`]).
 pub async fn bank_transaction_objects<S: ObjectStore>(
     store: &S,
     date: BusinessDate,
@@ -42,7 +33,7 @@ pub async fn bank_transaction_objects<S: ObjectStore>(
 ) -> Result<Vec<(String, Bytes)>> {
     let mut out = Vec::new();
     for obj in store.list(&transactions_prefix(date)).await? {
-        if crate::ingest::transactions_bank(&obj.key) == Some(bank.as_str()) {
+        if keys::transactions_bank(&obj.key) == Some(bank.as_str()) {
             out.push((obj.key.clone(), store.get(&obj.key).await?));
         }
     }
@@ -267,7 +258,7 @@ pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
     let tolerances = tolerances(tolerance_bytes.as_deref(), &mut problems);
     let mut banks = BTreeMap::new();
     let mut statement_sources = BTreeMap::new();
-    for obj in store.list("config/sources/").await? {
+    for obj in store.list(keys::SOURCES).await? {
         let b = store.get(&obj.key).await?;
         h.update(obj.key.as_bytes());
         h.update(&b);
@@ -295,60 +286,6 @@ pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
         statement_sources,
         fingerprint: hex::encode(h.finalize()),
         problems,
-    })
-}
-
-/// A day's FX table as delivered.
-#[derive(Debug, Default)]
-pub struct DayFx {
-    /// The table; empty when none was delivered (same-currency days) or it cannot be used.
-    pub table: FxTable,
-    /// The delivered bytes (part of the fingerprint, also when they are bad).
-    pub bytes: Option<Bytes>,
-    /// Why the delivered table cannot be used (its key, and the reason naming the line):
-    /// only what needs a conversion fails with it.
-    pub problem: Option<(String, String)>,
-}
-
-impl DayFx {
-    /// The table, for something that needs a conversion: fails when it cannot be used.
-    pub fn needed(&self) -> Result<&FxTable> {
-        match &self.problem {
-            Some((name, reason)) => Err(Error::InvalidConfig {
-                name: name.clone(),
-                reason: format!(
-                    "{reason} (needed for amounts in another currency than the settlement currency)"
-                ),
-            }),
-            None => Ok(&self.table),
-        }
-    }
-}
-
-/// The day's FX table (`config/fx/{date}.csv`).
-pub async fn load_fx<S: ObjectStore>(store: &S, date: BusinessDate) -> Result<DayFx> {
-    let key = fx_key(date);
-    let Some(bytes) = get_opt(store, &key).await? else {
-        return Ok(DayFx::default());
-    };
-    Ok(match FxTable::from_file(&key, &bytes) {
-        Ok(table) => DayFx {
-            table,
-            bytes: Some(bytes),
-            problem: None,
-        },
-        Err(e) => {
-            tracing::warn!(file = %key, "invalid FX table: {e}");
-            let reason = match e {
-                Error::InvalidConfig { reason, .. } => reason,
-                e => e.to_string(),
-            };
-            DayFx {
-                table: FxTable::default(),
-                bytes: Some(bytes),
-                problem: Some((key, reason)),
-            }
-        }
     })
 }
 
@@ -385,9 +322,7 @@ pub async fn dates_with_data<S: ObjectStore>(
         if i > 0 {
             d = d.pred()?;
         }
-        let s = store
-            .list(&format!("curated/statements/business_date={d}/"))
-            .await?;
+        let s = store.list(&keys::statements_date_prefix(d)).await?;
         let t = store.list(&transactions_prefix(d)).await?;
         if !s.is_empty() || !t.is_empty() || d == date {
             out.push(d);
@@ -542,30 +477,6 @@ mod tests {
         put(&store, FEE_RULES_KEY, "").await?;
         store.delete(TOLERANCES_KEY).await?;
         assert_eq!(check(&load_dimensions(&store).await?, "bank_01", &[])?, "");
-        Ok(())
-    }
-
-    #[tokio::test]
-    async fn a_bad_fx_table_is_kept_with_its_reason_for_what_needs_it() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
-        let store = LocalStore::new(dir.path());
-        let date = BusinessDate::parse("2026-11-20")?;
-        assert!(load_fx(&store, date).await?.needed()?.is_empty());
-        put(
-            &store,
-            &fx_key(date),
-            "base,quote,rate\nEUR,USD,1.08\nUSD,EUR,-0.9\n",
-        )
-        .await?;
-        let fx = load_fx(&store, date).await?;
-        assert!(fx.bytes.is_some() && fx.table.is_empty());
-        let e = fx.needed().err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            e.contains("config/fx/2026-11-20.csv")
-                && e.contains("line 3:")
-                && e.contains("must be positive"),
-            "{e}"
-        );
         Ok(())
     }
 }

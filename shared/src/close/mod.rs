@@ -2,18 +2,20 @@
 
 pub mod aggregate;
 pub mod inputs;
+pub mod live;
 pub mod partition;
 pub mod plan;
+pub mod rows;
 pub mod summary;
 
-pub use aggregate::{
-    FinalRequest, FinalRow, KpiRow, StreamState, build_final, derive_status, final_aggregate,
-};
+pub use aggregate::{FinalRequest, build_final, derive_status, final_aggregate};
+pub use live::{StreamState, settlement_of, stream_states, write_back_settlement};
 pub use partition::{PartitionRequest, PartitionSummary, reconcile_partition};
 pub use plan::{
     AwaitReason, AwaitingDelivery, DEFAULT_LOOKBACK_DAYS, Plan, PlanRequest, PlannedPartition,
     Route, plan,
 };
+pub use rows::{FinalRow, KpiRow};
 pub use summary::{
     CloseSummary, DateSummary, EmrStep, EmrStepStatus, PartitionFailure, PartitionOutcome,
     StepOutcome,

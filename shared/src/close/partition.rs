@@ -11,6 +11,7 @@ use super::inputs::load_dimensions;
 use super::plan::PartitionInputs;
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
+use crate::keys::{batch_key, mismatches_key, registry_key};
 use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
 use crate::reconcile::frame::{LINE_COLUMNS, TXN_COLUMNS, line_refs, read_columns, txn_refs};
 use crate::reconcile::{BreakRegistry, BreakStats, PartitionIndex, PartitionInput, reconcile};
@@ -41,18 +42,6 @@ pub struct PartitionSummary {
     pub by_mismatch: BTreeMap<String, u64>,
     pub breaks: BreakStats,
     pub duration_ms: u64,
-}
-
-pub fn batch_key(date: BusinessDate, bank: &BankId) -> String {
-    format!("index/batch/business_date={date}/bank_id={bank}/part.parquet")
-}
-
-pub fn mismatches_key(date: BusinessDate, bank: &BankId) -> String {
-    format!("index/mismatches/business_date={date}/bank_id={bank}/part.parquet")
-}
-
-pub fn registry_key(date: BusinessDate, bank: &BankId) -> String {
-    format!("index/breaks/business_date={date}/bank_id={bank}/registry.json")
 }
 
 /// Reconciles one partition and records the run.

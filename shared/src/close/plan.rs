@@ -6,11 +6,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::inputs::{
-    DayFx, Dimensions, bank_transaction_objects, dates_with_data, load_dimensions, load_fx,
-    objects, statements_prefix, transactions_prefix,
+    Dimensions, bank_transaction_objects, dates_with_data, load_dimensions, objects,
 };
 use crate::error::Result;
 use crate::ids::{BankId, BusinessDate, SourceId};
+use crate::ingest::{DayFx, load_fx};
+use crate::keys::{self, statements_prefix, transactions_prefix};
 use crate::manifest::MANIFEST_FILE;
 use crate::ports::{FileStatus, ManifestTable, ObjectStore, RunStatus, RunsTable};
 
@@ -229,16 +230,13 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
     for date in dates_with_data(store, req.business_date, req.lookback_days).await? {
         // Banks with statements that day, and banks whose merchants transacted that day.
         let mut banks: BTreeMap<BankId, u64> = BTreeMap::new();
-        for obj in store
-            .list(&format!("curated/statements/business_date={date}/"))
-            .await?
-        {
-            if let Some(b) = obj.key.split('/').find_map(|p| p.strip_prefix("bank_id=")) {
+        for obj in store.list(&keys::statements_date_prefix(date)).await? {
+            if let Some(b) = keys::statements_bank(&obj.key) {
                 banks.entry(BankId::new(b)?).or_default();
             }
         }
         for obj in store.list(&transactions_prefix(date)).await? {
-            if let Some(b) = crate::ingest::transactions_bank(&obj.key) {
+            if let Some(b) = keys::transactions_bank(&obj.key) {
                 *banks.entry(BankId::new(b)?).or_default() += obj.size;
             }
         }

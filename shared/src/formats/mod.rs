@@ -95,7 +95,7 @@ pub(crate) fn reference_id(value: &str) -> Option<String> {
 pub(crate) fn account_currency(ctx: &ParseContext<'_>) -> Result<Currency> {
     let m = ctx.mapping;
     m.settlement_currency.ok_or_else(|| Error::InvalidConfig {
-        name: format!("config/sources/{}.json", m.source_id),
+        name: crate::keys::source_config_key(m.source_id.as_str()),
         reason: format!(
             "{} sources need `settlement_currency`, the account currency their balances are checked against",
             m.format.as_str()

@@ -6,17 +6,18 @@
 //! `curated/rejects/` with a reason, removes duplicates, and checks
 //! `records_in == accepted + rejected + duplicates` for every file.
 
+mod fx;
 mod normalize;
 mod validate;
 
-pub use normalize::{FileCounts, NormalizeOutcome, normalize, transactions_bank, transactions_key};
+pub use fx::{DayFx, load_fx};
+pub use normalize::{FileCounts, NormalizeOutcome, normalize};
 pub use validate::{DeliveryStatus, Quarantined, ValidationOutcome, validate};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, SourceId};
-use crate::manifest::MANIFEST_FILE;
 
 /// Glue database of every curated and index table.
 pub const DATABASE: &str = "recon";
@@ -29,42 +30,6 @@ pub struct NormalizeRequest {
     pub version: u32,
     /// File names in manifest order.
     pub files: Vec<String>,
-}
-
-/// `landing/{source}/{date}/`
-pub fn landing_prefix(source: &SourceId, date: BusinessDate) -> String {
-    format!("landing/{source}/{date}/")
-}
-
-/// `quarantine/{source}/{date}/`
-pub fn quarantine_prefix(source: &SourceId, date: BusinessDate) -> String {
-    format!("quarantine/{source}/{date}/")
-}
-
-pub fn source_config_key(source: &SourceId) -> String {
-    format!("config/sources/{source}.json")
-}
-
-pub fn fx_key(date: BusinessDate) -> String {
-    format!("config/fx/{date}.csv")
-}
-
-/// Parses `landing/{source}/{date}/_manifest.json` into its source and date.
-pub fn parse_manifest_key(key: &str) -> Result<(SourceId, BusinessDate)> {
-    let bad = |reason: &str| Error::InvalidManifest {
-        key: key.chars().take(200).collect(),
-        reason: reason.to_string(),
-    };
-    let parts: Vec<&str> = key.split('/').collect();
-    match parts.as_slice() {
-        ["landing", source, date, file] if *file == MANIFEST_FILE => Ok((
-            SourceId::new(*source).map_err(|e| bad(&e.to_string()))?,
-            BusinessDate::parse(date).map_err(|e| bad(&e.to_string()))?,
-        )),
-        _ => Err(bad(
-            "not a key of the form landing/{source_id}/{business_date}/_manifest.json",
-        )),
-    }
 }
 
 /// Decodes an S3 event key (`+` for space, `%XX` escapes).
@@ -100,26 +65,6 @@ pub fn decode_s3_key(raw: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn manifest_keys_are_strict() -> Result<()> {
-        let (s, d) = parse_manifest_key("landing/bank_01/2026-11-20/_manifest.json")?;
-        assert_eq!(
-            (s.as_str(), d.to_string().as_str()),
-            ("bank_01", "2026-11-20")
-        );
-        for bad in [
-            "landing/bank_01/2026-11-20/file.csv",
-            "landing/bank_01/_manifest.json",
-            "landing/../2026-11-20/_manifest.json",
-            "landing/bank_01/2026-13-20/_manifest.json",
-            "other/bank_01/2026-11-20/_manifest.json",
-            "landing/bank_01/2026-11-20/x/_manifest.json",
-        ] {
-            assert!(parse_manifest_key(bad).is_err(), "{bad}");
-        }
-        Ok(())
-    }
 
     #[test]
     fn s3_keys_are_decoded() -> Result<()> {

@@ -5,10 +5,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{DATABASE, NormalizeRequest, landing_prefix, source_config_key};
+use super::{DATABASE, NormalizeRequest};
 use crate::columnar::write_parquet;
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate, SourceId, UserId};
+use crate::keys::{
+    self, landing_prefix, rejects_key, source_config_key, statements_key, transactions_key,
+};
 use crate::manifest::MANIFEST_FILE;
 use crate::pii::PiiKey;
 use crate::ports::{Catalog, FileRecord, FileStatus, ManifestTable, ObjectStore, Partition};
@@ -137,49 +140,13 @@ fn dedupe<T: Keyed>(
     (kept, rejects, counts)
 }
 
-fn statements_key(
-    date: BusinessDate,
-    bank: &BankId,
-    source: &str,
-    delivery: BusinessDate,
-) -> String {
-    format!(
-        "curated/statements/business_date={date}/bank_id={bank}/part-{source}-{delivery}.parquet"
-    )
-}
-
-/// Transactions are split by acquiring bank inside their date partition, so a bank's
-/// reconciliation reads only its own file (`unassigned` for merchants with no acquirer).
-pub fn transactions_key(date: BusinessDate, source: &str, bank: Option<&BankId>) -> String {
-    let bank = bank.map_or("unassigned", BankId::as_str);
-    format!("curated/transactions/business_date={date}/part-{source}-{bank}.parquet")
-}
-
-/// The bank a curated transactions object belongs to, from its key.
-pub fn transactions_bank(key: &str) -> Option<&str> {
-    key.rsplit_once('-')
-        .and_then(|(_, b)| b.strip_suffix(".parquet"))
-        .filter(|b| *b != "unassigned")
-}
-
-fn rejects_key(date: BusinessDate, source: &str) -> String {
-    format!("curated/rejects/business_date={date}/source_id={source}/part.parquet")
-}
-
 fn partition_of(key: &str) -> Partition {
-    let dir = key.rsplit_once('/').map_or(key, |(d, _)| d);
-    let mut parts = dir.split('/');
-    let _curated = parts.next();
-    let table = parts.next().unwrap_or_default().to_string();
-    let values = parts
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let p = keys::curated_partition(key);
     Partition {
         database: DATABASE.into(),
-        table,
-        values,
-        location: format!("{dir}/"),
+        table: p.table,
+        values: p.values,
+        location: p.location,
     }
 }
 
@@ -191,8 +158,9 @@ async fn acquirers<S: ObjectStore>(
     store: &S,
     txns: &[Transaction],
 ) -> Result<HashMap<crate::ids::MerchantId, BankId>> {
-    use crate::config_files::{ConfigProblem, JsonLine, Scope, get_opt, jsonl_lines};
-    const KEY: &str = crate::close::inputs::MERCHANTS_KEY;
+    use crate::config_files::{ConfigProblem, JsonLine, Scope, jsonl_lines};
+    use crate::ports::get_opt;
+    const KEY: &str = keys::MERCHANTS;
     let Some(bytes) = get_opt(store, KEY).await? else {
         return Err(ConfigProblem::new(
             KEY,
@@ -251,7 +219,7 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
                 req.source_id, req.business_date
             ))
         })?;
-    let mapping_key = source_config_key(&req.source_id);
+    let mapping_key = source_config_key(req.source_id.as_str());
     let mapping = SourceMapping::from_file(&mapping_key, &store.get(&mapping_key).await?)?;
     let mut out = NormalizeOutcome {
         source_id: req.source_id.to_string(),
@@ -272,7 +240,7 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
         return Ok(out);
     }
     // A bad FX table fails only a delivery with amounts to convert (below).
-    let day_fx = crate::close::inputs::load_fx(store, req.business_date).await?;
+    let day_fx = super::load_fx(store, req.business_date).await?;
     let fx = &day_fx.table;
     let prefix = landing_prefix(&req.source_id, req.business_date);
     let mut payloads = Vec::new();

@@ -6,11 +6,12 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{
-    NormalizeRequest, landing_prefix, parse_manifest_key, quarantine_prefix, source_config_key,
-};
+use super::NormalizeRequest;
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, SourceId};
+use crate::keys::{
+    landing_prefix, parse_manifest_key, quarantine_prefix, quarantine_reason_key, source_config_key,
+};
 use crate::manifest::{MANIFEST_FILE, Manifest, sha256_hex};
 use crate::ports::{FileRecord, FileStatus, ManifestTable, ObjectStore};
 use crate::source::{SourceMapping, count_records};
@@ -417,7 +418,7 @@ async fn quarantine_file<S: ObjectStore>(
     });
     store
         .put(
-            &format!("{qprefix}{}.reason.json", c.name),
+            &quarantine_reason_key(qprefix, &c.name),
             Bytes::from(serde_json::to_vec_pretty(&doc)?),
         )
         .await
@@ -469,7 +470,7 @@ async fn resume<S: ObjectStore, M: ManifestTable>(
     let mut newly_quarantined = Vec::new();
     let manifest = Manifest::parse(key, bytes)?;
     if !late.is_empty() {
-        let key = source_config_key(source);
+        let key = source_config_key(source.as_str());
         let mapping = SourceMapping::from_file(&key, &store.get(&key).await?)?;
         for r in &late {
             let Some(f) = manifest.files.iter().find(|f| f.name == r.file) else {
@@ -607,7 +608,7 @@ async fn admit<S: ObjectStore>(
             ));
         }
     }
-    let key = source_config_key(source);
+    let key = source_config_key(source.as_str());
     let mapping = match store.get(&key).await {
         // Refuses a mapping whose `source_id` is not the one its file is named for.
         Ok(b) => SourceMapping::from_file(&key, &b),
@@ -661,7 +662,7 @@ async fn reject_manifest<S: ObjectStore, M: ManifestTable>(
     });
     store
         .put(
-            &format!("{q}{MANIFEST_FILE}.reason.json"),
+            &quarantine_reason_key(&q, MANIFEST_FILE),
             Bytes::from(serde_json::to_vec_pretty(&doc)?),
         )
         .await?;

@@ -14,11 +14,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::model::{
-    FRAUD_SIGNALS_TOPIC, RecordVersion, SignalState, TRANSACTIONS_TOPIC, TxnState, topic,
-};
 use crate::error::Error;
 use crate::ids::{BusinessDate, FraudSignalId, MerchantId, TransactionId, UserId};
+use crate::index_item::{
+    FRAUD_SIGNALS_TOPIC, RecordVersion, SignalState, TRANSACTIONS_TOPIC, TxnState, topic,
+};
 use crate::manifest::sha256_hex;
 use crate::money::{Currency, parse_decimal, within_amount_limit};
 use crate::pii::{PiiKey, Tokenizer, is_token};

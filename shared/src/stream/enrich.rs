@@ -11,20 +11,17 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::model::{Derived, MerchantInfo, PolicyFlag, RiskLabel, SignalState, TxnState};
-use crate::config_files::{ConfigProblem, JsonLine, Scope, get_opt, jsonl, jsonl_lines};
+use crate::config_files::{ConfigProblem, JsonLine, Scope, jsonl, jsonl_lines};
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, MerchantId};
-use crate::ingest::fx_key;
+use crate::index_item::{Derived, MerchantInfo, PolicyFlag, RiskLabel, SignalState, TxnState};
+use crate::keys::{
+    COMPLIANCE as COMPLIANCE_KEY, MERCHANTS as MERCHANTS_KEY, POLICIES as POLICIES_KEY, fx_key,
+};
 use crate::money::{Currency, FxTable, parse_decimal};
 use crate::pii::{PiiKey, Tokenizer};
-use crate::ports::ObjectStore;
+use crate::ports::{ObjectStore, get_opt};
 use crate::records::{Merchant, Policy, PolicyType};
-
-pub const MERCHANTS_KEY: &str = "config/merchants.jsonl";
-pub const POLICIES_KEY: &str = "config/policies.jsonl";
-/// Optional [`ComplianceRules`] document; the defaults apply when it is absent.
-pub const COMPLIANCE_KEY: &str = "config/compliance.json";
 
 /// How the compliance label is decided: HIGH_RISK when the fraud score is above
 /// `high_risk_score` or a flag of `high_risk_flags` is raised; else REQUIRES_KYC when a flag

@@ -7,7 +7,7 @@
 //! same index. Writes are conditional on the version read (optimistic concurrency): a write
 //! that loses a race is read again and re-applied.
 //!
-//! [`RecordVersion`]: super::model::RecordVersion
+//! [`RecordVersion`]: crate::index_item::RecordVersion
 
 use std::collections::HashMap;
 
@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::archive::archive_batch;
 use super::decode::{Fact, KafkaRecordIn, decode};
 use super::enrich::StreamContext;
-use super::model::{IndexItem, PolicyFlag, SignalState, TxnState};
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, TransactionId};
+use crate::index_item::{IndexItem, PolicyFlag, SignalState, TxnState};
 use crate::ports::{ConditionalPut, Gsi, IndexQuery, ObjectStore, PutOutcome, TransactionIndex};
 
 /// Attempts of a conditional write that keeps losing races before the batch fails (and is
@@ -26,7 +26,7 @@ use crate::ports::{ConditionalPut, Gsi, IndexQuery, ObjectStore, PutOutcome, Tra
 pub const MAX_ATTEMPTS: usize = 8;
 
 /// Items read and written per call to the index.
-pub const CHUNK: usize = 1000;
+const CHUNK: usize = crate::ports::INDEX_CHUNK;
 
 /// Counts of one batch. `records = transactions + fraud_signals + rejected` and
 /// `transactions + fraud_signals = applied + unchanged`.
@@ -81,7 +81,7 @@ struct Group {
 fn newer<T>(
     cur: Option<T>,
     new: T,
-    version: impl Fn(&T) -> &super::model::RecordVersion,
+    version: impl Fn(&T) -> &crate::index_item::RecordVersion,
 ) -> Option<T> {
     match cur {
         Some(c) if version(&c) >= version(&new) => Some(c),
@@ -186,7 +186,7 @@ pub async fn index_facts<I: TransactionIndex>(
             // Items come back in the order asked, missing keys left out: a merge with `todo`.
             let mut stored = index.get_many(&todo).await?.into_iter().peekable();
             struct Pending {
-                before: super::model::StreamVersion,
+                before: crate::index_item::StreamVersion,
                 old_hour: Option<(String, i64)>,
                 new_hour: Option<(String, i64)>,
                 pending_signal: bool,
@@ -233,7 +233,7 @@ pub async fn index_facts<I: TransactionIndex>(
                 .iter()
                 .map(|w| w.item.transaction_id.clone())
                 .collect();
-            let after: Vec<super::model::StreamVersion> =
+            let after: Vec<crate::index_item::StreamVersion> =
                 writes.iter().map(|w| w.item.version()).collect();
             let outcomes = index.put_many(writes).await?;
             if outcomes.len() != ids.len() {

@@ -1,4 +1,6 @@
-//! The TransactionIndex item (DESIGN §7), its versions and the aggregates derived from it.
+//! The TransactionIndex item (DESIGN §7), its versions and the aggregates derived from it:
+//! the values the [`crate::ports::TransactionIndex`] port stores, below the port and every
+//! module that reads or writes the index (the stream indexer, the close, the query API).
 //!
 //! An item joins two streams on `transaction_id`: the latest transaction record and the latest
 //! fraud signal. Each side keeps the [`RecordVersion`] of the record it came from; the item's
@@ -7,7 +9,6 @@
 //! close live beside the streaming state and are not part of its version.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -15,10 +16,16 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+mod totals;
+
+pub use totals::{AggregateDelta, MerchantDayDelta, MerchantDayTotals, aggregate_delta};
+
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, FraudSignalId, MerchantId, TransactionId};
 use crate::money::Currency;
-use crate::records::{MismatchType, PaymentMethod, ReconciledStatus, RiskLevel, TxnStatus};
+use crate::records::{
+    MismatchType, PaymentMethod, ReconciledStatus, RiskLevel, SettlementStatus, TxnStatus,
+};
 
 /// Serializers for the hot fields of an item: the domain types serialize through an owned
 /// `String` and `fmt`, which is most of the cost of writing an item; these write the same text
@@ -29,7 +36,9 @@ mod fast {
 
     use crate::ids::BusinessDate;
     use crate::money::Currency;
-    use crate::records::{MismatchType, PaymentMethod, ReconciledStatus, RiskLevel, TxnStatus};
+    use crate::records::{
+        MismatchType, PaymentMethod, ReconciledStatus, RiskLevel, SettlementStatus, TxnStatus,
+    };
 
     pub trait Code {
         fn code(&self) -> &str;
@@ -43,7 +52,8 @@ mod fast {
         PaymentMethod,
         RiskLevel,
         ReconciledStatus,
-        MismatchType
+        MismatchType,
+        SettlementStatus
     );
 
     impl Code for Currency {
@@ -253,6 +263,65 @@ impl PolicyFlag {
     }
 }
 
+impl PolicyFlag {
+    pub const ALL: &'static [PolicyFlag] = &[
+        PolicyFlag::Aml,
+        PolicyFlag::Blacklist,
+        PolicyFlag::Kyc,
+        PolicyFlag::RegionalLimit,
+        PolicyFlag::Velocity,
+        PolicyFlag::UnknownMerchant,
+    ];
+}
+
+impl std::str::FromStr for PolicyFlag {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        PolicyFlag::ALL
+            .iter()
+            .find(|f| f.as_str() == s)
+            .copied()
+            .ok_or_else(|| Error::InvalidEnum {
+                field: "policy_flags",
+                value: s.chars().take(32).collect(),
+                expected: "AML BLACKLIST KYC REGIONAL_LIMIT VELOCITY UNKNOWN_MERCHANT",
+            })
+    }
+}
+
+/// Policy flags as one text, `|`-joined, `None` when there is none: how the final index
+/// stores them (serde `with` module for a `Vec<PolicyFlag>` of that form).
+pub mod joined_flags {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::PolicyFlag;
+
+    /// `AML|KYC`, or `None` for no flag.
+    pub fn text(flags: &[PolicyFlag]) -> Option<String> {
+        (!flags.is_empty()).then(|| {
+            flags
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+    }
+
+    pub fn serialize<S: Serializer>(flags: &[PolicyFlag], s: S) -> Result<S::Ok, S::Error> {
+        text(flags).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PolicyFlag>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(t) => t
+                .split('|')
+                .map(|f| f.parse().map_err(serde::de::Error::custom))
+                .collect(),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
 impl fmt::Display for PolicyFlag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -275,6 +344,20 @@ impl RiskLabel {
             RiskLabel::RequiresKyc => "REQUIRES_KYC",
             RiskLabel::Ok => "OK",
         }
+    }
+}
+
+impl std::str::FromStr for RiskLabel {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        [RiskLabel::HighRisk, RiskLabel::RequiresKyc, RiskLabel::Ok]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| Error::InvalidEnum {
+                field: "risk_label",
+                value: s.chars().take(32).collect(),
+                expected: "HIGH_RISK REQUIRES_KYC OK",
+            })
     }
 }
 
@@ -323,7 +406,8 @@ impl Derived {
 /// Settlement fields written back by the daily close (not part of the stream version).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
-    pub settlement_status: String,
+    #[serde(serialize_with = "fast::code")]
+    pub settlement_status: SettlementStatus,
     #[serde(serialize_with = "fast::code")]
     pub reconciled_status: ReconciledStatus,
     #[serde(serialize_with = "fast::code")]
@@ -394,116 +478,6 @@ impl IndexItem {
 
     pub fn risk_label(&self) -> Option<RiskLabel> {
         self.derived.as_ref().map(|d| d.risk_label)
-    }
-}
-
-/// Running totals of one merchant and day (`txn_day`), a function of the index's items: the
-/// store keeps them up to date with every write (old item out, new item in), so redeliveries
-/// and reordering never double count.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MerchantDayTotals {
-    pub merchant_id: MerchantId,
-    pub txn_day: BusinessDate,
-    /// Transactions of the merchant that day, whatever their status.
-    pub transactions: u64,
-    pub declined: u64,
-    pub refunds: u64,
-    pub chargebacks: u64,
-    /// Transactions labelled HIGH_RISK.
-    pub high_risk: u64,
-    /// Σ amount of PENDING, APPROVED and CHARGEBACK payments, per currency.
-    pub volume: BTreeMap<Currency, Decimal>,
-    /// Σ amount of REFUNDED transactions, per currency.
-    pub refund_volume: BTreeMap<Currency, Decimal>,
-}
-
-fn bump(n: &mut u64, add: bool, by: bool) -> Result<()> {
-    if !by {
-        return Ok(());
-    }
-    *n = if add {
-        n.checked_add(1)
-    } else {
-        n.checked_sub(1)
-    }
-    .ok_or_else(|| Error::Invariant("merchant-day totals out of step with the index".into()))?;
-    Ok(())
-}
-
-fn bump_money(
-    map: &mut BTreeMap<Currency, Decimal>,
-    currency: Currency,
-    amount: Decimal,
-    add: bool,
-) -> Result<()> {
-    let entry = map
-        .entry(currency)
-        .or_insert_with(|| currency.round(Decimal::ZERO));
-    let next = if add {
-        entry.checked_add(amount)
-    } else {
-        entry.checked_sub(amount)
-    }
-    .ok_or_else(|| Error::InvalidAmount {
-        value: amount.to_string(),
-        reason: "merchant-day volume overflows".into(),
-    })?;
-    if next.is_zero() {
-        map.remove(&currency);
-    } else {
-        *entry = next;
-    }
-    Ok(())
-}
-
-impl MerchantDayTotals {
-    pub fn new(merchant_id: MerchantId, txn_day: BusinessDate) -> Self {
-        Self {
-            merchant_id,
-            txn_day,
-            transactions: 0,
-            declined: 0,
-            refunds: 0,
-            chargebacks: 0,
-            high_risk: 0,
-            volume: BTreeMap::new(),
-            refund_volume: BTreeMap::new(),
-        }
-    }
-
-    /// Adds (`add`) or removes an item's contribution. Items without a transaction (pending
-    /// signals) contribute nothing. Amounts are positive (the decoder refuses others), so a
-    /// currency whose volume returns to zero has no contribution left and is dropped: the
-    /// totals depend only on the items, not on the order they were written in.
-    pub fn apply(&mut self, item: &IndexItem, add: bool) -> Result<()> {
-        let Some(t) = &item.txn else {
-            return Ok(());
-        };
-        bump(&mut self.transactions, add, true)?;
-        bump(&mut self.declined, add, t.status == TxnStatus::Declined)?;
-        bump(&mut self.refunds, add, t.status == TxnStatus::Refunded)?;
-        bump(
-            &mut self.chargebacks,
-            add,
-            t.status == TxnStatus::Chargeback,
-        )?;
-        bump(
-            &mut self.high_risk,
-            add,
-            item.risk_label() == Some(RiskLabel::HighRisk),
-        )?;
-        match t.status {
-            TxnStatus::Pending | TxnStatus::Approved | TxnStatus::Chargeback => {
-                bump_money(&mut self.volume, t.currency, t.amount, add)?
-            }
-            TxnStatus::Refunded => bump_money(&mut self.refund_volume, t.currency, t.amount, add)?,
-            TxnStatus::Declined => {}
-        }
-        Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.transactions == 0
     }
 }
 

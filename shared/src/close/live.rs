@@ -1,0 +1,86 @@
+//! What the close reads from and writes back to the TransactionIndex: the live state of each
+//! transaction (joined into the final index) and its settlement (written back onto the item).
+
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::rows::FinalRow;
+use crate::error::Result;
+use crate::ids::TransactionId;
+use crate::index_item::{PolicyFlag, RiskLabel, Settlement};
+use crate::ports::{INDEX_CHUNK, SettlementUpdate, TransactionIndex};
+use crate::records::TxnStatus;
+
+/// Live state of a transaction from the streaming index, when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    pub status: TxnStatus,
+    pub fraud_score: Option<Decimal>,
+    pub risk_label: Option<RiskLabel>,
+    /// Sorted, without repeats.
+    pub policy_flags: Vec<PolicyFlag>,
+}
+
+/// The live state of transactions, for the final aggregation: status, fraud score, label and
+/// policy flags of every id that has a transaction in the index (pending signals are left out).
+pub async fn stream_states<I: TransactionIndex>(
+    index: &I,
+    ids: &[TransactionId],
+) -> Result<FxHashMap<TransactionId, StreamState>> {
+    let mut out = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
+    for chunk in ids.chunks(INDEX_CHUNK) {
+        let states = index
+            .map_many(chunk, |item| {
+                let txn = item.txn.as_ref()?;
+                Some((
+                    item.transaction_id.clone(),
+                    StreamState {
+                        status: txn.status,
+                        fraud_score: item.signal.as_ref().map(|s| s.fraud_score),
+                        risk_label: item.risk_label(),
+                        policy_flags: item
+                            .derived
+                            .as_ref()
+                            .map(|d| d.policy_flags.clone())
+                            .unwrap_or_default(),
+                    },
+                ))
+            })
+            .await?;
+        out.extend(states.into_iter().flatten());
+    }
+    Ok(out)
+}
+
+/// The settlement a row of the final index writes back onto its item.
+pub fn settlement_of(r: &FinalRow) -> Settlement {
+    Settlement {
+        settlement_status: r.settlement_status,
+        reconciled_status: r.reconciled_status,
+        mismatch_type: r.mismatch_type,
+        discrepancy: r.discrepancy,
+        statement_currency: r.statement_currency,
+        reconciliation_timestamp: r.reconciliation_timestamp,
+    }
+}
+
+/// Writes the settlement fields of the final index back onto the TransactionIndex, without
+/// touching the stream version. Returns the number of items written.
+pub async fn write_back_settlement<I: TransactionIndex>(
+    index: &I,
+    rows: &[FinalRow],
+) -> Result<u64> {
+    let mut written = 0;
+    for chunk in rows.chunks(INDEX_CHUNK) {
+        let updates: Vec<SettlementUpdate> = chunk
+            .iter()
+            .map(|r| SettlementUpdate {
+                transaction_id: r.transaction_id.clone(),
+                settlement: settlement_of(r),
+            })
+            .collect();
+        written += index.write_settlements(&updates).await?;
+    }
+    Ok(written)
+}

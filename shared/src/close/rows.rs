@@ -1,0 +1,311 @@
+//! The rows the final aggregation writes: `index/final` ([`FinalRow`]) and `index/kpis`
+//! ([`KpiRow`]), typed, with their Arrow/Parquet form (DESIGN §6).
+
+use std::sync::Arc;
+
+use arrow_array::{Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::columnar::{
+    Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, RATIO_PRECISION, RATIO_SCALE, decimal_array,
+    money_type, opt_string_array, ratio_type, string_array, timestamp_array, utc_micros,
+};
+use crate::error::{Error, Result};
+use crate::ids::{BankId, MerchantId, TransactionId};
+use crate::index_item::{PolicyFlag, RiskLabel};
+use crate::money::Currency;
+use crate::records::{MismatchType, ReconciledStatus, SettlementStatus, TxnStatus};
+
+/// One row of `index/final` (DESIGN §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalRow {
+    pub transaction_id: TransactionId,
+    pub merchant_id: MerchantId,
+    pub bank_id: BankId,
+    /// `PiiKey::tokenize` of the user id.
+    pub user_token: String,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub status: TxnStatus,
+    pub settlement_status: SettlementStatus,
+    pub fraud_score: Option<Decimal>,
+    pub risk_label: Option<RiskLabel>,
+    /// Sorted, without repeats; written `|`-joined (null when there is none).
+    #[serde(with = "crate::index_item::joined_flags")]
+    pub policy_flags: Vec<PolicyFlag>,
+    /// In the statement currency.
+    pub discrepancy: Option<Decimal>,
+    pub statement_currency: Currency,
+    pub reconciled_status: ReconciledStatus,
+    pub mismatch_type: MismatchType,
+    pub reconciliation_timestamp: DateTime<Utc>,
+}
+
+/// Merchant daily KPIs, per settlement currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiRow {
+    pub merchant_id: MerchantId,
+    pub currency: Currency,
+    pub transactions: i64,
+    pub volume: Decimal,
+    pub refunds: i64,
+    pub refund_amount: Decimal,
+    pub chargebacks: i64,
+    pub fees: Decimal,
+    pub mismatched: i64,
+    pub mismatch_rate: Decimal,
+    pub net_discrepancy: Decimal,
+}
+
+impl KpiRow {
+    /// A merchant and currency with nothing counted yet.
+    pub fn empty(merchant_id: MerchantId, currency: Currency) -> Self {
+        Self {
+            merchant_id,
+            currency,
+            transactions: 0,
+            volume: Decimal::ZERO,
+            refunds: 0,
+            refund_amount: Decimal::ZERO,
+            chargebacks: 0,
+            fees: Decimal::ZERO,
+            mismatched: 0,
+            mismatch_rate: Decimal::ZERO,
+            net_discrepancy: Decimal::ZERO,
+        }
+    }
+}
+
+impl Columnar for FinalRow {
+    const TABLE: &'static str = "final_index";
+
+    fn schema() -> SchemaRef {
+        let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+        Arc::new(Schema::new(vec![
+            f("transaction_id", DataType::Utf8, false),
+            f("merchant_id", DataType::Utf8, false),
+            f("bank_id", DataType::Utf8, false),
+            f("user_token", DataType::Utf8, false),
+            f("amount", money_type(), false),
+            f("currency", DataType::Utf8, false),
+            f("status", DataType::Utf8, false),
+            f("settlement_status", DataType::Utf8, false),
+            f("fraud_score", ratio_type(), true),
+            f("risk_label", DataType::Utf8, true),
+            f("policy_flags", DataType::Utf8, true),
+            f("discrepancy", money_type(), true),
+            f("statement_currency", DataType::Utf8, false),
+            f("reconciled_status", DataType::Utf8, false),
+            f("mismatch_type", DataType::Utf8, false),
+            f("reconciliation_timestamp", utc_micros(), false),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        let flags: Vec<Option<String>> = rows
+            .iter()
+            .map(|r| crate::index_item::joined_flags::text(&r.policy_flags))
+            .collect();
+        Ok(RecordBatch::try_new(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.transaction_id.as_str())),
+                string_array(rows.iter().map(|r| r.merchant_id.as_str())),
+                string_array(rows.iter().map(|r| r.bank_id.as_str())),
+                string_array(rows.iter().map(|r| r.user_token.as_str())),
+                decimal_array(
+                    rows.iter().map(|r| Some(r.amount)),
+                    MONEY_PRECISION,
+                    MONEY_SCALE,
+                )?,
+                string_array(rows.iter().map(|r| r.currency.code())),
+                string_array(rows.iter().map(|r| r.status.as_str())),
+                string_array(rows.iter().map(|r| r.settlement_status.as_str())),
+                decimal_array(
+                    rows.iter().map(|r| r.fraud_score),
+                    RATIO_PRECISION,
+                    RATIO_SCALE,
+                )?,
+                opt_string_array(rows.iter().map(|r| r.risk_label.map(RiskLabel::as_str))),
+                opt_string_array(flags.iter().map(Option::as_deref)),
+                decimal_array(
+                    rows.iter().map(|r| r.discrepancy),
+                    MONEY_PRECISION,
+                    MONEY_SCALE,
+                )?,
+                string_array(rows.iter().map(|r| r.statement_currency.code())),
+                string_array(rows.iter().map(|r| r.reconciled_status.as_str())),
+                string_array(rows.iter().map(|r| r.mismatch_type.as_str())),
+                timestamp_array(rows.iter().map(|r| r.reconciliation_timestamp)),
+            ],
+        )?)
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = Columns::new(Self::TABLE, b);
+        let s = |n| c.strings(n);
+        let (id, mer, bank, tok, cur, st, ss) = (
+            s("transaction_id")?,
+            s("merchant_id")?,
+            s("bank_id")?,
+            s("user_token")?,
+            s("currency")?,
+            s("status")?,
+            s("settlement_status")?,
+        );
+        let (risk, flags, scur, rs, mm) = (
+            s("risk_label")?,
+            s("policy_flags")?,
+            s("statement_currency")?,
+            s("reconciled_status")?,
+            s("mismatch_type")?,
+        );
+        let (amt, score, disc) = (
+            c.decimals("amount")?,
+            c.decimals("fraud_score")?,
+            c.decimals("discrepancy")?,
+        );
+        let ts = c.timestamps("reconciliation_timestamp")?;
+        (0..b.num_rows())
+            .map(|i| {
+                let currency: Currency = c.parse("currency", c.str_at(cur, "currency", i)?)?;
+                let statement_currency: Currency = c.parse(
+                    "statement_currency",
+                    c.str_at(scur, "statement_currency", i)?,
+                )?;
+                Ok(FinalRow {
+                    transaction_id: c
+                        .parse("transaction_id", c.str_at(id, "transaction_id", i)?)?,
+                    merchant_id: c.parse("merchant_id", c.str_at(mer, "merchant_id", i)?)?,
+                    bank_id: c.parse("bank_id", c.str_at(bank, "bank_id", i)?)?,
+                    user_token: c.str_at(tok, "user_token", i)?.to_string(),
+                    amount: currency.exact(c.dec_at(amt, "amount", i)?)?,
+                    currency,
+                    status: c.parse("status", c.str_at(st, "status", i)?)?,
+                    settlement_status: c
+                        .parse("settlement_status", c.str_at(ss, "settlement_status", i)?)?,
+                    fraud_score: c.opt_dec_at(score, i)?.map(|d| d.normalize()),
+                    risk_label: c
+                        .opt_str_at(risk, i)
+                        .map(|v| c.parse("risk_label", v))
+                        .transpose()?,
+                    policy_flags: match c.opt_str_at(flags, i) {
+                        Some(v) => v
+                            .split('|')
+                            .map(|f| c.parse("policy_flags", f))
+                            .collect::<Result<_>>()?,
+                        None => Vec::new(),
+                    },
+                    discrepancy: c
+                        .opt_dec_at(disc, i)?
+                        .map(|d| statement_currency.exact(d))
+                        .transpose()?,
+                    statement_currency,
+                    reconciled_status: c
+                        .parse("reconciled_status", c.str_at(rs, "reconciled_status", i)?)?,
+                    mismatch_type: c.parse("mismatch_type", c.str_at(mm, "mismatch_type", i)?)?,
+                    reconciliation_timestamp: c.ts_at(ts, "reconciliation_timestamp", i)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Columnar for KpiRow {
+    const TABLE: &'static str = "merchant_kpis";
+
+    fn schema() -> SchemaRef {
+        let f = |n: &str, t: DataType| Field::new(n, t, false);
+        let wide = DataType::Decimal128(38, MONEY_SCALE);
+        Arc::new(Schema::new(vec![
+            f("merchant_id", DataType::Utf8),
+            f("currency", DataType::Utf8),
+            f("transactions", DataType::Int64),
+            f("volume", wide.clone()),
+            f("refunds", DataType::Int64),
+            f("refund_amount", wide.clone()),
+            f("chargebacks", DataType::Int64),
+            f("fees", wide.clone()),
+            f("mismatched", DataType::Int64),
+            f("mismatch_rate", ratio_type()),
+            f("net_discrepancy", wide),
+        ]))
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        let wide = |g: fn(&KpiRow) -> Decimal| {
+            decimal_array(rows.iter().map(|r| Some(g(r))), 38, MONEY_SCALE)
+        };
+        let int = |g: fn(&KpiRow) -> i64| {
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(g))) as arrow_array::ArrayRef
+        };
+        Ok(RecordBatch::try_new(
+            Self::schema(),
+            vec![
+                string_array(rows.iter().map(|r| r.merchant_id.as_str())),
+                string_array(rows.iter().map(|r| r.currency.code())),
+                int(|r| r.transactions),
+                wide(|r| r.volume)?,
+                int(|r| r.refunds),
+                wide(|r| r.refund_amount)?,
+                int(|r| r.chargebacks),
+                wide(|r| r.fees)?,
+                int(|r| r.mismatched),
+                decimal_array(
+                    rows.iter().map(|r| Some(r.mismatch_rate)),
+                    RATIO_PRECISION,
+                    RATIO_SCALE,
+                )?,
+                wide(|r| r.net_discrepancy)?,
+            ],
+        )?)
+    }
+
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Self>> {
+        let c = Columns::new(Self::TABLE, b);
+        let int = |n: &str| {
+            b.column_by_name(n)
+                .and_then(|a| a.as_any().downcast_ref::<Int64Array>())
+                .ok_or_else(|| Error::Schema {
+                    table: Self::TABLE,
+                    column: n.into(),
+                    reason: "missing".into(),
+                })
+        };
+        let (m, cur) = (c.strings("merchant_id")?, c.strings("currency")?);
+        let (n, rf, cb, mm) = (
+            int("transactions")?,
+            int("refunds")?,
+            int("chargebacks")?,
+            int("mismatched")?,
+        );
+        let (vol, ra, fees, rate, nd) = (
+            c.decimals("volume")?,
+            c.decimals("refund_amount")?,
+            c.decimals("fees")?,
+            c.decimals("mismatch_rate")?,
+            c.decimals("net_discrepancy")?,
+        );
+        (0..b.num_rows())
+            .map(|i| {
+                let currency: Currency = c.parse("currency", c.str_at(cur, "currency", i)?)?;
+                Ok(KpiRow {
+                    merchant_id: c.parse("merchant_id", c.str_at(m, "merchant_id", i)?)?,
+                    currency,
+                    transactions: n.value(i),
+                    volume: currency.exact(c.dec_at(vol, "volume", i)?)?,
+                    refunds: rf.value(i),
+                    refund_amount: currency.exact(c.dec_at(ra, "refund_amount", i)?)?,
+                    chargebacks: cb.value(i),
+                    fees: currency.exact(c.dec_at(fees, "fees", i)?)?,
+                    mismatched: mm.value(i),
+                    mismatch_rate: c.dec_at(rate, "mismatch_rate", i)?.normalize(),
+                    net_discrepancy: currency.exact(c.dec_at(nd, "net_discrepancy", i)?)?,
+                })
+            })
+            .collect()
+    }
+}
