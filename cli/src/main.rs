@@ -245,7 +245,10 @@ async fn ops(what: OpsCommand) -> recon_shared::Result<()> {
         } => {
             let backend = match data {
                 Some(dir) => recon_shared::select::Backend::Local(dir),
-                None => recon_shared::select::Backend::from_env().await?,
+                None => {
+                    let settings = recon_shared::config::Settings::from_env()?;
+                    recon_shared::select::Backend::from_settings(&settings).await?
+                }
             };
             let summary = ops::rerun(
                 &backend.store()?,
@@ -272,6 +275,9 @@ fn init_logging() {
             .try_init();
     }
 }
+
+#[global_allocator]
+static ALLOCATOR: recon_shared::allocator::MiMalloc = recon_shared::allocator::MiMalloc;
 
 fn main() -> ExitCode {
     recon_shared::allocator::keep_freed_memory();

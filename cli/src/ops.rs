@@ -11,9 +11,11 @@ use recon_shared::ports::{ObjectStore, RunsTable};
 /// The client of the daily close state machine from the environment (`RECON_DAILY_CLOSE_ARN`
 /// unless `arn` is given; region, credentials and `RECON_AWS_ENDPOINT_URL` as the functions).
 pub async fn close_client(arn: Option<String>) -> Result<CloseClient> {
-    let settings = recon_shared::aws::AwsSettings::from_env()?;
-    let sdk = recon_shared::aws::sdk_config(&settings).await;
-    CloseClient::from_conf(&sdk, arn)
+    let settings = recon_shared::config::Settings::from_env()?;
+    let sdk =
+        recon_shared::aws::sdk_config(&recon_shared::aws::AwsSettings::from_settings(&settings))
+            .await;
+    CloseClient::from_conf(&sdk, arn, &settings)
 }
 
 /// Executions of the close, optionally of one status (`FAILED`, `RUNNING`, …).

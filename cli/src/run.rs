@@ -12,11 +12,11 @@ use recon_shared::ids::BusinessDate;
 use recon_shared::ingest::{DeliveryStatus, FileCounts, NormalizeOutcome, ValidationOutcome};
 use recon_shared::keys;
 use recon_shared::local::{LocalCatalog, LocalManifests, LocalStore};
-use recon_shared::pii::{PII_KEY_ENV, PiiKey};
+use recon_shared::pii::PiiKey;
 use recon_shared::ports::ObjectStore;
 use recon_shared::records::ReconciledStatus;
 
-/// Tokenization key used when [`PII_KEY_ENV`] is not set: local development only.
+/// Tokenization key used when [`recon_shared::pii::PII_KEY_ENV`] is not set: local development only.
 const LOCAL_DEV_PII_KEY: &[u8] = b"recon-local-development-key-not-for-production";
 
 /// Bucket name put into locally built events.
@@ -29,9 +29,9 @@ pub struct RunConfig {
 
 /// The PII key from the environment, or the local development key.
 pub fn local_pii_key() -> Result<PiiKey> {
-    match std::env::var(PII_KEY_ENV) {
-        Ok(v) => PiiKey::new(v.as_bytes()),
-        Err(_) => PiiKey::new(LOCAL_DEV_PII_KEY),
+    match recon_shared::config::Settings::from_env()?.pii_key {
+        Some(key) => Ok(key),
+        None => PiiKey::new(LOCAL_DEV_PII_KEY),
     }
 }
 

@@ -82,10 +82,13 @@ pub enum Error {
         path: PathBuf,
         holder: Option<u32>,
     },
-    /// The service refused the call for want of permission (S3 `AccessDenied`, HTTP 403):
-    /// neither an absent object nor worth a retry; the role's policy must change.
+    /// The service refused the call for want of permission (S3 `AccessDenied`, DynamoDB
+    /// `AccessDeniedException`, HTTP 403): neither an absent object nor worth a retry; the
+    /// role's policy must change. `resource` may be empty (the message names it).
     #[error(
-        "{service} {operation} on `{resource}`: access denied ({message}); the role lacks a permission: check its policy in template.yaml (reads need s3:GetObject on the key, and s3:ListBucket on the bucket so that a missing object reads as absent, not as denied)"
+        "{service} {operation}{}: access denied ({message}); the role lacks a permission: check its policy in template.yaml{}",
+        on_resource(.resource),
+        access_hint(.service)
     )]
     AccessDenied {
         service: &'static str,
@@ -93,11 +96,25 @@ pub enum Error {
         resource: String,
         message: String,
     },
-    /// A cloud service call failed after the SDK's retries.
+    /// A cloud service call failed after the SDK's retries, for a reason that may pass
+    /// (throttling, a 5xx, a timeout, a failed connection).
     #[error("{service} {operation}: {message}")]
     Remote {
         service: &'static str,
         operation: &'static str,
+        message: String,
+    },
+    /// A cloud service refused a call for a reason no retry can change: see [`Refusal`].
+    #[error(
+        "{service} {operation} refused the call ({code}): {message}; {}",
+        .refusal.what_to_do()
+    )]
+    Refused {
+        refusal: Refusal,
+        service: &'static str,
+        operation: &'static str,
+        /// The service's error code (`-` when it gave none).
+        code: String,
         message: String,
     },
     #[error("{0}")]
@@ -106,9 +123,11 @@ pub enum Error {
 
 impl Error {
     /// Stable error name for Step Functions `Retry`/`Catch` (`errorType` of the Lambda
-    /// response): `Retryable` for transient IO, `InputMissing` for an object that is not
-    /// there, `InvalidInput` for data that cannot be used, `InvalidConfig`, `InvariantViolated`,
-    /// `AccessDenied` for a permission the role lacks (not retried: only a policy change helps).
+    /// response): `Retryable` for transient IO and AWS failures (the only one the state
+    /// machine retries), `InputMissing` for an object that is not there, `InvalidInput` for
+    /// data or a request that cannot be used, `InvalidConfig` (also a bucket or table that
+    /// does not exist), `InvariantViolated`, `AccessDenied` for a permission the role lacks
+    /// (only a policy change helps), `Conflict` for a conditional write another writer won.
     pub fn error_type(&self) -> &'static str {
         match self {
             Error::Io { .. } | Error::Remote { .. } | Error::Locked { .. } => "Retryable",
@@ -116,6 +135,7 @@ impl Error {
             Error::NotRegularFile { .. } => "InvalidInput",
             Error::AccessDenied { .. } => "AccessDenied",
             Error::InvalidConfig { .. } => "InvalidConfig",
+            Error::Refused { refusal, .. } => refusal.error_type(),
             Error::Invariant(_) => "InvariantViolated",
             _ => "InvalidInput",
         }
@@ -127,5 +147,60 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// Why a cloud service refused a call that no retry can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The bucket, table, function or state machine the call names does not exist: the
+    /// deployment's configuration is wrong (`InvalidConfig`).
+    MissingResource,
+    /// The request is invalid as sent: validation, a value beyond the service's limits
+    /// (`InvalidInput`).
+    Invalid,
+    /// A condition of a write did not hold: another writer changed the item first
+    /// (`Conflict`).
+    Conflict,
+}
+
+impl Refusal {
+    /// The stable name of [`Error::error_type`].
+    pub fn error_type(self) -> &'static str {
+        match self {
+            Refusal::MissingResource => "InvalidConfig",
+            Refusal::Invalid => "InvalidInput",
+            Refusal::Conflict => "Conflict",
+        }
+    }
+
+    fn what_to_do(self) -> &'static str {
+        match self {
+            Refusal::MissingResource => {
+                "the resource does not exist: check the names in the function's environment (RECON_BUCKET, RECON_*_TABLE, RECON_NORMALIZER_FUNCTION) against the stack's resources"
+            }
+            Refusal::Invalid => "the request is invalid as sent; a retry would be refused again",
+            Refusal::Conflict => {
+                "a condition of the write did not hold: another writer changed it first; read it again before writing"
+            }
+        }
+    }
+}
+
+/// ` on `{resource}`` when the resource is known.
+fn on_resource(resource: &str) -> String {
+    if resource.is_empty() {
+        String::new()
+    } else {
+        format!(" on `{resource}`")
+    }
+}
+
+/// What S3 reads need, beside an access denied by S3.
+fn access_hint(service: &str) -> &'static str {
+    if service == "s3" {
+        " (reads need s3:GetObject on the key, and s3:ListBucket on the bucket so that a missing object reads as absent, not as denied)"
+    } else {
+        ""
     }
 }

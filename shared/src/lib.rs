@@ -10,16 +10,18 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 
-/// The allocator of every binary that links this crate with the `mimalloc` feature (the
-/// workspace turns it on, so the CLI and all Lambda functions): the pipeline makes many small
-/// allocations (ids, records, JSON), which mimalloc serves faster than the system allocator,
-/// and it reuses freed memory instead of faulting fresh pages in.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Process-wide allocator settings, applied first thing in every binary's `main`.
+/// The allocator of the binaries and its settings. Each binary (the CLI and every Lambda
+/// function) declares it, the library does not:
+/// `#[global_allocator] static ALLOCATOR: recon_shared::allocator::MiMalloc = recon_shared::allocator::MiMalloc;`
+/// The pipeline makes many small allocations (ids, records, JSON), which mimalloc serves faster
+/// than the system allocator, and it reuses freed memory instead of faulting fresh pages in.
+/// [`keep_freed_memory`](allocator::keep_freed_memory) is applied first thing in every `main`.
 pub mod allocator {
+    /// mimalloc (feature `mimalloc`, on for the whole workspace), for the binaries'
+    /// `#[global_allocator]`.
+    #[cfg(feature = "mimalloc")]
+    pub use mimalloc::MiMalloc;
+
     /// `mi_option_purge_delay` of mimalloc v3 (the -sys crate does not name this option; a
     /// test checks the index against its documented default).
     #[cfg(feature = "mimalloc")]
@@ -68,6 +70,7 @@ pub mod close;
 pub mod columnar;
 pub mod config;
 pub mod config_files;
+pub mod entry;
 pub mod error;
 pub mod exact_json;
 pub mod fault;
@@ -81,6 +84,7 @@ pub mod local_index;
 pub mod manifest;
 pub mod metrics;
 pub mod money;
+pub mod percent;
 pub mod pii;
 pub mod ports;
 pub mod reconcile;

@@ -140,12 +140,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The deployment name for the `Environment` dimension ([`crate::config::ENVIRONMENT_ENV`],
-/// `local` when unset).
-pub fn environment() -> String {
-    std::env::var(crate::config::ENVIRONMENT_ENV).unwrap_or_else(|_| "local".into())
-}
-
 /// Checks that `line` is a well-formed EMF record and answers its metric values by name
 /// (tests of every function use it).
 pub fn parse_line(line: &str) -> crate::Result<Map<String, Value>> {

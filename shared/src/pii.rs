@@ -30,15 +30,6 @@ impl PiiKey {
         Ok(Self(secret.to_vec()))
     }
 
-    /// Reads [`PII_KEY_ENV`]; a missing key fails start-up naming the variable.
-    pub fn from_env() -> Result<Self> {
-        let v = std::env::var(PII_KEY_ENV).map_err(|_| Error::InvalidConfig {
-            name: PII_KEY_ENV.into(),
-            reason: "not set".into(),
-        })?;
-        Self::new(v.as_bytes())
-    }
-
     /// The keyed, deterministic token of a user id: `utk_` + 32 hex digits.
     pub fn tokenize(&self, user: &UserId) -> String {
         let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0) {

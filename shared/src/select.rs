@@ -1,4 +1,4 @@
-//! Which adapters a process uses, chosen once from the environment: the AWS adapters when
+//! Which adapters a process uses, chosen once from its [`Settings`]: the AWS adapters when
 //! [`config::BUCKET_ENV`] is set (crate feature `aws`), the local ones when
 //! [`config::DATA_DIR_ENV`] is. The `Any*` types implement the ports over either, so a
 //! function's `main` builds its ports once and hands them to the same handler.
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
-use crate::config;
+use crate::config::{self, Settings};
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, MerchantId, SourceId, TransactionId};
 use crate::index_item::{IndexItem, MerchantDayTotals};
@@ -34,6 +34,8 @@ pub struct AwsBackend {
     pub sdk: aws_config::SdkConfig,
     pub bucket: String,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Table and function names, upload sizes.
+    pub settings: Settings,
 }
 
 /// Whether a process opens the TransactionIndex to write (one local writer at a time) or to
@@ -45,14 +47,12 @@ pub enum IndexMode {
 }
 
 impl Backend {
-    /// From the environment: [`config::BUCKET_ENV`] (AWS) or else [`config::DATA_DIR_ENV`].
-    pub async fn from_env() -> Result<Self> {
-        if let Ok(bucket) = std::env::var(config::BUCKET_ENV) {
-            return Self::aws_from_env(bucket).await;
-        }
-        match config::data_dir() {
-            Ok(dir) => Ok(Self::Local(dir)),
-            Err(_) => Err(Error::InvalidConfig {
+    /// From the settings: [`config::BUCKET_ENV`] (AWS) or else [`config::DATA_DIR_ENV`].
+    pub async fn from_settings(settings: &Settings) -> Result<Self> {
+        match (&settings.bucket, &settings.data_dir) {
+            (Some(bucket), _) => Self::aws_from_settings(bucket, settings).await,
+            (None, Some(dir)) => Ok(Self::Local(dir.clone())),
+            (None, None) => Err(Error::InvalidConfig {
                 name: format!("{} or {}", config::BUCKET_ENV, config::DATA_DIR_ENV),
                 reason: "set one: the bucket on AWS, or a directory that plays it locally".into(),
             }),
@@ -60,14 +60,13 @@ impl Backend {
     }
 
     #[cfg(feature = "aws")]
-    async fn aws_from_env(bucket: String) -> Result<Self> {
-        let settings = crate::aws::AwsSettings::from_env()?;
-        let sdk = crate::aws::sdk_config(&settings).await;
-        Ok(Self::aws(sdk, bucket))
+    async fn aws_from_settings(bucket: &str, settings: &Settings) -> Result<Self> {
+        let sdk = crate::aws::sdk_config(&crate::aws::AwsSettings::from_settings(settings)).await;
+        Ok(Self::aws(sdk, bucket, settings.clone()))
     }
 
     #[cfg(not(feature = "aws"))]
-    async fn aws_from_env(_bucket: String) -> Result<Self> {
+    async fn aws_from_settings(_bucket: &str, _settings: &Settings) -> Result<Self> {
         Err(Error::InvalidConfig {
             name: config::BUCKET_ENV.into(),
             reason: "this binary was built without the `aws` feature; set RECON_DATA_DIR".into(),
@@ -75,12 +74,13 @@ impl Backend {
     }
 
     #[cfg(feature = "aws")]
-    pub fn aws(sdk: aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+    pub fn aws(sdk: aws_config::SdkConfig, bucket: impl Into<String>, settings: Settings) -> Self {
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         Self::Aws(Box::new(AwsBackend {
             sdk,
             bucket: bucket.into(),
             dynamodb,
+            settings,
         }))
     }
 
@@ -93,7 +93,10 @@ impl Backend {
             Self::Local(_) => None,
             Self::Aws(a) => Some(crate::aws::lambda::NormalizerInvoker::new(
                 &a.sdk,
-                config::required(config::NORMALIZER_FUNCTION_ENV)?,
+                Settings::required(
+                    &a.settings.normalizer_function,
+                    config::NORMALIZER_FUNCTION_ENV,
+                )?,
             )),
         })
     }
@@ -102,7 +105,11 @@ impl Backend {
         Ok(match self {
             Self::Local(dir) => AnyStore::Local(LocalStore::new(dir)),
             #[cfg(feature = "aws")]
-            Self::Aws(a) => AnyStore::S3(crate::aws::s3::S3Store::from_conf(&a.sdk, &a.bucket)?),
+            Self::Aws(a) => AnyStore::S3(crate::aws::s3::S3Store::from_conf(
+                &a.sdk,
+                &a.bucket,
+                crate::aws::s3::UploadSettings::from_settings(&a.settings),
+            )),
         })
     }
 
@@ -112,7 +119,7 @@ impl Backend {
             #[cfg(feature = "aws")]
             Self::Aws(a) => AnyManifests::Dynamo(crate::aws::dynamo::DynamoManifests::new(
                 a.dynamodb.clone(),
-                config::required(config::MANIFESTS_TABLE_ENV)?,
+                Settings::required(&a.settings.manifests_table, config::MANIFESTS_TABLE_ENV)?,
             )),
         })
     }
@@ -123,7 +130,7 @@ impl Backend {
             #[cfg(feature = "aws")]
             Self::Aws(a) => AnyRuns::Dynamo(crate::aws::dynamo::DynamoRuns::new(
                 a.dynamodb.clone(),
-                config::required(config::RUNS_TABLE_ENV)?,
+                Settings::required(&a.settings.runs_table, config::RUNS_TABLE_ENV)?,
             )),
         })
     }
@@ -148,7 +155,10 @@ impl Backend {
             #[cfg(feature = "aws")]
             Self::Aws(a) => AnyIndex::Dynamo(crate::aws::dynamo::DynamoTransactionIndex::new(
                 a.dynamodb.clone(),
-                config::required(config::TRANSACTION_INDEX_TABLE_ENV)?,
+                Settings::required(
+                    &a.settings.transaction_index_table,
+                    config::TRANSACTION_INDEX_TABLE_ENV,
+                )?,
             )),
         })
     }

@@ -1,6 +1,8 @@
 //! Retries of the AWS adapters against a scripted HTTP server on 127.0.0.1: throttling and
 //! 5xx answers are retried by the SDK (standard mode) and the call succeeds; a service that
-//! keeps failing fails after the configured attempts. Also the Step Functions redrive call,
+//! keeps failing fails after the configured attempts; the answers that no retry can change
+//! (access denied, a missing table or bucket, validation, a failed condition) are classified
+//! and not retried. Also the Step Functions redrive call,
 //! which moto does not implement. No moto needed: the server is in the test.
 #![cfg(feature = "aws")]
 
@@ -11,6 +13,7 @@ use recon_shared::aws::dynamo::DynamoRuns;
 use recon_shared::aws::s3::{S3Store, UploadSettings};
 use recon_shared::aws::sfn::CloseClient;
 use recon_shared::aws::{AwsSettings, sdk_config};
+use recon_shared::error::Refusal;
 use recon_shared::ids::BusinessDate;
 use recon_shared::ports::{ObjectStore, RunsTable};
 use recon_shared::{Error, Result};
@@ -123,6 +126,35 @@ async fn serve(
     }
 }
 
+/// An S3 error answer (REST-XML).
+fn s3_answer(status: u16, code: &str, message: &str) -> Answer {
+    answer(
+        status,
+        &[("content-type", "application/xml")],
+        &format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        ),
+    )
+}
+
+/// How many requests the server has seen.
+fn requests(seen: &Seen) -> Result<usize> {
+    Ok(seen
+        .lock()
+        .map_err(|_| Error::Invariant("poisoned".into()))?
+        .len())
+}
+
+/// The error of a call that must fail, checked to carry `error_type`.
+fn failed<T: std::fmt::Debug>(r: Result<T>, error_type: &str) -> Result<Error> {
+    match r {
+        Err(e) if e.error_type() == error_type => Ok(e),
+        other => Err(Error::Invariant(format!(
+            "expected an error of type {error_type}, got {other:?}"
+        ))),
+    }
+}
+
 async fn sdk(endpoint: &str, attempts: u32) -> aws_config::SdkConfig {
     let mut s = AwsSettings::local(endpoint);
     s.max_attempts = attempts;
@@ -182,39 +214,25 @@ async fn a_service_that_keeps_failing_fails_after_the_configured_attempts() -> R
         aws_sdk_dynamodb::Client::new(&sdk(&endpoint, 3).await),
         "Runs",
     );
-    let r = runs.runs(BusinessDate::parse("2026-11-20")?).await;
-    match &r {
-        Err(e @ Error::Remote { .. }) => assert_eq!(e.error_type(), "Retryable"),
-        other => {
-            return Err(Error::Invariant(format!(
-                "expected a remote error, got {other:?}"
-            )));
-        }
-    }
-    assert_eq!(
-        seen.lock()
-            .map_err(|_| Error::Invariant("poisoned".into()))?
-            .len(),
-        3
-    );
+    let e = failed(
+        runs.runs(BusinessDate::parse("2026-11-20")?).await,
+        "Retryable",
+    )?;
+    assert!(matches!(e, Error::Remote { .. }), "{e:?}");
+    assert_eq!(requests(&seen)?, 3);
     Ok(())
 }
 
 #[tokio::test]
 async fn s3_slow_down_is_retried() -> Result<()> {
-    let xml = ("content-type", "application/xml");
     let (endpoint, seen) = server(vec![
+        s3_answer(503, "SlowDown", "Please reduce your request rate."),
+        s3_answer(500, "InternalError", "oops"),
         answer(
-            503,
-            &[xml],
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+            200,
+            &[("content-type", "application/octet-stream")],
+            "hello",
         ),
-        answer(
-            500,
-            &[xml],
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>oops</Message></Error>",
-        ),
-        answer(200, &[("content-type", "application/octet-stream")], "hello"),
     ])
     .await?;
     let conf = aws_sdk_s3::config::Builder::from(&sdk(&endpoint, 5).await)
@@ -252,9 +270,7 @@ async fn s3_store(endpoint: &str, attempts: u32) -> S3Store {
 
 #[tokio::test]
 async fn s3_access_denied_is_a_permission_error_neither_absent_nor_retried() -> Result<()> {
-    let xml = ("content-type", "application/xml");
-    let denied = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
-    let (endpoint, seen) = server(vec![answer(403, &[xml], denied)]).await?;
+    let (endpoint, seen) = server(vec![s3_answer(403, "AccessDenied", "Access Denied")]).await?;
     let store = s3_store(&endpoint, 5).await;
     match store.get("config/fx/2026-11-20.csv").await {
         Err(e @ Error::AccessDenied { .. }) => {
@@ -294,11 +310,10 @@ async fn s3_access_denied_is_a_permission_error_neither_absent_nor_retried() -> 
 
 #[tokio::test]
 async fn s3_no_such_key_is_absent() -> Result<()> {
-    let xml = ("content-type", "application/xml");
-    let (endpoint, seen) = server(vec![answer(
+    let (endpoint, seen) = server(vec![s3_answer(
         404,
-        &[xml],
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>",
+        "NoSuchKey",
+        "The specified key does not exist.",
     )])
     .await?;
     let store = s3_store(&endpoint, 5).await;
@@ -310,12 +325,108 @@ async fn s3_no_such_key_is_absent() -> Result<()> {
         store.copy("landing/a.csv", "quarantine/a.csv").await,
         Err(Error::NotFound { .. })
     ));
-    assert_eq!(
-        seen.lock()
-            .map_err(|_| Error::Invariant("poisoned".into()))?
-            .len(),
-        2
+    assert_eq!(requests(&seen)?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamodb_errors_no_retry_can_change_are_classified_and_not_retried() -> Result<()> {
+    let cases = [
+        (
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/recon-plan is not authorized to perform: dynamodb:Query on resource: Runs",
+            "AccessDenied",
+        ),
+        (
+            "ResourceNotFoundException",
+            "Requested resource not found",
+            "InvalidConfig",
+        ),
+        (
+            "ValidationException",
+            "One or more parameter values were invalid",
+            "InvalidInput",
+        ),
+        (
+            "ConditionalCheckFailedException",
+            "The conditional request failed",
+            "Conflict",
+        ),
+    ];
+    for (code, message, error_type) in cases {
+        let body = format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#
+        );
+        let (endpoint, seen) = server(vec![answer(400, &[JSON], &body)]).await?;
+        let runs = DynamoRuns::new(
+            aws_sdk_dynamodb::Client::new(&sdk(&endpoint, 5).await),
+            "Runs",
+        );
+        let e = failed(
+            runs.runs(BusinessDate::parse("2026-11-20")?).await,
+            error_type,
+        )?;
+        let text = e.to_string();
+        assert!(
+            text.contains("dynamodb Query") && text.contains(message),
+            "{text}"
+        );
+        assert!(
+            !text.contains("s3:ListBucket"),
+            "an S3 hint on DynamoDB: {text}"
+        );
+        assert_eq!(requests(&seen)?, 1, "{code} was retried");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_a_configuration_error_not_an_absent_object() -> Result<()> {
+    let (endpoint, seen) = server(vec![s3_answer(
+        404,
+        "NoSuchBucket",
+        "The specified bucket does not exist",
+    )])
+    .await?;
+    let store = s3_store(&endpoint, 5).await;
+    for r in [
+        store.get("config/fx/2026-11-20.csv").await.map(|_| ()),
+        store.list("landing/").await.map(|_| ()),
+    ] {
+        let e = failed(r, "InvalidConfig")?;
+        assert!(
+            matches!(
+                e,
+                Error::Refused {
+                    refusal: Refusal::MissingResource,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("RECON_BUCKET"), "{e}");
+    }
+    assert_eq!(requests(&seen)?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_that_fails_is_retryable() -> Result<()> {
+    // A port nobody listens on: bound, then closed.
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Error::io("bind", e))?;
+    let addr = listener.local_addr().map_err(|e| Error::io("addr", e))?;
+    drop(listener);
+    let runs = DynamoRuns::new(
+        aws_sdk_dynamodb::Client::new(&sdk(&format!("http://{addr}"), 2).await),
+        "Runs",
     );
+    let e = failed(
+        runs.runs(BusinessDate::parse("2026-11-20")?).await,
+        "Retryable",
+    )?;
+    assert!(e.to_string().starts_with("dynamodb Query: "), "{e}");
     Ok(())
 }
 

@@ -253,6 +253,7 @@ mod aws {
     use recon_shared::aws::glue::GlueCatalog;
     use recon_shared::aws::s3::{S3Store, UploadSettings};
     use recon_shared::aws::testing::{moto, unique};
+    use recon_shared::error::Refusal;
 
     async fn store(sdk: &aws_config::SdkConfig, upload: UploadSettings) -> Result<S3Store> {
         let conf = aws_sdk_s3::config::Builder::from(sdk)
@@ -388,6 +389,41 @@ mod aws {
             c.register_partition(&wrong).await,
             Err(Error::InvalidConfig { .. })
         ));
+        Ok(())
+    }
+
+    /// A bucket or table the deployment names but that does not exist is a configuration
+    /// error (`InvalidConfig`), which the state machine does not retry.
+    #[tokio::test]
+    async fn a_missing_bucket_or_table_is_a_configuration_error() -> Result<()> {
+        let Some(sdk) = moto("a_missing_bucket_or_table_is_a_configuration_error").await else {
+            return Ok(());
+        };
+        let no_bucket = S3Store::from_conf(&sdk, unique("recon-absent"), UploadSettings::default());
+        let no_table = DynamoRuns::new(aws_sdk_dynamodb::Client::new(&sdk), unique("absent"));
+        let date = BusinessDate::parse("2026-11-20")?;
+        for r in [
+            no_bucket
+                .put("runs/x.json", Bytes::from_static(b"{}"))
+                .await,
+            no_bucket.list("landing/").await.map(|_| ()),
+            no_table.runs(date).await.map(|_| ()),
+        ] {
+            let Err(e) = r else {
+                return Err(Error::Invariant("a missing resource answered".into()));
+            };
+            assert!(
+                matches!(
+                    e,
+                    Error::Refused {
+                        refusal: Refusal::MissingResource,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert_eq!(e.error_type(), "InvalidConfig");
+        }
         Ok(())
     }
 }

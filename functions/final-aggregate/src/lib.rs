@@ -1,9 +1,12 @@
 //! `final-aggregate` (Step Functions task): final index, merchant KPIs and the run summary.
 
 pub use recon_shared::close::{CloseSummary, FinalRequest};
+use recon_shared::config::Settings;
+use recon_shared::entry::{Function, Invocation};
 use recon_shared::metrics::{Emf, pascal};
 use recon_shared::ports::{ObjectStore, RunsTable, TransactionIndex};
 use recon_shared::records::MismatchType;
+use recon_shared::select::{AnyIndex, AnyRuns, AnyStore, Backend, IndexMode};
 
 pub async fn handle<S: ObjectStore, R: RunsTable, I: TransactionIndex>(
     req: FinalRequest,
@@ -61,6 +64,36 @@ pub fn mismatch_rate_emf(
             emf.line(timestamp_ms)
         })
         .collect()
+}
+
+/// The Lambda (served by `recon_shared::entry`): the close's last task over the bucket, the
+/// Runs table and the TransactionIndex (settlement write-back), then the `MismatchRate` lines
+/// and the function's own (duration, awaited deliveries).
+pub struct Lambda(AnyStore, AnyRuns, AnyIndex);
+
+impl Function for Lambda {
+    type Event = FinalRequest;
+    type Output = CloseSummary;
+
+    async fn init(_: &Settings, backend: &Backend) -> recon_shared::Result<Self> {
+        let index = backend.index(IndexMode::Writer)?;
+        Ok(Self(backend.store()?, backend.runs()?, index))
+    }
+
+    async fn handle(&self, req: FinalRequest) -> recon_shared::Result<CloseSummary> {
+        let summary = handle(req, &self.0, &self.1, &self.2).await?;
+        tracing::info!(execution = %summary.execution, "close aggregated");
+        Ok(summary)
+    }
+
+    fn metrics(&self, summary: &CloseSummary, at: &Invocation<'_>) -> Vec<String> {
+        let mut lines = mismatch_rate_emf(summary, at.environment, at.timestamp_ms);
+        let own = Emf::new(at.environment, "final-aggregate")
+            .millis("Duration", at.duration_ms)
+            .count(AWAITING_METRIC, awaiting_deliveries(summary));
+        lines.push(own.line(at.timestamp_ms));
+        lines
+    }
 }
 
 #[cfg(test)]

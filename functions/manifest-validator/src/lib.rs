@@ -5,11 +5,14 @@
 
 use aws_lambda_events::event::s3::S3Event;
 use recon_shared::Result;
+use recon_shared::config::Settings;
+use recon_shared::entry::{Function, Invocation};
 use recon_shared::ingest::{
     DeliveryStatus, NormalizeRequest, ValidationOutcome, decode_s3_key, validate,
 };
 use recon_shared::keys;
 use recon_shared::ports::{ManifestTable, ObjectStore};
+use recon_shared::select::{AnyManifests, AnyStore, Backend};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,16 +74,7 @@ pub fn metrics(resp: &Response, environment: &str, duration_ms: u64, timestamp_m
 
 /// The S3 notification the bucket sends when `key` is written (for the local runner and tests).
 pub fn s3_put_event(bucket: &str, key: &str, size: u64) -> Result<S3Event> {
-    let encoded: String = key
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'~' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let encoded = recon_shared::percent::encode_event_key(key);
     let v = serde_json::json!({"Records": [{
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -98,6 +92,56 @@ pub fn s3_put_event(bucket: &str, key: &str, size: u64) -> Result<S3Event> {
         }
     }]});
     Ok(serde_json::from_value(v)?)
+}
+
+/// The Lambda (served by `recon_shared::entry`): S3 events over the bucket and the Manifests
+/// table; on AWS each accepted delivery then goes to the normalizer as an asynchronous event
+/// (`RECON_NORMALIZER_FUNCTION`). Locally the response carries the requests and the local
+/// runner calls the normalizer itself.
+pub struct Lambda {
+    store: AnyStore,
+    manifests: AnyManifests,
+    #[cfg(feature = "aws")]
+    normalizer: Option<recon_shared::aws::lambda::NormalizerInvoker>,
+}
+
+impl Function for Lambda {
+    type Event = S3Event;
+    type Output = Response;
+
+    async fn init(_: &Settings, backend: &Backend) -> Result<Self> {
+        Ok(Self {
+            store: backend.store()?,
+            manifests: backend.manifests()?,
+            #[cfg(feature = "aws")]
+            normalizer: backend.normalizer()?,
+        })
+    }
+
+    async fn handle(&self, event: S3Event) -> Result<Response> {
+        let resp = handle(event, &self.store, &self.manifests).await?;
+        tracing::info!(
+            deliveries = resp.outcomes.len(),
+            normalize_requests = resp.normalize.len(),
+            ignored = resp.ignored.len(),
+            "manifests validated"
+        );
+        #[cfg(feature = "aws")]
+        if let Some(n) = &self.normalizer {
+            let queued = n.dispatch(&resp.normalize).await?;
+            tracing::info!(queued, "normalize requests queued");
+        }
+        Ok(resp)
+    }
+
+    fn metrics(&self, resp: &Response, at: &Invocation<'_>) -> Vec<String> {
+        vec![metrics(
+            resp,
+            at.environment,
+            at.duration_ms,
+            at.timestamp_ms,
+        )]
+    }
 }
 
 #[cfg(test)]

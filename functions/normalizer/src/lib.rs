@@ -4,10 +4,13 @@
 //! through a queue); the work is [`recon_shared::ingest::normalize`].
 
 use recon_shared::Result;
+use recon_shared::config::Settings;
+use recon_shared::entry::{Function, Invocation};
 pub use recon_shared::ingest::NormalizeRequest;
 use recon_shared::ingest::{NormalizeOutcome, normalize};
 use recon_shared::pii::PiiKey;
 use recon_shared::ports::{Catalog, ManifestTable, ObjectStore};
+use recon_shared::select::{AnyCatalog, AnyManifests, AnyStore, Backend};
 
 pub async fn handle<S: ObjectStore, M: ManifestTable, C: Catalog>(
     req: NormalizeRequest,
@@ -39,6 +42,40 @@ pub fn metrics(
         .property("BusinessDate", outcome.business_date.to_string())
         .property("Version", outcome.version)
         .line(timestamp_ms)
+}
+
+/// The Lambda (served by `recon_shared::entry`): one delivery over the bucket, the Manifests
+/// table and the catalog, user ids tokenized with the deployment's key
+/// (`RECON_PII_HMAC_KEY`, required); then its metrics line.
+pub struct Lambda {
+    pii: PiiKey,
+    ports: (AnyStore, AnyManifests, AnyCatalog),
+}
+
+impl Function for Lambda {
+    type Event = NormalizeRequest;
+    type Output = NormalizeOutcome;
+
+    async fn init(settings: &Settings, backend: &Backend) -> Result<Self> {
+        let pii = settings.pii_key()?;
+        let ports = (backend.store()?, backend.manifests()?, backend.catalog()?);
+        Ok(Self { pii, ports })
+    }
+
+    async fn handle(&self, req: NormalizeRequest) -> Result<NormalizeOutcome> {
+        // The library logs the outcome ("delivery normalized", or that the request was stale).
+        let (store, manifests, catalog) = &self.ports;
+        handle(req, store, manifests, catalog, &self.pii).await
+    }
+
+    fn metrics(&self, outcome: &NormalizeOutcome, at: &Invocation<'_>) -> Vec<String> {
+        vec![metrics(
+            outcome,
+            at.environment,
+            at.duration_ms,
+            at.timestamp_ms,
+        )]
+    }
 }
 
 #[cfg(test)]

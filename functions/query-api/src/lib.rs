@@ -15,12 +15,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use recon_shared::close::{FinalRow, KpiRow};
 use recon_shared::columnar::read_parquet;
+use recon_shared::config::Settings;
+use recon_shared::entry::Function;
 use recon_shared::ids::{BankId, BusinessDate, MerchantId, TransactionId};
 use recon_shared::keys;
 use recon_shared::pii::is_token;
 use recon_shared::ports::{Gsi, IndexQuery, ObjectStore, TransactionIndex};
 use recon_shared::reconcile::IndexRow;
 use recon_shared::records::MismatchType;
+use recon_shared::select::{AnyIndex, AnyStore, Backend, IndexMode};
 use recon_shared::stream::{IndexItem, Settlement};
 use recon_shared::{Error, Result};
 use serde_json::{Value, json};
@@ -125,27 +128,7 @@ impl From<ApiError> for Response {
 
 /// Percent-decoding (`+` is a space in query strings).
 fn decode_component(s: &str, plus_is_space: bool) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+    recon_shared::percent::decode(s, plus_is_space).ok()
 }
 
 /// Query parameters, each at most once and among `allowed`.
@@ -671,4 +654,21 @@ pub fn openapi_routes(doc: &str) -> BTreeSet<(String, String)> {
         }
     }
     out
+}
+
+/// The Lambda (served by `recon_shared::entry`): API Gateway requests over the bucket and the
+/// TransactionIndex, opened read-only (locally it follows the indexer's writes).
+pub struct Lambda(AnyStore, AnyIndex);
+
+impl Function for Lambda {
+    type Event = ApiGatewayV2httpRequest;
+    type Output = ApiGatewayV2httpResponse;
+
+    async fn init(_: &Settings, backend: &Backend) -> Result<Self> {
+        Ok(Self(backend.store()?, backend.index(IndexMode::ReadOnly)?))
+    }
+
+    async fn handle(&self, event: ApiGatewayV2httpRequest) -> Result<ApiGatewayV2httpResponse> {
+        handle(event, &self.0, &self.1).await
+    }
 }

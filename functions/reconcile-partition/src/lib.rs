@@ -1,7 +1,10 @@
 //! `reconcile-partition` (Step Functions Map task): one (business date, bank) partition.
 
 pub use recon_shared::close::{PartitionRequest, PartitionSummary};
+use recon_shared::config::Settings;
+use recon_shared::entry::{Function, Invocation};
 use recon_shared::ports::{ObjectStore, RunsTable};
+use recon_shared::select::{AnyRuns, AnyStore, Backend};
 
 pub async fn handle<S: ObjectStore, R: RunsTable>(
     req: PartitionRequest,
@@ -38,6 +41,28 @@ pub fn metrics(summary: &PartitionSummary, environment: &str, timestamp_ms: i64)
         .property("BankId", summary.bank_id.as_str())
         .property("RunId", summary.run_id.as_str())
         .line(timestamp_ms)
+}
+
+/// The Lambda (served by `recon_shared::entry`): one partition over the bucket and the Runs
+/// table, then its metrics line.
+pub struct Lambda(AnyStore, AnyRuns);
+
+impl Function for Lambda {
+    type Event = PartitionRequest;
+    type Output = PartitionSummary;
+
+    async fn init(_: &Settings, backend: &Backend) -> recon_shared::Result<Self> {
+        Ok(Self(backend.store()?, backend.runs()?))
+    }
+
+    async fn handle(&self, req: PartitionRequest) -> recon_shared::Result<PartitionSummary> {
+        // The library logs "partition reconciled" with its counts.
+        handle(req, &self.0, &self.1).await
+    }
+
+    fn metrics(&self, summary: &PartitionSummary, at: &Invocation<'_>) -> Vec<String> {
+        vec![metrics(summary, at.environment, at.timestamp_ms)]
+    }
 }
 
 #[cfg(test)]

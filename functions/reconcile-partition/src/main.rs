@@ -1,39 +1,9 @@
-//! Lambda entry point: build the ports once (AWS adapters when `RECON_BUCKET` is set, local
-//! ones from `RECON_DATA_DIR`); errors carry the stable names the state machine matches.
+//! `reconcile-partition` on Lambda, one Map iteration of the daily close:
+//! [`reconcile_partition::Lambda`] served by the entry kit of `recon_shared::entry`.
 
-// Handlers over the AWS adapters nest futures deeply (SDK calls inside retry loops inside
-// the handler); the default limit of 128 is not enough to lay out the main future.
-#![recursion_limit = "256"]
+#[global_allocator]
+static ALLOCATOR: recon_shared::allocator::MiMalloc = recon_shared::allocator::MiMalloc;
 
-use lambda_runtime::{Diagnostic, Error, LambdaEvent, run, service_fn, tracing};
-use recon_shared::metrics::{environment, now_ms};
-use recon_shared::select::Backend;
-
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    recon_shared::allocator::keep_freed_memory();
-    tracing::init_default_subscriber();
-    let backend = Backend::from_env().await?;
-    let store = backend.store()?;
-    let runs = backend.runs()?;
-    let env = environment();
-    run(service_fn(
-        |event: LambdaEvent<reconcile_partition::PartitionRequest>| async {
-            let summary = reconcile_partition::handle(event.payload, &store, &runs)
-                .await
-                .map_err(diagnostic)?;
-            // The library logged "partition reconciled" with its counts; the metrics follow.
-            println!("{}", reconcile_partition::metrics(&summary, &env, now_ms()));
-            Ok::<_, Diagnostic>(summary)
-        },
-    ))
-    .await
-}
-
-/// The error as Step Functions sees it: `Error` is the stable name its Retry/Catch match.
-fn diagnostic(e: recon_shared::Error) -> Diagnostic {
-    Diagnostic {
-        error_type: e.error_type().to_string(),
-        error_message: e.to_string(),
-    }
+fn main() -> recon_shared::entry::Exit {
+    recon_shared::entry::serve::<reconcile_partition::Lambda>()
 }

@@ -8,7 +8,10 @@
 
 use aws_lambda_events::event::kafka::KafkaEvent;
 use recon_shared::Result;
+use recon_shared::config::Settings;
+use recon_shared::entry::{Function, Invocation};
 use recon_shared::ports::{ObjectStore, TransactionIndex};
+use recon_shared::select::{AnyIndex, AnyStore, Backend, IndexMode};
 use recon_shared::stream::{BatchReport, KafkaRecordIn, StreamContext, process_batch};
 
 /// The event's records, topic-partitions in name order, each in delivery order.
@@ -57,6 +60,41 @@ pub fn metrics(r: &BatchReport, environment: &str, duration_ms: u64, timestamp_m
         .count("PendingSignals", r.pending_signals)
         .millis("Duration", duration_ms)
         .line(timestamp_ms)
+}
+
+/// The Lambda (served by `recon_shared::entry`): MSK batches over the bucket and the
+/// TransactionIndex, with the enrichment context loaded once (user ids tokenized with
+/// `RECON_PII_HMAC_KEY`, required); then the batch's metrics line.
+pub struct Lambda {
+    store: AnyStore,
+    index: AnyIndex,
+    ctx: StreamContext,
+}
+
+impl Function for Lambda {
+    type Event = KafkaEvent;
+    type Output = BatchReport;
+
+    async fn init(settings: &Settings, backend: &Backend) -> Result<Self> {
+        let store = backend.store()?;
+        let ctx = StreamContext::load(&store, settings.pii_key()?).await?;
+        let index = backend.index(IndexMode::Writer)?;
+        Ok(Self { store, index, ctx })
+    }
+
+    async fn handle(&self, event: KafkaEvent) -> Result<BatchReport> {
+        // The library logs the batch's counts ("stream batch indexed").
+        handle(event, &self.store, &self.index, &self.ctx).await
+    }
+
+    fn metrics(&self, report: &BatchReport, at: &Invocation<'_>) -> Vec<String> {
+        vec![metrics(
+            report,
+            at.environment,
+            at.duration_ms,
+            at.timestamp_ms,
+        )]
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,6 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use super::{Backoff, drain_batches, sdk_error};
-use crate::config;
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, MerchantId, SourceId, TransactionId};
 use crate::index_item::{IndexItem, MerchantDayTotals, StreamVersion, aggregate_delta};
@@ -141,14 +140,6 @@ pub struct TableNames {
 }
 
 impl TableNames {
-    pub fn from_env() -> Result<Self> {
-        Ok(Self {
-            transaction_index: config::required(config::TRANSACTION_INDEX_TABLE_ENV)?,
-            manifests: config::required(config::MANIFESTS_TABLE_ENV)?,
-            runs: config::required(config::RUNS_TABLE_ENV)?,
-        })
-    }
-
     /// Names with a common prefix (tests, local servers).
     pub fn prefixed(prefix: &str) -> Self {
         Self {

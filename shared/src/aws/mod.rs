@@ -11,11 +11,15 @@
 pub use {aws_config, aws_sdk_dynamodb, aws_sdk_glue, aws_sdk_s3, aws_sdk_sfn};
 
 pub mod dynamo;
+mod errors;
 pub mod glue;
 pub mod lambda;
 pub mod s3;
 pub mod sfn;
 pub mod testing;
+
+pub use errors::{ErrorClass, Failure, classify};
+pub(crate) use errors::{sdk_error, transient_error};
 
 use std::future::Future;
 use std::time::Duration;
@@ -37,7 +41,8 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 pub struct AwsSettings {
     /// Endpoint override for every service (moto, LocalStack); `None` on AWS.
     pub endpoint_url: Option<String>,
-    /// Region override; `None`: the default provider chain (`AWS_REGION`, profile).
+    /// Region; `None`: the default provider chain's. [`AwsSettings::from_settings`] always
+    /// names one (the default chain finds none outside AWS without a profile).
     pub region: Option<String>,
     /// Standard-mode retry: attempts per call, first try included.
     pub max_attempts: u32,
@@ -62,26 +67,22 @@ impl Default for AwsSettings {
 }
 
 impl AwsSettings {
-    /// Settings from the environment: [`config::AWS_ENDPOINT_URL_ENV`] and
-    /// [`config::AWS_MAX_ATTEMPTS_ENV`] (both optional).
-    pub fn from_env() -> Result<Self> {
-        let mut s = Self {
-            endpoint_url: std::env::var(config::AWS_ENDPOINT_URL_ENV)
-                .ok()
-                .filter(|v| !v.is_empty()),
-            ..Self::default()
-        };
-        if let Ok(v) = std::env::var(config::AWS_MAX_ATTEMPTS_ENV) {
-            s.max_attempts = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=20).contains(n))
-                .ok_or_else(|| Error::InvalidConfig {
-                    name: config::AWS_MAX_ATTEMPTS_ENV.into(),
-                    reason: "expected a number of attempts from 1 to 20".into(),
-                })?;
+    /// From the process's settings: [`config::AWS_ENDPOINT_URL_ENV`],
+    /// [`config::AWS_MAX_ATTEMPTS_ENV`] and the region ([`config::AWS_REGION_ENV`], else
+    /// [`DEFAULT_REGION`]).
+    pub fn from_settings(settings: &config::Settings) -> Self {
+        let d = Self::default();
+        Self {
+            endpoint_url: settings.aws_endpoint_url.clone(),
+            region: Some(
+                settings
+                    .aws_region
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_REGION.into()),
+            ),
+            max_attempts: settings.aws_max_attempts.unwrap_or(d.max_attempts),
+            ..d
         }
-        Ok(s)
     }
 
     /// Settings for a local server at `endpoint` (tests): test credentials, quick retries.
@@ -108,13 +109,8 @@ impl AwsSettings {
 pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).retry_config(settings.retry_config());
-    let region = settings.region.clone().or_else(|| {
-        // The default chain finds no region outside AWS without a profile: fall back.
-        let env = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION"));
-        env.is_err().then(|| DEFAULT_REGION.to_string())
-    });
-    if let Some(r) = region {
-        loader = loader.region(aws_config::Region::new(r));
+    if let Some(r) = &settings.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
     }
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
@@ -123,31 +119,6 @@ pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
         loader = loader.test_credentials();
     }
     loader.load().await
-}
-
-/// An SDK error as the crate's error: which service and operation, the service's error code,
-/// and the message (the SDK's messages name resources, never item contents).
-pub(crate) fn sdk_error<E>(service: &'static str, operation: &'static str, e: E) -> Error
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    Error::Remote {
-        service,
-        operation,
-        message: error_chain(&e),
-    }
-}
-
-/// `e` and its sources on one line.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// Backoff of the adapters' own retry loops (unprocessed batch items), beside the SDK's.

@@ -5,8 +5,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
-use super::sdk_error;
-use crate::config;
+use super::{sdk_error, transient_error};
+use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::ports::{ObjectInfo, ObjectStore};
 
@@ -36,24 +36,17 @@ impl Default for UploadSettings {
 }
 
 impl UploadSettings {
-    /// Defaults, overridden by [`config::S3_MULTIPART_THRESHOLD_ENV`] and
-    /// [`config::S3_PART_SIZE_ENV`].
-    pub fn from_env() -> Result<Self> {
-        let mut s = Self::default();
-        if let Some(t) = config::optional_u64(config::S3_MULTIPART_THRESHOLD_ENV)? {
-            s.multipart_threshold = t;
+    /// Defaults, overridden by [`crate::config::S3_MULTIPART_THRESHOLD_ENV`] and
+    /// [`crate::config::S3_PART_SIZE_ENV`].
+    pub fn from_settings(settings: &Settings) -> Self {
+        let d = Self::default();
+        Self {
+            multipart_threshold: settings
+                .s3_multipart_threshold
+                .unwrap_or(d.multipart_threshold),
+            part_size: settings.s3_part_size.unwrap_or(d.part_size),
+            ..d
         }
-        if let Some(p) = config::optional_u64(config::S3_PART_SIZE_ENV)? {
-            s.part_size =
-                usize::try_from(p)
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| Error::InvalidConfig {
-                        name: config::S3_PART_SIZE_ENV.into(),
-                        reason: "expected a positive part size in bytes".into(),
-                    })?;
-        }
-        Ok(s)
     }
 }
 
@@ -74,16 +67,16 @@ impl S3Store {
         }
     }
 
-    pub fn from_conf(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Result<Self> {
+    pub fn from_conf(
+        sdk: &aws_config::SdkConfig,
+        bucket: impl Into<String>,
+        upload: UploadSettings,
+    ) -> Self {
         // Path-style addressing works with every endpoint (local servers have no DNS per bucket).
         let conf = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(sdk.endpoint_url().is_some())
             .build();
-        Ok(Self::new(
-            Client::from_conf(conf),
-            bucket,
-            UploadSettings::from_env()?,
-        ))
+        Self::new(Client::from_conf(conf), bucket, upload)
     }
 
     pub fn bucket(&self) -> &str {
@@ -200,8 +193,9 @@ impl S3Store {
 }
 
 /// An S3 call's error, told apart on purpose: `NoSuchKey` (or a bare 404) is an absent
-/// object, `AccessDenied` (or a bare 403) a permission the role lacks, which is neither absent
-/// nor retryable; anything else is a remote failure left after the SDK's retries.
+/// object, `AccessDenied` (or a bare 403) a permission the role lacks on this key, which is
+/// neither absent nor retryable; anything else is classified as every AWS error is
+/// ([`super::classify`]: `NoSuchBucket` is a configuration error, `SlowDown` transient, …).
 fn s3_error<E>(operation: &'static str, resource: &str, e: aws_sdk_s3::error::SdkError<E>) -> Error
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -230,18 +224,7 @@ where
 
 /// A key as the `CopySource` header wants it: `/`-separated segments, percent-encoded.
 pub fn encode_copy_source(bucket: &str, key: &str) -> String {
-    let mut out = String::with_capacity(bucket.len() + key.len() + 8);
-    out.push_str(bucket);
-    out.push('/');
-    for b in key.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(char::from(b))
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    format!("{bucket}/{}", crate::percent::encode_key(key))
 }
 
 impl ObjectStore for S3Store {
@@ -261,7 +244,7 @@ impl ObjectStore for S3Store {
             .body
             .collect()
             .await
-            .map_err(|e| sdk_error("s3", "GetObject", e))?;
+            .map_err(|e| transient_error("s3", "GetObject", &e))?;
         Ok(body.into_bytes())
     }
 

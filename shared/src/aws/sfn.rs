@@ -81,12 +81,20 @@ impl CloseClient {
         }
     }
 
-    /// From the shared SDK configuration and [`crate::config::DAILY_CLOSE_ARN_ENV`] (or the
-    /// ARN given).
-    pub fn from_conf(sdk: &aws_config::SdkConfig, arn: Option<String>) -> Result<Self> {
+    /// From the shared SDK configuration and the ARN given, else the settings'
+    /// [`crate::config::DAILY_CLOSE_ARN_ENV`].
+    pub fn from_conf(
+        sdk: &aws_config::SdkConfig,
+        arn: Option<String>,
+        settings: &crate::config::Settings,
+    ) -> Result<Self> {
         let arn = match arn {
             Some(a) => a,
-            None => crate::config::required(crate::config::DAILY_CLOSE_ARN_ENV)?,
+            None => crate::config::Settings::required(
+                &settings.daily_close_arn,
+                crate::config::DAILY_CLOSE_ARN_ENV,
+            )?
+            .to_string(),
         };
         Ok(Self::new(Client::new(sdk), arn))
     }

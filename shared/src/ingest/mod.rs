@@ -34,31 +34,13 @@ pub struct NormalizeRequest {
 
 /// Decodes an S3 event key (`+` for space, `%XX` escapes).
 pub fn decode_s3_key(raw: &str) -> Result<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| Error::InvalidManifest {
-                        key: raw.chars().take(200).collect(),
-                        reason: "bad percent escape in event key".into(),
-                    })?;
-                out.push(hex);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| Error::InvalidManifest {
+    crate::percent::decode(raw, true).map_err(|e| Error::InvalidManifest {
         key: raw.chars().take(200).collect(),
-        reason: "event key is not UTF-8".into(),
+        reason: match e {
+            crate::percent::DecodeError::BadEscape => "bad percent escape in event key",
+            crate::percent::DecodeError::NotUtf8 => "event key is not UTF-8",
+        }
+        .into(),
     })
 }
 
