@@ -89,6 +89,7 @@ pub mod pii;
 pub mod ports;
 pub mod reconcile;
 pub mod records;
+pub mod reject;
 pub mod rules;
 pub mod select;
 pub mod source;

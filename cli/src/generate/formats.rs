@@ -304,6 +304,99 @@ pub fn camt_files(acct: &Account<'_>, files: &[&[Rec]]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The bank's own transaction codes [`camt_bank_codes`] writes, and the record types a source
+/// mapping's `transaction_codes` gives them.
+pub const BANK_CODES: &[(&str, &str)] = &[
+    ("SETTLEMENT", "NTRF+166"),
+    ("REFUND", "NTRF+159"),
+    ("CHARGEBACK", "NRTI+109"),
+    ("FEE", "NCHG+805"),
+    ("ADJUSTMENT", "NMSC+835"),
+];
+
+/// An MT940 file as real banks write it (opt-in; the default files stay as they are): a SWIFT
+/// header block before each message, a banner line between messages, `-}` and ETX after the
+/// last, an unknown `:NS:` field after each entry, no entry date where it equals the value
+/// date, an 18-character customer reference, and `:86:` wrapped at 24 characters (more than
+/// six lines). Every value read from it is the one read from `file`.
+pub fn mt940_bank_quirks(file: &[u8]) -> Vec<u8> {
+    const WIDTH: usize = 24;
+    let text = String::from_utf8_lossy(file);
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut info: Option<String> = None;
+    let flush = |out: &mut String, info: &mut Option<String>| {
+        let Some(t) = info.take() else { return };
+        out.push_str(":86:");
+        let mut rest = t.as_str();
+        while rest.len() > WIDTH {
+            let ok = |c: usize| {
+                rest.is_char_boundary(c)
+                    && !rest[c..].starts_with([':', '-', '{', ' '])
+                    && !rest[..c].ends_with(' ')
+            };
+            let cut = (1..=WIDTH).rev().find(|c| ok(*c)).unwrap_or(rest.len());
+            out.push_str(&rest[..cut]);
+            out.push_str("\r\n");
+            rest = &rest[cut..];
+        }
+        out.push_str(rest);
+        out.push_str("\r\n:NS:22QUIRK\r\n");
+    };
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    let messages = lines.iter().filter(|l| **l == "-").count();
+    let mut ended = 0;
+    for line in lines {
+        if let Some(t) = info.as_mut()
+            && !line.starts_with(':')
+            && line != "-"
+        {
+            t.push_str(line);
+            continue;
+        }
+        flush(&mut out, &mut info);
+        if let Some(v) = line.strip_prefix(":86:") {
+            info = Some(v.to_string());
+            continue;
+        }
+        if line.starts_with(":20:") {
+            out.push_str("{1:F01BANKDEFFAXXX0000000000}{2:I940BANKDEFFXXXXN}{4:\r\n");
+        }
+        if line == "-" {
+            ended += 1;
+            if ended == messages {
+                out.push_str("-}\u{3}");
+            } else {
+                out.push_str("-}\r\nBANK STATEMENT SERVICE - CONTINUED\r\n");
+            }
+            continue;
+        }
+        match line.strip_prefix(":61:") {
+            Some(v) if v.get(2..6) == v.get(6..10) => {
+                let rest = v.get(10..).unwrap_or_default();
+                out.push_str(":61:");
+                out.push_str(&v[..6]);
+                out.push_str(&rest.replacen("NONREF//", "KUNDENREFERENZ0001//", 1));
+            }
+            _ => out.push_str(line),
+        }
+        out.push_str("\r\n");
+    }
+    flush(&mut out, &mut info);
+    out.into_bytes()
+}
+
+/// A camt.053 file with the bank's own transaction codes ([`BANK_CODES`]) in `BkTxCd/Prtry/Cd`.
+pub fn camt_bank_codes(file: &[u8]) -> Vec<u8> {
+    let mut text = String::from_utf8_lossy(file).into_owned();
+    for (kind, code) in BANK_CODES {
+        text = text.replace(
+            &format!("<Prtry><Cd>{kind}</Cd>"),
+            &format!("<Prtry><Cd>{code}</Cd>"),
+        );
+    }
+    text.into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use recon_shared::money::FxTable;
@@ -392,6 +485,19 @@ mod tests {
                 )
                 .as_bytes(),
             )?;
+            let codes: serde_json::Map<String, serde_json::Value> = BANK_CODES
+                .iter()
+                .map(|(kind, code)| (code.to_string(), serde_json::Value::from(*kind)))
+                .collect();
+            let quirk_mapping = SourceMapping::from_json(
+                format!(
+                    r#"{{"source_id": "bank_07", "kind": "statement", "format": "{format}",
+                        "bank_id": "bank_07", "settlement_currency": "{code}", "columns": {{}},
+                        "encoding": "windows-1252", "transaction_codes": {}}}"#,
+                    serde_json::Value::Object(codes)
+                )
+                .as_bytes(),
+            )?;
             let texts: Vec<String> = files
                 .iter()
                 .map(|f| String::from_utf8(f.clone()).map_err(|e| Error::Invariant(e.to_string())))
@@ -413,6 +519,23 @@ mod tests {
                 for ((_, parsed), r) in p.records.iter().zip(chunk.iter()) {
                     assert_eq!(currency.to_minor(parsed.amount_posted)?, r.amount_minor);
                 }
+                // The same file as real banks write it reads to the same lines.
+                let quirked = if format == "mt940" {
+                    mt940_bank_quirks(text.as_bytes())
+                } else {
+                    camt_bank_codes(text.as_bytes())
+                };
+                if !chunk.is_empty() {
+                    assert_ne!(quirked, text.as_bytes());
+                }
+                let q = parse_statements(
+                    &ParseContext {
+                        mapping: &quirk_mapping,
+                        ..ctx
+                    },
+                    &quirked,
+                )?;
+                assert_eq!(q, p, "{format} {code}");
             }
             // The balance runs on from file to file; only the day's first and last are final.
             for (prev, next) in texts.iter().zip(&texts[1..]) {

@@ -116,6 +116,8 @@ pub fn mapping_for(world: &World, bank: usize) -> Result<SourceMapping> {
         bank_id: Some(b.id.clone()),
         settlement_currency: Some(b.currency),
         columns: BTreeMap::new(),
+        encoding: Default::default(),
+        transaction_codes: BTreeMap::new(),
     };
     match b.style {
         Style::CsvComma => {
@@ -218,6 +220,8 @@ pub fn ledger_mapping() -> Result<SourceMapping> {
             .iter()
             .map(|c| (c.to_string(), c.to_string()))
             .collect(),
+        encoding: Default::default(),
+        transaction_codes: BTreeMap::new(),
     };
     m.validate()?;
     Ok(m)

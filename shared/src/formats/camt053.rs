@@ -7,14 +7,14 @@
 //!
 //! | canonical field | taken from (inside `Ntry`) |
 //! |---|---|
-//! | statement_id | `AcctSvcrRef` |
+//! | statement_id | `AcctSvcrRef`; without one (or `NONREF`), `{Stmt/Id}-{ordinal in the statement}` |
 //! | transaction_id | `NtryDtls/TxDtls/Refs/EndToEndId` (`NOTPROVIDED`: none) |
 //! | posting_date | `BookgDt/Dt` (or `BookgDt/DtTm`, else `ValDt`) |
 //! | amount_posted | `Amt`, negative when `CdtDbtInd` is `DBIT` |
 //! | fee_charged | `NtryDtls/TxDtls/Chrgs/Rcrd/Amt` (summed) |
 //! | merchant_id | `NtryDtls/TxDtls/RltdPties/Cdtr/Pty/Id/OrgId/Othr/Id` |
 //! | reference | `NtryDtls/TxDtls/RmtInf/Ustrd` |
-//! | record_type | `BkTxCd/Prtry/Cd` |
+//! | record_type | `BkTxCd/Prtry/Cd` (a bank's own codes mapped by the mapping's `transaction_codes`) |
 //!
 //! Values come from the first `TxDtls`; an entry with several (a batch booking) names no single
 //! transaction, so it keeps no transaction id. Entries whose status is not `BOOK` are rejected
@@ -29,15 +29,17 @@ use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::reader::NsReader;
 use rust_decimal::Decimal;
 
-use super::{Entry, account_currency, file_error, reference_id};
-use crate::error::Result;
+use super::{
+    Entry, EntrySink, FileResult, FormatContext, Raw, iso_date, no_reference, number, reference_id,
+    statement_id,
+};
 use crate::money::{Currency, parse_decimal};
-use crate::source::{OnRecord, ParseContext, RejectReason, ferr};
+use crate::reject::{FieldError, RejectReason, ferr};
 
 /// Namespace prefix of every camt.053 version.
 pub const NAMESPACE_PREFIX: &str = "urn:iso:std:iso:20022:tech:xsd:camt.053.";
 
-type Fallible<T> = std::result::Result<T, String>;
+type Fallible<T> = FileResult<T>;
 
 #[derive(Debug, Default)]
 struct Balance {
@@ -356,10 +358,15 @@ fn booked(n: &Ntry) -> bool {
 }
 
 /// Checks each statement's currency and balances; the entries in file order with their signed
-/// amounts (`None` for entries that are not booked).
-fn settle(stmts: Vec<Stmt>, account: Currency) -> Fallible<Vec<(Ntry, Option<Decimal>)>> {
+/// amounts (`None` for entries that are not booked) and statement ids.
+fn settle(stmts: Vec<Stmt>, account: Currency) -> Fallible<Vec<(Ntry, Option<Decimal>, String)>> {
     let mut out = Vec::new();
     for (k, s) in stmts.into_iter().enumerate() {
+        let stmt_id =
+            s.id.as_deref()
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map_or_else(|| format!("statement{}", k + 1), str::to_string);
         let what = format!(
             "statement {} (`{}`)",
             k + 1,
@@ -393,7 +400,11 @@ fn settle(stmts: Vec<Stmt>, account: Currency) -> Fallible<Vec<(Ntry, Option<Dec
         let opening = balance(&["OPBD", "PRCD"], "opening")?;
         let closing = balance(&["CLBD"], "closing")?;
         let mut movements = Decimal::ZERO;
-        for n in s.entries {
+        for (i, n) in s.entries.into_iter().enumerate() {
+            let id = match n.servicer_ref.as_deref().map(str::trim) {
+                Some(r) if !no_reference(r) => statement_id(&[r]),
+                _ => statement_id(&[&stmt_id, &(i + 1).to_string()]),
+            };
             let amount = signed(
                 n.amount.as_deref(),
                 n.currency.as_deref(),
@@ -405,9 +416,9 @@ fn settle(stmts: Vec<Stmt>, account: Currency) -> Fallible<Vec<(Ntry, Option<Dec
                 movements = movements
                     .checked_add(amount)
                     .ok_or_else(|| format!("{what}: the entries overflow"))?;
-                out.push((n, Some(amount)));
+                out.push((n, Some(amount), id));
             } else {
-                out.push((n, None));
+                out.push((n, None, id));
             }
         }
         match opening.checked_add(movements) {
@@ -423,60 +434,67 @@ fn settle(stmts: Vec<Stmt>, account: Currency) -> Fallible<Vec<(Ntry, Option<Dec
     Ok(out)
 }
 
-/// The fee of an entry: its charge records summed (a record that is no amount is passed on
-/// as sent, so the entry is rejected for it).
-fn fee(fees: Vec<String>) -> Option<String> {
-    if fees.len() <= 1 {
-        return fees.into_iter().next();
+/// The fee of an entry: its charge records summed.
+fn fees(fees: &[String]) -> std::result::Result<Option<Decimal>, FieldError> {
+    let mut sum: Option<Decimal> = None;
+    for f in fees {
+        let v = number(f, '.')?;
+        sum = Some(
+            sum.unwrap_or_default()
+                .checked_add(v)
+                .ok_or_else(|| ferr(RejectReason::AmountOverflow, "the charges overflow"))?,
+        );
     }
-    let mut sum = Decimal::ZERO;
-    for f in &fees {
-        match parse_decimal(f, '.').ok().and_then(|v| sum.checked_add(v)) {
-            Some(s) => sum = s,
-            None => return Some(f.clone()),
-        }
-    }
-    Some(sum.to_string())
+    Ok(sum)
 }
 
-fn entry(n: Ntry, amount: Decimal, account: Currency) -> Entry {
+fn entry(n: Ntry, amount: Decimal, id: String, tz: chrono_tz::Tz) -> Entry {
+    let date = n
+        .booking_date
+        .as_deref()
+        .or(n.value_date.as_deref())
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
     Entry {
-        statement_id: n.servicer_ref,
+        statement_id: id,
         transaction_id: if n.tx_details > 1 {
             None
         } else {
             n.end_to_end_id.as_deref().and_then(reference_id)
         },
-        posting_date: n.booking_date.or(n.value_date),
-        amount_posted: Some(amount.to_string()),
-        currency: Some(account.code().to_string()),
-        fee_charged: fee(n.fees),
+        posting_date: date.map_or_else(
+            || {
+                Err(ferr(
+                    RejectReason::MissingField,
+                    "`posting_date` is empty or missing",
+                ))
+            },
+            |d| iso_date(d, tz),
+        ),
+        amount,
+        fee: fees(&n.fees),
         merchant_id: n.merchant,
-        reference: (!n.remittance.is_empty()).then(|| n.remittance.join(" ")),
+        reference: n.remittance.join(" ").trim().to_string(),
         record_type: n.bank_code,
     }
 }
 
 /// Reads a camt.053 document: checks every statement, then hands each `<Ntry>` to `sink`.
-pub(crate) fn read(
-    ctx: &ParseContext<'_>,
-    bytes: &[u8],
-    names: &'static [&'static str],
-    sink: &mut impl OnRecord,
-) -> Result<()> {
-    let fail = |reason: String| file_error(ctx, reason);
-    let text =
-        std::str::from_utf8(bytes).map_err(|e| fail(format!("camt.053 must be UTF-8 XML: {e}")))?;
+pub fn read(ctx: &FormatContext, bytes: &[u8], sink: &mut impl EntrySink) -> FileResult<()> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "camt.053 must be UTF-8 XML: {e}; a Latin-1 or Windows-1252 file needs `encoding` in the source mapping"
+        )
+    })?;
     if text.trim().is_empty() {
         return Ok(());
     }
-    let account = account_currency(ctx)?;
-    let entries = settle(statements(text).map_err(&fail)?, account).map_err(&fail)?;
-    for (i, (n, amount)) in entries.into_iter().enumerate() {
+    let entries = settle(statements(text)?, ctx.account)?;
+    for (i, (n, amount, id)) in entries.into_iter().enumerate() {
         let no = i as u64 + 1;
-        let raw = bytes.get(n.span.0..n.span.1).unwrap_or_default();
+        let raw = Raw::Verbatim(bytes.get(n.span.0..n.span.1).unwrap_or_default());
         if let Some(at) = n.nested {
-            sink.record(
+            sink.entry(
                 no,
                 raw,
                 Err(ferr(
@@ -489,8 +507,8 @@ pub(crate) fn read(
             continue;
         }
         match amount {
-            Some(amount) => entry(n, amount, account).emit(no, raw, names, sink),
-            None => sink.record(
+            Some(amount) => sink.entry(no, raw, Ok(entry(n, amount, id, ctx.tz))),
+            None => sink.entry(
                 no,
                 raw,
                 Err(ferr(
