@@ -209,7 +209,7 @@ pub async fn validate<S: ObjectStore, M: ManifestTable>(
     }
 
     let (manifest, mapping) = match admit(store, key, &source, date, &bytes, current).await? {
-        Admission::Ready(m, mapping) => (m, mapping),
+        Admission::Ready(m, mapping) => (m, *mapping),
         Admission::Stale(version) => {
             return Ok(outcome(&source, date, version, DeliveryStatus::Stale));
         }
@@ -558,7 +558,7 @@ async fn resume<S: ObjectStore, M: ManifestTable>(
 
 /// Whether a delivery's manifest can be validated file by file.
 enum Admission {
-    Ready(Manifest, SourceMapping),
+    Ready(Manifest, Box<SourceMapping>),
     /// A newer version is in place.
     Stale(u32),
     /// The manifest itself cannot be used: reason code and reason.
@@ -619,7 +619,7 @@ async fn admit<S: ObjectStore>(
         Err(e) => return Err(e),
     };
     Ok(match mapping {
-        Ok(m) => Admission::Ready(manifest, m),
+        Ok(m) => Admission::Ready(manifest, Box::new(m)),
         Err(e) => Admission::Reject("NO_SOURCE_MAPPING", e.to_string()),
     })
 }
