@@ -159,4 +159,3 @@ pub fn diff(want: &BTreeMap<String, String>, got: &BTreeMap<String, String>) -> 
     );
     out
 }
-
