@@ -125,7 +125,12 @@ fn table_yaml(out: &mut String, t: &Table, schema: &Schema) -> Result<()> {
         writeln!(out, "          - {{Name: {p}, Type: string}}").map_err(w)?;
     }
     out.push_str("        StorageDescriptor:\n");
-    writeln!(out, "          Location: !Sub s3://${{DataBucket}}/{}", t.prefix).map_err(w)?;
+    writeln!(
+        out,
+        "          Location: !Sub s3://${{DataBucket}}/{}",
+        t.prefix
+    )
+    .map_err(w)?;
     out.push_str(
         "          InputFormat: org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat\n          OutputFormat: org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat\n          SerdeInfo:\n            SerializationLibrary: org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe\n          Columns:\n",
     );
