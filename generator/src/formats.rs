@@ -311,7 +311,7 @@ mod tests {
     use recon_shared::{Error, Result};
 
     use super::*;
-    use crate::generate::day::Case;
+    use crate::day::Case;
 
     fn line(seq: u32, amount_minor: i64, record_type: RecordType) -> Result<Line> {
         Ok(Line {
