@@ -1,243 +1,146 @@
-//! `recon run`: the whole pipeline on a local directory that plays the bucket.
-//!
-//! Ingestion builds, for every `landing/*/*/_manifest.json`, the S3 event the bucket would
-//! send, and calls the same handlers the Lambda functions run: the manifest validator, then the
-//! normalizer for each delivery it accepts.
+//! `recon run` and `recon close`: the whole pipeline on a local directory that plays the
+//! bucket. The day's Kafka traffic is replayed beside ingestion, as on AWS the two are
+//! independent until the close (the indexer reads only `config/`); then the daily close.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
+use std::time::Instant;
 
-use recon_shared::Result;
 use recon_shared::ids::BusinessDate;
-use recon_shared::ingest::{DeliveryStatus, FileCounts, NormalizeOutcome, ValidationOutcome};
-use recon_shared::local::{LocalCatalog, LocalManifests, LocalStore};
-use recon_shared::manifest::MANIFEST_FILE;
-use recon_shared::pii::{PII_KEY_ENV, PiiKey};
-use recon_shared::ports::ObjectStore;
-use recon_shared::records::ReconciledStatus;
+use recon_shared::local::{LocalManifests, LocalRuns, LocalStore, remove_interrupted_writes};
+use recon_shared::local_index::LocalTransactionIndex;
+use recon_shared::{Error, Result};
 
-/// Tokenization key used when [`PII_KEY_ENV`] is not set: local development only.
-const LOCAL_DEV_PII_KEY: &[u8] = b"recon-local-development-key-not-for-production";
+use crate::close::{LocalTasks, close_if_changed, close_problems, close_table};
+use crate::ingest::{RunConfig, ingest};
+use crate::stream_feed::{BATCH_SIZE, feed_topics_into};
 
-/// Bucket name put into locally built events.
-pub const LOCAL_BUCKET: &str = "recon-local";
+/// What needs attention after a command that finished: empty when everything went through.
+pub type Problems = Vec<String>;
 
-pub struct RunConfig {
-    pub data: PathBuf,
-    pub date: Option<BusinessDate>,
+/// Where a run writes what it reports, as it goes (`recon` prints it).
+pub type Say<'a> = &'a mut dyn FnMut(&str);
+
+/// The runtime the local pipeline blocks on.
+fn current_thread() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))
 }
 
-/// The PII key from the environment, or the local development key.
-pub fn local_pii_key() -> Result<PiiKey> {
-    match std::env::var(PII_KEY_ENV) {
-        Ok(v) => PiiKey::new(v.as_bytes()),
-        Err(_) => PiiKey::new(LOCAL_DEV_PII_KEY),
-    }
-}
-
-/// Per source: what ingestion did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SourceSummary {
-    pub deliveries: u32,
-    pub unchanged: u32,
-    pub files_accepted: u32,
-    pub files_quarantined: u32,
-    pub counts: FileCounts,
-    pub versions: Vec<u32>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct IngestReport {
-    pub sources: BTreeMap<String, SourceSummary>,
-    /// `(file, reason code)` of everything quarantined in this run.
-    pub quarantined: Vec<(String, String)>,
-    /// `(manifest key, error)` of deliveries that could not be processed: each fails alone,
-    /// the others go on.
-    pub failed: Vec<(String, String)>,
-    /// Deliveries validated before whose normalization was asked for again (a crash or lost
-    /// hand-off repaired, a late file picked up).
-    pub resumed: Vec<String>,
-}
-
-impl IngestReport {
-    pub fn totals(&self) -> (u32, u32, FileCounts) {
-        self.sources
-            .values()
-            .fold((0, 0, FileCounts::default()), |(a, q, c), s| {
-                (
-                    a + s.files_accepted,
-                    q + s.files_quarantined,
-                    FileCounts {
-                        records_in: c.records_in + s.counts.records_in,
-                        accepted: c.accepted + s.counts.accepted,
-                        rejected: c.rejected + s.counts.rejected,
-                        duplicates: c.duplicates + s.counts.duplicates,
-                    },
-                )
-            })
-    }
-
-    /// The summary table printed by `recon run`.
-    pub fn table(&self) -> String {
-        let mut out = format!(
-            "{:<10} {:>4} {:>9} {:>11} {:>10} {:>10} {:>9} {:>10}\n",
-            "source",
-            "ver",
-            "files ok",
-            "quarantined",
-            "records",
-            "accepted",
-            "rejected",
-            "duplicates"
-        );
-        let row = |name: &str, ver: String, ok: u32, q: u32, c: &FileCounts| {
-            format!(
-                "{name:<10} {ver:>4} {ok:>9} {q:>11} {:>10} {:>10} {:>9} {:>10}\n",
-                c.records_in, c.accepted, c.rejected, c.duplicates
-            )
-        };
-        for (name, s) in &self.sources {
-            let ver = s
-                .versions
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            out.push_str(&row(
-                name,
-                ver,
-                s.files_accepted,
-                s.files_quarantined,
-                &s.counts,
-            ));
-        }
-        let (a, q, c) = self.totals();
-        out.push_str(&row("total", String::new(), a, q, &c));
-        out
-    }
-}
-
-/// Validates and normalizes every delivery under `landing/` (in key order).
-pub async fn ingest(cfg: &RunConfig) -> Result<IngestReport> {
-    let store = LocalStore::new(&cfg.data);
-    let mut manifests: Vec<_> = store
-        .list("landing/")
-        .await?
-        .into_iter()
-        .filter(|o| o.key.ends_with(&format!("/{MANIFEST_FILE}")))
-        .collect();
-    // Deliveries are independent: two at a time, the largest first (sizes from the manifests'
-    // directories are not known here, so by key; the ledger and the big banks come early).
-    manifests.sort_by(|a, b| a.key.cmp(&b.key));
-    let pii = local_pii_key()?;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    type Done = (Vec<ValidationOutcome>, Vec<NormalizeOutcome>);
-    let slots: Vec<std::sync::Mutex<Option<Result<Done>>>> = manifests
-        .iter()
-        .map(|_| std::sync::Mutex::new(None))
-        .collect();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(manifests.len())
-        .max(1);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
-                    return;
-                };
-                let (table, catalog) =
-                    (LocalManifests::new(&cfg.data), LocalCatalog::new(&cfg.data));
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(obj) = manifests.get(i) else { break };
-                    let r =
-                        rt.block_on(deliver(&store, &table, &catalog, &pii, &obj.key, obj.size));
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
+/// Ingestion of every delivery and the replay of the topics beside it, then the daily close
+/// (not run again when nothing it reads changed). Reports each part through `say` when it is
+/// done; the parts that failed, were quarantined or are awaited are the [`Problems`].
+pub fn run_day(cfg: &RunConfig, say: Say<'_>) -> Result<Problems> {
+    let rt = current_thread()?;
+    // One TransactionIndex for the whole run: the replay fills it and the close reads it,
+    // without reloading a million items in between.
+    let index = LocalTransactionIndex::open(&cfg.data)?;
+    // This process holds the directory alone now (the index's lock): what an earlier run's
+    // crash left half-written is garbage.
+    remove_interrupted_writes(&cfg.data)?;
+    let started = Instant::now();
+    let (report, fed) = std::thread::scope(|scope| {
+        let stream = scope.spawn(|| {
+            // A crash before the snapshot below loses nothing: the next run replays the
+            // topics again, into the store's previous generation.
+            index.load_unlogged()?;
+            let fed =
+                current_thread()?.block_on(feed_topics_into(&cfg.data, &index, BATCH_SIZE))?;
+            // A snapshot now, beside ingestion: the close's write-back then only appends to a
+            // short log.
+            index.compact()?;
+            Ok::<_, Error>((fed, started.elapsed()))
+        });
+        let report = rt.block_on(ingest(cfg)).map(|r| (r, started.elapsed()));
+        let fed = stream
+            .join()
+            .unwrap_or_else(|_| Err(Error::Invariant("the stream replay panicked".into())));
+        (report, fed)
     });
-    let mut report = IngestReport::default();
-    for (slot, obj) in slots.into_iter().zip(&manifests) {
-        let done =
-            slot.into_inner().ok().flatten().ok_or_else(|| {
-                recon_shared::Error::Invariant("a delivery was not processed".into())
-            })?;
-        let (outcomes, normalized) = match done {
-            Ok(done) => done,
-            Err(e) => {
-                report.failed.push((obj.key.clone(), e.to_string()));
-                continue;
-            }
-        };
-        for outcome in &outcomes {
-            let s = report
-                .sources
-                .entry(outcome.source_id.to_string())
-                .or_default();
-            s.deliveries += 1;
-            match outcome.status {
-                DeliveryStatus::Unchanged => s.unchanged += 1,
-                DeliveryStatus::Resumed => report
-                    .resumed
-                    .push(format!("{}/{}", outcome.source_id, outcome.business_date)),
-                _ => {}
-            }
-            s.files_accepted += outcome.accepted.len() as u32;
-            s.files_quarantined += outcome.quarantined.len() as u32;
-            if !s.versions.contains(&outcome.version) {
-                s.versions.push(outcome.version);
-            }
-            for q in &outcome.quarantined {
-                report.quarantined.push((
-                    format!("{}/{}/{}", outcome.source_id, outcome.business_date, q.file),
-                    q.reason_code.clone(),
-                ));
-            }
-        }
-        for out in normalized {
-            let s = report.sources.entry(out.source_id.clone()).or_default();
-            let t = out.totals();
-            s.counts.records_in += t.records_in;
-            s.counts.accepted += t.accepted;
-            s.counts.rejected += t.rejected;
-            s.counts.duplicates += t.duplicates;
-        }
+    let ((report, ingest_took), (fed, stream_took)) = (report?, fed?);
+    say(&format!("ingestion ({} ms)\n", ingest_took.as_millis()));
+    say(&report.table());
+    for (file, code) in &report.quarantined {
+        say(&format!("  quarantined {file}: {code}\n"));
     }
-    Ok(report)
+    for delivery in &report.resumed {
+        say(&format!(
+            "  resumed {delivery}: normalization asked for again\n"
+        ));
+    }
+    for (key, error) in &report.failed {
+        say(&format!("  FAILED {key}: {error}\n"));
+    }
+    let mut problems: Problems = report
+        .failed
+        .iter()
+        .map(|(key, e)| format!("delivery {key} failed: {e}"))
+        .chain(
+            report
+                .quarantined
+                .iter()
+                .map(|(file, code)| format!("{file} quarantined: {code}")),
+        )
+        .collect();
+    say(&format!(
+        "stream, beside ingestion ({} ms)\n",
+        stream_took.as_millis()
+    ));
+    say(&fed.table());
+    let tasks = LocalTasks::with_ports(
+        LocalStore::new(&cfg.data),
+        LocalRuns::new(&cfg.data),
+        index,
+        LocalManifests::new(&cfg.data),
+    );
+    let inputs_changed = !report.failed.is_empty()
+        || report.sources.values().any(|s| s.unchanged < s.deliveries)
+        || fed.indexed.applied > 0
+        || fed.indexed.items_written > 0;
+    let close = close_with(&rt, &tasks, &cfg.data, cfg.date, inputs_changed, say);
+    say(&format!(
+        "recon run took {} ms\n",
+        started.elapsed().as_millis()
+    ));
+    problems.extend(close?);
+    Ok(problems)
 }
 
-/// One delivery: the S3 event its manifest raises, the validator, then the normalizer.
-async fn deliver(
-    store: &LocalStore,
-    table: &LocalManifests,
-    catalog: &LocalCatalog,
-    pii: &PiiKey,
-    key: &str,
-    size: u64,
-) -> Result<(Vec<ValidationOutcome>, Vec<NormalizeOutcome>)> {
-    let event = manifest_validator::s3_put_event(LOCAL_BUCKET, key, size)?;
-    let resp = manifest_validator::handle(event, store, table).await?;
-    // Locally the hand-off is a call; on AWS an asynchronous invoke that can be lost. Either
-    // way the delivery is recorded first, and a crash here is repaired by the next event.
-    if !resp.normalize.is_empty() {
-        recon_shared::fault::point("validate.handoff");
-    }
-    let mut normalized = Vec::new();
-    for req in resp.normalize {
-        normalized.push(normalizer::handle(req, store, table, catalog, pii).await?);
-    }
-    Ok((resp.outcomes, normalized))
+/// Only the daily close of `data` (the state machine), on what ingestion and the stream left
+/// there: a re-run redoes only failed or changed partitions, then the aggregation.
+pub fn close_day(data: &Path, date: Option<BusinessDate>, say: Say<'_>) -> Result<Problems> {
+    let tasks = LocalTasks::new(data)?;
+    close_with(&current_thread()?, &tasks, data, date, true, say)
+}
+
+/// Runs the daily close of `data` and reports its table.
+fn close_with(
+    rt: &tokio::runtime::Runtime,
+    tasks: &LocalTasks,
+    data: &Path,
+    date: Option<BusinessDate>,
+    inputs_changed: bool,
+    say: Say<'_>,
+) -> Result<Problems> {
+    let date = match date {
+        Some(d) => d,
+        None => latest_date(data)?,
+    };
+    let started = Instant::now();
+    let close = rt.block_on(close_if_changed(tasks, data, date, inputs_changed))?;
+    say(&close_table(&close));
+    say(&format!(
+        "close took {} ms\n",
+        started.elapsed().as_millis()
+    ));
+    Ok(close_problems(&close))
 }
 
 /// The latest business date with a delivery under `landing/`.
-pub fn latest_date(data: &std::path::Path) -> Result<BusinessDate> {
+pub fn latest_date(data: &Path) -> Result<BusinessDate> {
     let mut latest = None;
     for source in std::fs::read_dir(data.join("landing"))
-        .map_err(|e| recon_shared::Error::io(data.join("landing"), e))?
+        .map_err(|e| Error::io(data.join("landing"), e))?
         .flatten()
     {
         for d in std::fs::read_dir(source.path())
@@ -250,108 +153,5 @@ pub fn latest_date(data: &std::path::Path) -> Result<BusinessDate> {
             }
         }
     }
-    latest.ok_or_else(|| {
-        recon_shared::Error::Invariant(format!("no delivery under {}/landing", data.display()))
-    })
-}
-
-/// The close part of `recon run`'s output.
-pub fn close_table(report: &crate::close::CloseReport) -> String {
-    if report.unchanged {
-        return format!(
-            "daily close: nothing changed since {} (SUCCEEDED); not run again\n",
-            report.execution
-        );
-    }
-    let mut s = format!("daily close {}: ", report.execution);
-    match &report.outcome {
-        crate::asl::Outcome::Succeeded(_) => s.push_str("SUCCEEDED\n"),
-        crate::asl::Outcome::Failed(f) => {
-            s.push_str(&format!("FAILED ({}: {})\n", f.error, f.cause))
-        }
-    }
-    let Some(summary) = &report.summary else {
-        return s;
-    };
-    s.push_str(&format!(
-        "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
-        "date", "bank", "txns", "lines", "matched", "partial", "unmatch", "disputed", "breaks"
-    ));
-    for p in &summary.partitions {
-        if let Some(f) = p.failure() {
-            s.push_str(&format!(
-                "{:<12} {:<8} FAILED {}: {}\n",
-                f.business_date.to_string(),
-                f.bank_id.as_str(),
-                f.error,
-                f.cause
-            ));
-            continue;
-        }
-        let (date, bank) = p.partition();
-        let counts = p.summary();
-        let st = |k: ReconciledStatus| {
-            counts
-                .and_then(|c| c.by_status.get(k.as_str()))
-                .copied()
-                .unwrap_or(0)
-        };
-        let breaks = counts.map_or(0, |c| c.breaks.new + c.breaks.persisting);
-        s.push_str(&format!(
-            "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
-            date.to_string(),
-            bank.as_str(),
-            counts.map_or(0, |c| c.transactions),
-            counts.map_or(0, |c| c.statement_lines),
-            st(ReconciledStatus::Matched),
-            st(ReconciledStatus::PartialMatch),
-            st(ReconciledStatus::Unmatched),
-            st(ReconciledStatus::Disputed),
-            breaks
-        ));
-    }
-    if summary.partitions.is_empty() {
-        s.push_str("  no partition changed since the last successful close\n");
-    }
-    for a in &summary.awaiting_deliveries {
-        s.push_str(&format!(
-            "{:<12} {:<8} AWAITING_DELIVERY ({})\n",
-            a.business_date.to_string(),
-            a.bank_id.as_str(),
-            a.reason.as_str()
-        ));
-    }
-    s
-}
-
-/// What needs attention after a close: its failed partitions and the deliveries it awaits.
-/// A close that failed as a whole is an error; one whose partitions failed is a problem
-/// (the other partitions are closed).
-pub fn close_problems(report: &crate::close::CloseReport) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Some(summary) = &report.summary {
-        for f in summary.failures() {
-            problems.push(format!(
-                "partition {} {} failed: {}: {}",
-                f.business_date, f.bank_id, f.error, f.cause
-            ));
-        }
-        for a in &summary.awaiting_deliveries {
-            problems.push(format!(
-                "bank {} awaits its statement of {}: {}",
-                a.bank_id,
-                a.business_date,
-                a.reason.as_str()
-            ));
-        }
-    }
-    if let crate::asl::Outcome::Failed(f) = &report.outcome
-        && problems.is_empty()
-    {
-        problems.push(format!(
-            "close {} failed: {}: {}",
-            report.execution, f.error, f.cause
-        ));
-    }
-    problems
+    latest.ok_or_else(|| Error::Invariant(format!("no delivery under {}/landing", data.display())))
 }
