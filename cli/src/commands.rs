@@ -59,15 +59,8 @@ pub enum Command {
     ReconcilePartition {
         #[arg(long)]
         data: PathBuf,
-        #[arg(long, value_parser = parse_date)]
-        date: BusinessDate,
-        #[arg(long)]
-        bank: String,
-        /// The close the run belongs to (default: the partition's date).
-        #[arg(long = "as-of", value_parser = parse_date)]
-        as_of: Option<BusinessDate>,
-        #[arg(long)]
-        execution: Option<String>,
+        #[command(flatten)]
+        partition: PartitionArgs,
     },
     /// Run the pipeline on DIR as the bucket: ingestion (validate, normalize) of every delivery.
     Run(DayArgs),
@@ -126,18 +119,26 @@ pub enum OpsCommand {
     /// Reconcile one partition again with the reconcile-partition handler, on AWS
     /// (`RECON_BUCKET`, `RECON_RUNS_TABLE`) or on `--data DIR`.
     Rerun {
-        #[arg(long, value_parser = parse_date)]
-        date: BusinessDate,
-        #[arg(long)]
-        bank: String,
-        #[arg(long = "as-of", value_parser = parse_date)]
-        as_of: Option<BusinessDate>,
-        #[arg(long)]
-        execution: Option<String>,
+        #[command(flatten)]
+        partition: PartitionArgs,
         /// A local data directory instead of the AWS resources of the environment.
         #[arg(long)]
         data: Option<PathBuf>,
     },
+}
+
+/// One partition of a close, for `recon reconcile-partition` and `recon ops rerun`.
+#[derive(Args)]
+pub struct PartitionArgs {
+    #[arg(long, value_parser = parse_date)]
+    pub date: BusinessDate,
+    #[arg(long)]
+    pub bank: String,
+    /// The close the run belongs to (default: the partition's date).
+    #[arg(long = "as-of", value_parser = parse_date)]
+    pub as_of: Option<BusinessDate>,
+    #[arg(long)]
+    pub execution: Option<String>,
 }
 
 /// The data directory and the day of `recon run` and `recon close`.

@@ -22,7 +22,7 @@ use recon_runtime::run::{Problems, close_day, run_day};
 use recon_shared::local::{LocalRuns, LocalStore};
 use recon_shared::{Error, Result};
 
-use crate::commands::{BenchCommand, Cli, Command, DayArgs};
+use crate::commands::{BenchCommand, Cli, Command, DayArgs, PartitionArgs};
 
 /// Exit status of a run that finished with parts failed, quarantined or awaited (everything
 /// else was done); 1 is a run that could not finish, 2 a usage error.
@@ -114,10 +114,13 @@ fn run(command: Command) -> Result<Problems> {
         }
         Command::ReconcilePartition {
             data,
-            date,
-            bank,
-            as_of,
-            execution,
+            partition:
+                PartitionArgs {
+                    date,
+                    bank,
+                    as_of,
+                    execution,
+                },
         } => {
             let (store, runs) = (LocalStore::new(&data), LocalRuns::new(&data));
             let summary = runtime(false)?.block_on(rerun_partition(

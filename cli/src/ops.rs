@@ -6,7 +6,7 @@ use recon_runtime::close::rerun_partition;
 use recon_shared::Result;
 use recon_shared::aws::sfn::{CloseClient, ExecutionInfo, parse_status};
 
-use crate::commands::OpsCommand;
+use crate::commands::{OpsCommand, PartitionArgs};
 
 /// The client of the daily close state machine from the environment (`RECON_DAILY_CLOSE_ARN`
 /// unless `arn` is given; region, credentials and `RECON_AWS_ENDPOINT_URL` as the functions).
@@ -78,10 +78,13 @@ pub async fn command(what: OpsCommand) -> Result<()> {
             crate::outln!("{what}: {arn}");
         }
         OpsCommand::Rerun {
-            date,
-            bank,
-            as_of,
-            execution,
+            partition:
+                PartitionArgs {
+                    date,
+                    bank,
+                    as_of,
+                    execution,
+                },
             data,
         } => {
             let backend = match data {

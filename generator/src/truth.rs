@@ -14,7 +14,6 @@ use serde_json::json;
 use super::day::{Case, Day, Line, Truth, Txn};
 use super::text::{minor_str, user_id};
 use super::world::World;
-use super::write::Tree;
 
 /// The canonical record the normalizer must produce from a generated line.
 pub fn canonical_line(world: &World, l: &Line) -> Result<StatementLine> {
@@ -69,7 +68,8 @@ fn truth_money(minor: Option<i64>, cur: Currency) -> String {
     minor.map(|m| minor_str(m, cur)).unwrap_or_default()
 }
 
-pub fn write_truth(tree: &mut Tree, world: &World, day: &Day) -> Result<()> {
+/// The files of `truth/`: every transaction's and line's expected outcome, and their counts.
+pub fn truth_files(world: &World, day: &Day) -> Result<[(String, Vec<u8>); 3]> {
     let mut tx = String::from(
         "business_date,transaction_id,bank_id,case,reconciled_status,mismatch_type,match_rule,statement_ids,discrepancy,fee_variance,currency\n",
     );
@@ -135,13 +135,14 @@ pub fn write_truth(tree: &mut Tree, world: &World, day: &Day) -> Result<()> {
         "statement_line_cases": line_cases,
         "by_status": by_status,
     });
-    tree.insert("truth/transactions.csv".into(), tx.into_bytes());
-    tree.insert("truth/statement_lines.csv".into(), ln.into_bytes());
-    tree.insert(
-        "truth/summary.json".into(),
-        serde_json::to_vec_pretty(&summary)?,
-    );
-    Ok(())
+    Ok([
+        ("truth/transactions.csv".into(), tx.into_bytes()),
+        ("truth/statement_lines.csv".into(), ln.into_bytes()),
+        (
+            "truth/summary.json".into(),
+            serde_json::to_vec_pretty(&summary)?,
+        ),
+    ])
 }
 
 /// The columns a transaction's and a line's truth rows share: date, id, bank, case, status,

@@ -18,7 +18,7 @@ use super::knobs::Knobs;
 use super::mapping::{LEDGER_SOURCE, ledger_mapping, mapping_for};
 use super::rng::Rng;
 use super::text::{Rec, csv_field, fmt_minor, minor_str, rfc3339_ms, user_id};
-use super::truth::write_truth;
+use super::truth::truth_files;
 use super::world::{Style, World};
 
 /// Records per landing file.
@@ -407,6 +407,6 @@ pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tre
             statement_files(world, *bank, date, generated, &lines),
         )?;
     }
-    write_truth(&mut tree, world, day)?;
+    tree.extend(truth_files(world, day)?);
     Ok(tree)
 }
