@@ -13,7 +13,7 @@ fn main() -> recon_shared::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| recon_shared::Error::io("tokio runtime", e))?;
-    let report = rt.block_on(recon_cli::stream_feed::feed_topics(&data))?;
+    let report = rt.block_on(recon_runtime::stream_feed::feed_topics(&data))?;
     print!("{}", report.table());
     Ok(())
 }

@@ -52,17 +52,7 @@ fn pct(a: u64, b: u64) -> String {
 
 fn read_csv(path: &Path) -> Result<Vec<HashMap<String, String>>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    Ok(lines
-        .map(|l| {
-            header
-                .iter()
-                .map(|h| h.to_string())
-                .zip(l.split(',').map(str::to_string))
-                .collect()
-        })
-        .collect())
+    Ok(recon_generator::truth::csv_rows(&text))
 }
 
 fn sorted_ids(ids: &[String]) -> String {

@@ -176,8 +176,8 @@ pub fn stream(data: &Path, batch: usize) -> Result<StreamBench> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| Error::io("tokio runtime", e))?;
-    let files = crate::stream_feed::topic_files(data)?;
-    let mut reader = crate::stream_feed::TopicReader::open(&files)?;
+    let files = recon_runtime::stream_feed::topic_files(data)?;
+    let mut reader = recon_runtime::stream_feed::TopicReader::open(&files)?;
     let mut batches = Vec::new();
     loop {
         let b = reader.next_batch(batch.max(1))?;
@@ -188,7 +188,10 @@ pub fn stream(data: &Path, batch: usize) -> Result<StreamBench> {
     }
     let records: u64 = batches.iter().map(|b| b.len() as u64).sum();
     let store = LocalStore::new(data);
-    let ctx = rt.block_on(StreamContext::load(&store, crate::run::local_pii_key()?))?;
+    let ctx = rt.block_on(StreamContext::load(
+        &store,
+        recon_runtime::local::local_pii_key()?,
+    ))?;
 
     // Decode only.
     let (wall, cpu, (facts_n, days)) = timed(|| {
@@ -298,7 +301,7 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
         .map(|d| d.and_utc())
         .ok_or_else(|| Error::Invariant("date".into()))?;
     let bank = BankId::new("bank_01")?;
-    let mut rng = crate::generate::rng::Rng::new(lines as u64);
+    let mut rng = recon_generator::rng::Rng::new(lines as u64);
     let mut txns = Vec::with_capacity(lines);
     let mut stmts = Vec::with_capacity(lines);
     for i in 0..lines {

@@ -1,13 +1,171 @@
-//! The `recon` command's logic, as a library so tests drive it in-process.
+//! The `recon` command: its command line ([`commands`]) and, for each command, the one call
+//! into the libraries that does it — the generator (`recon_generator`), the local runtime
+//! (`recon_runtime`), the handlers of `functions/`, and the modules here (accuracy, bench,
+//! ops, serve). A library, so tests drive it in-process.
 
 pub mod accuracy;
-pub mod asl;
 pub mod bench;
-pub mod close;
-pub mod generate;
+pub mod commands;
 #[cfg(feature = "aws")]
 pub mod ops;
 pub mod out;
-pub mod run;
 pub mod serve;
-pub mod stream_feed;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use recon_generator::{GenerateConfig, Knobs, generate};
+use recon_runtime::close::rerun_partition;
+use recon_runtime::ingest::RunConfig;
+use recon_runtime::run::{Problems, close_day, run_day};
+use recon_shared::local::{LocalRuns, LocalStore};
+use recon_shared::{Error, Result};
+
+use crate::commands::{BenchCommand, Cli, Command, DayArgs, PartitionArgs};
+
+/// Exit status of a run that finished with parts failed, quarantined or awaited (everything
+/// else was done); 1 is a run that could not finish, 2 a usage error.
+const EXIT_PROBLEMS: u8 = 3;
+
+/// `recon` with these arguments (the first is the program's name).
+pub fn main_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    init_logging();
+    let cli = Cli::parse_from(args);
+    match run(cli.command) {
+        Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,
+        Ok(problems) => {
+            eprintln!(
+                "recon: finished, but {} part(s) need attention:",
+                problems.len()
+            );
+            for p in &problems {
+                eprintln!("  {p}");
+            }
+            ExitCode::from(EXIT_PROBLEMS)
+        }
+        Err(e) => {
+            eprintln!("recon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr when `RUST_LOG` is set (`RUST_LOG=debug recon run …`); silent otherwise.
+fn init_logging() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
+}
+
+/// A tokio runtime on this thread, with `io` and `time` when `all`.
+fn runtime(all: bool) -> Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_current_thread();
+    if all {
+        b.enable_all();
+    }
+    b.build().map_err(|e| Error::io("tokio runtime", e))
+}
+
+/// What the local runtime reports, printed as it comes.
+fn say(text: &str) {
+    out!("{text}");
+}
+
+/// Runs one command.
+fn run(command: Command) -> Result<Problems> {
+    match command {
+        Command::Generate {
+            out,
+            date,
+            transactions,
+            banks,
+            seed,
+            mix,
+            force,
+        } => {
+            let knobs = Knobs::from_mix(&mix)?;
+            let cfg = GenerateConfig {
+                out,
+                date,
+                transactions,
+                banks,
+                seed,
+                knobs,
+                force,
+            };
+            out!("{}", generate(&cfg)?.summary(&cfg.out));
+        }
+        Command::Run(DayArgs { data, date }) => {
+            return run_day(&RunConfig { data, date }, &mut say);
+        }
+        Command::Close(DayArgs { data, date }) => return close_day(&data, date, &mut say),
+        Command::Accuracy { data, json } => {
+            let report = accuracy::accuracy(&data)?;
+            if json {
+                outln!("{}", report.to_json());
+            } else {
+                out!("{}", report.table());
+            }
+        }
+        Command::ReconcilePartition {
+            data,
+            partition:
+                PartitionArgs {
+                    date,
+                    bank,
+                    as_of,
+                    execution,
+                },
+        } => {
+            let (store, runs) = (LocalStore::new(&data), LocalRuns::new(&data));
+            let summary = runtime(false)?.block_on(rerun_partition(
+                &store, &runs, date, &bank, as_of, execution,
+            ))?;
+            outln!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+        Command::Bench { what } => bench_command(what)?,
+        #[cfg(feature = "aws")]
+        Command::Ops { what } => runtime(true)?.block_on(ops::command(what))?,
+        Command::Serve { data, port } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .map_err(|e| Error::io("tokio runtime", e))?;
+            rt.block_on(serve::serve(&data, port))?;
+        }
+    }
+    Ok(Problems::new())
+}
+
+/// Runs one `recon bench` command.
+fn bench_command(what: BenchCommand) -> Result<()> {
+    match what {
+        BenchCommand::Reconcile {
+            lines,
+            dir,
+            python,
+            runs,
+        } => bench::reconcile_report(&lines, &dir, python.as_deref(), runs)?,
+        BenchCommand::Normalize { data, date, runs } => {
+            out!(
+                "{}",
+                bench::normalize_table(&bench::normalize(&data, date, runs)?)
+            );
+        }
+        BenchCommand::ReconcileOnce { dir } => {
+            outln!(
+                "{}",
+                serde_json::to_string(&bench::reconcile_partition(&dir)?)?
+            );
+        }
+        BenchCommand::Stream { data, batch } => {
+            out!("{}", bench::stream_table(&bench::stream(&data, batch)?));
+        }
+    }
+    Ok(())
+}

@@ -1,12 +1,12 @@
 //! `recon ops` (cargo feature `aws`): the daily close's executions on Step Functions, redrive
 //! of a failed one, and the rerun of one partition with the same handler the Lambda and the
-//! EMR step run. `docs/runbook.md` says when to use which.
+//! EMR step run ([`rerun_partition`]). `docs/runbook.md` says when to use which.
 
+use recon_runtime::close::rerun_partition;
 use recon_shared::Result;
 use recon_shared::aws::sfn::{CloseClient, ExecutionInfo, parse_status};
-use recon_shared::close::{PartitionRequest, PartitionSummary};
-use recon_shared::ids::{BankId, BusinessDate};
-use recon_shared::ports::{ObjectStore, RunsTable};
+
+use crate::commands::{OpsCommand, PartitionArgs};
 
 /// The client of the daily close state machine from the environment (`RECON_DAILY_CLOSE_ARN`
 /// unless `arn` is given; region, credentials and `RECON_AWS_ENDPOINT_URL` as the functions).
@@ -43,22 +43,70 @@ pub fn executions_table(list: &[ExecutionInfo]) -> String {
     out
 }
 
-/// Re-reconciles one partition (what a failed Map iteration or EMR step would have done), over
-/// any ports: the same [`reconcile_partition::handle`] as the Lambda and
-/// `recon reconcile-partition`. The Runs table records it under `execution` when given.
-pub async fn rerun<S: ObjectStore, R: RunsTable>(
-    store: &S,
-    runs: &R,
-    date: BusinessDate,
-    bank: &str,
-    as_of: Option<BusinessDate>,
-    execution: Option<String>,
-) -> Result<PartitionSummary> {
-    let req = PartitionRequest {
-        business_date: date,
-        bank_id: BankId::new(bank)?,
-        as_of: as_of.unwrap_or(date),
-        execution,
-    };
-    reconcile_partition::handle(req, store, runs).await
+/// Runs one `recon ops` command.
+pub async fn command(what: OpsCommand) -> Result<()> {
+    match what {
+        OpsCommand::Executions {
+            status,
+            state_machine,
+            json,
+        } => {
+            let client = close_client(state_machine).await?;
+            let list = executions(&client, status.as_deref()).await?;
+            if json {
+                for e in &list {
+                    crate::outln!("{}", serde_json::to_string(e)?);
+                }
+            } else {
+                crate::out!("{}", executions_table(&list));
+            }
+        }
+        OpsCommand::Redrive {
+            execution_arn,
+            state_machine,
+        } => {
+            let client = close_client(state_machine).await?;
+            let when = client.redrive(&execution_arn).await?;
+            crate::outln!("redriven {execution_arn} at {when}");
+        }
+        OpsCommand::Start {
+            date,
+            n,
+            state_machine,
+        } => {
+            let client = close_client(state_machine).await?;
+            let (arn, started) = client.start_close(date, n).await?;
+            let what = if started { "started" } else { "exists already" };
+            crate::outln!("{what}: {arn}");
+        }
+        OpsCommand::Rerun {
+            partition:
+                PartitionArgs {
+                    date,
+                    bank,
+                    as_of,
+                    execution,
+                },
+            data,
+        } => {
+            let backend = match data {
+                Some(dir) => recon_shared::select::Backend::Local(dir),
+                None => {
+                    let settings = recon_shared::config::Settings::from_env()?;
+                    recon_shared::select::Backend::from_settings(&settings).await?
+                }
+            };
+            let summary = rerun_partition(
+                &backend.store()?,
+                &backend.runs()?,
+                date,
+                &bank,
+                as_of,
+                execution,
+            )
+            .await?;
+            crate::outln!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+    }
+    Ok(())
 }

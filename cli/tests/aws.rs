@@ -12,9 +12,9 @@ use std::path::Path;
 
 use bytes::Bytes;
 use query_api::{Request, route};
-use recon_cli::asl::Outcome;
-use recon_cli::close::{PortTasks, execute};
-use recon_cli::stream_feed::{BATCH_SIZE, TopicReader, kafka_event, topic_files};
+use recon_runtime::asl::Outcome;
+use recon_runtime::close::{PortTasks, execute};
+use recon_runtime::stream_feed::{BATCH_SIZE, TopicReader, kafka_event, topic_files};
 use recon_shared::aws::dynamo::{
     DynamoManifests, DynamoRuns, DynamoTransactionIndex, TableNames, create_tables,
 };
@@ -58,7 +58,7 @@ where
     I: TransactionIndex,
 {
     let (store, index, manifests) = (&tasks.store, &tasks.index, &tasks.manifests);
-    let pii = recon_cli::run::local_pii_key()?;
+    let pii = recon_runtime::local::local_pii_key()?;
     // Ingestion: each manifest's S3 event to the validator, its requests to the normalizer.
     let landing = store.list("landing/").await?;
     for o in landing
@@ -375,13 +375,13 @@ async fn ops_start_list_describe_and_rerun() -> Result<()> {
     // Rerun of one partition on S3 + DynamoDB: the same summary as on the local ports.
     let dir = common::tmp()?;
     common::day(dir.path(), 200, 3)?;
-    recon_cli::run::ingest(&recon_cli::run::RunConfig {
+    recon_runtime::ingest::ingest(&recon_runtime::ingest::RunConfig {
         data: dir.path().to_path_buf(),
         date: Some(d20),
     })
     .await?;
-    let local_tasks = recon_cli::close::LocalTasks::new(dir.path())?;
-    let local_close = recon_cli::close::close(&local_tasks, dir.path(), d20).await?;
+    let local_tasks = recon_runtime::close::LocalTasks::new(dir.path())?;
+    let local_close = recon_runtime::close::close(&local_tasks, dir.path(), d20).await?;
     assert!(matches!(local_close.outcome, Outcome::Succeeded(_)));
     let conf = aws_sdk_s3::config::Builder::from(&sdk)
         .force_path_style(true)
@@ -409,9 +409,16 @@ async fn ops_start_list_describe_and_rerun() -> Result<()> {
     let names = TableNames::prefixed(&unique("rerun"));
     create_tables(&ddb, &names).await?;
     let runs = DynamoRuns::new(ddb, names.runs);
-    let aws =
-        recon_cli::ops::rerun(&s3, &runs, d20, "bank_01", None, Some("ops-test".into())).await?;
-    let local = recon_cli::ops::rerun(
+    let aws = recon_runtime::close::rerun_partition(
+        &s3,
+        &runs,
+        d20,
+        "bank_01",
+        None,
+        Some("ops-test".into()),
+    )
+    .await?;
+    let local = recon_runtime::close::rerun_partition(
         &LocalStore::new(dir.path()),
         &LocalRuns::new(dir.path()),
         d20,

@@ -7,10 +7,10 @@ use std::path::Path;
 mod common;
 
 use common::{date, tree};
-use recon_cli::asl::{Event, Outcome};
-use recon_cli::close::{Fault, LocalTasks, close};
-use recon_cli::generate::{GenerateConfig, Knobs, generate};
-use recon_cli::run::{RunConfig, ingest};
+use recon_generator::{GenerateConfig, Knobs, generate};
+use recon_runtime::asl::{Event, Outcome};
+use recon_runtime::close::{Fault, LocalTasks, close};
+use recon_runtime::ingest::{RunConfig, ingest};
 use recon_shared::ids::BankId;
 use recon_shared::{Error, Result};
 
@@ -24,7 +24,7 @@ async fn ingested_day(dir: &Path, transactions: usize, seed: u64) -> Result<()> 
     Ok(())
 }
 
-fn reconciled(report: &recon_cli::close::CloseReport) -> Vec<(String, String)> {
+fn reconciled(report: &recon_runtime::close::CloseReport) -> Vec<(String, String)> {
     report
         .summary
         .iter()
@@ -245,7 +245,7 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
 }
 
 /// The failed partitions of a close summary: (date, bank, cause).
-fn failures(report: &recon_cli::close::CloseReport) -> Vec<(String, String, String)> {
+fn failures(report: &recon_runtime::close::CloseReport) -> Vec<(String, String, String)> {
     report
         .summary
         .iter()

@@ -7,7 +7,7 @@ use std::path::Path;
 mod common;
 
 use common::tree;
-use recon_cli::run::{RunConfig, ingest};
+use recon_runtime::ingest::{RunConfig, ingest};
 use recon_shared::columnar::read_parquet;
 use recon_shared::records::{StatementLine, Transaction};
 use recon_shared::{Error, Result};

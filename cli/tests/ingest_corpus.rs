@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use recon_cli::run::{LOCAL_BUCKET, local_pii_key};
+use recon_runtime::local::{LOCAL_BUCKET, local_pii_key};
 use recon_shared::columnar::read_parquet;
 use recon_shared::ids::{BusinessDate, SourceId};
 use recon_shared::ingest::DeliveryStatus;

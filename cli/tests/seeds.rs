@@ -4,9 +4,9 @@
 mod common;
 
 use common::date;
-use recon_cli::asl::Outcome;
-use recon_cli::close::{LocalTasks, close};
-use recon_cli::run::{RunConfig, ingest};
+use recon_runtime::asl::Outcome;
+use recon_runtime::close::{LocalTasks, close};
+use recon_runtime::ingest::{RunConfig, ingest};
 use recon_shared::Result;
 
 /// Seeds of the sweep (11 was 99.882 %: payouts whose members lay beyond the search's first 24

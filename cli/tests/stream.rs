@@ -10,9 +10,9 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use recon_cli::close::{LocalTasks, close};
-use recon_cli::run::{RunConfig, ingest};
-use recon_cli::stream_feed::{BATCH_SIZE, feed_topics, feed_topics_into};
+use recon_runtime::close::{LocalTasks, close};
+use recon_runtime::ingest::{RunConfig, ingest};
+use recon_runtime::stream_feed::{BATCH_SIZE, feed_topics, feed_topics_into};
 use recon_shared::close::{FinalRow, stream_states, write_back_settlement};
 use recon_shared::columnar::read_parquet;
 use recon_shared::ids::{BusinessDate, TransactionId};
@@ -236,7 +236,7 @@ async fn a_streamed_and_closed_day_never_holds_a_raw_user_id() -> Result<()> {
 
 /// Reverses and redelivers the lines of every topic file.
 fn scramble_topics(from: &Path, to: &Path) -> Result<()> {
-    for f in recon_cli::stream_feed::topic_files(from)? {
+    for f in recon_runtime::stream_feed::topic_files(from)? {
         let text = std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
         let mut lines: Vec<&str> = text.lines().collect();
         lines.reverse();

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use recon_cli::generate::{GenerateConfig, Knobs, generate};
+use recon_generator::{GenerateConfig, Knobs, generate};
 use recon_shared::ids::BusinessDate;
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::manifest::sha256_hex;

@@ -6,10 +6,15 @@
 pub mod day;
 pub mod formats;
 pub mod knobs;
+pub mod mapping;
 pub mod rng;
+pub mod text;
+pub mod topics;
+pub mod truth;
 pub mod world;
 pub mod write;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -57,6 +62,41 @@ pub struct GenerateReport {
     pub truth_summary: serde_json::Value,
 }
 
+impl GenerateReport {
+    /// The summary `recon generate` prints for a day written to `out`.
+    pub fn summary(&self, out: &Path) -> String {
+        let mut s = format!(
+            "generated {} in {} ms: {} files, {:.1} MB\n",
+            out.display(),
+            self.elapsed_ms,
+            self.files,
+            self.bytes / 1_000_000
+        );
+        let _ = writeln!(s, "  transactions     {:>10}", self.transactions);
+        let _ = writeln!(s, "  statement lines  {:>10}", self.statement_lines);
+        let _ = writeln!(
+            s,
+            "  {:<10} {:<16} {:<4} {:>10}",
+            "bank", "style", "ccy", "lines"
+        );
+        for (id, style, ccy, n) in &self.banks {
+            let _ = writeln!(s, "  {id:<10} {style:<16} {ccy:<4} {n:>10}");
+        }
+        for (key, title) in [
+            ("transaction_cases", "transaction cases"),
+            ("statement_line_cases", "statement line cases"),
+        ] {
+            if let Some(cases) = self.truth_summary.get(key).and_then(|c| c.as_object()) {
+                let _ = writeln!(s, "  {title}:");
+                for (k, v) in cases {
+                    let _ = writeln!(s, "    {k:<22} {v:>10}");
+                }
+            }
+        }
+        s
+    }
+}
+
 fn day_rng(cfg: &GenerateConfig) -> rng::Rng {
     rng::Rng::new(
         cfg.seed ^ (cfg.date.days_since_epoch() as u64).wrapping_mul(0x2545_F491_4F6C_DD1D),
@@ -87,7 +127,7 @@ fn model(cfg: &GenerateConfig) -> Result<(world::World, day::Day, rng::Rng)> {
 pub fn build(cfg: &GenerateConfig) -> Result<(world::World, day::Day, write::Tree)> {
     let (world, day, mut topic_rng) = model(cfg)?;
     let (main, topics) = std::thread::scope(|s| {
-        let topics = s.spawn(|| write::topics(&world, &day, &cfg.knobs, &mut topic_rng));
+        let topics = s.spawn(|| topics::topics(&world, &day, &cfg.knobs, &mut topic_rng));
         let main = write::landing_and_config(&world, &day, &cfg.knobs);
         (main, topics.join())
     });
@@ -118,7 +158,7 @@ pub fn generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
     let (world, day, mut topic_rng) = model(cfg)?;
     let (main, topics) = std::thread::scope(|s| {
         let topics = s.spawn(|| {
-            let tree = write::topics(&world, &day, &cfg.knobs, &mut topic_rng)?;
+            let tree = topics::topics(&world, &day, &cfg.knobs, &mut topic_rng)?;
             Ok::<_, Error>((tree.len(), write_tree(&cfg.out, &tree)?))
         });
         let main = write::landing_and_config(&world, &day, &cfg.knobs).and_then(|tree| {

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use recon_cli::generate::write::{Tree, canonical_line, canonical_txn};
-use recon_cli::generate::{GenerateConfig, Knobs, build, generate};
+use recon_generator::truth::{canonical_line, canonical_txn};
+use recon_generator::write::Tree;
+use recon_generator::{GenerateConfig, Knobs, build, generate};
 use recon_shared::ids::BusinessDate;
 use recon_shared::manifest::{MANIFEST_FILE, Manifest, sha256_hex};
 use recon_shared::money::FxTable;
@@ -34,18 +35,7 @@ fn text(tree: &Tree, key: &str) -> Result<String> {
 }
 
 fn csv_rows(tree: &Tree, key: &str) -> Result<Vec<BTreeMap<String, String>>> {
-    let body = text(tree, key)?;
-    let mut lines = body.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    Ok(lines
-        .map(|l| {
-            header
-                .iter()
-                .map(|h| h.to_string())
-                .zip(l.split(',').map(str::to_string))
-                .collect()
-        })
-        .collect())
+    Ok(recon_generator::truth::csv_rows(&text(tree, key)?))
 }
 
 /// Every landing delivery: (source, date, prefix) for each manifest.
@@ -428,7 +418,7 @@ fn topics_hold_redeliveries_and_out_of_order_records() -> Result<()> {
 /// eight other sets of 5 fitted exactly, which no engine could tell apart.
 #[test]
 fn every_payout_is_the_only_group_that_adds_up_to_it() -> Result<()> {
-    use recon_cli::generate::day::Case;
+    use recon_generator::day::Case;
     use recon_shared::reconcile::group::{GroupSearch, members, pool_limit};
     let (world, day, _) = build(&cfg(11, 20_000)?)?;
     let tol = &day.tolerances;

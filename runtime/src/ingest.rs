@@ -1,8 +1,7 @@
-//! `recon run`: the whole pipeline on a local directory that plays the bucket.
-//!
-//! Ingestion builds, for every `landing/*/*/_manifest.json`, the S3 event the bucket would
-//! send, and calls the same handlers the Lambda functions run: the manifest validator, then the
-//! normalizer for each delivery it accepts.
+//! Ingestion on a local directory that plays the bucket: for every
+//! `landing/*/*/_manifest.json`, the S3 event the bucket would send, handed to the same
+//! handlers the Lambda functions run: the manifest validator, then the normalizer for each
+//! delivery it accepts.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,25 +13,14 @@ use recon_shared::keys;
 use recon_shared::local::{LocalCatalog, LocalManifests, LocalStore};
 use recon_shared::pii::PiiKey;
 use recon_shared::ports::ObjectStore;
-use recon_shared::records::ReconciledStatus;
 
-/// Tokenization key used when [`recon_shared::pii::PII_KEY_ENV`] is not set: local development only.
-const LOCAL_DEV_PII_KEY: &[u8] = b"recon-local-development-key-not-for-production";
+use crate::local::{LOCAL_BUCKET, local_pii_key};
 
-/// Bucket name put into locally built events.
-pub const LOCAL_BUCKET: &str = "recon-local";
-
+/// The directory that plays the bucket, and the close's date (default: the latest date with a
+/// delivery).
 pub struct RunConfig {
     pub data: PathBuf,
     pub date: Option<BusinessDate>,
-}
-
-/// The PII key from the environment, or the local development key.
-pub fn local_pii_key() -> Result<PiiKey> {
-    match recon_shared::config::Settings::from_env()?.pii_key {
-        Some(key) => Ok(key),
-        None => PiiKey::new(LOCAL_DEV_PII_KEY),
-    }
 }
 
 /// Per source: what ingestion did.
@@ -231,127 +219,4 @@ async fn deliver(
         normalized.push(normalizer::handle(req, store, table, catalog, pii).await?);
     }
     Ok((resp.outcomes, normalized))
-}
-
-/// The latest business date with a delivery under `landing/`.
-pub fn latest_date(data: &std::path::Path) -> Result<BusinessDate> {
-    let mut latest = None;
-    for source in std::fs::read_dir(data.join("landing"))
-        .map_err(|e| recon_shared::Error::io(data.join("landing"), e))?
-        .flatten()
-    {
-        for d in std::fs::read_dir(source.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if let Ok(date) = BusinessDate::parse(&d.file_name().to_string_lossy()) {
-                latest = latest.max(Some(date));
-            }
-        }
-    }
-    latest.ok_or_else(|| {
-        recon_shared::Error::Invariant(format!("no delivery under {}/landing", data.display()))
-    })
-}
-
-/// The close part of `recon run`'s output.
-pub fn close_table(report: &crate::close::CloseReport) -> String {
-    if report.unchanged {
-        return format!(
-            "daily close: nothing changed since {} (SUCCEEDED); not run again\n",
-            report.execution
-        );
-    }
-    let mut s = format!("daily close {}: ", report.execution);
-    match &report.outcome {
-        crate::asl::Outcome::Succeeded(_) => s.push_str("SUCCEEDED\n"),
-        crate::asl::Outcome::Failed(f) => {
-            s.push_str(&format!("FAILED ({}: {})\n", f.error, f.cause))
-        }
-    }
-    let Some(summary) = &report.summary else {
-        return s;
-    };
-    s.push_str(&format!(
-        "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
-        "date", "bank", "txns", "lines", "matched", "partial", "unmatch", "disputed", "breaks"
-    ));
-    for p in &summary.partitions {
-        if let Some(f) = p.failure() {
-            s.push_str(&format!(
-                "{:<12} {:<8} FAILED {}: {}\n",
-                f.business_date.to_string(),
-                f.bank_id.as_str(),
-                f.error,
-                f.cause
-            ));
-            continue;
-        }
-        let (date, bank) = p.partition();
-        let counts = p.summary();
-        let st = |k: ReconciledStatus| {
-            counts
-                .and_then(|c| c.by_status.get(k.as_str()))
-                .copied()
-                .unwrap_or(0)
-        };
-        let breaks = counts.map_or(0, |c| c.breaks.new + c.breaks.persisting);
-        s.push_str(&format!(
-            "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
-            date.to_string(),
-            bank.as_str(),
-            counts.map_or(0, |c| c.transactions),
-            counts.map_or(0, |c| c.statement_lines),
-            st(ReconciledStatus::Matched),
-            st(ReconciledStatus::PartialMatch),
-            st(ReconciledStatus::Unmatched),
-            st(ReconciledStatus::Disputed),
-            breaks
-        ));
-    }
-    if summary.partitions.is_empty() {
-        s.push_str("  no partition changed since the last successful close\n");
-    }
-    for a in &summary.awaiting_deliveries {
-        s.push_str(&format!(
-            "{:<12} {:<8} AWAITING_DELIVERY ({})\n",
-            a.business_date.to_string(),
-            a.bank_id.as_str(),
-            a.reason.as_str()
-        ));
-    }
-    s
-}
-
-/// What needs attention after a close: its failed partitions and the deliveries it awaits.
-/// A close that failed as a whole is an error; one whose partitions failed is a problem
-/// (the other partitions are closed).
-pub fn close_problems(report: &crate::close::CloseReport) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Some(summary) = &report.summary {
-        for f in summary.failures() {
-            problems.push(format!(
-                "partition {} {} failed: {}: {}",
-                f.business_date, f.bank_id, f.error, f.cause
-            ));
-        }
-        for a in &summary.awaiting_deliveries {
-            problems.push(format!(
-                "bank {} awaits its statement of {}: {}",
-                a.bank_id,
-                a.business_date,
-                a.reason.as_str()
-            ));
-        }
-    }
-    if let crate::asl::Outcome::Failed(f) = &report.outcome
-        && problems.is_empty()
-    {
-        problems.push(format!(
-            "close {} failed: {}: {}",
-            report.execution, f.error, f.cause
-        ));
-    }
-    problems
 }

@@ -54,6 +54,15 @@ knobs! {
 }
 
 impl Knobs {
+    /// The defaults with each `name=fraction` of `--mix` set in turn.
+    pub fn from_mix(mix: &[String]) -> Result<Self> {
+        let mut knobs = Self::default();
+        for m in mix {
+            knobs.set(m)?;
+        }
+        Ok(knobs)
+    }
+
     /// Sets `name=fraction` (e.g. `composite=0.03`).
     pub fn set(&mut self, spec: &str) -> Result<()> {
         let bad = |reason: String| Error::InvalidConfig {

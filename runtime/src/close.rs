@@ -13,6 +13,7 @@ use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::ports::{
     ManifestTable, ObjectStore, RunRecord, RunStatus, RunsTable, TransactionIndex,
 };
+use recon_shared::records::ReconciledStatus;
 use recon_shared::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -323,4 +324,124 @@ pub async fn close_if_changed(
         }
     }
     close(tasks, data, date).await
+}
+
+/// Re-reconciles one partition (what a failed Map iteration or EMR step would have done), over
+/// any ports: the same [`reconcile_partition::handle`] as the Lambda, for
+/// `recon reconcile-partition` and `recon ops rerun`. The Runs table records it under
+/// `execution` when given.
+pub async fn rerun_partition<S: ObjectStore, R: RunsTable>(
+    store: &S,
+    runs: &R,
+    date: BusinessDate,
+    bank: &str,
+    as_of: Option<BusinessDate>,
+    execution: Option<String>,
+) -> Result<PartitionSummary> {
+    let req = PartitionRequest {
+        business_date: date,
+        bank_id: BankId::new(bank)?,
+        as_of: as_of.unwrap_or(date),
+        execution,
+    };
+    reconcile_partition::handle(req, store, runs).await
+}
+
+/// The close part of `recon run`'s output.
+pub fn close_table(report: &CloseReport) -> String {
+    if report.unchanged {
+        return format!(
+            "daily close: nothing changed since {} (SUCCEEDED); not run again\n",
+            report.execution
+        );
+    }
+    let mut s = format!("daily close {}: ", report.execution);
+    match &report.outcome {
+        Outcome::Succeeded(_) => s.push_str("SUCCEEDED\n"),
+        Outcome::Failed(f) => s.push_str(&format!("FAILED ({}: {})\n", f.error, f.cause)),
+    }
+    let Some(summary) = &report.summary else {
+        return s;
+    };
+    s.push_str(&format!(
+        "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
+        "date", "bank", "txns", "lines", "matched", "partial", "unmatch", "disputed", "breaks"
+    ));
+    for p in &summary.partitions {
+        if let Some(f) = p.failure() {
+            s.push_str(&format!(
+                "{:<12} {:<8} FAILED {}: {}\n",
+                f.business_date.to_string(),
+                f.bank_id.as_str(),
+                f.error,
+                f.cause
+            ));
+            continue;
+        }
+        let (date, bank) = p.partition();
+        let counts = p.summary();
+        let st = |k: ReconciledStatus| {
+            counts
+                .and_then(|c| c.by_status.get(k.as_str()))
+                .copied()
+                .unwrap_or(0)
+        };
+        let breaks = counts.map_or(0, |c| c.breaks.new + c.breaks.persisting);
+        s.push_str(&format!(
+            "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
+            date.to_string(),
+            bank.as_str(),
+            counts.map_or(0, |c| c.transactions),
+            counts.map_or(0, |c| c.statement_lines),
+            st(ReconciledStatus::Matched),
+            st(ReconciledStatus::PartialMatch),
+            st(ReconciledStatus::Unmatched),
+            st(ReconciledStatus::Disputed),
+            breaks
+        ));
+    }
+    if summary.partitions.is_empty() {
+        s.push_str("  no partition changed since the last successful close\n");
+    }
+    for a in &summary.awaiting_deliveries {
+        s.push_str(&format!(
+            "{:<12} {:<8} AWAITING_DELIVERY ({})\n",
+            a.business_date.to_string(),
+            a.bank_id.as_str(),
+            a.reason.as_str()
+        ));
+    }
+    s
+}
+
+/// What needs attention after a close: its failed partitions and the deliveries it awaits.
+/// A close that failed as a whole is an error; one whose partitions failed is a problem
+/// (the other partitions are closed).
+pub fn close_problems(report: &CloseReport) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(summary) = &report.summary {
+        for f in summary.failures() {
+            problems.push(format!(
+                "partition {} {} failed: {}: {}",
+                f.business_date, f.bank_id, f.error, f.cause
+            ));
+        }
+        for a in &summary.awaiting_deliveries {
+            problems.push(format!(
+                "bank {} awaits its statement of {}: {}",
+                a.bank_id,
+                a.business_date,
+                a.reason.as_str()
+            ));
+        }
+    }
+    if let Outcome::Failed(f) = &report.outcome
+        && problems.is_empty()
+    {
+        problems.push(format!(
+            "close {} failed: {}: {}",
+            report.execution, f.error, f.cause
+        ));
+    }
+    problems
 }

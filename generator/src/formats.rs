@@ -13,7 +13,7 @@ use recon_shared::money::Currency;
 use recon_shared::records::RecordType;
 
 use super::day::Line;
-use super::write::{Rec, fmt_minor};
+use super::text::{Rec, fmt_minor};
 
 /// Entries per MT940 message: a day's statement runs over several messages, `:60F:`/`:62M:`
 /// for the first, `:60M:`/`:62F:` for the last.
@@ -404,7 +404,7 @@ mod tests {
     use recon_shared::{Error, Result};
 
     use super::*;
-    use crate::generate::day::Case;
+    use crate::day::Case;
 
     fn line(seq: u32, amount_minor: i64, record_type: RecordType) -> Result<Line> {
         Ok(Line {

@@ -24,7 +24,7 @@ use recon_shared::stream::{BatchReport, KafkaRecordIn, StreamContext};
 use recon_shared::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::run::local_pii_key;
+use crate::local::local_pii_key;
 
 /// Records per MSK batch.
 pub const BATCH_SIZE: usize = 500;

@@ -1,0 +1,199 @@
+//! The `recon` command line: its commands and their arguments (clap). [`crate::main_with`]
+//! runs them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use recon_shared::ids::BusinessDate;
+
+#[derive(Parser)]
+#[command(
+    name = "recon",
+    version,
+    about = "Payment settlement and reconciliation index"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Write one realistic business day (landing files, topics, config) and its ground truth.
+    Generate {
+        /// Directory that acts as the bucket.
+        #[arg(long)]
+        out: PathBuf,
+        /// Business date, YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date)]
+        date: BusinessDate,
+        /// Internal transactions of the day.
+        #[arg(long, default_value_t = 10_000)]
+        transactions: usize,
+        /// Banks delivering statements (volume is skewed towards the first).
+        #[arg(long, default_value_t = 6)]
+        banks: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Case mix, `name=fraction`, repeatable (see `docs/generator.md`).
+        #[arg(long = "mix", value_name = "NAME=FRACTION")]
+        mix: Vec<String>,
+        /// Replace a day already in `--out`.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Measure throughput on a generated day (single-threaded: figures are per core).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+    /// Compare the index with the generator's ground truth (`truth/`).
+    Accuracy {
+        #[arg(long)]
+        data: PathBuf,
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reconcile one partition (what the EMR step and `recon ops rerun` run).
+    ReconcilePartition {
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        partition: PartitionArgs,
+    },
+    /// Run the pipeline on DIR as the bucket: ingestion (validate, normalize) of every delivery.
+    Run(DayArgs),
+    /// Run only the daily close of DIR (the state machine), on what ingestion and the stream
+    /// left there: a re-run redoes only failed or changed partitions, then the aggregation.
+    Close(DayArgs),
+    /// Operate the daily close on AWS: executions, redrive, rerun of one partition
+    /// (`docs/runbook.md`).
+    #[cfg(feature = "aws")]
+    Ops {
+        #[command(subcommand)]
+        what: OpsCommand,
+    },
+    /// Serve the query API (DESIGN §9) on 127.0.0.1 over DIR.
+    Serve {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+}
+
+#[cfg(feature = "aws")]
+#[derive(Subcommand)]
+pub enum OpsCommand {
+    /// Executions of the daily close state machine (`RECON_DAILY_CLOSE_ARN`), newest first.
+    Executions {
+        /// Only executions of this status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED,
+        /// PENDING_REDRIVE.
+        #[arg(long)]
+        status: Option<String>,
+        /// The state machine (default: `RECON_DAILY_CLOSE_ARN`).
+        #[arg(long = "state-machine")]
+        state_machine: Option<String>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Redrive a failed execution: it resumes at the failed states, and the Map re-runs only
+    /// its failed partitions.
+    Redrive {
+        execution_arn: String,
+        #[arg(long = "state-machine")]
+        state_machine: Option<String>,
+    },
+    /// Start the close of a date (`close-{date}-{n}`, n one more than the closes started).
+    Start {
+        #[arg(long, value_parser = parse_date)]
+        date: BusinessDate,
+        /// Start exactly `close-{date}-{n}` (an existing one is left as it is).
+        #[arg(long)]
+        n: Option<u32>,
+        #[arg(long = "state-machine")]
+        state_machine: Option<String>,
+    },
+    /// Reconcile one partition again with the reconcile-partition handler, on AWS
+    /// (`RECON_BUCKET`, `RECON_RUNS_TABLE`) or on `--data DIR`.
+    Rerun {
+        #[command(flatten)]
+        partition: PartitionArgs,
+        /// A local data directory instead of the AWS resources of the environment.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+/// One partition of a close, for `recon reconcile-partition` and `recon ops rerun`.
+#[derive(Args)]
+pub struct PartitionArgs {
+    #[arg(long, value_parser = parse_date)]
+    pub date: BusinessDate,
+    #[arg(long)]
+    pub bank: String,
+    /// The close the run belongs to (default: the partition's date).
+    #[arg(long = "as-of", value_parser = parse_date)]
+    pub as_of: Option<BusinessDate>,
+    #[arg(long)]
+    pub execution: Option<String>,
+}
+
+/// The data directory and the day of `recon run` and `recon close`.
+#[derive(Args)]
+pub struct DayArgs {
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Business date of the close (default: the latest date with a delivery).
+    #[arg(long, value_parser = parse_date)]
+    pub date: Option<BusinessDate>,
+}
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Reconcile synthetic single-bank partitions from Parquet; compare with DuckDB SQL.
+    Reconcile {
+        /// Statement lines per partition (repeatable).
+        #[arg(long = "lines", default_values_t = vec![1_000_000usize])]
+        lines: Vec<usize>,
+        #[arg(long, default_value = "/tmp/recon-bench")]
+        dir: PathBuf,
+        /// Python with the `duckdb` package, to time the same work in DuckDB SQL.
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Runs of each engine per size, each in a fresh process; the least CPU time is kept (this
+        /// VM's noise is ±20 %).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Parse and encode the first file of every delivery of the day.
+    Normalize {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_parser = parse_date)]
+        date: BusinessDate,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// One reconciliation of a synthetic partition in this process, timings as JSON (the
+    /// reconcile bench runs each measurement in a fresh process, as it runs DuckDB).
+    #[command(hide = true)]
+    ReconcileOnce {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Index the day's topics (decode, join, enrich, tokenize, local upsert).
+    Stream {
+        #[arg(long)]
+        data: PathBuf,
+        /// Records per batch, as the MSK event source mapping would send them.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
+}
+
+pub fn parse_date(s: &str) -> Result<BusinessDate, String> {
+    BusinessDate::parse(s).map_err(|e| e.to_string())
+}
