@@ -74,7 +74,7 @@ pub enum Command {
         #[command(subcommand)]
         what: OpsCommand,
     },
-    /// Serve the query API (DESIGN §9) on 127.0.0.1 over DIR.
+    /// Serve the query API (design.md §9) on 127.0.0.1 over DIR.
     Serve {
         #[arg(long)]
         data: PathBuf,

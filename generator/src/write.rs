@@ -1,4 +1,4 @@
-//! Serialization of a generated day into the bucket layout (DESIGN §2): source files in each
+//! Serialization of a generated day into the bucket layout (design.md §2): source files in each
 //! bank's own style with their manifests, and config; the mappings, truth and topics are
 //! written by [`crate::mapping`], [`crate::truth`] and [`crate::topics`].
 

@@ -2,9 +2,9 @@
 //! and the PII tokenization key.
 
 use recon_shared::Result;
-use recon_shared::pii::{PII_KEY_ENV, PiiKey};
+use recon_shared::pii::PiiKey;
 
-/// Tokenization key used when [`PII_KEY_ENV`] is not set: local development only.
+/// Tokenization key used when [`recon_shared::pii::PII_KEY_ENV`] is not set: local development only.
 const LOCAL_DEV_PII_KEY: &[u8] = b"recon-local-development-key-not-for-production";
 
 /// Bucket name put into locally built events.

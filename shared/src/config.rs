@@ -24,10 +24,10 @@ pub const LAMBDA_MAX_INPUT_BYTES_ENV: &str = "RECON_LAMBDA_MAX_INPUT_BYTES";
 /// Name of the deployment (`dev`, `prod`): the `Environment` dimension of the EMF metrics.
 pub const ENVIRONMENT_ENV: &str = "RECON_ENVIRONMENT";
 
-/// The bucket of DESIGN §2 (`landing/`, `curated/`, `index/`, `runs/` …).
+/// The bucket of design.md §2 (`landing/`, `curated/`, `index/`, `runs/` …).
 pub const BUCKET_ENV: &str = "RECON_BUCKET";
 
-/// DynamoDB table names (DESIGN §7).
+/// DynamoDB table names (design.md §7).
 pub const TRANSACTION_INDEX_TABLE_ENV: &str = "RECON_TRANSACTION_INDEX_TABLE";
 pub const MANIFESTS_TABLE_ENV: &str = "RECON_MANIFESTS_TABLE";
 pub const RUNS_TABLE_ENV: &str = "RECON_RUNS_TABLE";

@@ -1,7 +1,7 @@
 //! The configuration files of the bucket's `config/` (merchants, policies, fee rules,
 //! tolerances, source mappings, FX tables): how they are read, and how a problem in one is
 //! reported. A problem names the file, the line and what to do, and says what it affects:
-//! a line about one bank fails that bank's partitions only (DESIGN §7, issue 13 item 2–3).
+//! a line about one bank fails that bank's partitions only (design.md §7, issue 13 item 2–3).
 
 use std::fmt;
 

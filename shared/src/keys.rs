@@ -1,4 +1,4 @@
-//! Every key of the bucket (DESIGN §2), formatted and parsed in this one place.
+//! Every key of the bucket (design.md §2), formatted and parsed in this one place.
 //!
 //! | prefix | what | written by |
 //! |---|---|---|

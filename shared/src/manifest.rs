@@ -1,4 +1,4 @@
-//! Delivery manifests (DESIGN §3): what a source says it sent.
+//! Delivery manifests (design.md §3): what a source says it sent.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

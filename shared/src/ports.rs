@@ -18,7 +18,7 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
-/// The bucket: objects addressed by `/`-separated keys (DESIGN §2).
+/// The bucket: objects addressed by `/`-separated keys (design.md §2).
 pub trait ObjectStore: Send + Sync {
     /// The object's bytes; [`crate::Error::NotFound`] when there is none.
     fn get(&self, key: &str) -> impl Future<Output = Result<Bytes>> + Send;
@@ -90,7 +90,7 @@ pub fn delivery_pk(source: &SourceId, date: BusinessDate) -> String {
     format!("{source}#{date}")
 }
 
-/// The Manifests table (DESIGN §7).
+/// The Manifests table (design.md §7).
 pub trait ManifestTable: Send + Sync {
     /// Every row of one delivery (`source_id#business_date`), sorted by file.
     fn delivery(
@@ -158,14 +158,14 @@ impl RunRecord {
     }
 }
 
-/// The Runs table (DESIGN §7).
+/// The Runs table (design.md §7).
 pub trait RunsTable: Send + Sync {
     fn put(&self, record: &RunRecord) -> impl Future<Output = Result<()>> + Send;
     /// Every record of one business date, sorted by sort key.
     fn runs(&self, date: BusinessDate) -> impl Future<Output = Result<Vec<RunRecord>>> + Send;
 }
 
-/// A secondary index of the TransactionIndex (DESIGN §7).
+/// A secondary index of the TransactionIndex (design.md §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Gsi {
@@ -226,7 +226,7 @@ pub struct SettlementUpdate {
 /// Items read or written per call to the [`TransactionIndex`] by its users.
 pub const INDEX_CHUNK: usize = 1000;
 
-/// The TransactionIndex table (DESIGN §7) with its two GSIs and the aggregates kept beside it
+/// The TransactionIndex table (design.md §7) with its two GSIs and the aggregates kept beside it
 /// (merchant-day totals, per user and hour counts for the VELOCITY policy), which the store
 /// updates in the same atomic write as the item they derive from.
 pub trait TransactionIndex: Send + Sync {

@@ -1,4 +1,4 @@
-//! Canonical records (DESIGN §5) and the closed vocabularies of DESIGN §5–6.
+//! Canonical records (design.md §5) and the closed vocabularies of design.md §5–6.
 
 use std::fmt;
 use std::str::FromStr;
@@ -86,7 +86,7 @@ string_enum!(PolicyType, "policy_type" {
 });
 
 string_enum!(
-    /// Outcome of reconciliation for a transaction or a statement line (DESIGN §6).
+    /// Outcome of reconciliation for a transaction or a statement line (design.md §6).
     ReconciledStatus, "reconciled_status" {
         Matched => "MATCHED", PartialMatch => "PARTIAL_MATCH", Unmatched => "UNMATCHED",
         Duplicate => "DUPLICATE", Disputed => "DISPUTED",
@@ -94,7 +94,7 @@ string_enum!(
 );
 
 string_enum!(
-    /// Settlement state a risk or finance user reads (DESIGN §6), from the reconciled status.
+    /// Settlement state a risk or finance user reads (design.md §6), from the reconciled status.
     SettlementStatus, "settlement_status" {
         Settled => "SETTLED", PartiallySettled => "PARTIALLY_SETTLED", Unsettled => "UNSETTLED",
         Disputed => "DISPUTED",

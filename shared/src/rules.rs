@@ -1,4 +1,4 @@
-//! Business rules read from the rules store (DESIGN §7): fee rules and match tolerances.
+//! Business rules read from the rules store (design.md §7): fee rules and match tolerances.
 //! Operators change them as data; the code only says how a rule is chosen and applied.
 
 use chrono::NaiveDate;

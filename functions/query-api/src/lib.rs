@@ -1,4 +1,4 @@
-//! `query-api`: the HTTP API of DESIGN §9 (API Gateway HTTP API, payload v2).
+//! `query-api`: the HTTP API of design.md §9 (API Gateway HTTP API, payload v2).
 //!
 //! [`route`] is the whole API as a pure function of a request and the ports (the bucket and the
 //! TransactionIndex), so the Lambda handler, `recon serve` and tests share it. Bodies are JSON,

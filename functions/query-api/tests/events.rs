@@ -1,5 +1,5 @@
 //! `events/query-api/*.json`: one API Gateway HTTP API (payload 2.0, IAM-authorized) request
-//! per DESIGN §9 route. Each survives the `aws_lambda_events` round trip, names its route the
+//! per design.md §9 route. Each survives the `aws_lambda_events` round trip, names its route the
 //! way template.yaml declares it, and gets an answer from the handler (here over an empty
 //! bucket and index: the route is found, the parameters are valid, nothing is there yet).
 

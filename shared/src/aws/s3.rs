@@ -50,7 +50,7 @@ impl UploadSettings {
     }
 }
 
-/// The bucket of DESIGN §2 on S3.
+/// The bucket of design.md §2 on S3.
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,

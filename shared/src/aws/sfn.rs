@@ -1,4 +1,4 @@
-//! A small Step Functions client for the daily close (DESIGN §8): start with the idempotent
+//! A small Step Functions client for the daily close (design.md §8): start with the idempotent
 //! execution name `close-{business_date}-{n}`, list executions by status, describe, redrive.
 
 use aws_sdk_sfn::Client;

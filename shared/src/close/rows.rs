@@ -1,5 +1,5 @@
 //! The rows the final aggregation writes: `index/final` ([`FinalRow`]) and `index/kpis`
-//! ([`KpiRow`]), typed, with their Arrow/Parquet form (DESIGN §6).
+//! ([`KpiRow`]), typed, with their Arrow/Parquet form (design.md §6).
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use crate::index_item::{PolicyFlag, RiskLabel};
 use crate::money::Currency;
 use crate::records::{MismatchType, ReconciledStatus, SettlementStatus, TxnStatus};
 
-/// One row of `index/final` (DESIGN §6).
+/// One row of `index/final` (design.md §6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalRow {
     pub transaction_id: TransactionId,

@@ -1,4 +1,4 @@
-//! The TransactionIndex item (DESIGN §7), its versions and the aggregates derived from it:
+//! The TransactionIndex item (design.md §7), its versions and the aggregates derived from it:
 //! the values the [`crate::ports::TransactionIndex`] port stores, below the port and every
 //! module that reads or writes the index (the stream indexer, the close, the query API).
 //!
@@ -113,9 +113,9 @@ mod fast {
     }
 }
 
-/// Topic of transaction records (DESIGN §5).
+/// Topic of transaction records (design.md §5).
 pub const TRANSACTIONS_TOPIC: &str = "transactions_topic";
-/// Topic of fraud signals (DESIGN §5).
+/// Topic of fraud signals (design.md §5).
 pub const FRAUD_SIGNALS_TOPIC: &str = "fraud_signals_topic";
 
 /// A topic name; the two topics of the product are shared static strings (no allocation per

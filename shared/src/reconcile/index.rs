@@ -1,4 +1,4 @@
-//! Batch index rows (DESIGN §6) and the break registry that keeps a mismatch's identity and
+//! Batch index rows (design.md §6) and the break registry that keeps a mismatch's identity and
 //! age from one run to the next.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Source mappings (DESIGN §4): how one source's files map onto canonical fields.
+//! Source mappings (design.md §4): how one source's files map onto canonical fields.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Source mappings (DESIGN §4) and the row-level turning of delivered files into canonical
+//! Source mappings (design.md §4) and the row-level turning of delivered files into canonical
 //! records. Every input record ends up accepted or rejected with a reason code and its raw
 //! text: `records_in == accepted + rejected` is checked before a result is returned.
 //!
