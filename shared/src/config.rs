@@ -29,8 +29,13 @@ pub const BUCKET_ENV: &str = "RECON_BUCKET";
 
 /// DynamoDB table names (design.md §7).
 pub const TRANSACTION_INDEX_TABLE_ENV: &str = "RECON_TRANSACTION_INDEX_TABLE";
+/// The Manifests table: one item per delivered file (`source_id#business_date`, `file`) with
+/// its status, checksum, counts and refusal reason.
 pub const MANIFESTS_TABLE_ENV: &str = "RECON_MANIFESTS_TABLE";
+/// The Runs table: one item per daily close partition (`business_date`, `run_id#partition`)
+/// with its status, counts, timings and error.
 pub const RUNS_TABLE_ENV: &str = "RECON_RUNS_TABLE";
+/// The Rules table: fee rules and matching tolerances (design.md §7).
 pub const RULES_TABLE_ENV: &str = "RECON_RULES_TABLE";
 
 /// Function `manifest-validator` invokes asynchronously (`InvocationType=Event`) with each
@@ -62,6 +67,7 @@ pub const DAILY_CLOSE_ARN_ENV: &str = "RECON_DAILY_CLOSE_ARN";
 /// The AWS region of the SDK's own environment (the Lambda runtime sets it), then its older
 /// name; neither set: [`crate::aws::DEFAULT_REGION`] when built with the `aws` feature.
 pub const AWS_REGION_ENV: &str = "AWS_REGION";
+/// The older name of the SDK's region variable, read when [`AWS_REGION_ENV`] is unset.
 pub const AWS_DEFAULT_REGION_ENV: &str = "AWS_DEFAULT_REGION";
 
 /// Everything a process takes from its environment, read once at start-up.
@@ -75,7 +81,9 @@ pub struct Settings {
     pub data_dir: Option<PathBuf>,
     /// [`TRANSACTION_INDEX_TABLE_ENV`], [`MANIFESTS_TABLE_ENV`], [`RUNS_TABLE_ENV`].
     pub transaction_index_table: Option<String>,
+    /// [`MANIFESTS_TABLE_ENV`]: the table of delivered files and their validation status.
     pub manifests_table: Option<String>,
+    /// [`RUNS_TABLE_ENV`]: the table of daily close runs per partition.
     pub runs_table: Option<String>,
     /// [`NORMALIZER_FUNCTION_ENV`] (`manifest-validator` on AWS).
     pub normalizer_function: Option<String>,
@@ -93,6 +101,7 @@ pub struct Settings {
     pub aws_max_attempts: Option<u32>,
     /// [`S3_MULTIPART_THRESHOLD_ENV`] and [`S3_PART_SIZE_ENV`] (positive), in bytes.
     pub s3_multipart_threshold: Option<u64>,
+    /// [`S3_PART_SIZE_ENV`]: bytes per multipart upload part (positive).
     pub s3_part_size: Option<usize>,
 }
 

@@ -31,9 +31,11 @@ pub struct ConfigProblem {
     pub file: String,
     /// 1-based line of the file; `None` for the file as a whole.
     pub line: Option<usize>,
+    /// What is wrong with the file or line, without quoting values.
     pub reason: String,
     /// What the operator does about it.
     pub fix: String,
+    /// Which partitions of the close the problem fails.
     pub scope: Scope,
 }
 
@@ -51,6 +53,7 @@ impl fmt::Display for ConfigProblem {
 }
 
 impl ConfigProblem {
+    /// A problem of `file` (at `line`, or the whole file when `None`) failing `scope`.
     pub fn new(
         file: impl Into<String>,
         line: Option<usize>,
@@ -124,15 +127,21 @@ pub fn json_reason(e: &serde_json::Error) -> String {
 /// One non-blank line of a JSON Lines file.
 #[derive(Debug)]
 pub enum JsonLine<T> {
+    /// The line decodes.
     Ok {
+        /// 1-based line number in the file.
         line: usize,
+        /// The decoded line.
         value: T,
     },
     /// The line does not decode; `raw` is the line as JSON when it is JSON at all, to tell
     /// what the line was about (its bank, its merchant).
     Bad {
+        /// 1-based line number in the file.
         line: usize,
+        /// Why the line does not decode (see [`json_reason`]).
         reason: String,
+        /// The line as untyped JSON, or `None` when it is not JSON.
         raw: Option<Value>,
     },
 }

@@ -37,7 +37,10 @@ pub enum JsonError {
     NotObject,
     /// A key appears twice in one object; `path` is the dotted path of the object's member
     /// (keys of arrays' objects are reached with `[]`).
-    DuplicateKey { path: String },
+    DuplicateKey {
+        /// Dotted path of the repeated key, e.g. `payload.items[].id`.
+        path: String,
+    },
 }
 
 impl fmt::Display for JsonError {

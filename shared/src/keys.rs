@@ -157,8 +157,11 @@ pub fn is_from_source(statements_key: &str, source: &str) -> bool {
 /// and its location (the key's directory, `/`-terminated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CuratedPartition {
+    /// The curated table (`statements`, `transactions`, `rejects`): the segment after `curated/`.
     pub table: String,
+    /// The Hive-style `column=value` segments of the key, in path order (e.g. `business_date`, `bank_id`).
     pub values: Vec<(String, String)>,
+    /// The object's directory, `/`-terminated: the partition location a catalog registers.
     pub location: String,
 }
 

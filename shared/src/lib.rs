@@ -75,14 +75,11 @@ pub mod allocator {
 pub mod close;
 #[allow(missing_docs)]
 pub mod columnar;
-#[allow(missing_docs)]
 pub mod config;
-#[allow(missing_docs)]
 pub mod config_files;
 pub mod entry;
 #[allow(missing_docs)]
 pub mod error;
-#[allow(missing_docs)]
 pub mod exact_json;
 pub mod fault;
 #[allow(missing_docs)]
@@ -93,20 +90,13 @@ pub mod ids;
 pub mod index_item;
 #[allow(missing_docs)]
 pub mod ingest;
-#[allow(missing_docs)]
 pub mod keys;
-#[allow(missing_docs)]
 pub mod local;
-#[allow(missing_docs)]
 pub mod local_index;
-#[allow(missing_docs)]
 pub mod manifest;
-#[allow(missing_docs)]
 pub mod metrics;
-#[allow(missing_docs)]
 pub mod money;
 pub mod percent;
-#[allow(missing_docs)]
 pub mod pii;
 #[allow(missing_docs)]
 pub mod ports;
@@ -116,7 +106,6 @@ pub mod reconcile;
 pub mod records;
 #[allow(missing_docs)]
 pub mod reject;
-#[allow(missing_docs)]
 pub mod rules;
 #[allow(missing_docs)]
 pub mod select;

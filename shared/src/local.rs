@@ -47,10 +47,12 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
+    /// The bucket rooted at directory `root`: key `a/b` is the file `root/a/b`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
 
+    /// The directory that stands for the bucket.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -282,6 +284,7 @@ pub struct LocalManifests {
 }
 
 impl LocalManifests {
+    /// The Manifests table kept under the state directory of `data_dir` (`manifests/`).
     pub fn new(data_dir: &Path) -> Self {
         Self {
             dir: data_dir.join(STATE_DIR).join("manifests"),
@@ -338,6 +341,7 @@ pub struct LocalCatalog {
 }
 
 impl LocalCatalog {
+    /// The catalog kept under the state directory of `data_dir` (`catalog/`).
     pub fn new(data_dir: &Path) -> Self {
         Self {
             dir: data_dir.join(STATE_DIR).join("catalog"),
@@ -533,6 +537,7 @@ pub struct LocalRuns {
 }
 
 impl LocalRuns {
+    /// The Runs table kept under the state directory of `data_dir` (`runs/`).
     pub fn new(data_dir: &Path) -> Self {
         Self {
             dir: data_dir.join(STATE_DIR).join("runs"),

@@ -9,22 +9,36 @@ use crate::ids::{BusinessDate, SourceId};
 /// Name of the manifest object that closes a delivery.
 pub const MANIFEST_FILE: &str = "_manifest.json";
 
+/// The `_manifest.json` a source writes last into `landing/{source}/{date}/`: the files of
+/// one delivery, with what each must hold. Its arrival starts the validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The source (bank or transaction feed) that delivered the files.
     pub source_id: SourceId,
+    /// The business date the delivery is for.
     pub business_date: BusinessDate,
+    /// 1 or higher; a higher version for the same source and date is a correction that
+    /// supersedes the earlier delivery.
     pub version: u32,
+    /// When the source produced the manifest (UTC).
     pub generated_at: chrono::DateTime<chrono::Utc>,
+    /// The delivered files; at least one, each name once.
     pub files: Vec<ManifestFile>,
 }
 
+/// One delivered file as the manifest declares it; the validator checks the landed object
+/// against every field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestFile {
+    /// File name inside the delivery prefix (no separators, no `..`, not hidden).
     pub name: String,
+    /// Exact size of the object in bytes.
     pub size_bytes: u64,
+    /// SHA-256 of the object's bytes, 64 hex digits.
     pub sha256: String,
+    /// Number of records (data rows or statement lines) the file holds.
     pub record_count: u64,
 }
 
@@ -65,6 +79,7 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The manifest as pretty-printed JSON with a final newline, as sources write it.
     pub fn to_json(&self) -> Result<Vec<u8>> {
         let mut v = serde_json::to_vec_pretty(self)?;
         v.push(b'\n');

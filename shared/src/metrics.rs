@@ -14,7 +14,9 @@ pub const NAMESPACE: &str = "Recon";
 /// CloudWatch units the product uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
+    /// A whole number of things (records, files, breaks).
     Count,
+    /// A duration in milliseconds.
     Milliseconds,
     /// A ratio (0–1).
     None,
@@ -57,12 +59,14 @@ impl Emf {
         self
     }
 
+    /// Adds metric `name` as a `Count` (records, files, breaks …).
     pub fn count(mut self, name: &str, value: u64) -> Self {
         self.metrics
             .push((name.into(), Unit::Count, Value::from(value)));
         self
     }
 
+    /// Adds metric `name` as a duration in `Milliseconds`.
     pub fn millis(mut self, name: &str, value: u64) -> Self {
         self.metrics
             .push((name.into(), Unit::Milliseconds, Value::from(value)));
@@ -86,6 +90,8 @@ impl Emf {
         self
     }
 
+    /// Adds a property: logged in the line and searchable in Logs Insights, but not a metric
+    /// or a dimension (e.g. the business date or the run id).
     pub fn property(mut self, name: &str, value: impl Into<Value>) -> Self {
         self.properties.insert(name.into(), value.into());
         self

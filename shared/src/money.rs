@@ -213,6 +213,7 @@ impl Currency {
         })
     }
 
+    /// The ISO 4217 alphabetic code, upper case (`EUR`, `JPY`).
     pub fn code(&self) -> &str {
         // The bytes come from the ASCII table above.
         std::str::from_utf8(&self.code).unwrap_or("XXX")
@@ -323,7 +324,9 @@ impl From<Currency> for String {
 /// An exact amount in one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
+    /// The amount in major units (`12.34` EUR), exact `Decimal`; signed, never a float.
     pub amount: Decimal,
+    /// The currency the amount is in; its exponent fixes the minor unit the amount rounds to.
     pub currency: Currency,
 }
 
@@ -336,6 +339,7 @@ impl Money {
         }
     }
 
+    /// Nothing in `currency`: the starting value of a sum.
     pub fn zero(currency: Currency) -> Self {
         Self::new(Decimal::ZERO, currency)
     }
@@ -454,6 +458,8 @@ pub struct FxTable {
 }
 
 impl FxTable {
+    /// Adds the rate that converts `base` into `quote`; refused when it is not positive or has
+    /// more than [`FX_RATE_SCALE`] decimal places (it is stored as Decimal128(38, 10)).
     pub fn insert(&mut self, base: Currency, quote: Currency, rate: Decimal) -> Result<()> {
         if rate <= Decimal::ZERO {
             return Err(Error::InvalidAmount {
@@ -504,10 +510,12 @@ impl FxTable {
         Ok((quote.round(converted), rate))
     }
 
+    /// How many `(base, quote)` rates the table holds.
     pub fn len(&self) -> usize {
         self.rates.len()
     }
 
+    /// Whether the table holds no rate (only same-currency conversions succeed).
     pub fn is_empty(&self) -> bool {
         self.rates.is_empty()
     }

@@ -20,6 +20,7 @@ pub const TOKEN_PREFIX: &str = "utk_";
 pub struct PiiKey(Vec<u8>);
 
 impl PiiKey {
+    /// Wraps a tokenization secret; refused (`InvalidConfig`) when shorter than 16 bytes.
     pub fn new(secret: &[u8]) -> Result<Self> {
         if secret.len() < 16 {
             return Err(Error::InvalidConfig {

@@ -72,6 +72,7 @@ impl Tolerances {
         currency.from_minor(self.amount_minor_units)
     }
 
+    /// The fee tolerance as a decimal in `currency`: a fee difference up to this is no fee variance.
     pub fn fee(&self, currency: Currency) -> Decimal {
         currency.from_minor(self.fee_minor_units)
     }

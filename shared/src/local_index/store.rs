@@ -270,10 +270,12 @@ impl LocalTransactionIndex {
         Ok(out)
     }
 
+    /// How many transactions the index holds (one item per `transaction_id`).
     pub fn len(&self) -> Result<usize> {
         Ok(self.tables()?.t.items.len())
     }
 
+    /// Whether the index holds no transaction.
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
