@@ -30,9 +30,12 @@ mod config_tables;
 
 /// Precision and scale of money columns.
 pub const MONEY_PRECISION: u8 = 18;
+/// Decimal places of money columns: the largest minor unit of any currency (4), so every
+/// amount is stored exactly.
 pub const MONEY_SCALE: i8 = MAX_MINOR_UNIT as i8;
 /// Precision and scale of ratios (percentages, scores).
 pub const RATIO_PRECISION: u8 = 18;
+/// Decimal places of ratio columns (percentages, scores).
 pub const RATIO_SCALE: i8 = 6;
 /// Rows per Parquet row group.
 pub const ROW_GROUP_SIZE: usize = 1 << 20;
@@ -50,23 +53,31 @@ pub trait Columnar: Sized {
     /// Columns that keep min/max statistics, when not all (the ones queries filter on):
     /// statistics cost a comparison per value on write.
     const FILTERED: Option<&'static [&'static str]> = None;
+    /// The table's Arrow schema, the same for every file written.
     fn schema() -> SchemaRef;
+    /// The rows as one record batch of [`Self::schema`].
     fn to_batch(rows: &[Self]) -> Result<RecordBatch>;
+    /// The rows of a batch read back; a missing column, wrong type or bad cell fails naming
+    /// the table, column and row.
     fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>>;
 }
 
+/// Arrow type of money columns: `Decimal128(18, 4)`, exact for every currency.
 pub fn money_type() -> DataType {
     DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE)
 }
 
+/// Arrow type of ratio columns: `Decimal128(18, 6)`.
 pub fn ratio_type() -> DataType {
     DataType::Decimal128(RATIO_PRECISION, RATIO_SCALE)
 }
 
+/// Arrow type of FX rate columns: `Decimal128(38, 10)`, as exact as an accepted rate.
 pub fn fx_type() -> DataType {
     DataType::Decimal128(38, FX_RATE_SCALE as i8)
 }
 
+/// Arrow type of timestamp columns: microseconds, zone `UTC`.
 pub fn utc_micros() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
@@ -151,10 +162,12 @@ pub fn decimal_array(
     ))
 }
 
+/// A money column (`Decimal128(18, 4)`); fails for an amount that does not fit.
 pub fn money_array(values: impl IntoIterator<Item = Decimal>) -> Result<ArrayRef> {
     decimal_array(values.into_iter().map(Some), MONEY_PRECISION, MONEY_SCALE)
 }
 
+/// A string column without nulls.
 pub fn string_array<'a, I>(values: I) -> ArrayRef
 where
     I: IntoIterator<Item = &'a str>,
@@ -179,6 +192,7 @@ where
     Arc::new(b.finish())
 }
 
+/// A `Date32` column (days since 1970-01-01); `None` is null.
 pub fn date_array(values: impl IntoIterator<Item = Option<NaiveDate>>) -> ArrayRef {
     Arc::new(
         values
@@ -188,6 +202,7 @@ pub fn date_array(values: impl IntoIterator<Item = Option<NaiveDate>>) -> ArrayR
     )
 }
 
+/// A UTC microsecond timestamp column without nulls.
 pub fn timestamp_array(values: impl IntoIterator<Item = DateTime<Utc>>) -> ArrayRef {
     Arc::new(
         TimestampMicrosecondArray::from_iter_values(
@@ -204,6 +219,7 @@ pub struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
+    /// Access to the columns of `batch`, errors naming `table`.
     pub fn new(table: &'static str, batch: &'a RecordBatch) -> Self {
         Self { table, batch }
     }
@@ -226,22 +242,27 @@ impl<'a> Columns<'a> {
             .ok_or_else(|| self.err(name, format!("unexpected type {}", col.data_type())))
     }
 
+    /// Column `name` as a string array; fails when it is missing or of another type.
     pub fn strings(&self, name: &str) -> Result<&'a StringArray> {
         self.get(name)
     }
 
+    /// Column `name` as a decimal array; fails when it is missing or of another type.
     pub fn decimals(&self, name: &str) -> Result<&'a Decimal128Array> {
         self.get(name)
     }
 
+    /// Column `name` as a date array; fails when it is missing or of another type.
     pub fn dates(&self, name: &str) -> Result<&'a Date32Array> {
         self.get(name)
     }
 
+    /// Column `name` as a timestamp array; fails when it is missing or of another type.
     pub fn timestamps(&self, name: &str) -> Result<&'a TimestampMicrosecondArray> {
         self.get(name)
     }
 
+    /// Column `name` as a boolean array; fails when it is missing or of another type.
     pub fn bools(&self, name: &str) -> Result<&'a BooleanArray> {
         self.get(name)
     }
@@ -252,10 +273,12 @@ impl<'a> Columns<'a> {
             .ok_or_else(|| self.err(name, format!("null at row {row}")))
     }
 
+    /// An optional string cell (`None` for null).
     pub fn opt_str_at(&self, col: &'a StringArray, row: usize) -> Option<&'a str> {
         col.is_valid(row).then(|| col.value(row))
     }
 
+    /// An optional decimal cell, at the column's scale (`None` for null).
     pub fn opt_dec_at(&self, col: &Decimal128Array, row: usize) -> Result<Option<Decimal>> {
         if col.is_null(row) {
             return Ok(None);
@@ -263,11 +286,13 @@ impl<'a> Columns<'a> {
         decimal_from_i128(col.value(row), col.scale()).map(Some)
     }
 
+    /// A required decimal cell; null fails naming the column and row.
     pub fn dec_at(&self, col: &Decimal128Array, name: &str, row: usize) -> Result<Decimal> {
         self.opt_dec_at(col, row)?
             .ok_or_else(|| self.err(name, format!("null at row {row}")))
     }
 
+    /// An optional date cell; a day count outside chrono's range fails.
     pub fn opt_date_at(
         &self,
         col: &Date32Array,
@@ -282,11 +307,13 @@ impl<'a> Columns<'a> {
             .ok_or_else(|| self.err(name, format!("date out of range at row {row}")))
     }
 
+    /// A required date cell.
     pub fn date_at(&self, col: &Date32Array, name: &str, row: usize) -> Result<NaiveDate> {
         self.opt_date_at(col, name, row)?
             .ok_or_else(|| self.err(name, format!("null at row {row}")))
     }
 
+    /// A required UTC timestamp cell.
     pub fn ts_at(
         &self,
         col: &TimestampMicrosecondArray,
@@ -338,10 +365,12 @@ impl ParquetWriter {
         })
     }
 
+    /// Appends a batch of the table's schema; row groups are cut at [`ROW_GROUP_SIZE`] rows.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         Ok(self.writer.write(batch)?)
     }
 
+    /// Closes the file and returns its bytes.
     pub fn finish(self) -> Result<Vec<u8>> {
         Ok(self.writer.into_inner()?)
     }

@@ -48,6 +48,7 @@ macro_rules! id_type {
                 Ok(Self(value))
             }
 
+            /// The id as validated text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -99,13 +100,21 @@ id_type!(
     TransactionId,
     "transaction_id"
 );
-id_type!(MerchantId, "merchant_id");
+id_type!(
+    /// A merchant of the merchant dimension; transactions and KPIs are grouped by it.
+    MerchantId,
+    "merchant_id"
+);
 id_type!(
     /// Raw user id: PII. Only the stream indexer sees it, and turns it into a token.
     UserId,
     "user_id"
 );
-id_type!(BankId, "bank_id");
+id_type!(
+    /// A bank whose statements are reconciled; the daily close runs one partition per bank.
+    BankId,
+    "bank_id"
+);
 id_type!(
     /// A bank's id for one statement line.
     StatementId,
@@ -116,9 +125,21 @@ id_type!(
     SourceId,
     "source_id"
 );
-id_type!(FraudSignalId, "fraud_signal_id");
-id_type!(PolicyId, "policy_id");
-id_type!(RuleId, "rule_id");
+id_type!(
+    /// One fraud score of the stream (`fraud_signals_topic`).
+    FraudSignalId,
+    "fraud_signal_id"
+);
+id_type!(
+    /// A policy of `config/policies.jsonl` the stream enrichment applies.
+    PolicyId,
+    "policy_id"
+);
+id_type!(
+    /// A fee rule of `config/rules/fee_rules.jsonl`; the smallest id wins a tie between rules.
+    RuleId,
+    "rule_id"
+);
 
 /// The business day a record belongs to (`YYYY-MM-DD`), the partition key of every dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -152,6 +173,7 @@ impl BusinessDate {
         Ok(Self(date))
     }
 
+    /// The calendar date.
     pub fn date(self) -> NaiveDate {
         self.0
     }

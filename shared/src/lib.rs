@@ -73,7 +73,6 @@ pub mod allocator {
 }
 #[allow(missing_docs)]
 pub mod close;
-#[allow(missing_docs)]
 pub mod columnar;
 pub mod config;
 pub mod config_files;
@@ -82,13 +81,10 @@ pub mod entry;
 pub mod error;
 pub mod exact_json;
 pub mod fault;
-#[allow(missing_docs)]
 pub mod formats;
-#[allow(missing_docs)]
 pub mod ids;
 #[allow(missing_docs)]
 pub mod index_item;
-#[allow(missing_docs)]
 pub mod ingest;
 pub mod keys;
 pub mod local;
@@ -104,14 +100,10 @@ pub mod ports;
 pub mod reconcile;
 #[allow(missing_docs)]
 pub mod records;
-#[allow(missing_docs)]
 pub mod reject;
 pub mod rules;
-#[allow(missing_docs)]
 pub mod select;
-#[allow(missing_docs)]
 pub mod source;
-#[allow(missing_docs)]
 pub mod stream;
 
 pub use error::{Error, Result};

@@ -11,20 +11,35 @@ use crate::ids::SourceId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RejectReason {
+    /// The row cannot be split into fields (wrong field count, bad quoting).
     MalformedRow,
+    /// The record's bytes are not valid in the file's encoding.
     InvalidUtf8,
+    /// A JSON Lines record is not a JSON object.
     InvalidJson,
+    /// A required field is absent or empty (and the mapping gives no default).
     MissingField,
+    /// An id is empty, too long or outside the id alphabet.
     InvalidId,
+    /// The currency is not an ISO 4217 code.
     UnknownCurrency,
+    /// The amount has more decimal places than the currency's minor unit.
     TooManyDecimals,
+    /// The amount is not a number, or breaks the mapping's sign convention.
     InvalidAmount,
+    /// The amount has too many digits or exceeds the largest storable amount.
     AmountOverflow,
+    /// The date does not match the mapping's format or is not a calendar date.
     InvalidDate,
+    /// A timestamp has no UTC offset where the mapping requires one.
     TimestampWithoutZone,
+    /// The timestamp cannot be read.
     InvalidTimestamp,
+    /// A coded field (status, type, direction …) holds a value outside its set.
     InvalidEnum,
+    /// No FX rate of the business date converts the record into the settlement currency.
     FxRateMissing,
+    /// A statement id delivered again with other content.
     DuplicateStatementId,
     /// A ledger transaction id delivered again with other content.
     DuplicateTransactionId,
@@ -33,6 +48,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// The stable code written into `curated/rejects/` (`MISSING_FIELD`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MalformedRow => "MALFORMED_ROW",
@@ -59,10 +75,13 @@ impl RejectReason {
 /// A record that could not become canonical, with where it came from and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reject {
+    /// The source that delivered the record.
     pub source_id: SourceId,
+    /// The delivered file the record is in.
     pub file: String,
     /// 1-based record number within the file (header excluded).
     pub record: u64,
+    /// The reason code.
     pub reason: RejectReason,
     /// Why, naming the field and the rule; never a PII field's value.
     pub detail: String,
@@ -73,7 +92,9 @@ pub struct Reject {
 /// One field-level failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
+    /// The reject reason the failure gives its record.
     pub reason: RejectReason,
+    /// What is wrong, naming the field and the rule; never a PII value.
     pub detail: String,
 }
 

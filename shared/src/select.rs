@@ -23,6 +23,7 @@ use crate::ports::{
 pub enum Backend {
     /// A directory plays the bucket; tables under `state/`.
     Local(PathBuf),
+    /// S3, DynamoDB, Glue, Lambda and Step Functions of one deployment.
     #[cfg(feature = "aws")]
     Aws(Box<AwsBackend>),
 }
@@ -31,8 +32,11 @@ pub enum Backend {
 #[cfg(feature = "aws")]
 #[derive(Debug, Clone)]
 pub struct AwsBackend {
+    /// Region, endpoint, credentials and retry settings every client is built from.
     pub sdk: aws_config::SdkConfig,
+    /// The deployment's bucket ([`config::BUCKET_ENV`]).
     pub bucket: String,
+    /// One DynamoDB client shared by the Manifests, Runs and TransactionIndex adapters.
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Table and function names, upload sizes.
     pub settings: Settings,
@@ -42,7 +46,9 @@ pub struct AwsBackend {
 /// read only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexMode {
+    /// May write; locally this takes the single-writer lock (the stream indexer).
     Writer,
+    /// Reads only; locally any number of readers may open it.
     ReadOnly,
 }
 
@@ -73,6 +79,7 @@ impl Backend {
         })
     }
 
+    /// The AWS backend over `bucket`, its clients built from `sdk`.
     #[cfg(feature = "aws")]
     pub fn aws(sdk: aws_config::SdkConfig, bucket: impl Into<String>, settings: Settings) -> Self {
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -101,6 +108,7 @@ impl Backend {
         })
     }
 
+    /// The bucket: the data directory locally, S3 on AWS.
     pub fn store(&self) -> Result<AnyStore> {
         Ok(match self {
             Self::Local(dir) => AnyStore::Local(LocalStore::new(dir)),
@@ -113,6 +121,7 @@ impl Backend {
         })
     }
 
+    /// The Manifests table; on AWS it needs [`config::MANIFESTS_TABLE_ENV`].
     pub fn manifests(&self) -> Result<AnyManifests> {
         Ok(match self {
             Self::Local(dir) => AnyManifests::Local(LocalManifests::new(dir)),
@@ -124,6 +133,7 @@ impl Backend {
         })
     }
 
+    /// The Runs table of the daily close; on AWS it needs [`config::RUNS_TABLE_ENV`].
     pub fn runs(&self) -> Result<AnyRuns> {
         Ok(match self {
             Self::Local(dir) => AnyRuns::Local(LocalRuns::new(dir)),
@@ -135,6 +145,7 @@ impl Backend {
         })
     }
 
+    /// The table catalog: JSON documents locally, the Glue database on AWS.
     pub fn catalog(&self) -> Result<AnyCatalog> {
         Ok(match self {
             Self::Local(dir) => AnyCatalog::Local(LocalCatalog::new(dir)),
@@ -146,6 +157,8 @@ impl Backend {
         })
     }
 
+    /// The TransactionIndex, opened in `mode`; on AWS it needs
+    /// [`config::TRANSACTION_INDEX_TABLE_ENV`].
     pub fn index(&self, mode: IndexMode) -> Result<AnyIndex> {
         Ok(match self {
             Self::Local(dir) => AnyIndex::Local(match mode {
@@ -164,9 +177,12 @@ impl Backend {
     }
 }
 
+/// The [`ObjectStore`] of either backend.
 #[derive(Debug)]
 pub enum AnyStore {
+    /// A directory playing the bucket.
     Local(LocalStore),
+    /// The S3 bucket.
     #[cfg(feature = "aws")]
     S3(crate::aws::s3::S3Store),
 }
@@ -213,9 +229,12 @@ impl ObjectStore for AnyStore {
     }
 }
 
+/// The [`ManifestTable`] of either backend.
 #[derive(Debug)]
 pub enum AnyManifests {
+    /// JSON documents under the data directory's `state/`.
     Local(LocalManifests),
+    /// The DynamoDB Manifests table.
     #[cfg(feature = "aws")]
     Dynamo(crate::aws::dynamo::DynamoManifests),
 }
@@ -238,9 +257,12 @@ impl ManifestTable for AnyManifests {
     }
 }
 
+/// The [`RunsTable`] of either backend.
 #[derive(Debug)]
 pub enum AnyRuns {
+    /// JSON documents under the data directory's `state/`.
     Local(LocalRuns),
+    /// The DynamoDB Runs table.
     #[cfg(feature = "aws")]
     Dynamo(crate::aws::dynamo::DynamoRuns),
 }
@@ -263,9 +285,12 @@ impl RunsTable for AnyRuns {
     }
 }
 
+/// The [`Catalog`] of either backend.
 #[derive(Debug)]
 pub enum AnyCatalog {
+    /// JSON documents under the data directory's `state/`.
     Local(LocalCatalog),
+    /// The Glue database.
     #[cfg(feature = "aws")]
     Glue(crate::aws::glue::GlueCatalog),
 }
@@ -288,9 +313,12 @@ impl Catalog for AnyCatalog {
     }
 }
 
+/// The [`TransactionIndex`] of either backend.
 #[derive(Debug)]
 pub enum AnyIndex {
+    /// The embedded store under the data directory.
     Local(LocalTransactionIndex),
+    /// The DynamoDB TransactionIndex table.
     #[cfg(feature = "aws")]
     Dynamo(crate::aws::dynamo::DynamoTransactionIndex),
 }

@@ -45,12 +45,16 @@ pub struct Entry {
     pub statement_id: String,
     /// `None`: absent or [`NOT_PROVIDED`].
     pub transaction_id: Option<String>,
+    /// The date the bank booked the entry (camt.053 booking date, else value date; MT940
+    /// `:61:` entry date), or why it cannot be read.
     pub posting_date: std::result::Result<NaiveDate, FieldError>,
     /// Signed (credits to the account positive), in the account currency.
     pub amount: Decimal,
     /// Charges in the account currency (`None`: none given).
     pub fee: std::result::Result<Option<Decimal>, FieldError>,
+    /// The merchant (creditor) the entry pays out to, as the file names it; `None`: not given.
     pub merchant_id: Option<String>,
+    /// The remittance text, trimmed (empty when none); free text, not an id.
     pub reference: String,
     /// The bank's transaction code as sent (mapped to a record type by the source mapping).
     pub record_type: Option<String>,
@@ -78,6 +82,8 @@ impl Raw<'_> {
 
 /// Receives every entry of a file, in file order, numbered from 1.
 pub trait EntrySink {
+    /// Entry number `n` (1-based), its text as delivered, and its values or the reason it
+    /// is rejected.
     fn entry(&mut self, n: u64, raw: Raw<'_>, entry: std::result::Result<Entry, FieldError>);
 }
 

@@ -25,8 +25,11 @@ pub const DATABASE: &str = "recon";
 /// What the validator hands to the normalizer: the accepted files of one delivery version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NormalizeRequest {
+    /// The source that delivered the files.
     pub source_id: SourceId,
+    /// The business date of the delivery.
     pub business_date: BusinessDate,
+    /// The manifest version validated; a request for a superseded version does nothing.
     pub version: u32,
     /// File names in manifest order.
     pub files: Vec<String>,

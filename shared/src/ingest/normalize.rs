@@ -24,9 +24,13 @@ use crate::source::{
 /// What became of one file's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FileCounts {
+    /// Records read from the file (data rows or statement lines).
     pub records_in: u64,
+    /// Records written to the curated table.
     pub accepted: u64,
+    /// Records sent to `curated/rejects/` with a reason.
     pub rejected: u64,
+    /// Identical repeats of a record already seen in the delivery, dropped.
     pub duplicates: u64,
 }
 
@@ -43,11 +47,17 @@ impl FileCounts {
     }
 }
 
+/// What the normalization of one delivery version did: its counts per file and the curated
+/// objects it wrote and removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NormalizeOutcome {
+    /// The source of the delivery.
     pub source_id: String,
+    /// The business date of the delivery.
     pub business_date: BusinessDate,
+    /// The manifest version normalized.
     pub version: u32,
+    /// Whether the source delivers bank statements or ledger transactions.
     pub kind: SourceKind,
     /// Per file, in request order.
     pub files: Vec<(String, FileCounts)>,
@@ -60,6 +70,7 @@ pub struct NormalizeOutcome {
 }
 
 impl NormalizeOutcome {
+    /// The counts of every file added up.
     pub fn totals(&self) -> FileCounts {
         self.files
             .iter()

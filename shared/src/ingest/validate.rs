@@ -38,18 +38,28 @@ pub enum DeliveryStatus {
 /// A file (or the manifest) moved aside, with its reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantined {
+    /// Name of the file in the delivery (or `_manifest.json`).
     pub file: String,
+    /// Machine-readable reason (`CHECKSUM_MISMATCH`, `RECORD_COUNT_MISMATCH`, `MISSING_FILE` …).
     pub reason_code: String,
+    /// The reason in words, as written to `{file}.reason.json`.
     pub reason: String,
 }
 
+/// What the validation of one manifest decided, file by file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidationOutcome {
+    /// The source of the delivery.
     pub source_id: SourceId,
+    /// The business date of the delivery.
     pub business_date: BusinessDate,
+    /// The manifest version validated.
     pub version: u32,
+    /// What became of the delivery as a whole.
     pub status: DeliveryStatus,
+    /// Files that passed every check, in manifest order; they go on to normalization.
     pub accepted: Vec<String>,
+    /// Files moved to `quarantine/` with their reasons.
     pub quarantined: Vec<Quarantined>,
     /// The version this delivery replaced, if any.
     pub superseded_version: Option<u32>,

@@ -11,6 +11,7 @@ use crate::ids::{BankId, SourceId};
 use crate::money::Currency;
 use crate::records::RecordType;
 
+/// What a source delivers: the bank side or the ledger side of the reconciliation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
@@ -20,10 +21,13 @@ pub enum SourceKind {
     Transactions,
 }
 
+/// The file format of a source's deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceFormat {
+    /// Delimited text, one record a row; columns named by the mapping.
     Csv,
+    /// JSON Lines, one object a record; keys named by the mapping.
     Jsonl,
     /// SWIFT MT940 customer statements (layout in `docs/deviations.md`).
     Mt940,
@@ -49,15 +53,18 @@ impl SourceFormat {
     }
 }
 
+/// The unit a source's amounts are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AmountUnit {
+    /// Decimal amounts in the currency's major unit (`12.34` EUR); the default.
     #[default]
     Major,
     /// Integers in the currency's minor unit (cents).
     Minor,
 }
 
+/// How a source's amounts say credit or debit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignConvention {
@@ -74,29 +81,40 @@ pub enum SignConvention {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceMapping {
+    /// The source the mapping is for; must match the file name `{source_id}.json`.
     pub source_id: SourceId,
+    /// Statements (bank side) or transactions (ledger side).
     pub kind: SourceKind,
+    /// The format of the delivered files.
     pub format: SourceFormat,
+    /// Field separator of CSV files (default `,`).
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
+    /// Whether CSV files start with a header row (default true).
     #[serde(default = "default_true")]
     pub header: bool,
+    /// Decimal separator of amounts (default `.`; `,` for many European banks).
     #[serde(default = "default_decimal_separator")]
     pub decimal_separator: char,
+    /// Major or minor units (default major).
     #[serde(default)]
     pub amount_unit: AmountUnit,
+    /// How the sign of an amount is given (default signed).
     #[serde(default)]
     pub sign_convention: SignConvention,
     /// IANA zone of the source's local dates and zone-less timestamps.
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// chrono format of the source's dates (default `%Y-%m-%d`).
     #[serde(default = "default_date_format")]
     pub date_format: String,
     /// `None`: RFC 3339 with an offset is required.
     #[serde(default)]
     pub timestamp_format: Option<String>,
+    /// Currency of records whose `currency` field is empty; without one such records are rejected.
     #[serde(default)]
     pub default_currency: Option<Currency>,
+    /// The bank whose statements the source delivers; required for statement sources.
     #[serde(default)]
     pub bank_id: Option<BankId>,
     /// Currency the bank settles in; lines in another currency are converted with the FX table.
@@ -215,6 +233,8 @@ impl SourceMapping {
         }
     }
 
+    /// Checks the mapping on its own (known and required fields, separators, zone, formats);
+    /// the error names `config/sources/{source_id}.json`.
     pub fn validate(&self) -> Result<()> {
         if self.format.has_fixed_layout() {
             return self.validate_fixed_layout();
@@ -293,6 +313,7 @@ impl SourceMapping {
         }
     }
 
+    /// The mapping's time zone, parsed; refused when not an IANA zone name.
     pub fn tz(&self) -> Result<Tz> {
         self.timezone
             .parse::<Tz>()

@@ -35,17 +35,23 @@ pub use crate::reject::{FieldError, Reject, RejectReason};
 /// Accepted records of one file, with their 1-based record numbers, and the rejects.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed<T> {
+    /// Each accepted record with its 1-based number in the file.
     pub records: Vec<(u64, T)>,
+    /// Each refused record with its reason and raw text.
     pub rejects: Vec<Reject>,
+    /// Records read: `records.len() + rejects.len()`.
     pub records_in: u64,
 }
 
 /// What a parser needs besides the bytes.
 pub struct ParseContext<'a> {
+    /// How the source's files map onto canonical fields.
     pub mapping: &'a SourceMapping,
+    /// The business date's FX rates, to convert lines into the settlement currency.
     pub fx: &'a FxTable,
     /// The delivery's business date (FX table date).
     pub business_date: BusinessDate,
+    /// Name of the file being parsed, for rejects and errors.
     pub file: &'a str,
 }
 

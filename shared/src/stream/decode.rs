@@ -27,29 +27,41 @@ use crate::records::{PaymentMethod, TxnStatus};
 /// One Kafka record as the MSK event carries it (key and value base64-encoded).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KafkaRecordIn {
+    /// The Kafka topic (transactions or fraud signals).
     pub topic: String,
+    /// The topic partition the record was read from.
     pub partition: i32,
+    /// The record's offset in its partition; with the topic and partition it names the record.
     pub offset: i64,
     /// Broker timestamp (ms since the epoch); decides the archive's `date=`.
     pub timestamp_ms: i64,
+    /// The record key, base64; `None` when the record has none.
     pub key: Option<String>,
+    /// The record value (the JSON payload), base64; `None` for a tombstone.
     pub value: Option<String>,
 }
 
 /// A valid record, keyed by the transaction it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
+    /// A transaction event of the transactions topic.
     Txn {
+        /// The transaction the event is about.
         id: TransactionId,
+        /// The transaction's state as the event gives it.
         state: TxnState,
     },
+    /// A fraud score of the fraud signals topic.
     Signal {
+        /// The transaction the score is for.
         id: TransactionId,
+        /// The score as the index keeps it.
         state: SignalState,
     },
 }
 
 impl Fact {
+    /// The transaction the record is about: the key of its TransactionIndex item.
     pub fn id(&self) -> &TransactionId {
         match self {
             Fact::Txn { id, .. } | Fact::Signal { id, .. } => id,

@@ -49,6 +49,8 @@ impl Default for ComplianceRules {
 }
 
 impl ComplianceRules {
+    /// The risk label of a transaction: HIGH_RISK for a score above the threshold or a
+    /// high-risk flag, else REQUIRES_KYC for a KYC flag, else OK.
     pub fn label(&self, fraud_score: Option<Decimal>, flags: &[PolicyFlag]) -> RiskLabel {
         let any = |set: &[PolicyFlag]| flags.iter().any(|f| set.contains(f));
         if fraud_score.is_some_and(|s| s > self.high_risk_score) || any(&self.high_risk_flags) {
@@ -64,7 +66,9 @@ impl ComplianceRules {
 /// An amount threshold in a currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Threshold {
+    /// The limit in major units, exact.
     pub amount: Decimal,
+    /// The currency of the limit; an amount in another currency is converted at the day's FX rate.
     pub currency: Currency,
 }
 
@@ -164,16 +168,22 @@ impl ActivePolicies {
 /// with thresholds in another currency).
 #[derive(Debug)]
 pub struct StreamContext {
+    /// The secret that turns user ids into tokens (also used for the archive).
     pub pii: PiiKey,
     /// `pii`, keyed once.
     pub tokenizer: Tokenizer,
+    /// The merchant dimension, by merchant id: what enrichment copies onto each item.
     pub merchants: HashMap<MerchantId, Arc<MerchantInfo>>,
+    /// The policies that set flags on transactions.
     pub policies: ActivePolicies,
+    /// How scores and flags become a risk label.
     pub rules: ComplianceRules,
     fx: Mutex<HashMap<BusinessDate, Option<Arc<FxTable>>>>,
 }
 
 impl StreamContext {
+    /// Builds the context from the configuration files' records; refused when a policy's
+    /// parameters cannot be read.
     pub fn new(
         pii: PiiKey,
         merchants: &[Merchant],

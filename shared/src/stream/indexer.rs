@@ -32,9 +32,11 @@ const CHUNK: usize = crate::ports::INDEX_CHUNK;
 /// `transactions + fraud_signals = applied + unchanged`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchReport {
+    /// Kafka records in the batch.
     pub records: u64,
     /// Valid records of each topic.
     pub transactions: u64,
+    /// Valid records of the fraud signals topic.
     pub fraud_signals: u64,
     /// Invalid records (archived with their reason).
     pub rejected: u64,
@@ -43,6 +45,7 @@ pub struct BatchReport {
     /// Valid records that changed nothing: redelivered, older than the state, or superseded by
     /// a newer record of the same batch.
     pub unchanged: u64,
+    /// TransactionIndex items written (one per changed transaction, not per record).
     pub items_written: u64,
     /// Keys of this batch whose signal still waits for its transaction.
     pub pending_signals: u64,
@@ -50,10 +53,12 @@ pub struct BatchReport {
     pub velocity_updates: u64,
     /// Conditional writes that lost a race and were re-applied.
     pub conflicts: u64,
+    /// Objects written to `stream/archive/` (raw records kept for replay).
     pub archive_objects: u64,
 }
 
 impl BatchReport {
+    /// Adds the counts of another batch (the report of a whole invocation).
     pub fn add(&mut self, o: &BatchReport) {
         self.records += o.records;
         self.transactions += o.transactions;
