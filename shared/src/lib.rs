@@ -71,19 +71,16 @@ pub mod allocator {
         }
     }
 }
-#[allow(missing_docs)]
 pub mod close;
 pub mod columnar;
 pub mod config;
 pub mod config_files;
 pub mod entry;
-#[allow(missing_docs)]
 pub mod error;
 pub mod exact_json;
 pub mod fault;
 pub mod formats;
 pub mod ids;
-#[allow(missing_docs)]
 pub mod index_item;
 pub mod ingest;
 pub mod keys;
@@ -94,9 +91,7 @@ pub mod metrics;
 pub mod money;
 pub mod percent;
 pub mod pii;
-#[allow(missing_docs)]
 pub mod ports;
-#[allow(missing_docs)]
 pub mod reconcile;
 #[allow(missing_docs)]
 pub mod records;

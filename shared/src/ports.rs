@@ -14,7 +14,9 @@ use crate::ids::{BusinessDate, SourceId};
 /// One object under a prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectInfo {
+    /// The object's full key.
     pub key: String,
+    /// The object's size in bytes.
     pub size: u64,
 }
 
@@ -26,6 +28,7 @@ pub trait ObjectStore: Send + Sync {
     fn put(&self, key: &str, bytes: Bytes) -> impl Future<Output = Result<()>> + Send;
     /// Objects whose key starts with `prefix`, sorted by key.
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<ObjectInfo>>> + Send;
+    /// Copies object `from` to key `to` (e.g. a refused file into `quarantine/`).
     fn copy(&self, from: &str, to: &str) -> impl Future<Output = Result<()>> + Send;
     /// Deleting a missing object is not an error.
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
@@ -58,22 +61,33 @@ pub enum FileStatus {
 /// The row with `file == "_manifest.json"` describes the delivery itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
+    /// The source that delivered the file.
     pub source_id: SourceId,
+    /// The business date of the delivery.
     pub business_date: BusinessDate,
+    /// The file's name in the delivery (the sort key).
     pub file: String,
+    /// The manifest version the row belongs to.
     pub version: u32,
+    /// Where the file is in its processing.
     pub status: FileStatus,
+    /// SHA-256 of the file's bytes, 64 hex digits.
     pub sha256: String,
+    /// Size of the file in bytes.
     pub size_bytes: u64,
     /// Records the manifest announced.
     pub record_count: u64,
     /// Records read, and what became of them: `records_in == accepted + rejected + duplicates`.
     pub records_in: u64,
+    /// Records written to the curated table.
     pub accepted: u64,
+    /// Records sent to `curated/rejects/`.
     pub rejected: u64,
+    /// Identical repeats dropped.
     pub duplicates: u64,
     /// Machine-readable reason code and a sentence for people, when quarantined.
     pub reason_code: Option<String>,
+    /// The sentence for people that goes with `reason_code`.
     pub reason: Option<String>,
     /// Curated objects written from this file (so a later version can replace them).
     pub outputs: Vec<String>,
@@ -86,6 +100,7 @@ impl FileRecord {
     }
 }
 
+/// Partition key of a delivery in the Manifests table: `source_id#business_date`.
 pub fn delivery_pk(source: &SourceId, date: BusinessDate) -> String {
     format!("{source}#{date}")
 }
@@ -105,7 +120,9 @@ pub trait ManifestTable: Send + Sync {
 /// A partition as the Glue Data Catalog knows it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Partition {
+    /// The catalog database (`recon`).
     pub database: String,
+    /// The table (`statements`, `transactions`, `batch` …).
     pub table: String,
     /// Partition column values in the table's order, e.g. `[("business_date", "2026-11-20")]`.
     pub values: Vec<(String, String)>,
@@ -117,6 +134,7 @@ pub struct Partition {
 pub trait Catalog: Send + Sync {
     /// Creates or updates a partition; registering the same partition twice changes nothing.
     fn register_partition(&self, partition: &Partition) -> impl Future<Output = Result<()>> + Send;
+    /// Every registered partition of a table.
     fn partitions(
         &self,
         database: &str,
@@ -128,9 +146,13 @@ pub trait Catalog: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RunStatus {
+    /// Started, not finished.
     Running,
+    /// Finished; its outputs are written.
     Succeeded,
+    /// Ended in an error (recorded in `error`).
     Failed,
+    /// Not run by this close.
     Skipped,
     /// The bank's statement for the date is not in: the partition waits for it.
     AwaitingDelivery,
@@ -139,20 +161,27 @@ pub enum RunStatus {
 /// One row of the Runs table: PK `business_date`, SK `run_id#partition`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// The business date closed (the partition key).
     pub business_date: BusinessDate,
     /// The execution (`close-{date}-{n}` or a local run id).
     pub run_id: String,
     /// `bank_id` for a partition, `_close` for the whole run.
     pub partition: String,
+    /// How the unit ended (or that it waits).
     pub status: RunStatus,
     /// Fingerprint of the partition's inputs (rules and code version included).
     pub fingerprint: String,
+    /// Named counts of the run: transactions by status, statement lines, breaks new,
+    /// persisting and resolved.
     pub counts: std::collections::BTreeMap<String, u64>,
+    /// Wall time in milliseconds.
     pub duration_ms: u64,
+    /// Why the unit failed or waits; `None` when it succeeded.
     pub error: Option<String>,
 }
 
 impl RunRecord {
+    /// Sort key of the Runs table: `run_id#partition`.
     pub fn sort_key(&self) -> String {
         format!("{}#{}", self.run_id, self.partition)
     }
@@ -160,6 +189,7 @@ impl RunRecord {
 
 /// The Runs table (design.md §7).
 pub trait RunsTable: Send + Sync {
+    /// Inserts or replaces one record.
     fn put(&self, record: &RunRecord) -> impl Future<Output = Result<()>> + Send;
     /// Every record of one business date, sorted by sort key.
     fn runs(&self, date: BusinessDate) -> impl Future<Output = Result<Vec<RunRecord>>> + Send;
@@ -179,10 +209,13 @@ pub enum Gsi {
 /// ordered by `txn_day` then `transaction_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexQuery {
+    /// The secondary index to read.
     pub gsi: Gsi,
     /// The partition key: a user token or a merchant id.
     pub key: String,
+    /// First `txn_day` included; `None`: from the earliest.
     pub from: Option<BusinessDate>,
+    /// Last `txn_day` included; `None`: to the latest.
     pub to: Option<BusinessDate>,
     /// Items per page (the caller bounds it).
     pub limit: usize,
@@ -191,8 +224,10 @@ pub struct IndexQuery {
     pub cursor: Option<String>,
 }
 
+/// One page of an [`IndexQuery`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexPage {
+    /// The page's items, in the query's order.
     pub items: Vec<crate::index_item::IndexItem>,
     /// Opaque; present when more items may follow.
     pub next: Option<String>,
@@ -205,12 +240,16 @@ pub struct IndexPage {
 /// [`StreamVersion`]: crate::index_item::StreamVersion
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConditionalPut {
+    /// The item with its new streaming state.
     pub item: crate::index_item::IndexItem,
+    /// The stream version the writer read; the write applies only if it is still stored.
     pub expected: crate::index_item::StreamVersion,
 }
 
+/// What became of one [`ConditionalPut`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOutcome {
+    /// Written.
     Applied,
     /// Someone else wrote the item since it was read: read it again and re-apply.
     Conflict,
@@ -219,7 +258,9 @@ pub enum PutOutcome {
 /// Settlement fields of one transaction, written back by the daily close.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettlementUpdate {
+    /// The item to update.
     pub transaction_id: crate::ids::TransactionId,
+    /// The settlement the close found for it.
     pub settlement: crate::index_item::Settlement,
 }
 
@@ -236,6 +277,7 @@ pub trait TransactionIndex: Send + Sync {
         ids: &[crate::ids::TransactionId],
     ) -> impl Future<Output = Result<Vec<crate::index_item::IndexItem>>> + Send;
 
+    /// The item of one key, `None` when there is none.
     fn get(
         &self,
         id: &crate::ids::TransactionId,
@@ -266,6 +308,7 @@ pub trait TransactionIndex: Send + Sync {
         writes: Vec<ConditionalPut>,
     ) -> impl Future<Output = Result<Vec<PutOutcome>>> + Send;
 
+    /// One page of items of a GSI key.
     fn query(&self, query: &IndexQuery) -> impl Future<Output = Result<IndexPage>> + Send;
 
     /// Writes settlement fields without touching the stream version (an item that has no

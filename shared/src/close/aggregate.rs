@@ -27,9 +27,13 @@ use crate::records::{
     MatchRule, MismatchType, ReconciledStatus, SettlementStatus, Transaction, TxnStatus,
 };
 
+/// The input of the final aggregation (`FinalAggregate` of the state machine): the date and
+/// what the partition steps produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalRequest {
+    /// The business date being closed.
     pub business_date: BusinessDate,
+    /// Name of the state machine execution (names the run summary); `None` locally.
     #[serde(default)]
     pub execution: Option<String>,
     /// Dates whose partitions this close reconciled (default: the business date).
@@ -69,16 +73,27 @@ pub fn close_date(reconciliation_timestamp: DateTime<Utc>) -> Result<BusinessDat
 /// What the aggregation reads of a batch index row.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchView<'a> {
+    /// Whether the row is about a ledger transaction or a statement line.
     pub row_kind: RowKind,
+    /// The transaction, on transaction rows.
     pub transaction_id: Option<&'a str>,
+    /// The merchant, when known.
     pub merchant_id: Option<&'a str>,
+    /// The bank of the partition.
     pub bank_id: &'a str,
+    /// The statement (settlement) currency of the money below.
     pub currency: Currency,
+    /// The amount expected on the statement (refunds negative).
     pub expected_amount: Option<Decimal>,
+    /// The fee the bank charged on the line.
     pub fee_charged: Option<Decimal>,
+    /// `amount_posted − expected_amount`.
     pub discrepancy: Option<Decimal>,
+    /// The reconciliation outcome.
     pub reconciled_status: ReconciledStatus,
+    /// The kind of break, NONE when there is none.
     pub mismatch_type: MismatchType,
+    /// How the pair was found.
     pub match_rule: MatchRule,
 }
 
@@ -151,10 +166,15 @@ pub fn batch_views(batches: &[RecordBatch]) -> Result<Vec<BatchView<'_>>> {
 /// What the aggregation reads of a ledger transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct LedgerView<'a> {
+    /// The transaction.
     pub transaction_id: &'a str,
+    /// The curated `user_id`: already the user's token (the normalizer tokenizes it).
     pub user_id: &'a str,
+    /// The amount in the transaction's currency.
     pub amount: Decimal,
+    /// The transaction's currency.
     pub currency: Currency,
+    /// The ledger's status.
     pub status: TxnStatus,
 }
 

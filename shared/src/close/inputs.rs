@@ -43,8 +43,11 @@ pub async fn bank_transaction_objects<S: ObjectStore>(
 /// Reference data of a close.
 #[derive(Debug, Clone, Default)]
 pub struct Dimensions {
+    /// The merchant dimension (`config/merchants.jsonl`), by merchant id.
     pub merchants: HashMap<MerchantId, Merchant>,
+    /// The fee rules of every line that decodes (the problems of the file are in `problems`).
     pub fee_rules: Vec<FeeRule>,
+    /// The matching tolerances (defaults when the file is absent).
     pub tolerances: Tolerances,
     /// Statement banks and the currency they settle in (from their source mappings).
     pub banks: BTreeMap<BankId, Option<Currency>>,
@@ -58,6 +61,7 @@ pub struct Dimensions {
 }
 
 impl Dimensions {
+    /// Each merchant's category, the key fee rules are chosen by.
     pub fn categories(&self) -> HashMap<MerchantId, String> {
         self.merchants
             .iter()
@@ -240,6 +244,8 @@ fn mapping_problem(key: &str, bytes: &[u8], e: Error) -> Option<ConfigProblem> {
     ))
 }
 
+/// Reads the reference data of a close from `config/`: merchants, fee rules, tolerances and
+/// the statement sources' mappings, with their fingerprint and every problem found.
 pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
     let mut h = Sha256::new();
     h.update(ENGINE_VERSION.as_bytes());

@@ -15,8 +15,11 @@ use crate::records::TxnStatus;
 /// Live state of a transaction from the streaming index, when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamState {
+    /// The newest status the stream reported.
     pub status: TxnStatus,
+    /// The fraud score in [0, 1]; `None` until a signal arrived.
     pub fraud_score: Option<Decimal>,
+    /// The label enrichment gave the transaction.
     pub risk_label: Option<RiskLabel>,
     /// Sorted, without repeats.
     pub policy_flags: Vec<PolicyFlag>,

@@ -17,30 +17,45 @@ use crate::reconcile::frame::{LINE_COLUMNS, TXN_COLUMNS, line_refs, read_columns
 use crate::reconcile::{BreakRegistry, BreakStats, PartitionIndex, PartitionInput, reconcile};
 use crate::records::{StatementLine, Transaction};
 
+/// The input of `ReconcilePartition`: one bank's statements and transactions of one date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRequest {
+    /// The business date of the partition's data.
     pub business_date: BusinessDate,
+    /// The bank of the partition.
     pub bank_id: BankId,
     /// The close this run belongs to (break ages are counted to this date).
     pub as_of: BusinessDate,
+    /// Name of the state machine execution, recorded with the run; `None` locally.
     #[serde(default)]
     pub execution: Option<String>,
 }
 
+/// What reconciling one partition produced: its counts, recorded in the Runs table and
+/// handed to the final aggregation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionSummary {
+    /// The business date of the partition.
     pub business_date: BusinessDate,
+    /// The bank of the partition.
     pub bank_id: BankId,
+    /// How the run ended.
     pub status: RunStatus,
+    /// `run-` and 16 hex digits of the inputs' fingerprint: the same inputs give the same id.
     pub run_id: String,
+    /// Ledger transactions reconciled.
     pub transactions: u64,
+    /// Bank statement lines reconciled.
     pub statement_lines: u64,
     /// Transactions by reconciled status.
     pub by_status: BTreeMap<String, u64>,
     /// Transactions and lines by match rule, and breaks by mismatch type.
     pub by_rule: BTreeMap<String, u64>,
+    /// Breaks by mismatch type.
     pub by_mismatch: BTreeMap<String, u64>,
+    /// Breaks new today, persisting from earlier closes, and resolved.
     pub breaks: BreakStats,
+    /// Wall time of the run in milliseconds.
     pub duration_ms: u64,
 }
 

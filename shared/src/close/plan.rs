@@ -25,8 +25,10 @@ fn default_lookback() -> u32 {
     DEFAULT_LOOKBACK_DAYS
 }
 
+/// The input of `PlanPartitions`, the first step of the daily close.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanRequest {
+    /// The business date to close.
     pub business_date: BusinessDate,
     /// Execution name (`close-{date}-{n}`); recorded with every partition run.
     #[serde(default)]
@@ -37,36 +39,53 @@ pub struct PlanRequest {
     /// Earlier business dates to look at for late or corrected deliveries.
     #[serde(default = "default_lookback")]
     pub lookback_days: u32,
+    /// Partitions with more input bytes go to EMR (default
+    /// [`DEFAULT_LAMBDA_MAX_INPUT_BYTES`]).
     #[serde(default)]
     pub lambda_max_input_bytes: Option<u64>,
 }
 
+/// Where a partition is reconciled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Route {
+    /// In the `reconcile-partition` Lambda function.
     Lambda,
+    /// As an EMR step: the inputs are above the Lambda size limit.
     Emr,
 }
 
 /// One partition of the plan (the Map state's item).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedPartition {
+    /// The business date of the partition's data.
     pub business_date: BusinessDate,
+    /// The bank of the partition.
     pub bank_id: BankId,
+    /// Hash of the inputs, reference data, rules and engine version; equal to the last
+    /// successful run's means nothing changed.
     pub fingerprint: String,
+    /// Size of every input object (statements and transactions) in bytes.
     pub input_bytes: u64,
     /// Size of the bank's curated transactions objects.
     pub transactions_bytes: u64,
+    /// Lambda or EMR, by [`Self::input_bytes`].
     pub route: Route,
     /// The close this partition belongs to (its `as_of` date for break ages).
     pub as_of: BusinessDate,
 }
 
+/// What a close will do: the partitions to reconcile by route, the unchanged ones, and the
+/// dates to aggregate again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The business date being closed.
     pub business_date: BusinessDate,
+    /// Name of the execution the partitions are recorded with.
     pub execution: String,
+    /// Partitions for the Lambda Map state.
     pub lambda_partitions: Vec<PlannedPartition>,
+    /// Partitions for the EMR branch.
     pub emr_partitions: Vec<PlannedPartition>,
     /// Partitions whose inputs match their last successful run.
     pub unchanged: Vec<PlannedPartition>,
@@ -81,13 +100,17 @@ pub struct Plan {
 /// A statement bank whose delivery for a business date is not usable at the close.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AwaitingDelivery {
+    /// The business date of the missing statement.
     pub business_date: BusinessDate,
+    /// The bank whose statement is awaited.
     pub bank_id: BankId,
     /// The bank's statement sources.
     pub sources: Vec<SourceId>,
+    /// Why the statement is not usable.
     pub reason: AwaitReason,
 }
 
+/// Why a bank's statement is not usable at the close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AwaitReason {
@@ -101,6 +124,7 @@ pub enum AwaitReason {
 }
 
 impl AwaitReason {
+    /// The code as serialized (`NOT_DELIVERED`).
     pub fn as_str(self) -> &'static str {
         match self {
             AwaitReason::NotDelivered => "NOT_DELIVERED",
@@ -154,13 +178,16 @@ pub async fn fingerprint<S: ObjectStore>(
 
 /// The objects a partition is reconciled from, fetched once: for its fingerprint and its data.
 pub struct PartitionInputs {
+    /// The bank's curated statements objects of the date, key and bytes.
     pub statements: Vec<(String, bytes::Bytes)>,
+    /// The curated transactions objects of the date for the bank, key and bytes.
     pub transactions: Vec<(String, bytes::Bytes)>,
     /// The day's FX table.
     pub fx: DayFx,
 }
 
 impl PartitionInputs {
+    /// Reads the statements and transactions of `bank` on `date`, and the day's FX table.
     pub async fn fetch<S: ObjectStore>(
         store: &S,
         date: BusinessDate,
@@ -173,6 +200,7 @@ impl PartitionInputs {
         })
     }
 
+    /// Total size of the statements and transactions objects in bytes.
     pub fn bytes(&self) -> u64 {
         self.statements
             .iter()

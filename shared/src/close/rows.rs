@@ -22,41 +22,66 @@ use crate::records::{MismatchType, ReconciledStatus, SettlementStatus, TxnStatus
 /// One row of `index/final` (design.md §6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalRow {
+    /// The ledger transaction.
     pub transaction_id: TransactionId,
+    /// The merchant paid.
     pub merchant_id: MerchantId,
+    /// The acquiring bank whose partition reconciled the transaction.
     pub bank_id: BankId,
     /// `PiiKey::tokenize` of the user id.
     pub user_token: String,
+    /// The transaction amount in its own currency, exact.
     pub amount: Decimal,
+    /// The transaction's currency.
     pub currency: Currency,
+    /// The status by the derive-status rule: chargeback when disputed, else the stream's
+    /// newest, else the ledger's.
     pub status: TxnStatus,
+    /// Whether and how the bank settled the transaction.
     pub settlement_status: SettlementStatus,
+    /// The stream's fraud score in [0, 1]; `None` without a signal.
     pub fraud_score: Option<Decimal>,
+    /// The stream's risk label; `None` when the transaction is not in the live index.
     pub risk_label: Option<RiskLabel>,
     /// Sorted, without repeats; written `|`-joined (null when there is none).
     #[serde(with = "crate::index_item::joined_flags")]
     pub policy_flags: Vec<PolicyFlag>,
     /// In the statement currency.
     pub discrepancy: Option<Decimal>,
+    /// The currency of the bank statement the transaction settles in.
     pub statement_currency: Currency,
+    /// The outcome of the reconciliation (MATCHED, UNMATCHED, PENDING …).
     pub reconciled_status: ReconciledStatus,
+    /// The kind of break, `NONE` when there is none.
     pub mismatch_type: MismatchType,
+    /// When the close that decided the row ran (UTC).
     pub reconciliation_timestamp: DateTime<Utc>,
 }
 
 /// Merchant daily KPIs, per settlement currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KpiRow {
+    /// The merchant.
     pub merchant_id: MerchantId,
+    /// The settlement (statement) currency every amount of the row is in.
     pub currency: Currency,
+    /// Transactions reconciled for the merchant on the day, refunds included.
     pub transactions: i64,
+    /// Sum of the expected amounts of the non-refund transactions.
     pub volume: Decimal,
+    /// Refunded transactions.
     pub refunds: i64,
+    /// Sum of the refunded amounts, positive.
     pub refund_amount: Decimal,
+    /// Transactions whose settlement is disputed.
     pub chargebacks: i64,
+    /// Fees the bank charged on the merchant's statement lines.
     pub fees: Decimal,
+    /// Transactions with a mismatch (any type but NONE).
     pub mismatched: i64,
+    /// `mismatched / transactions`, rounded to 4 decimals (0 without transactions).
     pub mismatch_rate: Decimal,
+    /// Sum of the discrepancies (posted minus expected), each counted once.
     pub net_discrepancy: Decimal,
 }
 

@@ -30,11 +30,15 @@ pub enum PartitionOutcome {
 /// The Pass states' record of a partition whose task failed (status `FAILED`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionFailure {
+    /// Always `FAILED`.
     pub status: RunStatus,
+    /// The business date of the failed partition.
     pub business_date: BusinessDate,
+    /// The bank of the failed partition.
     pub bank_id: BankId,
     /// The error name (`Retryable`, `InvalidInput`, `States.Timeout`, …).
     pub error: String,
+    /// The error's message as Step Functions caught it.
     pub cause: String,
 }
 
@@ -42,10 +46,15 @@ pub struct PartitionFailure {
 /// `addStep.sync` result at `step`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepOutcome {
+    /// The business date of the partition.
     pub business_date: BusinessDate,
+    /// The bank of the partition.
     pub bank_id: BankId,
+    /// The close the partition belongs to (break ages are counted to this date).
     pub as_of: BusinessDate,
+    /// Name of the state machine execution.
     pub execution: String,
+    /// What the EMR step returned.
     pub step: EmrStep,
 }
 
@@ -56,6 +65,7 @@ pub struct StepOutcome {
 pub struct EmrStep {
     /// `Status`.
     pub status: Option<EmrStepStatus>,
+    /// The partition's summary, when the step reports it.
     pub summary: Option<PartitionSummary>,
     /// The other keys.
     pub other: Map<String, Value>,
@@ -67,6 +77,7 @@ pub struct EmrStep {
 pub struct EmrStepStatus {
     /// `PENDING`, `RUNNING`, `COMPLETED`, `CANCELLED`, `FAILED`, `INTERRUPTED`.
     pub state: String,
+    /// The other keys of `Status`, kept as they came.
     pub other: Map<String, Value>,
 }
 
@@ -213,14 +224,19 @@ pub struct CloseSummary {
     /// Banks the plan found without a usable statement (not closed, not failed).
     #[serde(default)]
     pub awaiting_deliveries: Vec<AwaitingDelivery>,
+    /// The business date closed.
     pub business_date: BusinessDate,
     /// Each date the close aggregated.
     pub dates: BTreeMap<BusinessDate, DateSummary>,
+    /// Wall time of the final aggregation in milliseconds.
     pub duration_ms: u64,
+    /// Name of the state machine execution (the file's name).
     pub execution: String,
+    /// Partitions whose reconciliation failed; any makes the close `FAILED`.
     pub failed_partitions: u64,
     /// The Map states' results as they came: the Lambda branch's, then the EMR branch's.
     pub partitions: Vec<PartitionOutcome>,
+    /// `SUCCEEDED` when no partition failed, else `FAILED`.
     pub status: RunStatus,
 }
 
@@ -235,11 +251,15 @@ pub struct DateSummary {
     pub merchants: u64,
     /// Milliseconds per phase of the aggregation.
     pub phase_ms: BTreeMap<String, u64>,
+    /// Settlements written back onto TransactionIndex items.
     pub settlements_written_back: u64,
+    /// Statement lines in the batch index.
     pub statement_lines: u64,
+    /// Statement lines whose status is not MATCHED.
     pub statement_lines_not_matched: u64,
     /// Transactions with a state in the streaming index.
     pub stream_states: u64,
+    /// Transactions in the final index.
     pub transactions: u64,
 }
 

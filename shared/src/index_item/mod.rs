@@ -141,10 +141,15 @@ fn de_topic<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Topic
 /// have the same version.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RecordVersion {
+    /// The fact's event time, ms since the epoch (a transaction's event time, a signal's
+    /// inference time).
     pub event_ms: i64,
+    /// The Kafka topic the record came from.
     #[serde(deserialize_with = "de_topic")]
     pub topic: Topic,
+    /// The topic partition of the record.
     pub partition: i32,
+    /// The record's offset in its partition.
     pub offset: i64,
 }
 
@@ -163,8 +168,10 @@ impl fmt::Display for RecordVersion {
 /// what they replace, so the version is monotonic.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StreamVersion {
+    /// Version of the transaction side; `None` before any transaction record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction: Option<RecordVersion>,
+    /// Version of the fraud-signal side; `None` before any signal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<RecordVersion>,
 }
@@ -179,24 +186,32 @@ impl StreamVersion {
 /// The transaction side of an item: the newest transaction record, user id tokenized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxnState {
+    /// The record this state comes from.
     pub version: RecordVersion,
+    /// The merchant paid.
     #[serde(serialize_with = "fast::id")]
     pub merchant_id: MerchantId,
     /// `PiiKey::tokenize` of the user id; the raw id is never stored.
     pub user_token: String,
+    /// The amount in `currency`, exact (stored as a decimal string).
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
+    /// The transaction's currency.
     #[serde(serialize_with = "fast::code")]
     pub currency: Currency,
+    /// The status the newest record reports.
     #[serde(serialize_with = "fast::code")]
     pub status: TxnStatus,
+    /// When the payment event happened (UTC).
     #[serde(serialize_with = "fast::time")]
     pub event_time: DateTime<Utc>,
     /// UTC date of `event_time`: the sort key of both GSIs.
     #[serde(serialize_with = "fast::day")]
     pub txn_day: BusinessDate,
+    /// How the user paid.
     #[serde(serialize_with = "fast::code")]
     pub payment_method: PaymentMethod,
+    /// For a refund or chargeback, the transaction it reverses.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -215,14 +230,20 @@ impl TxnState {
 /// The fraud-signal side of an item: the newest signal (by inference time) for the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalState {
+    /// The record this state comes from.
     pub version: RecordVersion,
+    /// The signal's id.
     #[serde(serialize_with = "fast::id")]
     pub fraud_signal_id: FraudSignalId,
+    /// Probability of fraud in [0, 1], exact to the model's precision.
     #[serde(with = "rust_decimal::serde::str")]
     pub fraud_score: Decimal,
+    /// The model that produced the score.
     pub model_version: String,
+    /// When the model scored the transaction (UTC).
     #[serde(serialize_with = "fast::time")]
     pub inference_time: DateTime<Utc>,
+    /// The model's reason for the score, when it gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<String>,
 }
@@ -230,9 +251,13 @@ pub struct SignalState {
 /// Merchant dimension copied onto the item at enrichment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MerchantInfo {
+    /// The merchant's display name.
     pub merchant_name: String,
+    /// The merchant category (AML policies and fee rules select by it).
     pub category: String,
+    /// ISO 3166-1 alpha-2 country, upper case (REGIONAL_LIMIT selects by it).
     pub country: String,
+    /// The merchant's risk level from the dimension.
     #[serde(serialize_with = "fast::code")]
     pub risk_level: RiskLevel,
 }
@@ -241,16 +266,22 @@ pub struct MerchantInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PolicyFlag {
+    /// The merchant's category is screened by an AML policy.
     Aml,
+    /// The merchant is barred.
     Blacklist,
+    /// The payment is at or above a KYC threshold.
     Kyc,
+    /// The payment is above the per-payment maximum of the merchant's country.
     RegionalLimit,
+    /// The user made more payments in one UTC clock hour than the VELOCITY policy allows.
     Velocity,
     /// The merchant is not in `config/merchants.jsonl`.
     UnknownMerchant,
 }
 
 impl PolicyFlag {
+    /// The flag's code (`REGIONAL_LIMIT`).
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyFlag::Aml => "AML",
@@ -264,6 +295,7 @@ impl PolicyFlag {
 }
 
 impl PolicyFlag {
+    /// Every flag, in code order.
     pub const ALL: &'static [PolicyFlag] = &[
         PolicyFlag::Aml,
         PolicyFlag::Blacklist,
@@ -307,10 +339,12 @@ pub mod joined_flags {
         })
     }
 
+    /// Serializes as [`text`].
     pub fn serialize<S: Serializer>(flags: &[PolicyFlag], s: S) -> Result<S::Ok, S::Error> {
         text(flags).serialize(s)
     }
 
+    /// Reads `AML|KYC` (or null) back; an unknown flag fails.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PolicyFlag>, D::Error> {
         match Option::<String>::deserialize(d)? {
             Some(t) => t
@@ -332,12 +366,16 @@ impl fmt::Display for PolicyFlag {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RiskLabel {
+    /// A fraud score above the threshold or a high-risk flag (BLACKLIST by default).
     HighRisk,
+    /// A KYC flag, and not high risk.
     RequiresKyc,
+    /// Neither.
     Ok,
 }
 
 impl RiskLabel {
+    /// The label's code (`HIGH_RISK`).
     pub fn as_str(self) -> &'static str {
         match self {
             RiskLabel::HighRisk => "HIGH_RISK",
@@ -394,10 +432,12 @@ pub struct Derived {
     pub merchant: Option<Arc<MerchantInfo>>,
     /// Sorted, without repeats.
     pub policy_flags: Vec<PolicyFlag>,
+    /// The label from the fraud score and the flags.
     pub risk_label: RiskLabel,
 }
 
 impl Derived {
+    /// Whether `flag` is raised.
     pub fn has(&self, flag: PolicyFlag) -> bool {
         self.policy_flags.contains(&flag)
     }
@@ -406,17 +446,22 @@ impl Derived {
 /// Settlement fields written back by the daily close (not part of the stream version).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
+    /// Whether and how the bank settled the transaction.
     #[serde(serialize_with = "fast::code")]
     pub settlement_status: SettlementStatus,
+    /// The reconciliation outcome.
     #[serde(serialize_with = "fast::code")]
     pub reconciled_status: ReconciledStatus,
+    /// The kind of break, NONE when there is none.
     #[serde(serialize_with = "fast::code")]
     pub mismatch_type: MismatchType,
     /// `amount_posted − expected amount`, in `statement_currency`.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub discrepancy: Option<Decimal>,
+    /// The currency of the bank statement.
     #[serde(serialize_with = "fast::code")]
     pub statement_currency: Currency,
+    /// When the close that settled it ran (UTC); its close date is the day before.
     #[serde(serialize_with = "fast::time")]
     pub reconciliation_timestamp: DateTime<Utc>,
 }
@@ -428,12 +473,16 @@ pub struct Settlement {
 /// served by the query API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexItem {
+    /// The key of the item.
     #[serde(serialize_with = "fast::id")]
     pub transaction_id: TransactionId,
+    /// The transaction side; `None` for a pending signal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<TxnState>,
+    /// The fraud-signal side; `None` until a signal arrives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<SignalState>,
+    /// The enrichment; present when the item has a transaction side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub derived: Option<Derived>,
     /// Boxed: most items have none while they stream, and items are moved a lot.
@@ -442,6 +491,7 @@ pub struct IndexItem {
 }
 
 impl IndexItem {
+    /// An item of `transaction_id` with nothing on it yet.
     pub fn empty(transaction_id: TransactionId) -> Self {
         Self {
             transaction_id,
@@ -452,6 +502,7 @@ impl IndexItem {
         }
     }
 
+    /// The stream version of the item: the versions of its two sides.
     pub fn version(&self) -> StreamVersion {
         StreamVersion {
             transaction: self.txn.as_ref().map(|t| t.version.clone()),
@@ -476,6 +527,7 @@ impl IndexItem {
         self.txn.as_ref().map(|t| (t.user_token.as_str(), t.hour()))
     }
 
+    /// The item's risk label; `None` without enrichment.
     pub fn risk_label(&self) -> Option<RiskLabel> {
         self.derived.as_ref().map(|d| d.risk_label)
     }

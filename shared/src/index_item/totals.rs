@@ -18,12 +18,17 @@ use crate::records::TxnStatus;
 /// and reordering never double count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MerchantDayTotals {
+    /// The merchant.
     pub merchant_id: MerchantId,
+    /// The UTC day of the transactions' event time.
     pub txn_day: BusinessDate,
     /// Transactions of the merchant that day, whatever their status.
     pub transactions: u64,
+    /// Transactions with status DECLINED.
     pub declined: u64,
+    /// Transactions with status REFUNDED.
     pub refunds: u64,
+    /// Transactions with status CHARGEBACK.
     pub chargebacks: u64,
     /// Transactions labelled HIGH_RISK.
     pub high_risk: u64,
@@ -73,6 +78,7 @@ fn bump_money(
 }
 
 impl MerchantDayTotals {
+    /// Totals of a merchant and day with nothing counted yet.
     pub fn new(merchant_id: MerchantId, txn_day: BusinessDate) -> Self {
         Self {
             merchant_id,
@@ -118,6 +124,7 @@ impl MerchantDayTotals {
         Ok(())
     }
 
+    /// Whether no transaction counts in the totals (the store then drops them).
     pub fn is_empty(&self) -> bool {
         self.transactions == 0
     }
@@ -176,7 +183,9 @@ impl MerchantDayTotals {
 /// The signed change of one merchant-day's totals (see [`aggregate_delta`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MerchantDayDelta {
+    /// The merchant whose totals change.
     pub merchant_id: MerchantId,
+    /// The day whose totals change.
     pub txn_day: BusinessDate,
     /// Changes of the counts, in the order of [`MerchantDayTotals::COUNT_NAMES`].
     pub counts: [i64; 5],
@@ -231,6 +240,7 @@ impl MerchantDayDelta {
         Ok(())
     }
 
+    /// Whether the change changes nothing.
     pub fn is_zero(&self) -> bool {
         self.counts.iter().all(|c| *c == 0)
             && self.volume.is_empty()
@@ -250,6 +260,7 @@ pub struct AggregateDelta {
 }
 
 impl AggregateDelta {
+    /// Whether the write changes no aggregate.
     pub fn is_empty(&self) -> bool {
         self.merchant_days.is_empty() && self.user_hours.is_empty()
     }

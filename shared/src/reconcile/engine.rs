@@ -30,7 +30,9 @@ use crate::rules::{Tolerances, select_fee_rule};
 
 /// Everything the engine needs for one partition.
 pub struct PartitionInput<'a> {
+    /// The business date of the partition.
     pub business_date: BusinessDate,
+    /// The bank of the partition.
     pub bank_id: BankId,
     /// Currency of the bank's statements (from its source mapping); lines carry it too.
     pub settlement_currency: Option<Currency>,
@@ -40,21 +42,28 @@ pub struct PartitionInput<'a> {
     pub lines: &'a [LineRef<'a>],
     /// Merchant category by id (for fee rules).
     pub categories: &'a HashMap<MerchantId, String>,
+    /// Every fee rule; the engine picks the one in force per transaction.
     pub fee_rules: &'a [FeeRule],
+    /// How close amounts and dates must be, and how far the group search goes.
     pub tolerances: &'a Tolerances,
+    /// The day's FX table, for transactions in another currency than the statement.
     pub fx: &'a FxTable,
 }
 
 /// The outcome of one transaction or statement line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// The reconciled status.
     pub status: ReconciledStatus,
+    /// The kind of break, NONE when there is none.
     pub mismatch: MismatchType,
+    /// How the match was found (`NONE` when unmatched).
     pub rule: MatchRule,
     /// Line indices for a transaction, transaction indices for a line (into the sorted inputs).
     pub counterparts: Counterparts,
     /// Minor units of the statement currency.
     pub discrepancy: Option<i64>,
+    /// Fee charged minus fee expected, in minor units of the statement currency.
     pub fee_variance: Option<i64>,
     /// Confidence in per-mille: 1000 for exact-id matches.
     pub confidence: u16,
@@ -78,9 +87,12 @@ impl Outcome {
 /// line. Most outcomes have none or one, which take no allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Counterparts {
+    /// Unmatched.
     #[default]
     None,
+    /// A one-to-one match.
     One(u32),
+    /// A group match (one-to-many or many-to-one).
     Many(Box<[u32]>),
 }
 
@@ -117,19 +129,29 @@ impl FromIterator<u32> for Counterparts {
 pub struct TxnFacts {
     /// Expected signed amount on the statement (refunds negative).
     pub expected_minor: i64,
+    /// Fee the applicable rule expects, in minor units.
     pub expected_fee_minor: i64,
+    /// Whether the transaction is in another currency than the statement (converted by FX).
     pub cross_currency: bool,
+    /// The transaction's event date, for the composite match's date window.
     pub date: NaiveDate,
 }
 
 /// The engine's answer: inputs sorted by id, with facts and outcomes aligned to them.
 pub struct PartitionResult<'a> {
+    /// The statement (settlement) currency of every minor-unit amount.
     pub currency: Currency,
+    /// The transactions, sorted by id.
     pub transactions: Vec<&'a TxnRef<'a>>,
+    /// Facts of each transaction, aligned with `transactions`.
     pub facts: Vec<TxnFacts>,
+    /// Outcome of each transaction, aligned with `transactions`.
     pub txn_outcomes: Vec<Outcome>,
+    /// The statement lines, sorted by statement id.
     pub lines: Vec<&'a LineRef<'a>>,
+    /// Each line's posted amount and fee charged in minor units, aligned with `lines`.
     pub line_minor: Vec<(i64, i64)>,
+    /// Outcome of each line, aligned with `lines`.
     pub line_outcomes: Vec<Outcome>,
 }
 

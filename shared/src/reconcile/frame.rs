@@ -19,26 +19,40 @@ use crate::records::{RecordType, StatementLine, Transaction, TxnStatus};
 /// What the engine reads of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnRef<'a> {
+    /// The ledger transaction id.
     pub transaction_id: &'a str,
+    /// The merchant paid.
     pub merchant_id: &'a str,
+    /// The amount as booked, in the transaction's currency.
     pub amount: Decimal,
+    /// The transaction's currency.
     pub currency: Currency,
+    /// The ledger status (refunds are expected negative on the statement).
     pub status: TxnStatus,
     /// Microseconds since the epoch (UTC), and its UTC date.
     pub event_micros: i64,
+    /// The UTC date of `event_micros`.
     pub event_date: NaiveDate,
 }
 
 /// What the engine reads of a statement line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineRef<'a> {
+    /// The bank's id of the line.
     pub statement_id: &'a str,
+    /// The transaction the bank says the line pays, when it says.
     pub transaction_id: Option<&'a str>,
+    /// The merchant the line pays out to, when given.
     pub merchant_id: Option<&'a str>,
+    /// The date the bank booked the line.
     pub posting_date: NaiveDate,
+    /// The signed amount posted, in the statement currency.
     pub amount_posted: Decimal,
+    /// The fee the bank charged, in the statement currency.
     pub fee_charged: Decimal,
+    /// The statement currency.
     pub currency: Currency,
+    /// What the line is (payment, refund, chargeback …), when the bank says.
     pub record_type: Option<RecordType>,
 }
 

@@ -127,6 +127,7 @@ impl GroupSearch {
         self.len
     }
 
+    /// Whether the tables cover no item.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

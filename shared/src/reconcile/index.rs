@@ -28,11 +28,14 @@ use crate::records::{MatchRule, MismatchType, ReconciledStatus};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RowKind {
+    /// A ledger transaction, with the lines it matched.
     Transaction,
+    /// A bank statement line, with the transactions it pays.
     StatementLine,
 }
 
 impl RowKind {
+    /// The code as written in the index (`TRANSACTION`, `STATEMENT_LINE`).
     pub fn as_str(self) -> &'static str {
         match self {
             RowKind::Transaction => "TRANSACTION",
@@ -44,36 +47,53 @@ impl RowKind {
 /// One row of `index/batch` (and, where it carries a break, of `index/mismatches`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexRow {
+    /// Transaction row or statement line row.
     pub row_kind: RowKind,
+    /// The transaction, on transaction rows.
     pub transaction_id: Option<TransactionId>,
     /// The statement line itself (line rows) or the matched lines (transaction rows).
     pub statement_ids: Vec<String>,
     /// For line rows: the transactions the line pays.
     pub transaction_ids: Vec<String>,
+    /// The bank of the partition.
     pub bank_id: BankId,
+    /// The merchant, when the transaction or the line names one.
     pub merchant_id: Option<MerchantId>,
     /// The transaction's amount and currency as booked internally.
     pub amount: Option<Decimal>,
+    /// The currency of `amount`; differs from `currency` for a cross-currency settlement.
     pub txn_currency: Option<Currency>,
     /// The amount expected on the statement, in the statement currency (refunds negative).
     pub expected_amount: Option<Decimal>,
+    /// The amount the bank posted on the statement line(s).
     pub amount_posted: Option<Decimal>,
     /// Statement (settlement) currency of the money columns below `amount`.
     pub currency: Currency,
+    /// The fee the bank charged on the line(s).
     pub fee_charged: Option<Decimal>,
+    /// The fee the applicable fee rule expects.
     pub expected_fee: Option<Decimal>,
     /// `amount_posted − expected_amount`.
     pub discrepancy: Option<Decimal>,
+    /// `fee_charged − expected_fee`.
     pub fee_variance: Option<Decimal>,
+    /// The reconciliation outcome.
     pub reconciled_status: ReconciledStatus,
+    /// The kind of break, NONE when there is none.
     pub mismatch_type: MismatchType,
+    /// How the match was found (UNMATCHED rows have none).
     pub match_rule: MatchRule,
     /// 1 for exact-id matches, lower for composite and group matches, 0 when unmatched.
     pub confidence: Decimal,
+    /// The break the row carries (see [`break_id`]); `None` without a mismatch.
     pub break_id: Option<String>,
+    /// The as-of date of the close that first saw the break.
     pub first_seen: Option<NaiveDate>,
+    /// Days from `first_seen` to this close's as-of date.
     pub age_days: Option<i32>,
+    /// The business date of the partition.
     pub business_date: BusinessDate,
+    /// The run that wrote the row.
     pub run_id: String,
 }
 
@@ -94,7 +114,9 @@ pub fn break_id(bank: &BankId, mismatch: MismatchType, subject: &str) -> String 
 /// first seen by this close, resolved when resolved by this close.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BreakRegistry {
+    /// Open breaks: break id -> as-of date of the close that first saw it.
     pub open: BTreeMap<String, NaiveDate>,
+    /// Resolved breaks: break id -> as-of date of the close that resolved it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resolved: BTreeMap<String, NaiveDate>,
 }
@@ -102,15 +124,20 @@ pub struct BreakRegistry {
 /// New, persisting and resolved breaks of one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BreakStats {
+    /// Breaks first seen by this close.
     pub new: u64,
+    /// Breaks still open from an earlier close.
     pub persisting: u64,
+    /// Breaks an earlier close saw that this close no longer finds.
     pub resolved: u64,
 }
 
 /// A row of the index: a transaction or a statement line of the engine's result, by position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Row {
+    /// The transaction at this position of the sorted inputs.
     Txn(u32),
+    /// The statement line at this position of the sorted inputs.
     Line(u32),
 }
 
@@ -131,7 +158,9 @@ pub struct PartitionIndex<'r, 'a> {
     txn_breaks: Vec<Option<u32>>,
     line_breaks: Vec<Option<u32>>,
     breaks: Vec<Carried>,
+    /// The break registry after this run, to be written for the next.
     pub registry: BreakRegistry,
+    /// New, persisting and resolved breaks of this run.
     pub stats: BreakStats,
 }
 
