@@ -12,7 +12,6 @@
 #![warn(missing_docs)]
 
 #[cfg(feature = "aws")]
-#[allow(missing_docs)]
 pub mod aws;
 
 /// The allocator of the binaries and its settings. Each binary (the CLI and every Lambda

@@ -136,8 +136,11 @@ fn get_n<T: std::str::FromStr>(item: &Item, key: &str) -> Result<Option<T>> {
 /// Table names from the environment (`RECON_*_TABLE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
+    /// The TransactionIndex table.
     pub transaction_index: String,
+    /// The Manifests table.
     pub manifests: String,
+    /// The Runs table.
     pub runs: String,
 }
 
@@ -284,6 +287,7 @@ pub struct DynamoManifests {
 }
 
 impl DynamoManifests {
+    /// The Manifests table named `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
@@ -323,6 +327,7 @@ pub struct DynamoRuns {
 }
 
 impl DynamoRuns {
+    /// The Runs table named `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
@@ -362,7 +367,9 @@ impl RunsTable for DynamoRuns {
     }
 }
 
+/// Name of the GSI keyed by user token and `txn_day`.
 pub const BY_USER: &str = "by_user";
+/// Name of the GSI keyed by merchant id and `txn_day`.
 pub const BY_MERCHANT: &str = "by_merchant";
 const KEY: &str = "transaction_id";
 const VER: &str = "ver";
@@ -378,6 +385,7 @@ pub struct DynamoTransactionIndex {
     table: String,
     /// Items per GSI `Query` page (`None`: the service's 1 MB pages).
     pub query_page_size: Option<i32>,
+    /// Retry delays for unprocessed items of batch reads and writes.
     pub backoff: Backoff,
 }
 

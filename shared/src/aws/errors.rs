@@ -21,8 +21,11 @@ use crate::error::{Error, Refusal};
 /// What a failed AWS call means (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
+    /// May pass on a retry: throttling, a 5xx, a timeout, a failed connection.
     Transient,
+    /// The role lacks a permission or the credentials are refused.
     AccessDenied,
+    /// No retry can change it: a missing resource, an invalid request, a lost condition.
     Refused(Refusal),
 }
 

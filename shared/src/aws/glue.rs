@@ -19,6 +19,7 @@ use crate::ports::{Catalog, Partition};
 /// A table's partition key names and storage descriptor.
 type TableInfo = (Vec<String>, StorageDescriptor);
 
+/// The [`Catalog`] on the Glue Data Catalog: partitions of the tables of the bucket.
 #[derive(Debug)]
 pub struct GlueCatalog {
     client: Client,
@@ -30,6 +31,7 @@ pub struct GlueCatalog {
 }
 
 impl GlueCatalog {
+    /// The catalog of the tables stored in `bucket`.
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         Self {
             client,

@@ -18,6 +18,7 @@ pub struct NormalizerInvoker {
 }
 
 impl NormalizerInvoker {
+    /// An invoker of the Lambda function `function` (name or ARN).
     pub fn new(sdk: &aws_config::SdkConfig, function: impl Into<String>) -> Self {
         Self {
             client: Client::new(sdk),

@@ -48,6 +48,7 @@ pub struct AwsSettings {
     pub max_attempts: u32,
     /// First retry delay (exponential, with jitter, up to `max_backoff`).
     pub initial_backoff: Duration,
+    /// Longest delay between two retries.
     pub max_backoff: Duration,
     /// Fixed test credentials instead of the default chain (local servers only).
     pub test_credentials: bool,
@@ -97,6 +98,7 @@ impl AwsSettings {
         }
     }
 
+    /// The SDK's standard-mode retry configuration of these settings.
     pub fn retry_config(&self) -> RetryConfig {
         RetryConfig::standard()
             .with_max_attempts(self.max_attempts)
@@ -124,7 +126,9 @@ pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
 /// Backoff of the adapters' own retry loops (unprocessed batch items), beside the SDK's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    /// Delay before the first retry round; it doubles each round.
     pub initial: Duration,
+    /// Longest delay between two rounds.
     pub max: Duration,
     /// Rounds in a row that make no progress before giving up.
     pub max_stalled_rounds: u32,

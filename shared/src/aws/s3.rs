@@ -20,6 +20,7 @@ pub const DEFAULT_PART_SIZE: usize = 16 * 1024 * 1024;
 pub struct UploadSettings {
     /// Objects larger than this go through a multipart upload.
     pub multipart_threshold: u64,
+    /// Bytes per part of a multipart upload (at least 5 MiB).
     pub part_size: usize,
     /// Keys per `ListObjectsV2` page (`None`: the service's 1000).
     pub list_page_size: Option<i32>,
@@ -59,6 +60,7 @@ pub struct S3Store {
 }
 
 impl S3Store {
+    /// The store over `bucket` with a client built by the caller.
     pub fn new(client: Client, bucket: impl Into<String>, upload: UploadSettings) -> Self {
         Self {
             client,
@@ -67,6 +69,8 @@ impl S3Store {
         }
     }
 
+    /// The store over `bucket`, its client built from the shared SDK configuration
+    /// (path-style addressing when an endpoint is set).
     pub fn from_conf(
         sdk: &aws_config::SdkConfig,
         bucket: impl Into<String>,
@@ -79,10 +83,12 @@ impl S3Store {
         Self::new(Client::from_conf(conf), bucket, upload)
     }
 
+    /// The bucket's name.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
 
+    /// The S3 client, for calls the port does not offer.
     pub fn client(&self) -> &Client {
         &self.client
     }

@@ -31,14 +31,21 @@ pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
 /// One execution as the ops commands print it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExecutionInfo {
+    /// The execution name (`close-{date}-{n}`).
     pub name: String,
+    /// The execution ARN.
     pub arn: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED` or `PENDING_REDRIVE`.
     pub status: String,
+    /// When it started (ISO 8601, UTC).
     pub start: String,
+    /// When it stopped; `None` while it runs.
     pub stop: Option<String>,
     /// Error name and cause of a failed execution (describe only).
     pub error: Option<String>,
+    /// The cause of a failed execution (describe only).
     pub cause: Option<String>,
+    /// How many times the execution was redriven.
     pub redrive_count: Option<i32>,
 }
 
@@ -73,6 +80,7 @@ pub struct CloseClient {
 }
 
 impl CloseClient {
+    /// The client of the state machine `state_machine_arn`.
     pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
         Self {
             client,
@@ -99,6 +107,7 @@ impl CloseClient {
         Ok(Self::new(Client::new(sdk), arn))
     }
 
+    /// The ARN of the daily close state machine.
     pub fn state_machine_arn(&self) -> &str {
         &self.state_machine_arn
     }
@@ -174,6 +183,7 @@ impl CloseClient {
         }
     }
 
+    /// One execution's status, times, and error and cause when it failed.
     pub async fn describe(&self, execution_arn: &str) -> Result<ExecutionInfo> {
         let d = self
             .client

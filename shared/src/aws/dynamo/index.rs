@@ -107,6 +107,7 @@ fn add_update(table: &str, key: String, adds: &[(String, String)]) -> Result<Upd
 }
 
 impl DynamoTransactionIndex {
+    /// The TransactionIndex table named `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
