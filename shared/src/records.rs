@@ -22,8 +22,10 @@ macro_rules! string_enum {
         pub enum $name { $($variant),+ }
 
         impl $name {
+            /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// The code as written in files and tables (upper snake case).
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
@@ -74,16 +76,25 @@ string_enum!(
     }
 );
 
-string_enum!(PaymentMethod, "payment_method" {
-    Card => "CARD", Wallet => "WALLET", BankTransfer => "BANK_TRANSFER",
-});
+string_enum!(
+    /// How the user paid.
+    PaymentMethod, "payment_method" {
+        Card => "CARD", Wallet => "WALLET", BankTransfer => "BANK_TRANSFER",
+    }
+);
 
-string_enum!(RiskLevel, "risk_level" { Low => "LOW", Medium => "MEDIUM", High => "HIGH" });
+string_enum!(
+    /// A merchant's risk level in the merchant dimension.
+    RiskLevel, "risk_level" { Low => "LOW", Medium => "MEDIUM", High => "HIGH" }
+);
 
-string_enum!(PolicyType, "policy_type" {
-    Kyc => "KYC", Aml => "AML", RegionalLimit => "REGIONAL_LIMIT",
-    Blacklist => "BLACKLIST", Velocity => "VELOCITY",
-});
+string_enum!(
+    /// The kind of rule a policy of `config/policies.jsonl` states.
+    PolicyType, "policy_type" {
+        Kyc => "KYC", Aml => "AML", RegionalLimit => "REGIONAL_LIMIT",
+        Blacklist => "BLACKLIST", Velocity => "VELOCITY",
+    }
+);
 
 string_enum!(
     /// Outcome of reconciliation for a transaction or a statement line (design.md §6).
@@ -113,11 +124,14 @@ impl SettlementStatus {
     }
 }
 
-string_enum!(MismatchType, "mismatch_type" {
-    None => "NONE", Amount => "AMOUNT", Fee => "FEE", Currency => "CURRENCY",
-    MissingAtBank => "MISSING_AT_BANK", MissingInternal => "MISSING_INTERNAL",
-    Duplicate => "DUPLICATE", Chargeback => "CHARGEBACK",
-});
+string_enum!(
+    /// The kind of break a reconciled row carries (design.md §6); `NONE` when there is none.
+    MismatchType, "mismatch_type" {
+        None => "NONE", Amount => "AMOUNT", Fee => "FEE", Currency => "CURRENCY",
+        MissingAtBank => "MISSING_AT_BANK", MissingInternal => "MISSING_INTERNAL",
+        Duplicate => "DUPLICATE", Chargeback => "CHARGEBACK",
+    }
+);
 
 string_enum!(
     /// How a pair was found; `NONE` where nothing matched.
@@ -130,15 +144,24 @@ string_enum!(
 /// Internal payment (system-of-record extract, Kafka `transactions_topic`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
+    /// The internal payment id.
     pub transaction_id: TransactionId,
+    /// The merchant paid.
     pub merchant_id: MerchantId,
+    /// The paying user: raw in the source, a token once normalized.
     pub user_id: UserId,
+    /// The amount in `currency`, exact (a decimal string in JSON).
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
+    /// The transaction's currency.
     pub currency: Currency,
+    /// The lifecycle status.
     pub status: TxnStatus,
+    /// When the payment event happened (UTC).
     pub event_time: DateTime<Utc>,
+    /// How the user paid.
     pub payment_method: PaymentMethod,
+    /// For a refund or chargeback, the transaction it reverses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_transaction_id: Option<TransactionId>,
 }
@@ -146,26 +169,36 @@ pub struct Transaction {
 /// One line of a bank or aggregator statement, amounts in the bank's settlement currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementLine {
+    /// The bank's id of the line.
     pub statement_id: StatementId,
+    /// The transaction the bank says the line pays, when it says.
     #[serde(default)]
     pub transaction_id: Option<TransactionId>,
+    /// The bank whose statement holds the line.
     pub bank_id: BankId,
+    /// The date the bank booked the line.
     pub posting_date: BusinessDate,
     /// Signed: credits to the merchant positive, refunds and chargebacks negative.
     #[serde(with = "rust_decimal::serde::str")]
     pub amount_posted: Decimal,
+    /// The statement (settlement) currency.
     pub currency: Currency,
+    /// The fee the bank charged on the line, in `currency`.
     #[serde(with = "rust_decimal::serde::str")]
     pub fee_charged: Decimal,
+    /// The merchant the line pays out to, when given.
     #[serde(default)]
     pub merchant_id: Option<MerchantId>,
+    /// The bank's free-text reference (empty when none).
     #[serde(default)]
     pub reference: String,
+    /// What the line books, when the bank says.
     #[serde(default)]
     pub record_type: Option<RecordType>,
     /// Amount and currency as the source sent them, before conversion (None when equal).
     #[serde(default, with = "rust_decimal::serde::str_option")]
     pub original_amount: Option<Decimal>,
+    /// The currency of `original_amount`.
     #[serde(default)]
     pub original_currency: Option<Currency>,
     /// FX rate used to convert the original amount.
@@ -176,13 +209,18 @@ pub struct StatementLine {
 /// ML fraud score for one transaction (Kafka `fraud_signals_topic`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FraudSignal {
+    /// The signal's id.
     pub fraud_signal_id: FraudSignalId,
+    /// The transaction scored.
     pub transaction_id: TransactionId,
     /// Probability in [0, 1], exact to the model's precision.
     #[serde(with = "rust_decimal::serde::str")]
     pub fraud_score: Decimal,
+    /// The model that produced the score.
     pub model_version: String,
+    /// When the model scored the transaction (UTC).
     pub inference_time: DateTime<Utc>,
+    /// The model's reason for the score, when it gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<String>,
 }
@@ -200,12 +238,18 @@ impl FraudSignal {
     }
 }
 
+/// One line of the merchant dimension (`config/merchants.jsonl`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Merchant {
+    /// The merchant's id.
     pub merchant_id: MerchantId,
+    /// The display name.
     pub merchant_name: String,
+    /// The merchant category (fee rules and AML policies select by it).
     pub category: String,
+    /// The merchant's risk level.
     pub risk_level: RiskLevel,
+    /// When the merchant was onboarded.
     pub onboarding_date: NaiveDate,
     /// ISO 3166-1 alpha-2.
     pub country: String,
@@ -214,11 +258,16 @@ pub struct Merchant {
     pub acquirer_bank_id: Option<BankId>,
 }
 
+/// One line of `config/policies.jsonl`: a compliance rule the stream enrichment applies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
+    /// The policy's id.
     pub policy_id: PolicyId,
+    /// The kind of rule, which decides the parameters it reads.
     pub policy_type: PolicyType,
+    /// The rule in words, for people.
     pub rule_description: String,
+    /// Only active policies are applied.
     pub active_flag: bool,
     /// Free-form parameters of the rule (thresholds, lists).
     pub parameters: serde_json::Value,
@@ -228,19 +277,28 @@ pub struct Policy {
 /// optionally one merchant category, within effective dates (inclusive).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeeRule {
+    /// The rule's id; the smallest wins a tie.
     pub rule_id: RuleId,
+    /// The bank the rule applies to.
     #[serde(default)]
     pub bank_id: Option<BankId>,
+    /// The card network the rule applies to, when not a bank.
     #[serde(default)]
     pub network: Option<String>,
+    /// The merchant category the rule is limited to; `None`: every category of the bank.
     #[serde(default)]
     pub merchant_category: Option<String>,
+    /// Percent of the settled amount (0 to 100), exact.
     #[serde(with = "rust_decimal::serde::str")]
     pub percent: Decimal,
+    /// Fixed fee per settlement in `currency`, exact.
     #[serde(with = "rust_decimal::serde::str")]
     pub fixed: Decimal,
+    /// The settlement currency the rule applies to.
     pub currency: Currency,
+    /// First day the rule is in force.
     pub effective_from: NaiveDate,
+    /// Last day the rule is in force; `None`: open-ended.
     #[serde(default)]
     pub effective_to: Option<NaiveDate>,
 }
