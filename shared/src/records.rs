@@ -15,11 +15,19 @@ use crate::ids::{
 use crate::money::Currency;
 
 macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident, $field:literal {
+        $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)?
+    }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub enum $name { $($variant),+ }
+        pub enum $name {
+            $(
+                $(#[$vmeta])*
+                #[doc = concat!("Written `", $text, "` in files, tables and the API.")]
+                $variant
+            ),+
+        }
 
         impl $name {
             /// Every value, in declaration order.
