@@ -173,25 +173,34 @@ fn timestamp(
     }
 }
 
+/// The bank a statement mapping stands for.
+fn mapping_bank(m: &SourceMapping) -> std::result::Result<BankId, FieldError> {
+    m.bank_id
+        .clone()
+        .ok_or_else(|| ferr(RejectReason::MissingField, "mapping has no bank_id"))
+}
+
+/// A row's currency: its `currency` field, or the mapping's default.
+fn row_currency(m: &SourceMapping, f: &Fields<'_>) -> std::result::Result<Currency, FieldError> {
+    match f.opt("currency") {
+        Some(c) => currency(c),
+        None => m.default_currency.ok_or_else(|| {
+            ferr(
+                RejectReason::MissingField,
+                "`currency` is empty and no default",
+            )
+        }),
+    }
+}
+
 pub(super) fn statement_line(
     ctx: &ParseContext<'_>,
     tz: Tz,
     f: &Fields<'_>,
 ) -> std::result::Result<StatementLine, FieldError> {
     let m = ctx.mapping;
-    let bank_id = m
-        .bank_id
-        .clone()
-        .ok_or_else(|| ferr(RejectReason::MissingField, "mapping has no bank_id"))?;
-    let cur = match f.opt("currency") {
-        Some(c) => currency(c)?,
-        None => m.default_currency.ok_or_else(|| {
-            ferr(
-                RejectReason::MissingField,
-                "`currency` is empty and no default",
-            )
-        })?,
-    };
+    let bank_id = mapping_bank(m)?;
+    let cur = row_currency(m, f)?;
     let settle = m.settlement_currency.unwrap_or(cur);
     let raw_amount = apply_sign(m, amount(m, f.req("amount_posted")?, cur)?, f)?;
     let fee = match f.opt("fee_charged") {
@@ -243,15 +252,7 @@ pub(super) fn transaction(
     f: &Fields<'_>,
 ) -> std::result::Result<Transaction, FieldError> {
     let m = ctx.mapping;
-    let cur = match f.opt("currency") {
-        Some(c) => currency(c)?,
-        None => m.default_currency.ok_or_else(|| {
-            ferr(
-                RejectReason::MissingField,
-                "`currency` is empty and no default",
-            )
-        })?,
-    };
+    let cur = row_currency(m, f)?;
     let value = apply_sign(m, amount(m, f.req("amount")?, cur)?, f)?;
     if value.is_sign_negative() && !value.is_zero() {
         return Err(ferr(
@@ -306,10 +307,7 @@ pub(super) fn entry_line(
     e: Entry,
 ) -> std::result::Result<StatementLine, FieldError> {
     let m = ctx.mapping;
-    let bank_id: BankId = m
-        .bank_id
-        .clone()
-        .ok_or_else(|| ferr(RejectReason::MissingField, "mapping has no bank_id"))?;
+    let bank_id = mapping_bank(m)?;
     let cur = m.settlement_currency.ok_or_else(|| {
         ferr(
             RejectReason::MissingField,
