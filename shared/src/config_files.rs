@@ -124,6 +124,11 @@ pub fn json_reason(e: &serde_json::Error) -> String {
     }
 }
 
+/// `bytes` without a leading UTF-8 byte order mark.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
 /// One non-blank line of a JSON Lines file.
 #[derive(Debug)]
 pub enum JsonLine<T> {
@@ -149,7 +154,7 @@ pub enum JsonLine<T> {
 /// Decodes each non-blank line of a JSON Lines file, numbering lines as an editor does
 /// (blank lines count). A UTF-8 byte order mark at the start is skipped.
 pub fn jsonl_lines<T: DeserializeOwned>(bytes: &[u8]) -> Vec<JsonLine<T>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = strip_bom(bytes);
     bytes
         .split(|b| *b == b'\n')
         .enumerate()

@@ -69,6 +69,7 @@ pub mod allocator {
         }
     }
 }
+pub mod calendar;
 pub mod close;
 pub mod columnar;
 pub mod config;

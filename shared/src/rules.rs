@@ -24,6 +24,27 @@ pub struct Tolerances {
     pub max_group_size: usize,
     /// Most candidates considered in one group search (bounds the search).
     pub max_group_candidates: usize,
+    /// Business days after its date by which a transaction must be on a statement; until
+    /// then it is PENDING, after it MISSING_AT_BANK (a bank's calendar may say otherwise).
+    #[serde(default = "default_settlement_window")]
+    pub settlement_window_days: u32,
+    /// Business days an unmatched item stays open past its window (a transaction) or its
+    /// delivery (a line), so that a late counterpart still resolves it.
+    #[serde(default = "default_carry_grace")]
+    pub carry_grace_days: u32,
+}
+
+/// Settlement window when neither the tolerances nor the bank's calendar name one.
+pub const DEFAULT_SETTLEMENT_WINDOW_DAYS: u32 = 3;
+/// Grace period of open items when the tolerances do not name one.
+pub const DEFAULT_CARRY_GRACE_DAYS: u32 = 2;
+
+fn default_settlement_window() -> u32 {
+    DEFAULT_SETTLEMENT_WINDOW_DAYS
+}
+
+fn default_carry_grace() -> u32 {
+    DEFAULT_CARRY_GRACE_DAYS
 }
 
 impl Default for Tolerances {
@@ -34,19 +55,23 @@ impl Default for Tolerances {
             date_window_days: 3,
             max_group_size: 6,
             max_group_candidates: 120,
+            settlement_window_days: DEFAULT_SETTLEMENT_WINDOW_DAYS,
+            carry_grace_days: DEFAULT_CARRY_GRACE_DAYS,
         }
     }
 }
 
 /// The ranges a tolerance must lie in (inclusive). Beyond them a close either calls
 /// different amounts equal (a tolerance of thousands of minor units) or searches without end.
-pub const TOLERANCE_RANGES: [(&str, i64, i64); 5] = [
+pub const TOLERANCE_RANGES: [(&str, i64, i64); 7] = [
     ("amount_minor_units", 0, 10_000),
     ("fee_minor_units", 0, 10_000),
     ("date_window_days", 0, 31),
     ("max_group_size", 1, 12),
     // The many-to-one search tables at most 128 candidates (`reconcile::group::MAX_POOL`).
     ("max_group_candidates", 1, 128),
+    ("settlement_window_days", 0, 30),
+    ("carry_grace_days", 0, 30),
 ];
 
 impl Tolerances {
@@ -58,6 +83,8 @@ impl Tolerances {
             self.date_window_days,
             i64::try_from(self.max_group_size).unwrap_or(i64::MAX),
             i64::try_from(self.max_group_candidates).unwrap_or(i64::MAX),
+            i64::from(self.settlement_window_days),
+            i64::from(self.carry_grace_days),
         ];
         TOLERANCE_RANGES
             .iter()

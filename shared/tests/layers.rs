@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "money",
             "records",
             "rules",
+            "calendar",
             "manifest",
             "pii",
             "keys",
