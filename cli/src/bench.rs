@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use recon_shared::calendar::Calendar;
 use recon_shared::columnar::write_parquet;
 use recon_shared::ids::BusinessDate;
 use recon_shared::keys;
@@ -395,6 +396,8 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
         bytes::Bytes::from(read(&dir.join("transactions.parquet"))?),
         bytes::Bytes::from(read(&dir.join("lines.parquet"))?),
     );
+    let date = BusinessDate::parse("2026-11-20")?;
+    let day = date.date();
     let (read_wall, read_cpu, (txn_batches, line_batches)) = timed(|| {
         Ok((
             read_columns::<Transaction>(txn_bytes, TXN_COLUMNS)?,
@@ -402,9 +405,8 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
         ))
     })?;
     let (refs_wall, refs_cpu, (txns, lines)) =
-        timed(|| Ok((txn_refs(&txn_batches)?, line_refs(&line_batches)?)))?;
+        timed(|| Ok((txn_refs(&txn_batches, day)?, line_refs(&line_batches, day)?)))?;
     let usd = Currency::new("USD")?;
-    let date = BusinessDate::parse("2026-11-20")?;
     let bank = BankId::new("bank_01")?;
     let rules = vec![FeeRule {
         rule_id: RuleId::new("bench")?,
@@ -417,7 +419,16 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
         effective_from: date.date(),
         effective_to: None,
     }];
-    let (tol, fx, cats) = (Tolerances::default(), FxTable::default(), HashMap::new());
+    // One day of a bank that settles the same day (what DuckDB's SQL computes).
+    let tol = Tolerances {
+        settlement_window_days: 0,
+        ..Tolerances::default()
+    };
+    let (fx, cats, calendar) = (
+        FxTable::default(),
+        HashMap::new(),
+        Calendar::every_day(bank.clone()),
+    );
     let input = PartitionInput {
         business_date: date,
         bank_id: bank.clone(),
@@ -428,6 +439,8 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
         fee_rules: &rules,
         tolerances: &tol,
         fx: &fx,
+        calendar: &calendar,
+        awaiting: false,
     };
     let registry = BreakRegistry::default();
     let (engine_wall, engine_cpu, result) = timed(|| reconcile(&input))?;
@@ -436,7 +449,7 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
             &result,
             &bank,
             date,
-            date.date(),
+            &calendar,
             "run-bench",
             &registry,
         ))

@@ -200,9 +200,16 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
     ingest(&cfg).await?;
     let first = close(&LocalTasks::new(root)?, root, date()?).await?;
     assert!(matches!(first.outcome, Outcome::Succeeded(_)));
-    assert_eq!(reconciled(&first).len(), 6, "six banks");
-    // bank_01's statement of the day before is not in: its transactions of that day are
-    // awaited, not called missing at the bank.
+    // Six banks, and bank_01's day before: its statement is not in, so its close ran with its
+    // transactions pending (awaited, not called missing at the bank).
+    assert_eq!(reconciled(&first).len(), 7, "six banks and the awaited day");
+    let before = tree(root, "index/batch/business_date=2026-11-19")?;
+    assert_eq!(before.len(), 1, "{before:?}");
+    let pending = statuses(root, "2026-11-19", "bank_01")?;
+    assert!(
+        !pending.is_empty() && pending.iter().all(|s| s == "PENDING"),
+        "{pending:?}"
+    );
     let awaited = first
         .summary
         .as_ref()
@@ -215,7 +222,9 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
                             "sources": ["bank_01"], "reason": "NOT_DELIVERED"}])
     );
 
-    // The late file and version 2 arrive; the next close redoes exactly those two partitions.
+    // The late file and version 2 arrive; the next close redoes exactly what they change:
+    // bank_01 from the late day on (each of its days carries the open items of the day
+    // before), and bank_02's day.
     copy_dir(&late_parked, &late)?;
     copy_dir(&v2_parked, &v2)?;
     ingest(&cfg).await?;
@@ -231,6 +240,7 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
         redone,
         vec![
             ("2026-11-19".to_string(), "bank_01".to_string()),
+            ("2026-11-20".to_string(), "bank_01".to_string()),
             ("2026-11-20".to_string(), "bank_02".to_string())
         ]
     );
@@ -373,6 +383,22 @@ async fn a_bad_rule_or_fx_line_fails_only_the_partitions_that_need_it() -> Resul
     Ok(())
 }
 
+/// The reconciled status of every transaction row of a bank's batch index of `date`.
+fn statuses(root: &Path, date: &str, bank: &str) -> Result<Vec<String>> {
+    use recon_shared::reconcile::{IndexRow, RowKind};
+    let key = root.join(format!(
+        "index/batch/business_date={date}/bank_id={bank}/part.parquet"
+    ));
+    let bytes = std::fs::read(&key).map_err(|e| Error::io(&key, e))?;
+    Ok(
+        recon_shared::columnar::read_parquet::<IndexRow>(bytes.into())?
+            .into_iter()
+            .filter(|r| r.row_kind == RowKind::Transaction)
+            .map(|r| r.reconciled_status.to_string())
+            .collect(),
+    )
+}
+
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
     // Data files first, the manifest last, as a bank delivers.
@@ -414,11 +440,10 @@ async fn a_bank_whose_statement_is_quarantined_is_awaited_not_called_unpaid() ->
     let report = close(&LocalTasks::new(dir.path())?, dir.path(), date()?).await?;
     assert!(matches!(report.outcome, Outcome::Succeeded(_)));
     let closed = reconciled(&report);
-    assert!(!closed.iter().any(|(_, b)| b == "bank_03"), "{closed:?}");
     assert_eq!(
         closed.len(),
-        6,
-        "five banks today and the late partition: {closed:?}"
+        7,
+        "six banks today, bank_03 awaited, and the late partition: {closed:?}"
     );
     let awaited = report
         .summary
@@ -430,11 +455,11 @@ async fn a_bank_whose_statement_is_quarantined_is_awaited_not_called_unpaid() ->
         serde_json::json!([{"business_date": "2026-11-20", "bank_id": "bank_03",
                             "sources": ["bank_03"], "reason": "QUARANTINED"}])
     );
-    // None of bank_03's transactions is a break: they are not in the day's index yet.
-    let batch = tree(dir.path(), "index/batch/business_date=2026-11-20")?;
+    // None of bank_03's transactions is a break: they wait for the statement, pending.
+    let waiting = statuses(dir.path(), "2026-11-20", "bank_03")?;
     assert!(
-        !batch.keys().any(|k| k.contains("bank_id=bank_03")),
-        "{batch:?}"
+        !waiting.is_empty() && waiting.iter().all(|s| s == "PENDING"),
+        "{waiting:?}"
     );
     // The Runs table says so, and the close's own row counts it.
     let runs = recon_shared::local::LocalRuns::new(dir.path());

@@ -175,7 +175,12 @@ impl<'w> Builder<'w> {
                 lines: Vec::new(),
                 declined: Vec::new(),
                 correction: None,
-                tolerances: Tolerances::default(),
+                // One day settles the same day: a transaction without its line is missing
+                // at the bank at its own close.
+                tolerances: Tolerances {
+                    settlement_window_days: 0,
+                    ..Tolerances::default()
+                },
             },
         }
     }

@@ -90,7 +90,8 @@ fn encode<T: serde::Serialize>(v: Result<T>) -> std::result::Result<Value, Failu
     serde_json::to_value(v).map_err(|e| Failure::new("States.Runtime", e.to_string()))
 }
 
-/// `recon reconcile-partition --date D --bank B --as-of A [--execution E]` as the EMR step runs it.
+/// `recon reconcile-partition --request JSON` as the EMR step runs it (the request the state
+/// machine's `States.JsonToString` wrote).
 fn step_request(input: &Value) -> std::result::Result<PartitionRequest, Failure> {
     let args: Vec<String> = input["Step"]["HadoopJarStep"]["Args"]
         .as_array()
@@ -100,21 +101,18 @@ fn step_request(input: &Value) -> std::result::Result<PartitionRequest, Failure>
                 .collect()
         })
         .unwrap_or_default();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
+    let request = match args.as_slice() {
+        [_, cmd, flag, json] if cmd == "reconcile-partition" && flag == "--request" => json,
+        _ => {
+            return Err(Failure::new(
+                "EMR.StepFailed",
+                format!("unknown step command {args:?}"),
+            ));
+        }
     };
-    if args.get(1).map(String::as_str) != Some("reconcile-partition") {
-        return Err(Failure::new(
-            "EMR.StepFailed",
-            format!("unknown step command {args:?}"),
-        ));
-    }
-    decode(
-        json!({"business_date": flag("--date"), "bank_id": flag("--bank"), "as_of": flag("--as-of"), "execution": flag("--execution")}),
-    )
+    let value: Value = serde_json::from_str(request)
+        .map_err(|e| Failure::new("EMR.StepFailed", format!("--request is not JSON: {e}")))?;
+    decode(value)
 }
 
 impl LocalTasks {
@@ -313,7 +311,7 @@ pub async fn close_if_changed(
         )
         .await?;
         let same_awaited = plan.awaiting == summary.awaiting_deliveries;
-        if plan.lambda_partitions.is_empty() && plan.emr_partitions.is_empty() && same_awaited {
+        if plan.lambda_chains.is_empty() && plan.emr_chains.is_empty() && same_awaited {
             return Ok(CloseReport {
                 execution: last.run_id,
                 outcome: Outcome::Succeeded(serde_json::to_value(&summary)?),
@@ -338,11 +336,14 @@ pub async fn rerun_partition<S: ObjectStore, R: RunsTable>(
     as_of: Option<BusinessDate>,
     execution: Option<String>,
 ) -> Result<PartitionSummary> {
+    let bank_id = BankId::new(bank)?;
     let req = PartitionRequest {
         business_date: date,
-        bank_id: BankId::new(bank)?,
+        previous: recon_shared::close::previous_close(store, &bank_id, date).await?,
+        bank_id,
         as_of: as_of.unwrap_or(date),
         execution,
+        awaiting: None,
     };
     reconcile_partition::handle(req, store, runs).await
 }

@@ -242,6 +242,11 @@ impl<'a> Columns<'a> {
             .ok_or_else(|| self.err(name, format!("unexpected type {}", col.data_type())))
     }
 
+    /// Whether the batch has a column `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.batch.column_by_name(name).is_some()
+    }
+
     /// Column `name` as a string array; fails when it is missing or of another type.
     pub fn strings(&self, name: &str) -> Result<&'a StringArray> {
         self.get(name)
@@ -362,6 +367,14 @@ impl ParquetWriter {
                 T::schema(),
                 Some(writer_properties(T::CODED, T::FILTERED)),
             )?,
+        })
+    }
+
+    /// A writer of a schema that is no table's (the close's open items), without
+    /// dictionaries or filter statistics.
+    pub fn with_schema(schema: SchemaRef) -> Result<Self> {
+        Ok(Self {
+            writer: ArrowWriter::try_new(Vec::new(), schema, Some(writer_properties(&[], None)))?,
         })
     }
 

@@ -8,6 +8,7 @@
 //! | `curated/{table}/business_date={date}/…` | statements, transactions, rejects | the normalizer |
 //! | `index/{batch,mismatches,breaks}/business_date={date}/bank_id={bank}/` | per bank | the partition close |
 //! | `index/{final,kpis}/business_date={date}/part.parquet` | per date | the final aggregation |
+//! | `index/open/bank_id={bank}/business_date={date}/` | open items a close carries forward | the partition close |
 //! | `runs/{date}/{execution}.json` | close summaries | the final aggregation |
 //! | `stream/archive/topic={topic}/date={date}/…` | raw stream records kept for replay | the stream indexer |
 //!
@@ -31,6 +32,10 @@ pub const COMPLIANCE: &str = "config/compliance.json";
 pub const FEE_RULES: &str = "config/rules/fee_rules.jsonl";
 /// Matching tolerances of the reconciliation.
 pub const TOLERANCES: &str = "config/rules/tolerances.json";
+/// Bank business calendars, one `{bank_id}.json` each.
+pub const CALENDARS: &str = "config/calendars/";
+/// Open items each close carries forward, per bank (`bank_id={bank}/business_date={date}/`).
+pub const OPEN: &str = "index/open/";
 /// Raw stream records kept for replay.
 pub const ARCHIVE: &str = "stream/archive/";
 
@@ -84,6 +89,35 @@ pub fn quarantine_reason_key(quarantine_prefix: &str, file: &str) -> String {
 /// `config/sources/{source}.json`
 pub fn source_config_key(source: &str) -> String {
     format!("{SOURCES}{source}.json")
+}
+
+/// The bank of a calendar key `config/calendars/{bank}.json`.
+pub fn calendar_bank(key: &str) -> Option<&str> {
+    key.strip_prefix(CALENDARS)?.strip_suffix(".json")
+}
+
+/// `config/calendars/{bank}.json`
+pub fn calendar_key(bank: &BankId) -> String {
+    format!("{CALENDARS}{bank}.json")
+}
+
+/// `index/open/bank_id={bank}/`: every close's open items of a bank.
+pub fn open_bank_prefix(bank: &BankId) -> String {
+    format!("{OPEN}bank_id={bank}/")
+}
+
+/// `index/open/bank_id={bank}/business_date={date}/{file}`: what the close of `date` left
+/// open for the bank's next close (`transactions.parquet`, `lines.parquet`, and
+/// `state.json`, written last).
+pub fn open_key(bank: &BankId, date: BusinessDate, file: &str) -> String {
+    format!("{}business_date={date}/{file}", open_bank_prefix(bank))
+}
+
+/// The close date of an open-items key of a bank.
+pub fn open_date(key: &str) -> Option<BusinessDate> {
+    key.split('/')
+        .find_map(|p| p.strip_prefix("business_date="))
+        .and_then(|d| BusinessDate::parse(d).ok())
 }
 
 /// `config/fx/{date}.csv`

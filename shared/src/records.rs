@@ -108,7 +108,7 @@ string_enum!(
     /// Outcome of reconciliation for a transaction or a statement line (design.md §6).
     ReconciledStatus, "reconciled_status" {
         Matched => "MATCHED", PartialMatch => "PARTIAL_MATCH", Unmatched => "UNMATCHED",
-        Duplicate => "DUPLICATE", Disputed => "DISPUTED",
+        Duplicate => "DUPLICATE", Disputed => "DISPUTED", Pending => "PENDING",
     }
 );
 
@@ -126,7 +126,7 @@ impl SettlementStatus {
         match s {
             ReconciledStatus::Matched | ReconciledStatus::Duplicate => SettlementStatus::Settled,
             ReconciledStatus::PartialMatch => SettlementStatus::PartiallySettled,
-            ReconciledStatus::Unmatched => SettlementStatus::Unsettled,
+            ReconciledStatus::Unmatched | ReconciledStatus::Pending => SettlementStatus::Unsettled,
             ReconciledStatus::Disputed => SettlementStatus::Disputed,
         }
     }

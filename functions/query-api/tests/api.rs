@@ -75,6 +75,8 @@ fn mismatch_row(bank: &str, id: &str, kind: MismatchType) -> Result<IndexRow> {
         break_id: Some(format!("brk_{id}")),
         first_seen: BusinessDate::parse("2026-11-20").ok().map(|d| d.date()),
         age_days: Some(0),
+        resolved_on: None,
+        item_date: BusinessDate::parse("2026-11-20")?.date(),
         business_date: BusinessDate::parse("2026-11-20")?,
         run_id: "run-1".into(),
     })

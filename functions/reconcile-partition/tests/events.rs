@@ -1,6 +1,6 @@
-//! `events/reconcile-partition/partition.json` is one item the `ReconcilePartitions` Map state
-//! of `statemachines/daily-close.asl.json` sends: the same fields, decoded into the handler's
-//! input.
+//! `events/reconcile-partition/partition.json` is one item the inner Map state of
+//! `ReconcilePartitions` (a bank's days, in order) of `statemachines/daily-close.asl.json`
+//! sends: the same fields, decoded into the handler's input.
 
 use std::collections::BTreeSet;
 
@@ -16,7 +16,7 @@ fn the_partition_event_is_what_the_map_state_sends() -> Result<()> {
     let raw: Value = serde_json::from_str(PARTITION)?;
     let asl: Value = serde_json::from_str(ASL)?;
     let selector = asl
-        .pointer("/States/ReconcilePartitions/ItemSelector")
+        .pointer("/States/ReconcilePartitions/ItemProcessor/States/ReconcileBankDays/ItemSelector")
         .and_then(Value::as_object)
         .ok_or_else(|| Error::Invariant("no ItemSelector in the Map state".into()))?;
     let sent: BTreeSet<String> = selector
@@ -36,5 +36,9 @@ fn the_partition_event_is_what_the_map_state_sends() -> Result<()> {
     assert_eq!(req.bank_id.as_str(), "bank_01");
     assert_eq!(req.as_of, req.business_date);
     assert_eq!(req.execution.as_deref(), Some("close-2026-11-20-1"));
+    assert_eq!(
+        req.previous.map(|p| p.business_date.to_string()),
+        Some("2026-11-19".to_string())
+    );
     Ok(())
 }

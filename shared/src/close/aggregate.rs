@@ -39,15 +39,36 @@ pub struct FinalRequest {
     /// Dates whose partitions this close reconciled (default: the business date).
     #[serde(default)]
     pub dates: Vec<BusinessDate>,
-    /// Outputs of the Map states: partition summaries, or recorded failures.
-    #[serde(default)]
+    /// Outputs of the Map states: partition summaries, or recorded failures (one list per
+    /// bank chain from the state machine, flattened).
+    #[serde(default, deserialize_with = "outcomes")]
     pub results: Vec<PartitionOutcome>,
     /// Outputs of the EMR branch's Map state.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "outcomes")]
     pub emr_results: Vec<PartitionOutcome>,
     /// Banks the plan found without a usable statement (not closed, not failed).
     #[serde(default)]
     pub awaiting: Vec<super::plan::AwaitingDelivery>,
+}
+
+/// Partition outcomes as a flat list, or as the nested Map states give them (a list per bank
+/// chain).
+fn outcomes<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<PartitionOutcome>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Chain(Vec<PartitionOutcome>),
+        One(Box<PartitionOutcome>),
+    }
+    Ok(Vec::<Item>::deserialize(d)?
+        .into_iter()
+        .flat_map(|i| match i {
+            Item::Chain(v) => v,
+            Item::One(o) => vec![*o],
+        })
+        .collect())
 }
 
 /// The derive-status rule: a disputed settlement is a chargeback whatever the stream says;
@@ -95,9 +116,12 @@ pub struct BatchView<'a> {
     pub mismatch_type: MismatchType,
     /// How the pair was found.
     pub match_rule: MatchRule,
+    /// The item's own business date (earlier than the close's for a carried item).
+    pub item_date: chrono::NaiveDate,
 }
 
 const BATCH_COLUMNS: &[&str] = &[
+    "item_date",
     "row_kind",
     "transaction_id",
     "merchant_id",
@@ -133,6 +157,7 @@ pub fn batch_views(batches: &[RecordBatch]) -> Result<Vec<BatchView<'_>>> {
             s("mismatch_type")?,
             s("match_rule")?,
         );
+        let item = c.dates("item_date")?;
         for i in 0..b.num_rows() {
             out.push(BatchView {
                 row_kind: match c.str_at(kind, "row_kind", i)? {
@@ -157,6 +182,7 @@ pub fn batch_views(batches: &[RecordBatch]) -> Result<Vec<BatchView<'_>>> {
                 match_rule: rule.get(c.str_at(rules, "match_rule", i)?, |v| {
                     c.parse("match_rule", v)
                 })?,
+                item_date: c.date_at(item, "item_date", i)?,
             });
         }
     }
@@ -229,10 +255,7 @@ pub fn build_final(
 ) -> Result<(Vec<FinalRow>, Vec<KpiRow>)> {
     let by_id: FxHashMap<&str, &LedgerView> =
         transactions.iter().map(|t| (t.transaction_id, t)).collect();
-    let cutoff = (date.date() + chrono::Days::new(1))
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc())
-        .ok_or_else(|| Error::Invariant("cutoff".into()))?;
+    let cutoff = cutoff(date)?;
     // Rows are visited in transaction id order (sorting references, not built rows); the
     // KPIs are exact sums, the same in any order.
     let mut rows: Vec<&BatchView<'_>> = batch.iter().collect();
@@ -364,6 +387,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
         .collect();
     let failed = partitions.iter().filter(|p| p.is_failed()).count();
     let mut per_date = BTreeMap::new();
+    let mut patches: BTreeMap<BusinessDate, Vec<Patch>> = BTreeMap::new();
     for date in &dates {
         let mut phase = Phases::start();
         let batch_data =
@@ -375,7 +399,16 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
             LEDGER_COLUMNS,
         )
         .await?;
-        let (batch, txns) = (batch_views(&batch_data)?, ledger_views(&ledger_data)?);
+        let (mut batch, txns) = (batch_views(&batch_data)?, ledger_views(&ledger_data)?);
+        // Carried items a close settled belong to their own date's final index.
+        let today = date.date();
+        for r in batch.iter().filter(|r| r.item_date != today) {
+            if let (RowKind::Transaction, Some(id)) = (r.row_kind, r.transaction_id) {
+                let d = BusinessDate::from_date(r.item_date)?;
+                patches.entry(d).or_default().push(Patch::of(r, id, *date)?);
+            }
+        }
+        batch.retain(|r| r.item_date == today);
         phase.lap("read");
         let ids: Vec<TransactionId> = txns
             .iter()
@@ -432,6 +465,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
                 merchants: kpis.len() as u64,
                 phase_ms: phase.ms,
                 settlements_written_back: written_back,
+                settled_later: 0,
                 statement_lines: lines as u64,
                 statement_lines_not_matched: unmatched_lines as u64,
                 stream_states: stream.len() as u64,
@@ -439,13 +473,34 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
             },
         );
     }
+    // After every rebuilt date, so a date rebuilt here gets the later closes' settlements.
+    for (date, patches) in &patches {
+        let settled = settle_later(store, index, *date, patches).await?;
+        per_date
+            .entry(*date)
+            .or_insert_with(DateSummary::default)
+            .settled_later += settled;
+    }
     let status = if failed == 0 {
         RunStatus::Succeeded
     } else {
         RunStatus::Failed
     };
-    // Each awaited bank has its row in the Runs table, beside the partitions that ran.
-    for a in &req.awaiting {
+    // Each awaited bank has its row in the Runs table, beside the partitions that ran; a
+    // partition closed while awaited wrote its own (with its fingerprint).
+    let ran: std::collections::BTreeSet<(BusinessDate, &str)> = partitions
+        .iter()
+        .filter(|p| !p.is_failed())
+        .map(|p| {
+            let (d, b) = p.partition();
+            (d, b.as_str())
+        })
+        .collect();
+    for a in req
+        .awaiting
+        .iter()
+        .filter(|a| !ran.contains(&(a.business_date, a.bank_id.as_str())))
+    {
         runs.put(&RunRecord {
             business_date: a.business_date,
             run_id: execution.clone(),
@@ -499,6 +554,84 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
     })
     .await?;
     Ok(summary)
+}
+
+/// What a later close decided about a transaction of an earlier date (an open item it
+/// settled, or whose window ran out), to apply to that date's final index.
+#[derive(Debug, Clone)]
+struct Patch {
+    transaction_id: TransactionId,
+    reconciled_status: ReconciledStatus,
+    mismatch_type: MismatchType,
+    discrepancy: Option<Decimal>,
+    currency: Currency,
+    close: BusinessDate,
+}
+
+impl Patch {
+    fn of(r: &BatchView<'_>, id: &str, close: BusinessDate) -> Result<Self> {
+        Ok(Self {
+            transaction_id: TransactionId::new(id)?,
+            reconciled_status: r.reconciled_status,
+            mismatch_type: r.mismatch_type,
+            discrepancy: r.discrepancy.map(|d| r.currency.exact(d)).transpose()?,
+            currency: r.currency,
+            close,
+        })
+    }
+}
+
+/// Applies the later closes' decisions to the final index of `date` (in close order, the
+/// latest wins) and writes the settlements back onto the index; returns how many rows
+/// changed. A date with no final index yet has nothing to apply them to.
+async fn settle_later<S: ObjectStore, I: crate::ports::TransactionIndex>(
+    store: &S,
+    index: &I,
+    date: BusinessDate,
+    patches: &[Patch],
+) -> Result<u64> {
+    let key = final_key(date);
+    let mut rows: Vec<FinalRow> = match store.get(&key).await {
+        Ok(b) => crate::columnar::read_parquet(b)?,
+        Err(Error::NotFound { .. }) => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let at: FxHashMap<TransactionId, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.transaction_id.clone(), i))
+        .collect();
+    let mut changed = Vec::new();
+    for p in patches {
+        let Some(&i) = at.get(&p.transaction_id) else {
+            continue;
+        };
+        let r = &mut rows[i];
+        r.reconciled_status = p.reconciled_status;
+        r.mismatch_type = p.mismatch_type;
+        r.settlement_status = SettlementStatus::of(p.reconciled_status);
+        r.discrepancy = p.discrepancy;
+        r.statement_currency = p.currency;
+        if p.reconciled_status == ReconciledStatus::Disputed {
+            r.status = TxnStatus::Chargeback;
+        }
+        r.reconciliation_timestamp = cutoff(p.close)?;
+        changed.push(i);
+    }
+    changed.sort_unstable();
+    changed.dedup();
+    let updated: Vec<FinalRow> = changed.iter().map(|i| rows[*i].clone()).collect();
+    write_back_settlement(index, &updated).await?;
+    store.put(&key, Bytes::from(write_parquet(&rows)?)).await?;
+    Ok(updated.len() as u64)
+}
+
+/// The end of a business date (UTC): the reconciliation timestamp of its close.
+fn cutoff(date: BusinessDate) -> Result<DateTime<Utc>> {
+    (date.date() + chrono::Days::new(1))
+        .and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc())
+        .ok_or_else(|| Error::Invariant("cutoff".into()))
 }
 
 /// Milliseconds spent in each phase of the aggregation of one date.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+use crate::calendar::Calendar;
 use crate::columnar::{Columnar, read_parquet};
 use crate::config_files::{
     ConfigProblem, JsonLine, Scope, bank_field, jsonl_lines, problems_error,
@@ -53,6 +54,8 @@ pub struct Dimensions {
     pub banks: BTreeMap<BankId, Option<Currency>>,
     /// The sources that deliver each statement bank's statements.
     pub statement_sources: BTreeMap<BankId, Vec<crate::ids::SourceId>>,
+    /// Business calendars of the banks that have one (`config/calendars/{bank}.json`).
+    pub calendars: BTreeMap<BankId, Calendar>,
     /// Hash of all of the above, part of every partition fingerprint.
     pub fingerprint: String,
     /// What is wrong with the configuration; each problem fails the partitions it affects
@@ -67,6 +70,14 @@ impl Dimensions {
             .iter()
             .map(|(k, m)| (k.clone(), m.category.clone()))
             .collect()
+    }
+
+    /// The business calendar of `bank`: its file, or every day a business day.
+    pub fn calendar(&self, bank: &BankId) -> Calendar {
+        self.calendars
+            .get(bank)
+            .cloned()
+            .unwrap_or_else(|| Calendar::every_day(bank.clone()))
     }
 
     /// The acquiring bank of a merchant.
@@ -281,6 +292,32 @@ pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
             Err(e) => problems.extend(mapping_problem(&obj.key, &b, e)),
         }
     }
+    let mut calendars = BTreeMap::new();
+    for obj in store.list(keys::CALENDARS).await? {
+        let b = store.get(&obj.key).await?;
+        h.update(obj.key.as_bytes());
+        h.update(&b);
+        let Some(bank) = keys::calendar_bank(&obj.key) else {
+            continue;
+        };
+        let parsed = BankId::new(bank)
+            .and_then(|id| Calendar::from_json(&obj.key, &id, &b).map(|c| (id, c)));
+        match parsed {
+            Ok((id, c)) => {
+                calendars.insert(id, c);
+            }
+            Err(e) => problems.push(ConfigProblem::new(
+                &obj.key,
+                None,
+                match e {
+                    Error::InvalidConfig { reason, .. } => reason,
+                    e => e.to_string(),
+                },
+                "correct the calendar ({\"bank_id\", \"weekend\": [\"SAT\", \"SUN\"], \"holidays\": [\"YYYY-MM-DD\"], \"settlement_window_days\"}) or delete it: the bank then posts every day",
+                BankId::new(bank).map_or(Scope::All, Scope::Bank),
+            )),
+        }
+    }
     for p in &problems {
         tracing::warn!(file = %p.file, scope = ?p.scope, "invalid config: {p}");
     }
@@ -290,6 +327,7 @@ pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
         tolerances,
         banks,
         statement_sources,
+        calendars,
         fingerprint: hex::encode(h.finalize()),
         problems,
     })

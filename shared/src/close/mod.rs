@@ -10,10 +10,10 @@ pub mod summary;
 
 pub use aggregate::{FinalRequest, build_final, derive_status, final_aggregate};
 pub use live::{StreamState, settlement_of, stream_states, write_back_settlement};
-pub use partition::{PartitionRequest, PartitionSummary, reconcile_partition};
+pub use partition::{PartitionRequest, PartitionSummary, PreviousClose, reconcile_partition};
 pub use plan::{
-    AwaitReason, AwaitingDelivery, DEFAULT_LOOKBACK_DAYS, Plan, PlanRequest, PlannedPartition,
-    Route, plan,
+    AwaitReason, AwaitingDelivery, BankChain, DEFAULT_LOOKBACK_DAYS, Plan, PlanRequest,
+    PlannedPartition, Route, plan, previous_close,
 };
 pub use rows::{FinalRow, KpiRow};
 pub use summary::{

@@ -8,12 +8,15 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::inputs::load_dimensions;
-use super::plan::PartitionInputs;
+use super::plan::{AwaitReason, PartitionInputs, chained};
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
-use crate::keys::{batch_key, mismatches_key, registry_key};
+use crate::keys::{batch_key, mismatches_key, open_key, registry_key};
 use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
-use crate::reconcile::frame::{LINE_COLUMNS, TXN_COLUMNS, line_refs, read_columns, txn_refs};
+use crate::reconcile::frame::{
+    LINE_COLUMNS, OPEN_COLUMNS, TXN_COLUMNS, line_refs, read_columns, txn_refs,
+};
+use crate::reconcile::open::{self, OpenState, carry_forward};
 use crate::reconcile::{BreakRegistry, BreakStats, PartitionIndex, PartitionInput, reconcile};
 use crate::records::{StatementLine, Transaction};
 
@@ -29,6 +32,24 @@ pub struct PartitionRequest {
     /// Name of the state machine execution, recorded with the run; `None` locally.
     #[serde(default)]
     pub execution: Option<String>,
+    /// The bank's previous close, whose open items this one carries forward; `None` for the
+    /// bank's first close.
+    #[serde(default)]
+    pub previous: Option<PreviousClose>,
+    /// Why the bank's statement for the date is not in, when it is awaited: the close runs
+    /// with the items it has, and no transaction's window runs out.
+    #[serde(default)]
+    pub awaiting: Option<AwaitReason>,
+}
+
+/// The close a partition carries open items from: its date and the fingerprint its open
+/// items must name (so a partition never reads what an older run of that close left).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousClose {
+    /// The previous close of the bank.
+    pub business_date: BusinessDate,
+    /// The fingerprint that close ran with.
+    pub fingerprint: String,
 }
 
 /// What reconciling one partition produced: its counts, recorded in the Runs table and
@@ -43,10 +64,16 @@ pub struct PartitionSummary {
     pub status: RunStatus,
     /// `run-` and 16 hex digits of the inputs' fingerprint: the same inputs give the same id.
     pub run_id: String,
-    /// Ledger transactions reconciled.
+    /// Ledger transactions reconciled (the date's and those carried in).
     pub transactions: u64,
-    /// Bank statement lines reconciled.
+    /// Bank statement lines reconciled (the delivery's and those carried in).
     pub statement_lines: u64,
+    /// Open items (transactions and lines) carried in from the bank's previous close.
+    #[serde(default, skip_serializing_if = "super::summary::is_zero")]
+    pub carried_in: u64,
+    /// Open items left for the bank's next close.
+    #[serde(default, skip_serializing_if = "super::summary::is_zero")]
+    pub carried_out: u64,
     /// Transactions by reconciled status.
     pub by_status: BTreeMap<String, u64>,
     /// Transactions and lines by match rule, and breaks by mismatch type.
@@ -69,10 +96,15 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     let (date, bank) = (req.business_date, &req.bank_id);
     let dims = load_dimensions(store).await?;
     let inputs = PartitionInputs::fetch(store, date, bank).await?;
-    let fp = inputs.fingerprint(&dims, date, bank);
+    let fp = chained(
+        &inputs.fingerprint(&dims, date, bank),
+        req.previous.as_ref(),
+        req.awaiting.is_some(),
+    );
     let run_id = format!("run-{}", &fp[..16]);
     // A configuration problem of this partition fails it (and only it), naming the file.
     dims.check(bank, inputs.statements.iter().map(|(k, _)| k.as_str()))?;
+    let carried = Carried::fetch(store, bank, req.previous.as_ref()).await?;
     let mut line_batches = Vec::new();
     for (_, b) in &inputs.statements {
         line_batches.extend(read_columns::<StatementLine>(b.clone(), LINE_COLUMNS)?);
@@ -81,11 +113,25 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     for (_, b) in &inputs.transactions {
         txn_batches.extend(read_columns::<Transaction>(b.clone(), TXN_COLUMNS)?);
     }
-    let lines = line_refs(&line_batches)?;
-    let mut transactions = txn_refs(&txn_batches)?;
+    let open_line_batches = carried.lines()?;
+    let open_txn_batches = carried.transactions()?;
+    let mut lines = line_refs(&line_batches, date.date())?;
+    let mut transactions = txn_refs(&txn_batches, date.date())?;
     // The split by bank was made at ingestion; a merchant since moved to another acquirer
     // is not this bank's any more.
     transactions.retain(|t| dims.acquirer(t.merchant_id) == Some(bank));
+    let carried_in = (
+        merge_open(
+            &mut transactions,
+            txn_refs(&open_txn_batches, date.date())?,
+            |t| t.transaction_id,
+        ),
+        merge_open(
+            &mut lines,
+            line_refs(&open_line_batches, date.date())?,
+            |l| l.statement_id,
+        ),
+    );
     let categories = dims.categories();
     let settlement_currency = dims.banks.get(bank).copied().flatten();
     // A bad FX table fails the partitions that convert, not the others.
@@ -97,6 +143,7 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     } else {
         &inputs.fx.table
     };
+    let calendar = dims.calendar(bank);
     let input = PartitionInput {
         business_date: date,
         bank_id: bank.clone(),
@@ -107,14 +154,12 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         fee_rules: &dims.fee_rules,
         tolerances: &dims.tolerances,
         fx,
+        calendar: &calendar,
+        awaiting: req.awaiting.is_some(),
     };
     let result = reconcile(&input)?;
-    let previous: BreakRegistry = match store.get(&registry_key(date, bank)).await {
-        Ok(b) => serde_json::from_slice(&b)?,
-        Err(Error::NotFound { .. }) => BreakRegistry::default(),
-        Err(e) => return Err(e),
-    };
-    let index = PartitionIndex::new(&result, bank, date, req.as_of.date(), &run_id, &previous);
+    let carry = carry_forward(&input, &result);
+    let index = PartitionIndex::new(&result, bank, date, &calendar, &run_id, &carried.registry);
     let batch = index.parquet(&index.rows())?;
     let mismatches = index.parquet(&index.mismatch_rows())?;
     let [by_status, by_rule, by_mismatch] = index.counts();
@@ -125,7 +170,9 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         status: RunStatus::Succeeded,
         run_id: run_id.clone(),
         transactions: result.transactions.len() as u64,
-        statement_lines: lines.len() as u64,
+        statement_lines: result.lines.len() as u64,
+        carried_in: carried_in.0 + carried_in.1,
+        carried_out: (carry.transactions.len() + carry.lines.len()) as u64,
         by_status,
         by_rule,
         by_mismatch,
@@ -145,6 +192,31 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     store
         .put(&registry_key(date, bank), Bytes::from(reg))
         .await?;
+    store
+        .put(
+            &open_key(bank, date, OPEN_TRANSACTIONS),
+            Bytes::from(open::transactions_parquet(&result, &carry.transactions)?),
+        )
+        .await?;
+    store
+        .put(
+            &open_key(bank, date, OPEN_LINES),
+            Bytes::from(open::lines_parquet(&result, &carry.lines)?),
+        )
+        .await?;
+    // Last: the next close reads the open items only once this names its fingerprint.
+    let state = OpenState {
+        business_date: date,
+        bank_id: bank.clone(),
+        fingerprint: fp.clone(),
+        transactions: carry.transactions.len() as u64,
+        lines: carry.lines.len() as u64,
+    };
+    let mut state = serde_json::to_vec_pretty(&state)?;
+    state.push(b'\n');
+    store
+        .put(&open_key(bank, date, OPEN_STATE), Bytes::from(state))
+        .await?;
     let mut counts = summary.by_status.clone();
     counts.insert("breaks_new".into(), breaks.new);
     counts.insert("breaks_persisting".into(), breaks.persisting);
@@ -154,11 +226,20 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         business_date: date,
         run_id: req.execution.clone().unwrap_or_else(|| run_id.clone()),
         partition: bank.to_string(),
-        status: RunStatus::Succeeded,
+        // An awaited bank's close ran, and the Runs table says what it waits for.
+        status: match req.awaiting {
+            Some(_) => RunStatus::AwaitingDelivery,
+            None => RunStatus::Succeeded,
+        },
         fingerprint: fp,
         counts,
         duration_ms: summary.duration_ms,
-        error: None,
+        error: req.awaiting.map(|r| {
+            format!(
+                "awaiting the statement of {date}: {}; its transactions stay pending",
+                r.as_str()
+            )
+        }),
     })
     .await?;
     tracing::info!(
@@ -166,4 +247,103 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         breaks_new = breaks.new, breaks_resolved = breaks.resolved, duration_ms = summary.duration_ms, "partition reconciled"
     );
     Ok(summary)
+}
+
+/// The open items file names under `index/open/bank_id={bank}/business_date={date}/`.
+const OPEN_TRANSACTIONS: &str = "transactions.parquet";
+const OPEN_LINES: &str = "lines.parquet";
+/// Written last: the open items of a close are valid once this names its fingerprint.
+pub const OPEN_STATE: &str = "state.json";
+
+/// What the bank's previous close left: its open items (Parquet) and its break registry.
+struct Carried {
+    transactions: Option<Bytes>,
+    lines: Option<Bytes>,
+    registry: BreakRegistry,
+}
+
+impl Carried {
+    /// Reads what `previous` left for `bank`; nothing for a first close. Fails when that
+    /// close's open items are missing or were written by another run of it than the one
+    /// the plan names (the previous close did not finish, or ran again since).
+    async fn fetch<S: ObjectStore>(
+        store: &S,
+        bank: &BankId,
+        previous: Option<&PreviousClose>,
+    ) -> Result<Self> {
+        let Some(p) = previous else {
+            return Ok(Self {
+                transactions: None,
+                lines: None,
+                registry: BreakRegistry::default(),
+            });
+        };
+        let state_key = open_key(bank, p.business_date, OPEN_STATE);
+        // The plan orders a bank's closes; this holds unless a close was skipped or ran again.
+        let stale = |found: &str| {
+            Error::Invariant(format!(
+                "the open items of the close of {bank} on {} ({state_key}) are {found}: start a new execution of the close, which plans the bank's days in order",
+                p.business_date
+            ))
+        };
+        let state: OpenState = match store.get(&state_key).await {
+            Ok(b) => serde_json::from_slice(&b)?,
+            Err(Error::NotFound { .. }) => return Err(stale("missing")),
+            Err(e) => return Err(e),
+        };
+        if state.fingerprint != p.fingerprint {
+            return Err(stale("from another run of that close"));
+        }
+        let registry = match store.get(&registry_key(p.business_date, bank)).await {
+            Ok(b) => serde_json::from_slice(&b)?,
+            Err(Error::NotFound { .. }) => BreakRegistry::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(Self {
+            transactions: Some(
+                store
+                    .get(&open_key(bank, p.business_date, OPEN_TRANSACTIONS))
+                    .await?,
+            ),
+            lines: Some(
+                store
+                    .get(&open_key(bank, p.business_date, OPEN_LINES))
+                    .await?,
+            ),
+            registry,
+        })
+    }
+
+    fn transactions(&self) -> Result<Vec<arrow_array::RecordBatch>> {
+        Self::read::<Transaction>(self.transactions.as_ref(), TXN_COLUMNS)
+    }
+
+    fn lines(&self) -> Result<Vec<arrow_array::RecordBatch>> {
+        Self::read::<StatementLine>(self.lines.as_ref(), LINE_COLUMNS)
+    }
+
+    fn read<T: crate::columnar::Columnar>(
+        bytes: Option<&Bytes>,
+        columns: &[&str],
+    ) -> Result<Vec<arrow_array::RecordBatch>> {
+        let Some(b) = bytes else {
+            return Ok(Vec::new());
+        };
+        let cols: Vec<&str> = columns.iter().chain(OPEN_COLUMNS).copied().collect();
+        read_columns::<T>(b.clone(), &cols)
+    }
+}
+
+/// Adds the carried items to the date's own, except those the date delivered again (a
+/// corrected ledger or statement wins over what an earlier close kept); returns how many
+/// were added.
+fn merge_open<'a, T>(own: &mut Vec<T>, open: Vec<T>, id: impl Fn(&T) -> &'a str) -> u64 {
+    let mut ids: Vec<&str> = own.iter().map(&id).collect();
+    ids.sort_unstable();
+    let before = own.len();
+    own.extend(
+        open.into_iter()
+            .filter(|t| ids.binary_search(&id(t)).is_err()),
+    );
+    (own.len() - before) as u64
 }

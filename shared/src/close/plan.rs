@@ -14,6 +14,9 @@ use crate::ingest::{DayFx, load_fx};
 use crate::keys::{self, statements_prefix, transactions_prefix};
 use crate::manifest::MANIFEST_FILE;
 use crate::ports::{FileStatus, ManifestTable, ObjectStore, RunStatus, RunsTable};
+use crate::reconcile::open::OpenState;
+
+use super::partition::{OPEN_STATE, PreviousClose};
 
 /// Default largest partition input a Lambda reconciles; larger ones go to the EMR step.
 pub const DEFAULT_LAMBDA_MAX_INPUT_BYTES: u64 = 128 * 1024 * 1024;
@@ -71,8 +74,23 @@ pub struct PlannedPartition {
     pub transactions_bytes: u64,
     /// Lambda or EMR, by [`Self::input_bytes`].
     pub route: Route,
-    /// The close this partition belongs to (its `as_of` date for break ages).
+    /// The close this partition belongs to.
     pub as_of: BusinessDate,
+    /// The bank's previous close, whose open items the partition carries forward.
+    pub previous: Option<PreviousClose>,
+    /// Why the bank's statement for the date is awaited (also in [`Plan::awaiting`]), if it is.
+    pub awaiting: Option<AwaitReason>,
+}
+
+/// A bank's partitions of one close, in date order: each carries the open items of the one
+/// before, so they run one after the other (the inner Map of the state machine), while
+/// banks run side by side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankChain {
+    /// The bank.
+    pub bank_id: BankId,
+    /// Its partitions to reconcile, oldest first.
+    pub partitions: Vec<PlannedPartition>,
 }
 
 /// What a close will do: the partitions to reconcile by route, the unchanged ones, and the
@@ -83,10 +101,10 @@ pub struct Plan {
     pub business_date: BusinessDate,
     /// Name of the execution the partitions are recorded with.
     pub execution: String,
-    /// Partitions for the Lambda Map state.
-    pub lambda_partitions: Vec<PlannedPartition>,
-    /// Partitions for the EMR branch.
-    pub emr_partitions: Vec<PlannedPartition>,
+    /// Banks whose partitions go to the Lambda Map state.
+    pub lambda_chains: Vec<BankChain>,
+    /// Banks with a partition above the Lambda size limit: the EMR branch runs their chain.
+    pub emr_chains: Vec<BankChain>,
     /// Partitions whose inputs match their last successful run.
     pub unchanged: Vec<PlannedPartition>,
     /// Dates the final aggregation must rebuild.
@@ -164,6 +182,49 @@ async fn awaited<M: ManifestTable>(
     Ok(reason)
 }
 
+/// The fingerprint of a close in its bank's chain: its own inputs', the previous close's,
+/// and whether its statement is awaited. A change to an earlier close changes every later
+/// one of the bank, so they are planned again, in order.
+pub fn chained(inputs: &str, previous: Option<&PreviousClose>, awaiting: bool) -> String {
+    let mut h = Sha256::new();
+    h.update(inputs.as_bytes());
+    if let Some(p) = previous {
+        h.update(format!("|after {} {}", p.business_date, p.fingerprint).as_bytes());
+    }
+    if awaiting {
+        h.update(b"|awaiting");
+    }
+    hex::encode(h.finalize())
+}
+
+/// The bank's latest close before `date` that left open items (its state names the
+/// fingerprint it ran with), or `None` when the bank has never been closed before `date`.
+pub async fn previous_close<S: ObjectStore>(
+    store: &S,
+    bank: &BankId,
+    date: BusinessDate,
+) -> Result<Option<PreviousClose>> {
+    let mut latest = None;
+    for obj in store.list(&keys::open_bank_prefix(bank)).await? {
+        if !obj.key.ends_with(OPEN_STATE) {
+            continue;
+        }
+        if let Some(d) = keys::open_date(&obj.key).filter(|d| *d < date)
+            && latest.as_ref().is_none_or(|(l, _)| d > *l)
+        {
+            latest = Some((d, obj.key.clone()));
+        }
+    }
+    let Some((business_date, key)) = latest else {
+        return Ok(None);
+    };
+    let state: OpenState = serde_json::from_slice(&store.get(&key).await?)?;
+    Ok(Some(PreviousClose {
+        business_date,
+        fingerprint: state.fingerprint,
+    }))
+}
+
 /// Fingerprint of one partition's inputs: its statements, the day's transactions, FX,
 /// reference data, rules and the engine version.
 pub async fn fingerprint<S: ObjectStore>(
@@ -226,12 +287,15 @@ impl PartitionInputs {
 }
 
 /// Plans a close: every partition with data in the lookback window, minus those whose
-/// fingerprint equals that of their last successful run.
+/// fingerprint equals that of their last successful run, as one chain per bank in date order
+/// (each partition carries the open items of the one before: §11).
 ///
-/// A bank that has statement sources but no usable delivery for a date is not planned for that
-/// date: it is listed in [`Plan::awaiting`] (for the close's own date, every such bank).
-/// Partitions recorded as succeeded by this same execution are planned again: an execution
-/// that never finished (a crash of the local runner) is re-run whole, as it would have run.
+/// A bank that has statement sources but no usable delivery for a date is still closed for
+/// that date (its transactions stay PENDING) and listed in [`Plan::awaiting`] (for the close's
+/// own date, every such bank); when the delivery arrives, its fingerprint changes and the bank
+/// is closed again from that date on. Partitions recorded as succeeded by this same execution
+/// are planned again: an execution that never finished (a crash of the local runner) is re-run
+/// whole, as it would have run.
 pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
     store: &S,
     runs: &R,
@@ -249,12 +313,17 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
     let mut out = Plan {
         business_date: req.business_date,
         execution,
-        lambda_partitions: Vec::new(),
-        emr_partitions: Vec::new(),
+        lambda_chains: Vec::new(),
+        emr_chains: Vec::new(),
         unchanged: Vec::new(),
         dates: Vec::new(),
         awaiting: Vec::new(),
     };
+    // Each bank's partitions of the window, in date order.
+    let mut by_bank: BTreeMap<BankId, Vec<(BusinessDate, u64, Option<AwaitReason>)>> =
+        BTreeMap::new();
+    let mut done: BTreeSet<(BusinessDate, String, String)> = BTreeSet::new();
+    let mut changed_dates = BTreeSet::new();
     for date in dates_with_data(store, req.business_date, req.lookback_days).await? {
         // Banks with statements that day, and banks whose merchants transacted that day.
         let mut banks: BTreeMap<BankId, u64> = BTreeMap::new();
@@ -268,10 +337,23 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
                 *banks.entry(BankId::new(b)?).or_default() += obj.size;
             }
         }
+        for (bank, txns) in banks {
+            let reason = match dims.statement_sources.get(&bank) {
+                Some(sources) if dims.calendar(&bank).is_business_day(date.date()) => {
+                    awaited(manifests, sources, date).await?
+                }
+                _ => None,
+            };
+            by_bank.entry(bank).or_default().push((date, txns, reason));
+        }
         if date == req.business_date {
             // Banks with nothing curated for the day at all are awaited too.
             for (bank, sources) in &dims.statement_sources {
-                if banks.contains_key(bank) {
+                if by_bank
+                    .get(bank)
+                    .is_some_and(|d| d.last().is_some_and(|(d, _, _)| *d == date))
+                    || !dims.calendar(bank).is_business_day(date.date())
+                {
                     continue;
                 }
                 if let Some(reason) = awaited(manifests, sources, date).await? {
@@ -284,27 +366,41 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
                 }
             }
         }
-        let done: BTreeSet<(String, String)> = runs
-            .runs(date)
-            .await?
-            .into_iter()
-            .filter(|r| r.status == RunStatus::Succeeded && r.run_id != out.execution)
-            .map(|r| (r.partition, r.fingerprint))
-            .collect();
-        let mut changed = false;
-        for (bank, txns) in banks {
-            if let Some(sources) = dims.statement_sources.get(&bank)
-                && let Some(reason) = awaited(manifests, sources, date).await?
-            {
+        if date == req.business_date {
+            changed_dates.insert(date);
+        }
+        for r in runs.runs(date).await? {
+            // A close of an awaited bank ran (its items pending) and records the wait.
+            let ran = matches!(r.status, RunStatus::Succeeded | RunStatus::AwaitingDelivery)
+                && !r.fingerprint.is_empty();
+            if ran && r.run_id != out.execution {
+                done.insert((date, r.partition, r.fingerprint));
+            }
+        }
+    }
+    for (bank, mut days) in by_bank {
+        days.sort_by_key(|(d, _, _)| *d);
+        let first = days
+            .first()
+            .map(|(d, _, _)| *d)
+            .unwrap_or(req.business_date);
+        let mut previous = previous_close(store, &bank, first).await?;
+        let mut chain = BankChain {
+            bank_id: bank.clone(),
+            partitions: Vec::new(),
+        };
+        let mut emr = false;
+        for (date, txns, reason) in days {
+            if let (Some(reason), Some(sources)) = (reason, dims.statement_sources.get(&bank)) {
                 out.awaiting.push(AwaitingDelivery {
                     business_date: date,
-                    bank_id: bank,
+                    bank_id: bank.clone(),
                     sources: sources.clone(),
                     reason,
                 });
-                continue;
             }
-            let (fp, input_bytes) = fingerprint(store, &dims, date, &bank).await?;
+            let (inputs_fp, input_bytes) = fingerprint(store, &dims, date, &bank).await?;
+            let fp = chained(&inputs_fp, previous.as_ref(), reason.is_some());
             let p = PlannedPartition {
                 business_date: date,
                 route: if input_bytes > max_bytes {
@@ -317,26 +413,35 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
                 input_bytes,
                 transactions_bytes: txns,
                 as_of: req.business_date,
+                previous: previous.clone(),
+                awaiting: reason,
             };
-            if !req.force && done.contains(&(bank.to_string(), fp)) {
+            previous = Some(PreviousClose {
+                business_date: date,
+                fingerprint: fp.clone(),
+            });
+            if !req.force && done.contains(&(date, bank.to_string(), fp)) {
                 out.unchanged.push(p);
                 continue;
             }
-            changed = true;
-            match p.route {
-                Route::Lambda => out.lambda_partitions.push(p),
-                Route::Emr => out.emr_partitions.push(p),
-            }
+            changed_dates.insert(date);
+            emr |= p.route == Route::Emr;
+            chain.partitions.push(p);
         }
-        if changed || date == req.business_date {
-            out.dates.push(date);
+        if chain.partitions.is_empty() {
+            continue;
+        }
+        if emr {
+            out.emr_chains.push(chain);
+        } else {
+            out.lambda_chains.push(chain);
         }
     }
-    out.dates.sort();
+    out.dates = changed_dates.into_iter().collect();
     out.awaiting
         .sort_by(|a, b| (a.business_date, &a.bank_id).cmp(&(b.business_date, &b.bank_id)));
     tracing::info!(
-        business_date = %req.business_date, lambda = out.lambda_partitions.len(), emr = out.emr_partitions.len(),
+        business_date = %req.business_date, lambda = out.lambda_chains.len(), emr = out.emr_chains.len(),
         unchanged = out.unchanged.len(), awaiting = out.awaiting.len(), "close planned"
     );
     Ok(out)

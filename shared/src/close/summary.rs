@@ -253,6 +253,10 @@ pub struct DateSummary {
     pub phase_ms: BTreeMap<String, u64>,
     /// Settlements written back onto TransactionIndex items.
     pub settlements_written_back: u64,
+    /// Transactions of the date a later close of this execution settled or called missing
+    /// (their final index rows were updated).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub settled_later: u64,
     /// Statement lines in the batch index.
     pub statement_lines: u64,
     /// Statement lines whose status is not MATCHED.
@@ -261,6 +265,11 @@ pub struct DateSummary {
     pub stream_states: u64,
     /// Transactions in the final index.
     pub transactions: u64,
+}
+
+/// Whether a count is zero (counts that are usually zero are left out of the JSON).
+pub(crate) fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CloseSummary {

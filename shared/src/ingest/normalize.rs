@@ -282,15 +282,15 @@ pub async fn normalize<S: ObjectStore, M: ManifestTable, C: Catalog>(
                 day_fx.needed()?;
             }
             let (lines, rejects, counts) = dedupe(parsed, mapping.kind, &req.source_id);
-            let mut parts: BTreeMap<(BusinessDate, BankId), Vec<StatementLine>> = BTreeMap::new();
+            // A statement belongs to its delivery (§11): its lines are reconciled in the close
+            // of the delivery's date, whatever their own posting date (kept as data).
+            let mut parts: BTreeMap<BankId, Vec<StatementLine>> = BTreeMap::new();
             for l in lines {
-                parts
-                    .entry((l.posting_date, l.bank_id.clone()))
-                    .or_default()
-                    .push(l);
+                parts.entry(l.bank_id.clone()).or_default().push(l);
             }
-            for ((date, bank), mut ls) in parts {
+            for (bank, mut ls) in parts {
                 ls.sort_by(|a, b| a.statement_id.cmp(&b.statement_id));
+                let date = req.business_date;
                 let key = statements_key(date, &bank, req.source_id.as_str(), req.business_date);
                 objects.insert(key, Bytes::from(write_parquet(&ls)?));
             }

@@ -9,7 +9,12 @@
 //!    of groups of 2..=`max_group_size` among the merchant's first `max_group_candidates`
 //!    unmatched transactions (by event time; [`super::group`] bounds the work), exact sums
 //!    before sums within tolerance;
-//! 4. what remains is MISSING_INTERNAL (lines) or MISSING_AT_BANK (transactions).
+//! 4. what remains is MISSING_INTERNAL (lines); a transaction left is PENDING inside its
+//!    settlement window, MISSING_AT_BANK after it, and no break at all when it moves no money
+//!    (DECLINED, PENDING): docs/daily-close.md, "Open items".
+//!
+//! The inputs are the partition's own items and the open items earlier closes carried
+//! forward ([`TxnRef::prior`]), so every pass matches across days.
 //!
 //! Money is handled in integer minor units of the statement currency inside the passes and
 //! converted from and to exact decimals at the edges.
@@ -22,6 +27,7 @@ use chrono::NaiveDate;
 
 use super::frame::{LineRef, TxnRef};
 use super::group::{self, GroupSearch};
+use crate::calendar::Calendar;
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate, MerchantId};
 use crate::money::{Currency, FxTable};
@@ -48,6 +54,50 @@ pub struct PartitionInput<'a> {
     pub tolerances: &'a Tolerances,
     /// The day's FX table, for transactions in another currency than the statement.
     pub fx: &'a FxTable,
+    /// The bank's calendar: its settlement window counts its business days.
+    pub calendar: &'a Calendar,
+    /// The bank's statement for the date is not in: no transaction's window runs out.
+    pub awaiting: bool,
+}
+
+impl PartitionInput<'_> {
+    /// The bank's settlement window in business days (its calendar's, else the tolerances').
+    pub fn window_days(&self) -> u32 {
+        self.calendar
+            .settlement_window_days
+            .unwrap_or(self.tolerances.settlement_window_days)
+    }
+
+    /// The last close whose statement may still settle `t` without a break.
+    pub fn expected_by(&self, t: &TxnRef<'_>) -> NaiveDate {
+        self.calendar
+            .add_business_days(t.event_date, self.window_days())
+    }
+
+    /// What a transaction no line settled is at this close: no break when it moves no
+    /// money, PENDING inside its window (or while the statement is awaited), else
+    /// MISSING_AT_BANK.
+    fn unsettled(&self, t: &TxnRef<'_>) -> Outcome {
+        if !expected_at_bank(t.status) {
+            Outcome::unmatched(MismatchType::None)
+        } else if self.awaiting || self.business_date.date() < self.expected_by(t) {
+            Outcome {
+                status: ReconciledStatus::Pending,
+                ..Outcome::unmatched(MismatchType::None)
+            }
+        } else {
+            Outcome::unmatched(MismatchType::MissingAtBank)
+        }
+    }
+}
+
+/// Whether a transaction of this status moves money, so the bank must post it: captured
+/// payments, refunds and chargebacks; never a DECLINED or still PENDING one.
+pub fn expected_at_bank(status: TxnStatus) -> bool {
+    matches!(
+        status,
+        TxnStatus::Approved | TxnStatus::Refunded | TxnStatus::Chargeback
+    )
 }
 
 /// The outcome of one transaction or statement line.
@@ -418,7 +468,8 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     // 4. Whatever is left.
     let txn_outcomes = t_out
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::unmatched(MismatchType::MissingAtBank)))
+        .zip(&txns)
+        .map(|(o, t)| o.unwrap_or_else(|| input.unsettled(t)))
         .collect();
     let line_outcomes = l_out
         .into_iter()

@@ -14,7 +14,9 @@ use crate::columnar::{Columnar, Columns};
 use crate::error::{Error, Result};
 use crate::ids::days_to_date;
 use crate::money::Currency;
-use crate::records::{RecordType, StatementLine, Transaction, TxnStatus};
+use crate::records::{
+    MismatchType, ReconciledStatus, RecordType, StatementLine, Transaction, TxnStatus,
+};
 
 /// What the engine reads of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,19 @@ pub struct TxnRef<'a> {
     pub event_micros: i64,
     /// The UTC date of `event_micros`.
     pub event_date: NaiveDate,
+    /// The business date of the ledger partition the transaction came in.
+    pub item_date: NaiveDate,
+    /// What an earlier close left it as, when it is carried forward as an open item.
+    pub prior: Option<Prior>,
+}
+
+/// The outcome an earlier close gave an open item it carried forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prior {
+    /// PENDING, or UNMATCHED for an item with a break.
+    pub status: ReconciledStatus,
+    /// The break's kind, NONE when it had none.
+    pub mismatch: MismatchType,
 }
 
 /// What the engine reads of a statement line.
@@ -54,6 +69,10 @@ pub struct LineRef<'a> {
     pub currency: Currency,
     /// What the line is (payment, refund, chargeback …), when the bank says.
     pub record_type: Option<RecordType>,
+    /// The business date of the delivery the line came in (its close, §11).
+    pub item_date: NaiveDate,
+    /// What an earlier close left it as, when it is carried forward as an open item.
+    pub prior: Option<Prior>,
 }
 
 impl<'a> From<&'a Transaction> for TxnRef<'a> {
@@ -66,6 +85,8 @@ impl<'a> From<&'a Transaction> for TxnRef<'a> {
             status: t.status,
             event_micros: t.event_time.timestamp_micros(),
             event_date: t.event_time.date_naive(),
+            item_date: t.event_time.date_naive(),
+            prior: None,
         }
     }
 }
@@ -81,6 +102,8 @@ impl<'a> From<&'a StatementLine> for LineRef<'a> {
             fee_charged: l.fee_charged,
             currency: l.currency,
             record_type: l.record_type,
+            item_date: l.posting_date.date(),
+            prior: None,
         }
     }
 }
@@ -150,13 +173,17 @@ impl<'a, T: Copy> Codes<'a, T> {
     }
 }
 
-/// Transactions of batches read with at least [`TXN_COLUMNS`]. Ids were validated when the
-/// curated file was written; nulls, unknown codes and out-of-range values are refused here.
-pub fn txn_refs(batches: &[RecordBatch]) -> Result<Vec<TxnRef<'_>>> {
+/// Transactions of batches read with at least [`TXN_COLUMNS`], of the ledger partition
+/// `date` (or, for open items, with the [`OPEN_COLUMNS`] saying theirs). Ids were validated
+/// when the curated file was written; nulls, unknown codes and out-of-range values are
+/// refused here.
+pub fn txn_refs(batches: &[RecordBatch], date: NaiveDate) -> Result<Vec<TxnRef<'_>>> {
     let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     let (mut currencies, mut statuses) = (Codes::new(), Codes::new());
+    let mut priors = Priors::new();
     for b in batches {
         let c = Columns::new(Transaction::TABLE, b);
+        let open = OpenColumns::of(&c)?;
         let (id, mer, amt) = (
             c.strings("transaction_id")?,
             c.strings("merchant_id")?,
@@ -178,18 +205,23 @@ pub fn txn_refs(batches: &[RecordBatch]) -> Result<Vec<TxnRef<'_>>> {
                 status: statuses.get(c.str_at(st, "status", i)?, |s| c.parse("status", s))?,
                 event_micros: event.timestamp_micros(),
                 event_date: event.date_naive(),
+                item_date: open.as_ref().map_or(Ok(date), |o| o.date(&c, i))?,
+                prior: open.as_ref().map(|o| priors.get(&c, o, i)).transpose()?,
             });
         }
     }
     Ok(out)
 }
 
-/// Statement lines of batches read with at least [`LINE_COLUMNS`].
-pub fn line_refs(batches: &[RecordBatch]) -> Result<Vec<LineRef<'_>>> {
+/// Statement lines of batches read with at least [`LINE_COLUMNS`], of the delivery of `date`
+/// (or, for open items, with the [`OPEN_COLUMNS`] saying theirs).
+pub fn line_refs(batches: &[RecordBatch], date: NaiveDate) -> Result<Vec<LineRef<'_>>> {
     let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     let (mut currencies, mut types, mut dates) = (Codes::new(), Codes::new(), Vec::new());
+    let mut priors = Priors::new();
     for b in batches {
         let c = Columns::new(StatementLine::TABLE, b);
+        let open = OpenColumns::of(&c)?;
         let (sid, tid, mer) = (
             c.strings("statement_id")?,
             c.strings("transaction_id")?,
@@ -215,10 +247,68 @@ pub fn line_refs(batches: &[RecordBatch]) -> Result<Vec<LineRef<'_>>> {
                     .opt_str_at(rt, i)
                     .map(|s| types.get(s, |s| c.parse("record_type", s)))
                     .transpose()?,
+                item_date: open.as_ref().map_or(Ok(date), |o| o.date(&c, i))?,
+                prior: open.as_ref().map(|o| priors.get(&c, o, i)).transpose()?,
             });
         }
     }
     Ok(out)
+}
+
+/// The columns an open item carries beside the curated ones (`index/open/…`): its own
+/// business date and the outcome the close that carried it gave it.
+pub const OPEN_COLUMNS: &[&str] = &["item_date", "prior_status", "prior_mismatch"];
+
+/// The [`OPEN_COLUMNS`] of a batch of open items.
+struct OpenColumns<'a> {
+    item_date: &'a arrow_array::Date32Array,
+    status: &'a arrow_array::StringArray,
+    mismatch: &'a arrow_array::StringArray,
+}
+
+impl<'a> OpenColumns<'a> {
+    /// The open-item columns of `c`, or `None` for a batch of curated rows.
+    fn of(c: &Columns<'a>) -> Result<Option<Self>> {
+        if !c.has(OPEN_COLUMNS[0]) {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            item_date: c.dates(OPEN_COLUMNS[0])?,
+            status: c.strings(OPEN_COLUMNS[1])?,
+            mismatch: c.strings(OPEN_COLUMNS[2])?,
+        }))
+    }
+
+    fn date(&self, c: &Columns<'_>, i: usize) -> Result<NaiveDate> {
+        c.date_at(self.item_date, OPEN_COLUMNS[0], i)
+    }
+}
+
+/// Parses the few distinct prior outcomes of open items once each.
+struct Priors<'a> {
+    statuses: Codes<'a, ReconciledStatus>,
+    mismatches: Codes<'a, MismatchType>,
+}
+
+impl<'a> Priors<'a> {
+    fn new() -> Self {
+        Self {
+            statuses: Codes::new(),
+            mismatches: Codes::new(),
+        }
+    }
+
+    fn get(&mut self, c: &Columns<'a>, o: &OpenColumns<'a>, i: usize) -> Result<Prior> {
+        let (status, mismatch) = (OPEN_COLUMNS[1], OPEN_COLUMNS[2]);
+        Ok(Prior {
+            status: self
+                .statuses
+                .get(c.str_at(o.status, status, i)?, |s| c.parse(status, s))?,
+            mismatch: self
+                .mismatches
+                .get(c.str_at(o.mismatch, mismatch, i)?, |s| c.parse(mismatch, s))?,
+        })
+    }
 }
 
 /// A partition's lines share one or a few posting dates: convert each day number once.

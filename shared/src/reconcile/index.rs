@@ -13,6 +13,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::engine::{Outcome, PartitionResult};
+use super::frame::Prior;
+use crate::calendar::Calendar;
 use crate::columnar::{
     Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, ParquetWriter, RATIO_PRECISION, RATIO_SCALE,
     WRITE_BATCH_ROWS, date_array, decimal_array, money_type, opt_string_array, ratio_type,
@@ -89,11 +91,16 @@ pub struct IndexRow {
     pub confidence: Decimal,
     /// The break the row carries (see [`break_id`]); `None` without a mismatch.
     pub break_id: Option<String>,
-    /// The as-of date of the close that first saw the break.
+    /// The close that first saw the break.
     pub first_seen: Option<NaiveDate>,
-    /// Days from `first_seen` to this close's as-of date.
+    /// Business days of the bank from `first_seen` to this close.
     pub age_days: Option<i32>,
-    /// The business date of the partition.
+    /// The close that resolved the row's break (an open item matched at last), if it did.
+    pub resolved_on: Option<NaiveDate>,
+    /// The item's own business date: the ledger date of a transaction, the delivery of a
+    /// line (earlier than `business_date` for an item carried forward).
+    pub item_date: NaiveDate,
+    /// The business date of the close (the partition).
     pub business_date: BusinessDate,
     /// The run that wrote the row.
     pub run_id: String,
@@ -108,17 +115,18 @@ pub fn break_id(bank: &BankId, mismatch: MismatchType, subject: &str) -> String 
     )
 }
 
-/// What a partition's earlier runs saw: open break id -> first business date seen (as-of
-/// date), and the breaks since resolved -> the close (as-of date) that resolved them.
+/// The open breaks of a bank after a close: break id -> the close that first saw it, and
+/// the breaks that close resolved -> its date.
 ///
-/// The counts of a run are a function of this and the as-of date only, so a run repeated
-/// after a crash that had already written its registry counts the same: a break is new when
-/// first seen by this close, resolved when resolved by this close.
+/// Each close starts from the registry the bank's previous close left (the chain of §11), so
+/// its counts are a function of that registry and its inputs only: a close repeated after a
+/// crash that had already written its registry counts the same.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BreakRegistry {
-    /// Open breaks: break id -> as-of date of the close that first saw it.
+    /// Open breaks: break id -> date of the close that first saw it. Breaks whose items
+    /// have left the open items (past their window and grace) stay here until resolved.
     pub open: BTreeMap<String, NaiveDate>,
-    /// Resolved breaks: break id -> as-of date of the close that resolved it.
+    /// Breaks this close resolved: break id -> its date.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resolved: BTreeMap<String, NaiveDate>,
 }
@@ -130,7 +138,7 @@ pub struct BreakStats {
     pub new: u64,
     /// Breaks still open from an earlier close.
     pub persisting: u64,
-    /// Breaks an earlier close saw that this close no longer finds.
+    /// Breaks an earlier close opened that this close resolved.
     pub resolved: u64,
 }
 
@@ -143,11 +151,13 @@ pub enum Row {
     Line(u32),
 }
 
-/// A break a row carries: its id, and when the row opened it, since when it is open.
+/// A break a row carries: its id; when the row opened it (or resolved it), since when it
+/// is open and its age in business days.
 #[derive(Debug, Clone)]
 struct Carried {
     id: String,
     opened: Option<(NaiveDate, i32)>,
+    resolved: bool,
 }
 
 /// The batch index of a reconciled partition, built column by column straight from the
@@ -167,33 +177,49 @@ pub struct PartitionIndex<'r, 'a> {
 }
 
 impl<'r, 'a> PartitionIndex<'r, 'a> {
-    /// Gives every mismatch its break: ids from the facts, first-seen dates from `previous`,
-    /// ages counted to `as_of`.
+    /// Gives every mismatch its break: ids from the facts, first-seen dates from `previous`
+    /// (the registry the bank's previous close left), ages in business days of `calendar`
+    /// to `date`; a carried item matched now resolves the break it had.
     pub fn new(
         result: &'r PartitionResult<'a>,
         bank: &'r BankId,
         date: BusinessDate,
-        as_of: NaiveDate,
+        calendar: &Calendar,
         run_id: &'r str,
         previous: &BreakRegistry,
     ) -> Self {
+        let today = date.date();
         let mut breaks = Vec::new();
         let mut opened = Vec::new();
+        let mut resolved_now: Vec<(String, NaiveDate)> = Vec::new();
         let mut stats = BreakStats::default();
+        let age = |first: NaiveDate| calendar.business_days_between(first, today) as i32;
         let mut open = |subject: &str, mismatch: MismatchType| -> Carried {
             let id = break_id(bank, mismatch, subject);
-            let first = previous.open.get(&id).copied().unwrap_or(as_of);
-            if first < as_of {
+            let first = previous.open.get(&id).copied().unwrap_or(today);
+            if first < today {
                 stats.persisting += 1;
             } else {
                 stats.new += 1;
             }
             opened.push((id.clone(), first));
-            let age = (as_of - first).num_days() as i32;
             Carried {
                 id,
-                opened: Some((first, age)),
+                opened: Some((first, age(first))),
+                resolved: false,
             }
+        };
+        // The break a carried item had, when this close ends it (matched, or another kind).
+        let mut resolves = |subject: &str, prior: Option<Prior>, now: MismatchType| {
+            let prior = prior.filter(|p| p.mismatch != MismatchType::None && p.mismatch != now)?;
+            let id = break_id(bank, prior.mismatch, subject);
+            let first = previous.open.get(&id).copied().unwrap_or(today);
+            resolved_now.push((id.clone(), first));
+            Some(Carried {
+                id,
+                opened: Some((first, age(first))),
+                resolved: true,
+            })
         };
         let mut push = |b: Carried| {
             breaks.push(b);
@@ -204,9 +230,12 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
             .iter()
             .zip(&result.txn_outcomes)
             .map(|(t, o)| {
-                (o.mismatch != MismatchType::None)
-                    .then(|| push(open(t.transaction_id, o.mismatch)))
-                    .flatten()
+                let ended = resolves(t.transaction_id, t.prior, o.mismatch);
+                if o.mismatch != MismatchType::None {
+                    push(open(t.transaction_id, o.mismatch))
+                } else {
+                    ended.and_then(&mut push)
+                }
             })
             .collect();
         let mut line_breaks = Vec::with_capacity(result.lines.len());
@@ -217,32 +246,35 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
                 o.mismatch,
                 MismatchType::MissingInternal | MismatchType::Duplicate
             );
+            let ended = resolves(l.statement_id, l.prior, o.mismatch);
             line_breaks.push(if own {
                 push(open(l.statement_id, o.mismatch))
+            } else if let Some(ended) = ended {
+                push(ended)
             } else if o.mismatch != MismatchType::None {
                 o.counterparts.first().and_then(|t| {
                     let subject = result.transactions[*t as usize].transaction_id;
                     push(Carried {
                         id: break_id(bank, o.mismatch, subject),
                         opened: None,
+                        resolved: false,
                     })
                 })
             } else {
                 None
             });
         }
-        // Built at once from the list (a map insert per break costs more).
-        let open: BTreeMap<String, NaiveDate> = opened.into_iter().collect();
-        let mut resolved: BTreeMap<String, NaiveDate> = previous
-            .resolved
-            .iter()
-            .filter(|(k, _)| !open.contains_key(*k))
-            .map(|(k, d)| (k.clone(), *d))
-            .collect();
-        for k in previous.open.keys().filter(|k| !open.contains_key(*k)) {
-            resolved.insert(k.clone(), as_of);
+        let resolved: BTreeMap<String, NaiveDate> =
+            resolved_now.into_iter().map(|(k, _)| (k, today)).collect();
+        stats.resolved = resolved.len() as u64;
+        // Built at once from the list (a map insert per break costs more); breaks of items
+        // no longer carried stay open.
+        let mut open: BTreeMap<String, NaiveDate> = opened.into_iter().collect();
+        for (k, d) in &previous.open {
+            if !resolved.contains_key(k) {
+                open.entry(k.clone()).or_insert(*d);
+            }
         }
-        stats.resolved = resolved.values().filter(|d| **d == as_of).count() as u64;
         let registry = BreakRegistry { open, resolved };
         PartitionIndex {
             result,
@@ -257,18 +289,50 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
         }
     }
 
-    /// Every row: the transactions, then the lines, each in id order.
-    pub fn rows(&self) -> Vec<Row> {
+    /// Every row of the engine's result: the transactions, then the lines, each in id order.
+    fn all_rows(&self) -> impl Iterator<Item = Row> + '_ {
         let t = (0..self.result.transactions.len() as u32).map(Row::Txn);
         t.chain((0..self.result.lines.len() as u32).map(Row::Line))
-            .collect()
     }
 
-    /// The rows that open or carry their own break (the `index/mismatches` table).
+    /// The rows of the batch index: the close's own items, and the carried items whose
+    /// outcome it changed (matched, or no longer pending); transactions, then lines.
+    pub fn rows(&self) -> Vec<Row> {
+        self.all_rows().filter(|r| self.decided(*r)).collect()
+    }
+
+    /// Whether this close decides `row`: an item of its own date, or a carried one whose
+    /// outcome changed.
+    fn decided(&self, row: Row) -> bool {
+        let o = self.outcome(row);
+        match self.prior(row) {
+            None => true,
+            Some(p) => p.status != o.status || p.mismatch != o.mismatch,
+        }
+    }
+
+    fn prior(&self, row: Row) -> Option<Prior> {
+        match row {
+            Row::Txn(i) => self.result.transactions[i as usize].prior,
+            Row::Line(i) => self.result.lines[i as usize].prior,
+        }
+    }
+
+    fn item_date(&self, row: Row) -> NaiveDate {
+        match row {
+            Row::Txn(i) => self.result.transactions[i as usize].item_date,
+            Row::Line(i) => self.result.lines[i as usize].item_date,
+        }
+    }
+
+    /// The rows with a break open as of this close, carried ones included (the
+    /// `index/mismatches` table).
     pub fn mismatch_rows(&self) -> Vec<Row> {
-        self.rows()
-            .into_iter()
-            .filter(|r| self.carried(*r).is_some_and(|b| b.opened.is_some()))
+        self.all_rows()
+            .filter(|r| {
+                self.carried(*r)
+                    .is_some_and(|b| b.opened.is_some() && !b.resolved)
+            })
             .collect()
     }
 
@@ -411,6 +475,11 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
                     rows.iter()
                         .map(|row| Ok(brk(row).and_then(|b| b.opened).map(|o| o.1))),
                 )?),
+                date_array(
+                    rows.iter()
+                        .map(|row| brk(row).filter(|b| b.resolved).map(|_| self.date.date())),
+                ),
+                date_array(rows.iter().map(|row| Some(self.item_date(*row)))),
                 date_array(rows.iter().map(|_| Some(self.date.date()))),
                 string_array(rows.iter().map(|_| self.run_id)),
             ],
@@ -483,7 +552,7 @@ fn joined_array<'s>(rows: &[Row], ids_of: impl Fn(&Row, &mut Vec<&'s str>)) -> A
 impl IndexRow {
     /// Rows that open or carry their own break (the `index/mismatches` table).
     pub fn owns_break(&self) -> bool {
-        self.first_seen.is_some()
+        self.first_seen.is_some() && self.resolved_on.is_none()
     }
 }
 

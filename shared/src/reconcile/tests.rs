@@ -8,6 +8,7 @@ use rust_decimal::dec;
 
 use super::engine::{Outcome, PartitionInput, reconcile};
 use super::frame::{LineRef, TxnRef};
+use crate::calendar::Calendar;
 use crate::error::{Error, Result};
 use crate::ids::*;
 use crate::money::{Currency, FxTable};
@@ -89,6 +90,7 @@ fn fee_rule() -> Result<FeeRule> {
 struct Fixture {
     rules: Vec<FeeRule>,
     tol: Tolerances,
+    cal: Calendar,
     fx: FxTable,
     cats: HashMap<MerchantId, String>,
 }
@@ -99,7 +101,12 @@ impl Fixture {
         fx.insert(Currency::new("EUR")?, usd(), dec!(1.1))?;
         Ok(Self {
             rules: vec![fee_rule()?],
-            tol: Tolerances::default(),
+            // Same-day settlement: what no line pays is missing at the bank at once.
+            tol: Tolerances {
+                settlement_window_days: 0,
+                ..Tolerances::default()
+            },
+            cal: Calendar::every_day(BankId::new("bank_01")?),
             fx,
             cats: HashMap::new(),
         })
@@ -120,6 +127,8 @@ impl Fixture {
             fee_rules: &self.rules,
             tolerances: &self.tol,
             fx: &self.fx,
+            calendar: &self.cal,
+            awaiting: false,
         })?;
         Ok(Outcomes {
             txn_ids: r
@@ -500,34 +509,38 @@ fn the_index_columns_are_what_index_rows_would_write() -> Result<()> {
         fee_rules: &f.rules,
         tolerances: &f.tol,
         fx: &f.fx,
+        calendar: &f.cal,
+        awaiting: false,
     })?;
     let mut previous = BreakRegistry::default();
     let seen = BusinessDate::parse("2026-11-18")?.date();
     let gone = super::index::break_id(&bank, MismatchType::Amount, "T-GONE");
-    previous.open.insert(gone, seen);
+    previous.open.insert(gone.clone(), seen);
     let persisting = super::index::break_id(&bank, MismatchType::MissingAtBank, "T6");
     previous.open.insert(persisting.clone(), seen);
-    let index = PartitionIndex::new(&r, &bank, date, date.date(), "run-x", &previous);
+    let index = PartitionIndex::new(&r, &bank, date, &f.cal, "run-x", &previous);
+    // A break whose item is no longer carried stays open (nothing resolved it).
     assert_eq!(
-        index.stats.new + index.stats.persisting,
+        index.stats.new + index.stats.persisting + 1,
         index.registry.open.len() as u64
     );
-    assert_eq!((index.stats.persisting, index.stats.resolved), (1, 1));
-    // The same close repeated over the registry it wrote (a crash after the registry, before
-    // the run was recorded) counts the same and writes the same registry.
-    let again = PartitionIndex::new(&r, &bank, date, date.date(), "run-x", &index.registry);
+    assert_eq!((index.stats.persisting, index.stats.resolved), (1, 0));
+    assert!(index.registry.open.contains_key(&gone));
+    // The same close repeated from the same registry (a crash before the run was recorded)
+    // counts the same and writes the same registry.
+    let again = PartitionIndex::new(&r, &bank, date, &f.cal, "run-x", &previous);
     assert_eq!(again.stats, index.stats);
     assert_eq!(again.registry, index.registry);
-    // A later close: what was new persists, nothing more resolves.
-    let next = date.date() + chrono::Days::new(1);
-    let later = PartitionIndex::new(&r, &bank, date, next, "run-y", &index.registry);
+    // A later close that sees the same breaks: they persist, nothing resolves.
+    let next = BusinessDate::from_date(date.date() + chrono::Days::new(1))?;
+    let later = PartitionIndex::new(&r, &bank, next, &f.cal, "run-y", &index.registry);
     assert_eq!(
         (
             later.stats.new,
             later.stats.persisting,
             later.stats.resolved
         ),
-        (0, index.registry.open.len() as u64, 0)
+        (0, index.stats.new + index.stats.persisting, 0)
     );
 
     let batch = index.batch(&index.rows())?;
@@ -575,7 +588,7 @@ fn the_index_columns_are_what_index_rows_would_write() -> Result<()> {
     let mismatches = IndexRow::from_batch(&index.batch(&index.mismatch_rows())?)?;
     let owning: Vec<IndexRow> = rows.iter().filter(|r| r.owns_break()).cloned().collect();
     assert_eq!(mismatches, owning);
-    assert_eq!(mismatches.len(), index.registry.open.len());
+    assert_eq!(mismatches.len() + 1, index.registry.open.len());
     let [by_status, by_rule, by_mismatch] = index.counts();
     assert_eq!(by_status.values().sum::<u64>(), t.len() as u64);
     assert_eq!(by_rule.values().sum::<u64>(), t.len() as u64);
@@ -595,8 +608,9 @@ fn views_read_from_parquet_are_the_records_views() -> Result<()> {
     let want_t: Vec<TxnRef> = t.iter().map(TxnRef::from).collect();
     let want_l: Vec<LineRef> = l.iter().map(LineRef::from).collect();
     // Decimals compare by value: 10.00 read back at scale 4 is still 10.00.
-    assert_eq!(txn_refs(&tb)?, want_t);
-    assert_eq!(line_refs(&lb)?, want_l);
+    let day = BusinessDate::parse(DAY)?.date();
+    assert_eq!(txn_refs(&tb, day)?, want_t);
+    assert_eq!(line_refs(&lb, day)?, want_l);
     // A file without a column the engine needs is a clear error.
     let err = read_columns::<Transaction>(write_parquet(&l)?.into(), TXN_COLUMNS);
     assert!(err.is_err_and(|e| e.to_string().contains("merchant_id")
@@ -619,4 +633,197 @@ fn counterparts_take_no_allocation_for_none_or_one() {
     let many: Counterparts = [3, 1, 2].into_iter().collect();
     assert_eq!(&*many, &[3, 1, 2]);
     assert!(Counterparts::None.is_empty());
+}
+
+/// A calendar with a weekend, and the engine's inputs for one close of `day`.
+fn close_of<'a>(
+    f: &'a Fixture,
+    day: &str,
+    t: &'a [TxnRef<'a>],
+    l: &'a [LineRef<'a>],
+    awaiting: bool,
+) -> Result<PartitionInput<'a>> {
+    Ok(PartitionInput {
+        business_date: BusinessDate::parse(day)?,
+        bank_id: BankId::new("bank_01")?,
+        settlement_currency: Some(usd()),
+        transactions: t,
+        lines: l,
+        categories: &f.cats,
+        fee_rules: &f.rules,
+        tolerances: &f.tol,
+        fx: &f.fx,
+        calendar: &f.cal,
+        awaiting,
+    })
+}
+
+fn weekday_fixture(window: u32) -> Result<Fixture> {
+    let mut f = Fixture::new()?;
+    f.tol.settlement_window_days = window;
+    f.cal.weekend = vec![chrono::Weekday::Sat, chrono::Weekday::Sun];
+    Ok(f)
+}
+
+#[test]
+fn unsettled_transactions_are_pending_inside_their_window_and_missing_after() -> Result<()> {
+    // Captured Friday 2026-11-20, window 2 business days: due by Tuesday the 24th.
+    let f = weekday_fixture(2)?;
+    let records = [
+        txn("T1", "M1", dec!(10.00), "USD", TxnStatus::Approved)?,
+        txn("T2", "M1", dec!(10.00), "USD", TxnStatus::Declined)?,
+        txn("T3", "M1", dec!(10.00), "USD", TxnStatus::Pending)?,
+        txn("T4", "M1", dec!(-4.00), "USD", TxnStatus::Refunded)?,
+    ];
+    let t: Vec<TxnRef> = records.iter().map(TxnRef::from).collect();
+    let status = |day: &str, awaiting: bool| -> Result<Vec<(ReconciledStatus, MismatchType)>> {
+        let r = reconcile(&close_of(&f, day, &t, &[], awaiting)?)?;
+        Ok(r.txn_outcomes
+            .iter()
+            .map(|o| (o.status, o.mismatch))
+            .collect())
+    };
+    let pending = (ReconciledStatus::Pending, MismatchType::None);
+    let missing = (ReconciledStatus::Unmatched, MismatchType::MissingAtBank);
+    let never = (ReconciledStatus::Unmatched, MismatchType::None);
+    // Saturday, Sunday and Monday are inside the window; DECLINED and PENDING payments move
+    // no money and are never expected, whatever the day.
+    for day in ["2026-11-20", "2026-11-22", "2026-11-23"] {
+        assert_eq!(
+            status(day, false)?,
+            [pending, never, never, pending],
+            "{day}"
+        );
+    }
+    assert_eq!(
+        status("2026-11-24", false)?,
+        [missing, never, never, missing]
+    );
+    // While the bank's statement is awaited, no window runs out.
+    assert_eq!(
+        status("2026-11-24", true)?,
+        [pending, never, never, pending]
+    );
+    Ok(())
+}
+
+#[test]
+fn open_items_carried_forward_match_later_and_resolve_their_breaks() -> Result<()> {
+    use super::frame::{
+        LINE_COLUMNS, OPEN_COLUMNS, TXN_COLUMNS, line_refs, read_columns, txn_refs,
+    };
+    use super::index::{BreakRegistry, PartitionIndex, RowKind};
+    use super::open::{carry_forward, lines_parquet, transactions_parquet};
+    use crate::columnar::read_parquet;
+
+    // Window 0: what the day's statement does not pay is a break at once.
+    let f = weekday_fixture(0)?;
+    let (day1, day2) = ("2026-11-20", "2026-11-23");
+    let records = [
+        txn("T1", "M1", dec!(10.00), "USD", TxnStatus::Approved)?,
+        txn("T2", "M1", dec!(20.00), "USD", TxnStatus::Approved)?,
+        txn("T3", "M2", dec!(5.00), "USD", TxnStatus::Declined)?,
+    ];
+    // A line for a payment the ledger brings only on the next day.
+    let early = [line("L1", Some("T9"), Some("M1"), dec!(9.00), dec!(0.19))?];
+    let t: Vec<TxnRef> = records.iter().map(TxnRef::from).collect();
+    let l: Vec<LineRef> = early.iter().map(LineRef::from).collect();
+    let in1 = close_of(&f, day1, &t, &l, false)?;
+    let r1 = reconcile(&in1)?;
+    let carry = carry_forward(&in1, &r1);
+    // T1, T2 missing at the bank and L1 nobody's: all three carried; the declined T3 not.
+    assert_eq!((carry.transactions.len(), carry.lines.len()), (2, 1));
+    let first = PartitionIndex::new(
+        &r1,
+        &in1.bank_id,
+        in1.business_date,
+        &f.cal,
+        "run-1",
+        &BreakRegistry::default(),
+    );
+    assert_eq!(first.stats.new, 3);
+
+    // The open items through their Parquet form, as the next close reads them.
+    let cols = |base: &[&'static str]| -> Vec<&'static str> {
+        base.iter().chain(OPEN_COLUMNS).copied().collect()
+    };
+    let tb = read_columns::<Transaction>(
+        transactions_parquet(&r1, &carry.transactions)?.into(),
+        &cols(TXN_COLUMNS),
+    )?;
+    let lb = read_columns::<StatementLine>(
+        lines_parquet(&r1, &carry.lines)?.into(),
+        &cols(LINE_COLUMNS),
+    )?;
+    let d2 = BusinessDate::parse(day2)?.date();
+    let mut t2 = txn_refs(&tb, d2)?;
+    let mut l2 = line_refs(&lb, d2)?;
+    let d1 = BusinessDate::parse(day1)?.date();
+    assert!(t2.iter().all(|t| {
+        t.item_date == d1
+            && t.prior
+                .is_some_and(|p| p.mismatch == MismatchType::MissingAtBank)
+    }));
+    // Monday: the ledger brings T9 (late), the statement pays T1 by id and T2 by merchant.
+    let mut late = txn("T9", "M1", dec!(9.00), "USD", TxnStatus::Approved)?;
+    late.event_time = at(day1)?;
+    let fresh_l = [
+        line("L2", Some("T1"), Some("M1"), dec!(10.00), dec!(0.20))?,
+        line("L3", None, Some("M1"), dec!(20.00), dec!(0.30))?,
+    ];
+    t2.push(TxnRef::from(&late));
+    t2.last_mut().map(|t| t.item_date = d2);
+    l2.extend(fresh_l.iter().map(LineRef::from).map(|mut l| {
+        l.item_date = d2;
+        l
+    }));
+    let in2 = close_of(&f, day2, &t2, &l2, false)?;
+    let r2 = reconcile(&in2)?;
+    let status: Vec<(&str, ReconciledStatus, MatchRule)> = r2
+        .transactions
+        .iter()
+        .zip(&r2.txn_outcomes)
+        .map(|(t, o)| (t.transaction_id, o.status, o.rule))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("T1", ReconciledStatus::Matched, MatchRule::ExactId),
+            ("T2", ReconciledStatus::Matched, MatchRule::Composite),
+            ("T9", ReconciledStatus::Matched, MatchRule::ExactId),
+        ]
+    );
+    assert_eq!(carry_forward(&in2, &r2), Default::default());
+    let second = PartitionIndex::new(
+        &r2,
+        &in2.bank_id,
+        in2.business_date,
+        &f.cal,
+        "run-2",
+        &first.registry,
+    );
+    assert_eq!((second.stats.new, second.stats.resolved), (0, 3));
+    assert!(second.registry.open.is_empty());
+    let rows: Vec<crate::reconcile::IndexRow> =
+        read_parquet(second.parquet(&second.rows())?.into())?;
+    // Every carried item's row says which break it resolved, since when, and on which close.
+    let t1 = rows.iter().find(|r| {
+        r.transaction_id
+            .as_ref()
+            .is_some_and(|t| t.as_str() == "T1")
+    });
+    let opened = BusinessDate::parse(day1)?.date();
+    assert_eq!(
+        t1.map(|r| (r.first_seen, r.age_days, r.resolved_on, r.item_date)),
+        Some((Some(opened), Some(1), Some(d2), opened))
+    );
+    let l1 = rows
+        .iter()
+        .find(|r| r.row_kind == RowKind::StatementLine && r.statement_ids == ["L1"]);
+    assert_eq!(
+        l1.map(|r| (r.reconciled_status, r.resolved_on)),
+        Some((ReconciledStatus::Matched, Some(d2)))
+    );
+    assert!(second.mismatch_rows().is_empty());
+    Ok(())
 }

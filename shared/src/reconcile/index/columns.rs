@@ -15,6 +15,8 @@ impl Columnar for IndexRow {
         "confidence",
         "first_seen",
         "age_days",
+        "resolved_on",
+        "item_date",
         "business_date",
         "run_id",
     ];
@@ -29,6 +31,8 @@ impl Columnar for IndexRow {
         "break_id",
         "first_seen",
         "age_days",
+        "resolved_on",
+        "item_date",
         "business_date",
     ]);
 
@@ -57,6 +61,8 @@ impl Columnar for IndexRow {
             f("break_id", DataType::Utf8, true),
             f("first_seen", DataType::Date32, true),
             f("age_days", DataType::Int32, true),
+            f("resolved_on", DataType::Date32, true),
+            f("item_date", DataType::Date32, false),
             f("business_date", DataType::Date32, false),
             f("run_id", DataType::Utf8, false),
         ]))
@@ -106,6 +112,8 @@ impl Columnar for IndexRow {
                 opt_string_array(rows.iter().map(|r| r.break_id.as_deref())),
                 date_array(rows.iter().map(|r| r.first_seen)),
                 Arc::new(rows.iter().map(|r| r.age_days).collect::<Int32Array>()),
+                date_array(rows.iter().map(|r| r.resolved_on)),
+                date_array(rows.iter().map(|r| Some(r.item_date))),
                 date_array(rows.iter().map(|r| Some(r.business_date.date()))),
                 string_array(rows.iter().map(|r| r.run_id.as_str())),
             ],
@@ -144,8 +152,10 @@ impl Columnar for IndexRow {
             d("confidence")?,
             s("break_id")?,
         );
-        let (first, bd, run) = (
+        let (first, resolved, item, bd, run) = (
             c.dates("first_seen")?,
+            c.dates("resolved_on")?,
+            c.dates("item_date")?,
             c.dates("business_date")?,
             s("run_id")?,
         );
@@ -204,6 +214,8 @@ impl Columnar for IndexRow {
                     break_id: c.opt_str_at(brk, i).map(str::to_string),
                     first_seen: c.opt_date_at(first, "first_seen", i)?,
                     age_days: age.is_valid(i).then(|| age.value(i)),
+                    resolved_on: c.opt_date_at(resolved, "resolved_on", i)?,
+                    item_date: c.date_at(item, "item_date", i)?,
                     business_date: BusinessDate::from_date(c.date_at(bd, "business_date", i)?)?,
                     run_id: c.str_at(run, "run_id", i)?.to_string(),
                 })
