@@ -50,7 +50,7 @@ fn write_line(out: &mut String, world: &World, l: &Line) {
         .map(|m| world.merchants[m as usize].merchant_id.as_str())
         .unwrap_or("");
     let txn = l.txn_ref.as_deref().unwrap_or("");
-    let date = l.business_date.date();
+    let date = l.posting_date.date();
     let kind = l.record_type.as_str();
     match bank.style {
         Style::CsvComma | Style::CsvSemicolon => {
