@@ -104,7 +104,7 @@ fn day_rng(cfg: &GenerateConfig) -> rng::Rng {
 }
 
 fn check(cfg: &GenerateConfig) -> Result<()> {
-    cfg.knobs.validate()?;
+    cfg.knobs.validate_for(1)?;
     if cfg.transactions == 0 || cfg.transactions > 50_000_000 {
         return Err(Error::InvalidConfig {
             name: "--transactions".into(),
