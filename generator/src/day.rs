@@ -21,6 +21,8 @@ use super::world::World;
 mod lines;
 mod outcome;
 
+pub(crate) use outcome::assign_truth;
+
 /// What the generator made of a transaction or line (also written into truth as `case`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Case {
@@ -379,7 +381,7 @@ impl<'w> Builder<'w> {
         self.make_late_file()?;
         self.make_declined()?;
         self.number_lines();
-        outcome::assign_truth(self.world, &mut self.day);
+        assign_truth(self.world, &mut self.day);
         self.make_correction();
         Ok(self.day)
     }

@@ -185,7 +185,7 @@ impl World {
         Self::build(date, banks, transactions, transactions / 400, false, rng)
     }
 
-    /// The world of the multi-day generator for `transactions` payments a day: ten times the
+    /// The world of the multi-day generator for `transactions` payments a day: twenty times the
     /// merchants, Zipf-sized within their bank, and of the small ones (at most
     /// [`PAYOUT_MAX_DAILY`] payments a day) a share `payout_bp` (basis points) paid by
     /// payouts. Fee rules keep one rule in force from `date` for 45 days whatever the year.
@@ -196,7 +196,7 @@ impl World {
         payout_bp: u32,
         rng: &mut Rng,
     ) -> Result<World> {
-        let mut w = Self::build(date, banks, transactions, transactions / 40, true, rng)?;
+        let mut w = Self::build(date, banks, transactions, transactions / 20, true, rng)?;
         let total = *w.bank_weights.last().unwrap_or(&1);
         let mut prev = 0;
         let mut payout = vec![false; w.merchants.len()];

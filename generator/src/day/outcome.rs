@@ -27,6 +27,10 @@ pub(crate) fn assign_truth(world: &World, day: &mut Day) {
             t.conv_minor
         };
         let (truth, line_truth): (Truth, Vec<(u32, Truth)>) = match t.case {
+            // Settled after the last day of a multi-day world: no line, nothing matched.
+            _ if t.lines.is_empty() && t.case != Case::NotExpected => {
+                (Truth::unmatched(MismatchType::MissingAtBank), vec![])
+            }
             Case::MissingAtBank => (Truth::unmatched(MismatchType::MissingAtBank), vec![]),
             Case::NotExpected => (Truth::unmatched(MismatchType::None), vec![]),
             Case::Exact
