@@ -57,7 +57,7 @@ impl BankDays {
         let weekend = vec![Weekday::Sat, Weekday::Sun];
         let is_weekday = |d: NaiveDate| d.weekday().num_days_from_monday() < 5;
         let holiday = first_date(first + Days::new(3), is_weekday).map(|d| (2 % k, d));
-        let mut calendars: Vec<Calendar> = world
+        let calendars: Vec<Calendar> = world
             .banks
             .iter()
             .enumerate()
@@ -83,7 +83,6 @@ impl BankDays {
         let lags = (0..k)
             .map(|_| LAG_PROFILES[rng.below(LAG_PROFILES.len() as u64) as usize])
             .collect();
-        calendars.shrink_to_fit();
         Ok(BankDays {
             calendars,
             lags,
