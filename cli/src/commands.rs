@@ -27,9 +27,14 @@ pub enum Command {
         /// Business date, YYYY-MM-DD.
         #[arg(long, value_parser = parse_date)]
         date: BusinessDate,
-        /// Internal transactions of the day.
+        /// Internal transactions of the day (of each weekday with `--days`).
         #[arg(long, default_value_t = 10_000)]
         transactions: usize,
+        /// Consecutive calendar days of one world from `--date` (1 to 31): above 1, payments
+        /// every day, banks settling on their business days, and the truth of every daily
+        /// close (`docs/generator.md`).
+        #[arg(long, default_value_t = 1)]
+        days: u32,
         /// Banks delivering statements (volume is skewed towards the first).
         #[arg(long, default_value_t = 6)]
         banks: usize,

@@ -83,12 +83,13 @@ fn run(command: Command) -> Result<Problems> {
             out,
             date,
             transactions,
+            days,
             banks,
             seed,
             mix,
             force,
         } => {
-            let knobs = Knobs::from_mix(&mix)?;
+            let knobs = Knobs::for_days(days, &mix)?;
             let cfg = GenerateConfig {
                 out,
                 date,
@@ -97,6 +98,7 @@ fn run(command: Command) -> Result<Problems> {
                 seed,
                 knobs,
                 force,
+                days,
             };
             out!("{}", generate(&cfg)?.summary(&cfg.out));
         }

@@ -183,6 +183,7 @@ async fn late_and_corrected_deliveries_reconcile_only_their_partitions() -> Resu
         seed: 5,
         knobs: Knobs::default(),
         force: true,
+        days: 1,
     })?;
     // Hold back the late file (bank_01, day before) and bank_02's correction: v1 lands first.
     let root = dir.path();

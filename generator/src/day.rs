@@ -21,6 +21,8 @@ use super::world::World;
 mod lines;
 mod outcome;
 
+pub(crate) use outcome::assign_truth;
+
 /// What the generator made of a transaction or line (also written into truth as `case`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Case {
@@ -37,6 +39,13 @@ pub enum Case {
     LateFile,
     OrphanUnknownId,
     OrphanNoId,
+    /// Multi-day world: a payment the ledger extract brings a day after its event.
+    LedgerLate,
+    /// Multi-day world: a payment the bank posts one business day after its window.
+    LateSettlement,
+    /// Multi-day world: a DECLINED or PENDING transaction of the ledger, never expected at
+    /// the bank.
+    NotExpected,
 }
 
 impl Case {
@@ -55,6 +64,9 @@ impl Case {
             Case::LateFile => "late_file",
             Case::OrphanUnknownId => "orphan_unknown_id",
             Case::OrphanNoId => "orphan_no_id",
+            Case::LedgerLate => "ledger_late",
+            Case::LateSettlement => "late_settlement",
+            Case::NotExpected => "not_expected",
         }
     }
 }
@@ -73,7 +85,7 @@ pub struct Truth {
 }
 
 impl Truth {
-    fn unmatched(mismatch: MismatchType) -> Self {
+    pub(crate) fn unmatched(mismatch: MismatchType) -> Self {
         Truth {
             status: ReconciledStatus::Unmatched,
             mismatch,
@@ -98,7 +110,11 @@ pub struct Txn {
     pub method: PaymentMethod,
     pub original: Option<u32>,
     pub case: Case,
+    /// The date of its event (its partition in the one-day world).
     pub business_date: BusinessDate,
+    /// The date of the ledger extract that carries it: its event date, or the next day for a
+    /// payment the ledger delivers late (multi-day world).
+    pub ledger_date: BusinessDate,
     /// Amount in the bank's settlement currency, minor units.
     pub conv_minor: i64,
     /// Expected fee in the settlement currency, minor units (0 for refunds and chargebacks).
@@ -109,7 +125,11 @@ pub struct Txn {
 
 pub struct Line {
     pub bank: usize,
+    /// The date of the delivery (statement) the line belongs to.
     pub business_date: BusinessDate,
+    /// The line's own posting date: its delivery's date, or another day (a line booked just
+    /// after midnight, a missed delivery's line sent with the next one) in the multi-day world.
+    pub posting_date: BusinessDate,
     pub seq: u32,
     pub statement_id: String,
     /// Transaction id as written on the line (None: the bank left it out).
@@ -141,12 +161,12 @@ pub struct Day {
     pub tolerances: Tolerances,
 }
 
-fn compact(date: BusinessDate) -> String {
+pub(crate) fn compact(date: BusinessDate) -> String {
     date.to_string().replace('-', "")
 }
 
 /// Draws an amount in minor units, log-uniform-ish between 1 and ~5 000 major units.
-fn draw_amount(rng: &mut Rng, currency: Currency) -> i64 {
+pub(crate) fn draw_amount(rng: &mut Rng, currency: Currency) -> i64 {
     let decade = *rng.pick(&[2u32, 3, 3, 3, 4, 4, 4, 5]);
     let lo = 10i64.pow(decade);
     let minor = rng.range(lo, lo * 10 - 1);
@@ -175,10 +195,11 @@ impl<'w> Builder<'w> {
                 lines: Vec::new(),
                 declined: Vec::new(),
                 correction: None,
-                // One day settles the same day: a transaction without its line is missing
-                // at the bank at its own close.
+                // Same-day settlement: an unmatched transaction is MISSING_AT_BANK at its own
+                // close.
                 tolerances: Tolerances {
                     settlement_window_days: 0,
+                    carry_grace_days: 2,
                     ..Tolerances::default()
                 },
             },
@@ -255,6 +276,7 @@ impl<'w> Builder<'w> {
             original: None,
             case,
             business_date: date,
+            ledger_date: date,
             conv_minor,
             fee_minor: 0,
             lines: Vec::new(),
@@ -359,7 +381,7 @@ impl<'w> Builder<'w> {
         self.make_late_file()?;
         self.make_declined()?;
         self.number_lines();
-        self.assign_truth();
+        assign_truth(self.world, &mut self.day);
         self.make_correction();
         Ok(self.day)
     }

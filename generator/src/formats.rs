@@ -96,7 +96,7 @@ fn push_86(out: &mut String, info: &str) {
 
 /// One line as an MT940 `:61:` entry with its structured `:86:`.
 pub fn mt940_entry(out: &mut String, l: &Line, merchant: Option<&str>, currency: Currency) {
-    let d = l.business_date.date();
+    let d = l.posting_date.date();
     let mark = match (l.amount_minor < 0, l.record_type) {
         (true, RecordType::Chargeback) => "RC",
         (true, _) => "D",
@@ -205,7 +205,7 @@ fn xml_text(out: &mut String, s: &str) {
 
 /// One line as a camt.053 `<Ntry>`; `merchant` is (id, name).
 pub fn camt_entry(out: &mut String, l: &Line, merchant: Option<(&str, &str)>, currency: Currency) {
-    let date = l.business_date;
+    let date = l.posting_date;
     let _ = write!(
         out,
         "      <Ntry>\n        <NtryRef>{:08}</NtryRef>\n        <Amt Ccy=\"{currency}\">",
@@ -410,6 +410,7 @@ mod tests {
         Ok(Line {
             bank: 0,
             business_date: BusinessDate::parse("2026-11-20")?,
+            posting_date: BusinessDate::parse("2026-11-20")?,
             seq,
             statement_id: format!("bank_07-20261120-{seq:08}"),
             txn_ref: (!seq.is_multiple_of(3)).then(|| format!("TX-20261120-{seq:09}")),

@@ -1,4 +1,5 @@
-//! `recon generate`: one realistic, reproducible business day with its ground truth.
+//! `recon generate`: one realistic, reproducible business day with its ground truth, or
+//! (`--days N`) N consecutive days of one world with the truth of every daily close.
 //!
 //! Same arguments give a byte-identical tree: every random choice comes from one seeded
 //! stream per part, and every file is assembled in a fixed order.
@@ -8,6 +9,7 @@ pub mod formats;
 pub mod knobs;
 pub mod mapping;
 pub mod rng;
+pub mod span;
 pub mod text;
 pub mod topics;
 pub mod truth;
@@ -48,6 +50,9 @@ pub struct GenerateConfig {
     pub knobs: Knobs,
     /// Replace the layout's directories if `out` already holds a day.
     pub force: bool,
+    /// Consecutive calendar days of one world from `date` (1: the one-day world; `transactions`
+    /// is then the payments of each weekday).
+    pub days: u32,
 }
 
 /// What was generated, for the command's summary.
@@ -104,7 +109,13 @@ fn day_rng(cfg: &GenerateConfig) -> rng::Rng {
 }
 
 fn check(cfg: &GenerateConfig) -> Result<()> {
-    cfg.knobs.validate()?;
+    if cfg.days == 0 || cfg.days > span::MAX_DAYS {
+        return Err(Error::InvalidConfig {
+            name: "--days".into(),
+            reason: format!("must be between 1 and {}", span::MAX_DAYS),
+        });
+    }
+    cfg.knobs.validate_for(cfg.days)?;
     if cfg.transactions == 0 || cfg.transactions > 50_000_000 {
         return Err(Error::InvalidConfig {
             name: "--transactions".into(),
@@ -123,8 +134,50 @@ fn model(cfg: &GenerateConfig) -> Result<(world::World, day::Day, rng::Rng)> {
     Ok((world, day, rng.fork(3)))
 }
 
-/// Builds the day in memory (world, transactions, lines, truth and every file).
+/// The multi-day world and the random stream left for the topics.
+fn span_model(cfg: &GenerateConfig) -> Result<(world::World, span::Span, rng::Rng)> {
+    check(cfg)?;
+    let mut rng = day_rng(cfg);
+    let world = world::World::for_span(
+        cfg.date,
+        cfg.banks,
+        cfg.transactions,
+        cfg.knobs.payout_merchants,
+        &mut rng.fork(1),
+    )?;
+    let base = rng.fork(2).next_u64();
+    let topics = rng.fork(3);
+    let span = span::build(
+        &world,
+        &cfg.knobs,
+        cfg.days,
+        cfg.transactions,
+        base,
+        &mut rng.fork(4),
+    )?;
+    Ok((world, span, topics))
+}
+
+/// Builds a multi-day world in memory (`cfg.days` above 1): the world, its days and every file.
+pub fn build_span(cfg: &GenerateConfig) -> Result<(world::World, span::Span, write::Tree)> {
+    let (world, span, mut topic_rng) = span_model(cfg)?;
+    let (main, topics) = std::thread::scope(|s| {
+        let topics = s.spawn(|| span::topics(&world, &span, &cfg.knobs, &mut topic_rng));
+        let main = span::files(&world, &span, &cfg.knobs);
+        (main, topics.join())
+    });
+    let mut tree = main?;
+    tree.extend(topics.map_err(|_| Error::Invariant("topic writer panicked".into()))??);
+    Ok((world, span, tree))
+}
+
+/// Builds the day in memory (world, transactions, lines, truth and every file); with
+/// `cfg.days` above 1, the multi-day world (its days' transactions and lines in one `Day`).
 pub fn build(cfg: &GenerateConfig) -> Result<(world::World, day::Day, write::Tree)> {
+    if cfg.days > 1 {
+        let (world, span, tree) = build_span(cfg)?;
+        return Ok((world, span.day, tree));
+    }
     let (world, day, mut topic_rng) = model(cfg)?;
     let (main, topics) = std::thread::scope(|s| {
         let topics = s.spawn(|| topics::topics(&world, &day, &cfg.knobs, &mut topic_rng));
@@ -155,6 +208,9 @@ pub fn generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
     let started = Instant::now();
     check(cfg)?;
     prepare_out(&cfg.out, cfg.force)?;
+    if cfg.days > 1 {
+        return generate_span(cfg, started);
+    }
     let (world, day, mut topic_rng) = model(cfg)?;
     let (main, topics) = std::thread::scope(|s| {
         let topics = s.spawn(|| {
@@ -189,6 +245,40 @@ pub fn generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         bytes: bytes + topic_bytes,
         transactions: day.txns.len(),
         statement_lines: day.lines.len(),
+        banks,
+        elapsed_ms: started.elapsed().as_millis(),
+        truth_summary,
+    })
+}
+
+fn generate_span(cfg: &GenerateConfig, started: Instant) -> Result<GenerateReport> {
+    let (world, span, tree) = build_span(cfg)?;
+    let bytes = write_tree(&cfg.out, &tree)?;
+    let truth_summary: serde_json::Value = serde_json::from_slice(
+        tree.get("truth/summary.json")
+            .map(Vec::as_slice)
+            .unwrap_or(b"{}"),
+    )?;
+    let banks = world
+        .banks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let n = span.day.lines.iter().filter(|l| l.bank == i).count();
+            (b.id.to_string(), b.style.name(), b.currency.to_string(), n)
+        })
+        .collect();
+    let last = span.last();
+    Ok(GenerateReport {
+        files: tree.len(),
+        bytes,
+        transactions: span
+            .day
+            .txns
+            .iter()
+            .filter(|t| t.ledger_date.date() <= last)
+            .count(),
+        statement_lines: span.day.lines.len(),
         banks,
         elapsed_ms: started.elapsed().as_millis(),
         truth_summary,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use recon_shared::Result;
+use recon_shared::ids::BusinessDate;
 use recon_shared::records::TxnStatus;
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -114,13 +115,85 @@ fn txn_value(world: &World, day: &Day, t: &Txn, status: TxnStatus, event_ms: i64
 /// `topics/transactions_topic.jsonl` and `topics/fraud_signals_topic.jsonl`.
 pub fn topics(world: &World, day: &Day, knobs: &Knobs, rng: &mut Rng) -> Result<Tree> {
     let date = world.date;
-    let streamed = day
+    let streamed: Vec<&Txn> = day
         .txns
         .iter()
         .filter(|t| t.business_date == date)
-        .chain(day.declined.iter());
+        .chain(day.declined.iter())
+        .collect();
+    topics_of(world, day, knobs, rng, &[(date, streamed)])
+}
+
+/// The topics of several days, one file per topic with every day in arrival order: for each
+/// date, the transactions streamed that day and the day's fraud signals.
+pub(crate) fn topics_of(
+    world: &World,
+    day: &Day,
+    knobs: &Knobs,
+    rng: &mut Rng,
+    days: &[(BusinessDate, Vec<&Txn>)],
+) -> Result<Tree> {
     let mut events = Vec::new();
     let mut signals = Vec::new();
+    for (date, streamed) in days {
+        day_events(
+            world,
+            day,
+            knobs,
+            rng,
+            *date,
+            streamed,
+            &mut events,
+            &mut signals,
+        );
+    }
+    let mut sig_events = Vec::with_capacity(signals.len());
+    for (dc, txn, score, inferred, n, high) in signals {
+        let mut v = json!({
+            "fraud_signal_id": format!("FS-{dc}-{n:09}"),
+            "transaction_id": txn,
+            "fraud_score": Decimal::new(score, 4).to_string(),
+            "model_version": "fraud-gbm-2026.11.2",
+            "inference_time": rfc3339_ms(inferred),
+        });
+        if high {
+            v["reason_code"] = json!(*rng.pick(&["VELOCITY", "DEVICE_MISMATCH", "GEO_ANOMALY"]));
+        }
+        let sent = inferred + rng.range(0, 1000);
+        sig_events.push(Event {
+            arrival_ms: arrival(rng, knobs, sent),
+            key: txn,
+            value: v.to_string(),
+        });
+    }
+    let mut tree = Tree::new();
+    tree.insert(
+        "topics/transactions_topic.jsonl".into(),
+        topic_file("transactions_topic", events, knobs, rng),
+    );
+    tree.insert(
+        "topics/fraud_signals_topic.jsonl".into(),
+        topic_file("fraud_signals_topic", sig_events, knobs, rng),
+    );
+    Ok(tree)
+}
+
+/// A fraud signal before it is sent: (date as `yyyymmdd`, transaction id, score, inference
+/// time, number within its day, high risk).
+type Signal = (String, String, i64, i64, usize, bool);
+
+/// One day's transaction events and fraud signals.
+#[allow(clippy::too_many_arguments)]
+fn day_events(
+    world: &World,
+    day: &Day,
+    knobs: &Knobs,
+    rng: &mut Rng,
+    date: BusinessDate,
+    streamed: &[&Txn],
+    events: &mut Vec<Event>,
+    signals: &mut Vec<Signal>,
+) {
     let dc = date.to_string().replace('-', "");
     let mut n_signals = 0usize;
     for t in streamed {
@@ -153,7 +226,7 @@ pub fn topics(world: &World, day: &Day, knobs: &Knobs, rng: &mut Rng) -> Result<
                 rng.range(0, 6000)
             };
             let inferred = t.event_ms + rng.range(100, 1500);
-            signals.push((t.id.clone(), score, inferred, n_signals, high));
+            signals.push((dc.clone(), t.id.clone(), score, inferred, n_signals, high));
         }
     }
     let fr = u64::from(knobs.fraud_reference.max(1));
@@ -167,6 +240,7 @@ pub fn topics(world: &World, day: &Day, knobs: &Knobs, rng: &mut Rng) -> Result<
         n_signals += 1;
         let score = rng.range(0, 9999);
         signals.push((
+            dc.clone(),
             format!("TX-{dc}-F{:08}", i + 1),
             score,
             midnight + rng.range(0, 86_399_000),
@@ -174,33 +248,4 @@ pub fn topics(world: &World, day: &Day, knobs: &Knobs, rng: &mut Rng) -> Result<
             score > 8000,
         ));
     }
-    let mut sig_events = Vec::with_capacity(signals.len());
-    for (txn, score, inferred, n, high) in signals {
-        let mut v = json!({
-            "fraud_signal_id": format!("FS-{dc}-{n:09}"),
-            "transaction_id": txn,
-            "fraud_score": Decimal::new(score, 4).to_string(),
-            "model_version": "fraud-gbm-2026.11.2",
-            "inference_time": rfc3339_ms(inferred),
-        });
-        if high {
-            v["reason_code"] = json!(*rng.pick(&["VELOCITY", "DEVICE_MISMATCH", "GEO_ANOMALY"]));
-        }
-        let sent = inferred + rng.range(0, 1000);
-        sig_events.push(Event {
-            arrival_ms: arrival(rng, knobs, sent),
-            key: txn,
-            value: v.to_string(),
-        });
-    }
-    let mut tree = Tree::new();
-    tree.insert(
-        "topics/transactions_topic.jsonl".into(),
-        topic_file("transactions_topic", events, knobs, rng),
-    );
-    tree.insert(
-        "topics/fraud_signals_topic.jsonl".into(),
-        topic_file("fraud_signals_topic", sig_events, knobs, rng),
-    );
-    Ok(tree)
 }

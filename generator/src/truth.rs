@@ -30,7 +30,7 @@ pub fn canonical_line(world: &World, l: &Line) -> Result<StatementLine> {
         statement_id: StatementId::new(&l.statement_id)?,
         transaction_id: l.txn_ref.as_deref().map(TransactionId::new).transpose()?,
         bank_id: world.banks[l.bank].id.clone(),
-        posting_date: l.business_date,
+        posting_date: l.posting_date,
         amount_posted: settle.from_minor(l.amount_minor),
         currency: settle,
         fee_charged: settle.from_minor(l.fee_minor),

@@ -75,6 +75,7 @@ pub struct Bank {
 }
 
 pub struct World {
+    /// The (first) business date.
     pub date: BusinessDate,
     pub banks: Vec<Bank>,
     /// Cumulative volume weights of the banks (Zipf: a few carry most).
@@ -89,7 +90,17 @@ pub struct World {
     pub fee_rules: Vec<FeeRule>,
     pub currencies: Vec<Currency>,
     pub fx: FxTable,
+    /// Cumulative volume weights of each bank's merchants, in `bank_merchants` order (Zipf:
+    /// a few large merchants, a long tail of small ones); empty in the one-day world, whose
+    /// merchants are picked uniformly.
+    pub merchant_weights: Vec<Vec<u64>>,
+    /// Whether each merchant is paid by payouts (multi-day world; all false in the one-day one).
+    pub payout: Vec<bool>,
 }
+
+/// Most payments a day a merchant paid by payouts may expect, so that its open payments stay
+/// well within one many-to-one search (`max_group_candidates`).
+pub const PAYOUT_MAX_DAILY: u64 = 10;
 
 const BANK_CURRENCIES: [(&str, &str); 8] = [
     ("USD", "America/New_York"),
@@ -164,10 +175,65 @@ fn date(s: &str) -> Result<NaiveDate> {
 }
 
 impl World {
+    /// The world of the one-day generator: `transactions / 400` merchants picked uniformly.
     pub fn new(
         date: BusinessDate,
         banks: usize,
         transactions: usize,
+        rng: &mut Rng,
+    ) -> Result<World> {
+        Self::build(date, banks, transactions, transactions / 400, false, rng)
+    }
+
+    /// The world of the multi-day generator for `transactions` payments a day: twenty times the
+    /// merchants, Zipf-sized within their bank, and of the small ones (at most
+    /// [`PAYOUT_MAX_DAILY`] payments a day) a share `payout_bp` (basis points) paid by
+    /// payouts. Fee rules keep one rule in force from `date` for 45 days whatever the year.
+    pub fn for_span(
+        date: BusinessDate,
+        banks: usize,
+        transactions: usize,
+        payout_bp: u32,
+        rng: &mut Rng,
+    ) -> Result<World> {
+        let mut w = Self::build(date, banks, transactions, transactions / 20, true, rng)?;
+        let total = *w.bank_weights.last().unwrap_or(&1);
+        let mut prev = 0;
+        let mut payout = vec![false; w.merchants.len()];
+        let mut weights = Vec::with_capacity(w.banks.len());
+        for (b, ms) in w.bank_merchants.iter().enumerate() {
+            let bank_weight = w.bank_weights[b] - prev;
+            prev = w.bank_weights[b];
+            let mut acc = 0u64;
+            let cum: Vec<u64> = (0..ms.len() as u64)
+                .map(|r| {
+                    acc += 1_000_000 / (r + 1);
+                    acc
+                })
+                .collect();
+            let bank_total = acc.max(1);
+            for (r, m) in ms.iter().enumerate() {
+                let own = 1_000_000 / (r as u64 + 1);
+                // Expected payments a day: transactions x bank share x merchant share.
+                let daily =
+                    u128::from(transactions as u64) * u128::from(bank_weight) * u128::from(own)
+                        / (u128::from(total) * u128::from(bank_total));
+                payout[*m as usize] =
+                    r > 0 && daily <= u128::from(PAYOUT_MAX_DAILY) && rng.chance(payout_bp);
+            }
+            weights.push(cum);
+        }
+        w.merchant_weights = weights;
+        w.payout = payout;
+        Ok(w)
+    }
+
+    fn build(
+        date: BusinessDate,
+        banks: usize,
+        transactions: usize,
+        merchants: usize,
+        span: bool,
         rng: &mut Rng,
     ) -> Result<World> {
         if banks == 0 || banks > 99 {
@@ -195,7 +261,7 @@ impl World {
             })
             .collect();
 
-        let n_merchants = (transactions / 400).clamp(banks.len().max(20), 5000);
+        let n_merchants = merchants.clamp(banks.len().max(20), 5000);
         let mut merchants = Vec::with_capacity(n_merchants);
         let mut merchant_bank = Vec::with_capacity(n_merchants);
         let mut bank_merchants = vec![Vec::new(); banks.len()];
@@ -230,7 +296,7 @@ impl World {
             .map(|(c, _, _)| Currency::new(c))
             .collect::<Result<Vec<_>>>()?;
         let fx = fx_table(&currencies, rng)?;
-        let fee_rules = fee_rules(&banks, date, rng)?;
+        let fee_rules = fee_rules(&banks, date, span, rng)?;
         let policies = policies(&merchants)?;
         Ok(World {
             date,
@@ -244,6 +310,8 @@ impl World {
             fee_rules,
             currencies,
             fx,
+            merchant_weights: Vec::new(),
+            payout: vec![false; n_merchants],
         })
     }
 }
@@ -273,8 +341,20 @@ pub fn fx_table(currencies: &[Currency], rng: &mut Rng) -> Result<FxTable> {
     Ok(fx)
 }
 
-fn fee_rules(banks: &[Bank], day: BusinessDate, rng: &mut Rng) -> Result<Vec<FeeRule>> {
+/// Per bank: an expired rule, the rule in force, travel and gambling overrides, and the rule
+/// that starts in 45 days. With `span` (the multi-day world) the rule in force and the
+/// overrides start no later than `day`, so no rule changes within the generated days.
+fn fee_rules(banks: &[Bank], day: BusinessDate, span: bool, rng: &mut Rng) -> Result<Vec<FeeRule>> {
     let mut rules = Vec::new();
+    let not_after_day = |d: NaiveDate| if span { d.min(day.date()) } else { d };
+    let current_from = not_after_day(date("2026-01-01")?);
+    let expired_to = current_from.pred_opt().unwrap_or(current_from);
+    let expired_from = if span {
+        date("2024-01-01")?.min(expired_to - chrono::Days::new(365))
+    } else {
+        date("2024-01-01")?
+    };
+    let overrides_from = not_after_day(date("2025-06-01")?);
     for bank in banks {
         let fixed = if bank.currency.exponent() == 0 {
             Decimal::from(rng.range(10, 40))
@@ -311,8 +391,8 @@ fn fee_rules(banks: &[Bank], day: BusinessDate, rng: &mut Rng) -> Result<Vec<Fee
             format!("{b}-base-2024"),
             None,
             Decimal::new(rng.range(900, 1900), 3),
-            date("2024-01-01")?,
-            Some(date("2025-12-31")?),
+            expired_from,
+            Some(expired_to),
         )?);
         // The next rule starts in 45 days; the current one ends the day before (two rules in
         // force for one bank and category on one date are refused).
@@ -321,21 +401,21 @@ fn fee_rules(banks: &[Bank], day: BusinessDate, rng: &mut Rng) -> Result<Vec<Fee
             format!("{b}-base-2026"),
             None,
             Decimal::new(rng.range(1200, 2900), 3),
-            date("2026-01-01")?,
+            current_from,
             next_year.pred_opt(),
         )?);
         rules.push(mk(
             format!("{b}-travel"),
             Some("travel"),
             Decimal::new(rng.range(2500, 3500), 3),
-            date("2025-06-01")?,
+            overrides_from,
             None,
         )?);
         rules.push(mk(
             format!("{b}-gambling"),
             Some("gambling"),
             Decimal::new(rng.range(3500, 4500), 3),
-            date("2025-06-01")?,
+            overrides_from,
             None,
         )?);
         rules.push(mk(

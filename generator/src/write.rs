@@ -50,7 +50,7 @@ fn write_line(out: &mut String, world: &World, l: &Line) {
         .map(|m| world.merchants[m as usize].merchant_id.as_str())
         .unwrap_or("");
     let txn = l.txn_ref.as_deref().unwrap_or("");
-    let date = l.business_date.date();
+    let date = l.posting_date.date();
     let kind = l.record_type.as_str();
     match bank.style {
         Style::CsvComma | Style::CsvSemicolon => {
@@ -125,7 +125,8 @@ fn write_line(out: &mut String, world: &World, l: &Line) {
     }
 }
 
-fn write_txn(out: &mut String, world: &World, day: &Day, t: &Txn) {
+/// One ledger extract row of `t`.
+pub(crate) fn write_txn(out: &mut String, world: &World, day: &Day, t: &Txn) {
     let orig = t
         .original
         .map(|o| day.txns[o as usize].id.as_str())
@@ -158,7 +159,7 @@ fn file_chunks<T>(records: &[T]) -> Vec<&[T]> {
 }
 
 /// Files of a header and records (CSV, JSON lines), with their record counts.
-fn plain_files<R: AsRef<str>>(head: &str, records: &[R]) -> Vec<(Vec<u8>, u64)> {
+pub(crate) fn plain_files<R: AsRef<str>>(head: &str, records: &[R]) -> Vec<(Vec<u8>, u64)> {
     file_chunks(records)
         .into_iter()
         .map(|chunk| {
@@ -173,13 +174,15 @@ fn plain_files<R: AsRef<str>>(head: &str, records: &[R]) -> Vec<(Vec<u8>, u64)> 
         .collect()
 }
 
-/// One bank's statement files for `date` in the bank's style, with their record counts.
-fn statement_files(
+/// One bank's statement files for `date` in the bank's style, with their record counts;
+/// MT940 and camt.053 balances open at `opening_minor`.
+pub(crate) fn statement_files(
     world: &World,
     bank: usize,
     date: BusinessDate,
     generated_at: DateTime<Utc>,
     lines: &[&Line],
+    opening_minor: i64,
 ) -> Vec<(Vec<u8>, u64)> {
     let b = &world.banks[bank];
     let records = bank_records(world, lines);
@@ -188,7 +191,7 @@ fn statement_files(
         bank_id: b.id.as_str(),
         currency: b.currency,
         date,
-        opening_minor: formats::opening_balance_minor(bank, b.currency),
+        opening_minor,
         created: generated_at,
     };
     let bodies = match b.style {
@@ -204,7 +207,7 @@ fn statement_files(
 
 /// Adds the files of one delivery (bytes and record count each) with their manifest.
 #[allow(clippy::too_many_arguments)]
-fn delivery(
+pub(crate) fn delivery(
     tree: &mut Tree,
     prefix: &str,
     source: &str,
@@ -240,7 +243,8 @@ fn delivery(
     Ok(())
 }
 
-fn at(date: BusinessDate, days: u64, h: u32, m: u32) -> DateTime<Utc> {
+/// `h:m` UTC on the day `days` after `date`.
+pub(crate) fn at(date: BusinessDate, days: u64, h: u32, m: u32) -> DateTime<Utc> {
     (date.date() + chrono::Days::new(days))
         .and_hms_opt(h, m, 0)
         .unwrap_or_default()
@@ -265,7 +269,7 @@ fn bank_records(world: &World, lines: &[&Line]) -> Vec<Rec> {
     out
 }
 
-fn jsonl<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
+pub(crate) fn jsonl<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     for r in rows {
         serde_json::to_writer(&mut out, r)?;
@@ -274,12 +278,19 @@ fn jsonl<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Everything but the topics.
-pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tree> {
-    let mut tree = Tree::new();
+/// The ledger extract's header line.
+pub(crate) const LEDGER_HEADER: &str = "transaction_id,merchant_id,user_id,amount,currency,status,event_time,payment_method,original_transaction_id\n";
+
+/// The files of `config/` but the calendars: source mappings, FX for each of `fx_dates` (the
+/// world's one table), merchants, policies, fee rules, `tolerances`, users and the knobs.
+pub(crate) fn config_files(
+    tree: &mut Tree,
+    world: &World,
+    tolerances: &recon_shared::rules::Tolerances,
+    knobs: Vec<(String, rust_decimal::Decimal)>,
+    fx_dates: &[BusinessDate],
+) -> Result<()> {
     let date = world.date;
-    let prev = date.pred()?;
-    // Config.
     for (i, _) in world.banks.iter().enumerate() {
         let m = mapping_for(world, i)?;
         tree.insert(
@@ -291,14 +302,9 @@ pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tre
         format!("config/sources/{LEDGER_SOURCE}.json"),
         serde_json::to_vec_pretty(&ledger_mapping()?)?,
     );
-    tree.insert(
-        format!("config/fx/{date}.csv"),
-        world.fx.to_csv().into_bytes(),
-    );
-    tree.insert(
-        format!("config/fx/{prev}.csv"),
-        world.fx.to_csv().into_bytes(),
-    );
+    for d in fx_dates {
+        tree.insert(format!("config/fx/{d}.csv"), world.fx.to_csv().into_bytes());
+    }
     tree.insert("config/merchants.jsonl".into(), jsonl(&world.merchants)?);
     tree.insert("config/policies.jsonl".into(), jsonl(&world.policies)?);
     tree.insert(
@@ -307,7 +313,7 @@ pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tre
     );
     tree.insert(
         "config/rules/tolerances.json".into(),
-        serde_json::to_vec_pretty(&day.tolerances)?,
+        serde_json::to_vec_pretty(tolerances)?,
     );
     let mut users = Vec::with_capacity(world.users);
     let mut urng = Rng::new(u64::from(
@@ -326,15 +332,27 @@ pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tre
         }));
     }
     tree.insert("config/users.jsonl".into(), jsonl(&users)?);
-    let knob_doc: BTreeMap<String, String> = knobs
-        .describe()
-        .into_iter()
-        .map(|(k, v)| (k, v.to_string()))
-        .collect();
+    let knob_doc: BTreeMap<String, String> =
+        knobs.into_iter().map(|(k, v)| (k, v.to_string())).collect();
     tree.insert(
         "config/generator.json".into(),
         serde_json::to_vec_pretty(&knob_doc)?,
     );
+    Ok(())
+}
+
+/// Everything but the topics.
+pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tree> {
+    let mut tree = Tree::new();
+    let date = world.date;
+    let prev = date.pred()?;
+    config_files(
+        &mut tree,
+        world,
+        &day.tolerances,
+        knobs.describe_for(1),
+        &[date, prev],
+    )?;
 
     // Ledger extracts (today and the late file's day).
     for d in [date, prev] {
@@ -348,7 +366,7 @@ pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tre
                 s
             })
             .collect();
-        let head = "transaction_id,merchant_id,user_id,amount,currency,status,event_time,payment_method,original_transaction_id\n";
+        let head = LEDGER_HEADER;
         delivery(
             &mut tree,
             "landing/",
@@ -388,7 +406,14 @@ pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tre
             generated,
             stem,
             b.style.extension(),
-            statement_files(world, bank, d, generated, &lines),
+            statement_files(
+                world,
+                bank,
+                d,
+                generated,
+                &lines,
+                formats::opening_balance_minor(bank, b.currency),
+            ),
         )?;
     }
     if let Some((bank, v1)) = &day.correction {
@@ -404,7 +429,14 @@ pub fn landing_and_config(world: &World, day: &Day, knobs: &Knobs) -> Result<Tre
             generated,
             "statements_v1",
             b.style.extension(),
-            statement_files(world, *bank, date, generated, &lines),
+            statement_files(
+                world,
+                *bank,
+                date,
+                generated,
+                &lines,
+                formats::opening_balance_minor(*bank, b.currency),
+            ),
         )?;
     }
     tree.extend(truth_files(world, day)?);

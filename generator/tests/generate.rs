@@ -24,6 +24,7 @@ fn cfg(seed: u64, transactions: usize) -> Result<GenerateConfig> {
         seed,
         knobs: Knobs::default(),
         force: false,
+        days: 1,
     })
 }
 

@@ -31,6 +31,7 @@ pub fn day(dir: &Path, transactions: usize, seed: u64) -> Result<()> {
         seed,
         knobs: Knobs::default(),
         force: true,
+        days: 1,
     })?;
     Ok(())
 }

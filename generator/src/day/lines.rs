@@ -92,6 +92,7 @@ impl Builder<'_> {
         Ok(Line {
             bank: tx.bank,
             business_date: tx.business_date,
+            posting_date: tx.business_date,
             seq: 0,
             statement_id: String::new(),
             txn_ref: with_id.then(|| tx.id.clone()),
@@ -194,7 +195,12 @@ impl Builder<'_> {
                     let l = self.line_for(t, conv, 0, RecordType::Refund, true, case)?;
                     self.push_line(l);
                 }
-                Case::OrphanNoId | Case::OrphanUnknownId => {}
+                // Cases of the multi-day world only (`crate::span`).
+                Case::OrphanNoId
+                | Case::OrphanUnknownId
+                | Case::LedgerLate
+                | Case::LateSettlement
+                | Case::NotExpected => {}
             }
         }
         // Batched payouts: groups of 2..=5 of one merchant's batch transactions.
@@ -299,6 +305,7 @@ impl Builder<'_> {
             let line = Line {
                 bank,
                 business_date: self.world.date,
+                posting_date: self.world.date,
                 seq: 0,
                 statement_id: String::new(),
                 txn_ref: unknown_id.then(|| format!("TX-{dc}-X{:08}", i + 1)),
