@@ -292,6 +292,10 @@ fn replay(seed: u64, transactions: usize, days: u32, mix: &[&str]) -> Result<usi
     let day = &span.day;
     let bd = &span.bank_days;
     let tol: Tolerances = serde_json::from_slice(&tree["config/rules/tolerances.json"])?;
+    let same_day = Tolerances {
+        settlement_window_days: 0,
+        ..tol.clone()
+    };
     let fx = FxTable::from_csv(&text(&tree, &format!("config/fx/{FIRST}.csv"))?)?;
     let mut truth: BTreeMap<(NaiveDate, String, String), BTreeMap<String, String>> =
         rows(&tree, "truth/closes.csv")?
@@ -324,6 +328,7 @@ fn replay(seed: u64, transactions: usize, days: u32, mix: &[&str]) -> Result<usi
     };
     let mut checked = 0;
     for (bank, b) in world.banks.iter().enumerate() {
+        let every_day = Calendar::every_day(b.id.clone());
         let (mut open_t, mut open_l) = (BTreeSet::new(), BTreeSet::new());
         for d in &span.dates {
             let c = d.date();
@@ -362,8 +367,11 @@ fn replay(seed: u64, transactions: usize, days: u32, mix: &[&str]) -> Result<usi
                 lines: &lrefs,
                 categories: &categories,
                 fee_rules: &world.fee_rules,
-                tolerances: &tol,
+                // The window is this replay's (above): the engine's own is shut.
+                tolerances: &same_day,
                 fx: &fx,
+                calendar: &every_day,
+                awaiting: false,
             })?;
             let cur = result.currency;
             let outcomes = result
