@@ -10,6 +10,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod days;
+pub use days::{DaysReport, accuracy_days};
+
 /// The outcome of one transaction or line, as truth states it or the index found it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {

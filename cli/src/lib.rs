@@ -106,6 +106,14 @@ fn run(command: Command) -> Result<Problems> {
             return run_day(&RunConfig { data, date }, &mut say);
         }
         Command::Close(DayArgs { data, date }) => return close_day(&data, date, &mut say),
+        Command::Accuracy { data, json } if data.join("truth/closes.csv").is_file() => {
+            let report = accuracy::accuracy_days(&data)?;
+            if json {
+                outln!("{}", report.to_json());
+            } else {
+                out!("{}", report.table());
+            }
+        }
         Command::Accuracy { data, json } => {
             let report = accuracy::accuracy(&data)?;
             if json {
