@@ -3,7 +3,8 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/recon-target
 RECON := $(CARGO_TARGET_DIR)/release/recon
 DEMO_DIR ?= data/demo
-DEMO_DATE ?= 2026-11-20
+DEMO_DATE ?= 2026-11-16
+DEMO_DAYS ?= 7
 DEMO_TXNS ?= 100000
 NEXTEST_PROFILE ?= default
 # Infrastructure tooling (cfn-lint, cargo-lambda, zig): one venv outside the clone.
@@ -23,9 +24,9 @@ help: ## list the targets
 build-cli: ## build the release `recon` binary
 	cargo build --release -p recon-cli
 
-demo: build-cli ## generate a day, run the whole local pipeline, print the close and its accuracy
-	$(RECON) generate --out $(DEMO_DIR) --date $(DEMO_DATE) --transactions $(DEMO_TXNS) --force
-	$(RECON) run --data $(DEMO_DIR) --date $(DEMO_DATE)
+demo: build-cli ## generate a week of one world, run the pipeline, close the days in order (breaks open and resolve), score every close
+	$(RECON) generate --out $(DEMO_DIR) --date $(DEMO_DATE) --days $(DEMO_DAYS) --transactions $(DEMO_TXNS) --force
+	$(RECON) run --data $(DEMO_DIR) --date $(DEMO_DATE) --through $$(date -u -d "$(DEMO_DATE) + $$(($(DEMO_DAYS) - 1)) days" +%F)
 	$(RECON) accuracy --data $(DEMO_DIR)
 
 test: fmt-check clippy lint-infra nextest ## everything CI runs: format, lints, the whole test suite

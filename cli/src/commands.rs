@@ -154,6 +154,10 @@ pub struct DayArgs {
     /// Business date of the close (default: the latest date with a delivery).
     #[arg(long, value_parser = parse_date)]
     pub date: Option<BusinessDate>,
+    /// Close every date from `--date` through this one, in order: a sequence of days, each
+    /// carrying the open items of the one before (a generated week: `--days 7`).
+    #[arg(long, value_parser = parse_date, requires = "date")]
+    pub through: Option<BusinessDate>,
 }
 
 #[derive(Subcommand)]

@@ -18,7 +18,7 @@ use clap::Parser as _;
 use recon_generator::{GenerateConfig, Knobs, generate};
 use recon_runtime::close::rerun_partition;
 use recon_runtime::ingest::RunConfig;
-use recon_runtime::run::{Problems, close_day, run_day};
+use recon_runtime::run::{Problems, close_days, run_days};
 use recon_shared::local::{LocalRuns, LocalStore};
 use recon_shared::{Error, Result};
 
@@ -102,10 +102,18 @@ fn run(command: Command) -> Result<Problems> {
             };
             out!("{}", generate(&cfg)?.summary(&cfg.out));
         }
-        Command::Run(DayArgs { data, date }) => {
-            return run_day(&RunConfig { data, date }, &mut say);
+        Command::Run(DayArgs {
+            data,
+            date,
+            through,
+        }) => {
+            return run_days(&RunConfig { data, date }, through, &mut say);
         }
-        Command::Close(DayArgs { data, date }) => return close_day(&data, date, &mut say),
+        Command::Close(DayArgs {
+            data,
+            date,
+            through,
+        }) => return close_days(&data, date, through, &mut say),
         Command::Accuracy { data, json } if data.join("truth/closes.csv").is_file() => {
             let report = accuracy::accuracy_days(&data)?;
             if json {

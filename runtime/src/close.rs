@@ -365,8 +365,18 @@ pub fn close_table(report: &CloseReport) -> String {
         return s;
     };
     s.push_str(&format!(
-        "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
-        "date", "bank", "txns", "lines", "matched", "partial", "unmatch", "disputed", "breaks"
+        "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8}\n",
+        "date",
+        "bank",
+        "txns",
+        "lines",
+        "matched",
+        "partial",
+        "pending",
+        "unmatch",
+        "disputed",
+        "breaks",
+        "resolved"
     ));
     for p in &summary.partitions {
         if let Some(f) = p.failure() {
@@ -389,16 +399,18 @@ pub fn close_table(report: &CloseReport) -> String {
         };
         let breaks = counts.map_or(0, |c| c.breaks.new + c.breaks.persisting);
         s.push_str(&format!(
-            "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}\n",
+            "{:<12} {:<8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8}\n",
             date.to_string(),
             bank.as_str(),
             counts.map_or(0, |c| c.transactions),
             counts.map_or(0, |c| c.statement_lines),
             st(ReconciledStatus::Matched),
             st(ReconciledStatus::PartialMatch),
+            st(ReconciledStatus::Pending),
             st(ReconciledStatus::Unmatched),
             st(ReconciledStatus::Disputed),
-            breaks
+            breaks,
+            counts.map_or(0, |c| c.breaks.resolved)
         ));
     }
     if summary.partitions.is_empty() {

@@ -31,6 +31,11 @@ fn current_thread() -> Result<tokio::runtime::Runtime> {
 /// (not run again when nothing it reads changed). Reports each part through `say` when it is
 /// done; the parts that failed, were quarantined or are awaited are the [`Problems`].
 pub fn run_day(cfg: &RunConfig, say: Say<'_>) -> Result<Problems> {
+    run_days(cfg, None, say)
+}
+
+/// [`run_day`], then the closes of every later date through `through`, in date order.
+pub fn run_days(cfg: &RunConfig, through: Option<BusinessDate>, say: Say<'_>) -> Result<Problems> {
     let rt = current_thread()?;
     // One TransactionIndex for the whole run: the replay fills it and the close reads it,
     // without reloading a million items in between.
@@ -98,6 +103,22 @@ pub fn run_day(cfg: &RunConfig, say: Say<'_>) -> Result<Problems> {
         || fed.indexed.applied > 0
         || fed.indexed.items_written > 0;
     let close = close_with(&rt, &tasks, &cfg.data, cfg.date, inputs_changed, say);
+    let close = match (close, cfg.date, through) {
+        (Ok(mut problems), Some(from), Some(to)) => {
+            for date in days_after(from, to)? {
+                problems.extend(close_with(
+                    &rt,
+                    &tasks,
+                    &cfg.data,
+                    Some(date),
+                    inputs_changed,
+                    say,
+                )?);
+            }
+            Ok(problems)
+        }
+        (close, _, _) => close,
+    };
     say(&format!(
         "recon run took {} ms\n",
         started.elapsed().as_millis()
@@ -109,8 +130,43 @@ pub fn run_day(cfg: &RunConfig, say: Say<'_>) -> Result<Problems> {
 /// Only the daily close of `data` (the state machine), on what ingestion and the stream left
 /// there: a re-run redoes only failed or changed partitions, then the aggregation.
 pub fn close_day(data: &Path, date: Option<BusinessDate>, say: Say<'_>) -> Result<Problems> {
+    close_days(data, date, None, say)
+}
+
+/// [`close_day`] of `date`, then of every later date through `through`, in date order (each
+/// close carries the open items of the one before).
+pub fn close_days(
+    data: &Path,
+    date: Option<BusinessDate>,
+    through: Option<BusinessDate>,
+    say: Say<'_>,
+) -> Result<Problems> {
     let tasks = LocalTasks::new(data)?;
-    close_with(&current_thread()?, &tasks, data, date, true, say)
+    let rt = current_thread()?;
+    let mut problems = close_with(&rt, &tasks, data, date, true, say)?;
+    if let (Some(from), Some(to)) = (date, through) {
+        for d in days_after(from, to)? {
+            problems.extend(close_with(&rt, &tasks, data, Some(d), true, say)?);
+        }
+    }
+    Ok(problems)
+}
+
+/// The dates after `from` through `to`; `to` before `from` is refused.
+fn days_after(from: BusinessDate, to: BusinessDate) -> Result<Vec<BusinessDate>> {
+    if to < from {
+        return Err(Error::InvalidConfig {
+            name: "--through".into(),
+            reason: format!("{to} is before --date {from}"),
+        });
+    }
+    let mut out = Vec::new();
+    let mut d = from.date();
+    while d < to.date() {
+        d = d + chrono::Days::new(1);
+        out.push(BusinessDate::from_date(d)?);
+    }
+    Ok(out)
 }
 
 /// Runs the daily close of `data` and reports its table.
