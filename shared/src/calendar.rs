@@ -140,56 +140,64 @@ impl Calendar {
 mod tests {
     use super::*;
 
-    fn cal() -> Calendar {
-        Calendar {
-            bank_id: BankId::new("bank_01").unwrap(),
+    fn d(s: &str) -> Result<NaiveDate> {
+        Ok(crate::ids::BusinessDate::parse(s)?.date())
+    }
+
+    fn cal() -> Result<Calendar> {
+        Ok(Calendar {
+            bank_id: BankId::new("bank_01")?,
             weekend: vec![Weekday::Sat, Weekday::Sun],
-            holidays: vec![NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()],
+            holidays: vec![d("2026-11-26")?],
             settlement_window_days: Some(2),
-        }
-    }
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
+        })
     }
 
     #[test]
-    fn business_days_skip_weekends_and_holidays() {
-        let c = cal();
+    fn business_days_skip_weekends_and_holidays() -> Result<()> {
+        let c = cal()?;
         // Wed 25th + 1 skips Thanksgiving (26th) to Friday; +2 skips the weekend to Monday.
-        assert_eq!(c.add_business_days(d("2026-11-25"), 1), d("2026-11-27"));
-        assert_eq!(c.add_business_days(d("2026-11-25"), 2), d("2026-11-30"));
+        assert_eq!(c.add_business_days(d("2026-11-25")?, 1), d("2026-11-27")?);
+        assert_eq!(c.add_business_days(d("2026-11-25")?, 2), d("2026-11-30")?);
         // From a Saturday, the first business day is Monday.
-        assert_eq!(c.add_business_days(d("2026-11-28"), 1), d("2026-11-30"));
-        assert_eq!(c.add_business_days(d("2026-11-28"), 0), d("2026-11-28"));
-        assert_eq!(c.business_days_between(d("2026-11-25"), d("2026-11-30")), 2);
-        assert_eq!(c.business_days_between(d("2026-11-30"), d("2026-11-25")), 0);
-        assert!(!c.is_business_day(d("2026-11-26")));
-        assert!(c.is_business_day(d("2026-11-27")));
+        assert_eq!(c.add_business_days(d("2026-11-28")?, 1), d("2026-11-30")?);
+        assert_eq!(c.add_business_days(d("2026-11-28")?, 0), d("2026-11-28")?);
+        assert_eq!(
+            c.business_days_between(d("2026-11-25")?, d("2026-11-30")?),
+            2
+        );
+        assert_eq!(
+            c.business_days_between(d("2026-11-30")?, d("2026-11-25")?),
+            0
+        );
+        assert!(!c.is_business_day(d("2026-11-26")?));
+        assert!(c.is_business_day(d("2026-11-27")?));
+        Ok(())
     }
 
     #[test]
-    fn a_calendar_file_round_trips_and_bad_ones_are_refused() {
-        let bank = BankId::new("bank_01").unwrap();
-        let text = serde_json::to_string(&cal()).unwrap();
+    fn a_calendar_file_round_trips_and_bad_ones_are_refused() -> Result<()> {
+        let bank = BankId::new("bank_01")?;
+        let text = serde_json::to_string(&cal()?)?;
         assert!(text.contains(r#""weekend":["SAT","SUN"]"#), "{text}");
         assert_eq!(
-            Calendar::from_json("c.json", &bank, text.as_bytes()).unwrap(),
-            cal()
+            Calendar::from_json("c.json", &bank, text.as_bytes())?,
+            cal()?
         );
-        let other = BankId::new("bank_02").unwrap();
-        let e = Calendar::from_json("c.json", &other, text.as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("calendar of `bank_02`"), "{e}");
-        let e = Calendar::from_json(
-            "c.json",
-            &bank,
-            br#"{"bank_id":"bank_01","weekend":["SATURDAY"]}"#,
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("not a weekday"), "{e}");
+        let other = BankId::new("bank_02")?;
+        let refused = |bank: &BankId, text: &str| {
+            Calendar::from_json("c.json", bank, text.as_bytes())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(refused(&other, &text).contains("calendar of `bank_02`"));
+        let long_name = r#"{"bank_id":"bank_01","weekend":["SATURDAY"]}"#;
+        assert!(refused(&bank, long_name).contains("not a weekday"));
         let all = r#"{"bank_id":"bank_01","weekend":["MON","TUE","WED","THU","FRI","SAT","SUN"]}"#;
-        assert!(Calendar::from_json("c.json", &bank, all.as_bytes()).is_err());
-        let plain = Calendar::from_json("c.json", &bank, br#"{"bank_id":"bank_01"}"#).unwrap();
+        assert!(refused(&bank, all).contains("never post"));
+        let plain = Calendar::from_json("c.json", &bank, br#"{"bank_id":"bank_01"}"#)?;
         assert_eq!(plain, Calendar::every_day(bank));
+        Ok(())
     }
 }

@@ -771,8 +771,10 @@ fn open_items_carried_forward_match_later_and_resolve_their_breaks() -> Result<(
         line("L2", Some("T1"), Some("M1"), dec!(10.00), dec!(0.20))?,
         line("L3", None, Some("M1"), dec!(20.00), dec!(0.30))?,
     ];
-    t2.push(TxnRef::from(&late));
-    t2.last_mut().map(|t| t.item_date = d2);
+    t2.push(TxnRef {
+        item_date: d2,
+        ..TxnRef::from(&late)
+    });
     l2.extend(fresh_l.iter().map(LineRef::from).map(|mut l| {
         l.item_date = d2;
         l
