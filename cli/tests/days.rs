@@ -157,3 +157,47 @@ fn a_late_correction_recloses_its_bank_from_its_day_on_and_nothing_else() -> Res
     assert_eq!(redone, want);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_payment_settled_days_later_says_when_and_which_break_it_closed() -> Result<()> {
+    use recon_shared::ids::TransactionId;
+    use recon_shared::local_index::LocalTransactionIndex;
+    use recon_shared::ports::TransactionIndex;
+
+    let dir = tmp()?;
+    week(dir.path(), 1500, 3)?;
+    let root = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || close_week(&root))
+        .await
+        .map_err(|e| Error::Invariant(e.to_string()))??;
+    // A payment whose break (missing at the bank) a later statement resolved.
+    let breaks = std::fs::read_to_string(dir.path().join("truth/breaks.csv"))
+        .map_err(|e| Error::io("truth/breaks.csv", e))?;
+    let resolved: Vec<Vec<&str>> = breaks
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[1] == "transaction" && f[3] == "MISSING_AT_BANK" && !f[5].is_empty())
+        .collect();
+    assert!(!resolved.is_empty(), "the week resolves no missing payment");
+    let index = LocalTransactionIndex::open_read_only(dir.path())?;
+    for f in &resolved {
+        let item = index
+            .get(&TransactionId::new(f[2])?)
+            .await?
+            .ok_or_else(|| Error::Invariant(format!("{} is not indexed", f[2])))?;
+        let s = item
+            .settlement
+            .ok_or_else(|| Error::Invariant(format!("{} has no settlement", f[2])))?;
+        let d = &s.detail;
+        let day = |v: Option<chrono::NaiveDate>| v.map(|d| d.to_string()).unwrap_or_default();
+        assert_eq!(
+            (day(d.first_seen), day(d.resolved_on), day(d.settled_on)),
+            (f[4].to_string(), f[5].to_string(), f[5].to_string()),
+            "{}",
+            f[2]
+        );
+        assert!(d.break_id.is_some() && !d.statement_ids.is_empty(), "{d:?}");
+    }
+    Ok(())
+}

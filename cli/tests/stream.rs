@@ -159,7 +159,7 @@ async fn a_streamed_and_closed_day_never_holds_a_raw_user_id() -> Result<()> {
     assert_eq!(states.len(), txn_ids.len());
     // Writing back again changes nothing but is accepted (a re-run of the close).
     assert_eq!(
-        write_back_settlement(&index, &finals).await?,
+        write_back_settlement(&index, date()?, &finals).await?,
         finals.len() as u64
     );
     index.compact()?;

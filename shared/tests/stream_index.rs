@@ -730,11 +730,15 @@ async fn conditional_body<S: ObjectStore, I: TransactionIndex>(store: &S, index:
         mismatch_type: MismatchType::Amount,
         reconciliation_timestamp: chrono::DateTime::from_timestamp(1_795_219_200, 0)
             .ok_or_else(|| Error::Invariant("t".into()))?,
+        detail: Default::default(),
     };
     let mut unknown = row.clone();
     unknown.transaction_id = TransactionId::new("TX-LATER")?;
     let rows = [row, unknown];
-    assert_eq!(write_back_settlement(index, &rows).await?, 2);
+    assert_eq!(
+        write_back_settlement(index, BusinessDate::parse("2026-11-20")?, &rows).await?,
+        2
+    );
     let settled = index
         .get(&id)
         .await?
@@ -743,7 +747,10 @@ async fn conditional_body<S: ObjectStore, I: TransactionIndex>(store: &S, index:
     // The same write-back again changes nothing.
     let ids = [id.clone(), TransactionId::new("TX-LATER")?];
     let before = index.get_many(&ids).await?;
-    assert_eq!(write_back_settlement(index, &rows).await?, 2);
+    assert_eq!(
+        write_back_settlement(index, BusinessDate::parse("2026-11-20")?, &rows).await?,
+        2
+    );
     assert_eq!(index.get_many(&ids).await?, before);
     // A projection answers in the order asked and leaves out keys without an item.
     let asked = [ids[1].clone(), TransactionId::new("TX-NONE")?, id.clone()];

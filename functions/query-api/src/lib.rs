@@ -18,6 +18,7 @@ use recon_shared::columnar::read_parquet;
 use recon_shared::config::Settings;
 use recon_shared::entry::Function;
 use recon_shared::ids::{BankId, BusinessDate, MerchantId, TransactionId};
+use recon_shared::index_item::SettlementDetail;
 use recon_shared::keys;
 use recon_shared::pii::is_token;
 use recon_shared::ports::{Gsi, IndexQuery, ObjectStore, TransactionIndex};
@@ -251,6 +252,7 @@ pub fn item_view(item: &IndexItem) -> Option<Value> {
         "discrepancy": s.and_then(|s| s.discrepancy).map(|d| d.to_string()),
         "statement_currency": s.map(|s| s.statement_currency),
         "reconciliation_timestamp": s.map(|s| s.reconciliation_timestamp),
+        "settlement": s.map(|s| detail_view(&s.detail)),
         "version": {
             "transaction": version.transaction.map(|v| v.to_string()),
             "signal": version.signal.map(|v| v.to_string()),
@@ -284,21 +286,43 @@ pub fn final_view(r: &FinalRow, business_date: BusinessDate) -> Value {
         "discrepancy": r.discrepancy.map(|d| d.to_string()),
         "statement_currency": r.statement_currency,
         "reconciliation_timestamp": r.reconciliation_timestamp,
+        "settlement": detail_view(&r.detail),
         "version": {"transaction": null, "signal": null},
         "answered_from": "final_index",
         "business_date": business_date,
     })
 }
 
-/// A payment's row in the final index of the close that settled it, if there is one.
+/// How the close settled a payment and its break (design.md §11), every key present (null
+/// when it does not apply).
+fn detail_view(d: &SettlementDetail) -> Value {
+    json!({
+        "settled_on": d.settled_on,
+        "statement_ids": d.statement_ids,
+        "match_rule": d.match_rule,
+        "confidence": d.confidence.map(|c| c.to_string()),
+        "break_id": d.break_id,
+        "first_seen": d.first_seen,
+        "age_days": d.age_days,
+        "resolved_on": d.resolved_on,
+    })
+}
+
+/// A payment's row in the final index of its date (the settlement names it; an older one
+/// only its close's timestamp, and the close's date is then the payment's), if there is one.
 async fn final_row<S: ObjectStore>(
     store: &S,
     id: &TransactionId,
     settlement: &Settlement,
 ) -> std::result::Result<Option<Value>, ApiError> {
-    let Ok(date) = recon_shared::close::aggregate::close_date(settlement.reconciliation_timestamp)
-    else {
-        return Ok(None);
+    let date = match settlement.business_date {
+        Some(d) => d,
+        None => {
+            match recon_shared::close::aggregate::close_date(settlement.reconciliation_timestamp) {
+                Ok(d) => d,
+                Err(_) => return Ok(None),
+            }
+        }
     };
     let Some(b) = get_opt(store, &recon_shared::keys::final_key(date)).await? else {
         return Ok(None);

@@ -257,6 +257,13 @@ async fn a_payment_known_only_from_the_ledger_is_answered_from_the_final_index()
         reconciliation_timestamp: chrono::DateTime::parse_from_rfc3339("2026-11-21T00:00:00Z")
             .map_err(|e| Error::Invariant(e.to_string()))?
             .to_utc(),
+        detail: recon_shared::index_item::SettlementDetail {
+            settled_on: Some(date.date()),
+            statement_ids: vec!["bank_01-20261120-00000001".into()],
+            match_rule: Some(recon_shared::records::MatchRule::ExactId),
+            confidence: Some(Decimal::ONE),
+            ..Default::default()
+        },
     };
     f.store
         .put(
@@ -265,7 +272,7 @@ async fn a_payment_known_only_from_the_ledger_is_answered_from_the_final_index()
         )
         .await?;
     // The close writes the settlement back: the stream never carried this payment.
-    write_back_settlement(&f.index, std::slice::from_ref(&row)).await?;
+    write_back_settlement(&f.index, date, std::slice::from_ref(&row)).await?;
     let r = get(&f, "/transactions/TX-LEDGER-1").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["transaction_id"], "TX-LEDGER-1");
@@ -273,6 +280,15 @@ async fn a_payment_known_only_from_the_ledger_is_answered_from_the_final_index()
     assert_eq!(r.body["status"], "APPROVED");
     assert_eq!(r.body["settlement_status"], "SETTLED");
     assert_eq!(r.body["reconciled_status"], "MATCHED");
+    // How it was settled (§11): the close, the line, the rule.
+    assert_eq!(r.body["settlement"]["settled_on"], "2026-11-20");
+    assert_eq!(
+        r.body["settlement"]["statement_ids"],
+        serde_json::json!(["bank_01-20261120-00000001"])
+    );
+    assert_eq!(r.body["settlement"]["match_rule"], "EXACT_ID");
+    assert_eq!(r.body["settlement"]["confidence"], "1");
+    assert!(r.body["settlement"]["break_id"].is_null());
     assert_eq!(r.body["user_token"], f.token.as_str());
     assert_eq!(r.body["answered_from"], "final_index");
     assert_eq!(r.body["business_date"], "2026-11-20");

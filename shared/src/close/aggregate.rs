@@ -18,6 +18,7 @@ use super::summary::{CloseSummary, DateSummary, PartitionOutcome};
 use crate::columnar::{Columnar, Columns, write_parquet};
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate, MerchantId, TransactionId};
+use crate::index_item::SettlementDetail;
 use crate::keys::{batch_date_prefix, final_key, kpis_key, run_summary_key, transactions_prefix};
 use crate::money::Currency;
 use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
@@ -118,10 +119,57 @@ pub struct BatchView<'a> {
     pub match_rule: MatchRule,
     /// The item's own business date (earlier than the close's for a carried item).
     pub item_date: chrono::NaiveDate,
+    /// The close that decided the row.
+    pub business_date: chrono::NaiveDate,
+    /// The statement lines of a transaction row, `|`-joined.
+    pub statement_ids: Option<&'a str>,
+    /// The match's confidence.
+    pub confidence: Decimal,
+    /// The break the row has or resolved.
+    pub break_id: Option<&'a str>,
+    /// The close that first saw the break.
+    pub first_seen: Option<chrono::NaiveDate>,
+    /// Business days the break has been open.
+    pub age_days: Option<i32>,
+    /// The close that resolved the break.
+    pub resolved_on: Option<chrono::NaiveDate>,
+}
+
+impl BatchView<'_> {
+    /// The settlement detail of a transaction row (§11): settled on this close when matched.
+    fn detail(&self) -> SettlementDetail {
+        let settled = matches!(
+            self.reconciled_status,
+            ReconciledStatus::Matched
+                | ReconciledStatus::PartialMatch
+                | ReconciledStatus::Disputed
+                | ReconciledStatus::Duplicate
+        );
+        SettlementDetail {
+            settled_on: settled.then_some(self.business_date),
+            statement_ids: self
+                .statement_ids
+                .map(|s| s.split('|').map(str::to_string).collect())
+                .unwrap_or_default(),
+            match_rule: Some(self.match_rule),
+            confidence: Some(self.confidence.normalize()),
+            break_id: self.break_id.map(str::to_string),
+            first_seen: self.first_seen,
+            age_days: self.age_days,
+            resolved_on: self.resolved_on,
+        }
+    }
 }
 
 const BATCH_COLUMNS: &[&str] = &[
     "item_date",
+    "business_date",
+    "statement_ids",
+    "confidence",
+    "break_id",
+    "first_seen",
+    "age_days",
+    "resolved_on",
     "row_kind",
     "transaction_id",
     "merchant_id",
@@ -157,7 +205,17 @@ pub fn batch_views(batches: &[RecordBatch]) -> Result<Vec<BatchView<'_>>> {
             s("mismatch_type")?,
             s("match_rule")?,
         );
-        let item = c.dates("item_date")?;
+        let (item, closed) = (c.dates("item_date")?, c.dates("business_date")?);
+        let (sids, conf, brk) = (s("statement_ids")?, d("confidence")?, s("break_id")?);
+        let (first, resolved) = (c.dates("first_seen")?, c.dates("resolved_on")?);
+        let age = b
+            .column_by_name("age_days")
+            .and_then(|a| a.as_any().downcast_ref::<arrow_array::Int32Array>())
+            .ok_or_else(|| Error::Schema {
+                table: IndexRow::TABLE,
+                column: "age_days".into(),
+                reason: "missing or not Int32".into(),
+            })?;
         for i in 0..b.num_rows() {
             out.push(BatchView {
                 row_kind: match c.str_at(kind, "row_kind", i)? {
@@ -183,6 +241,13 @@ pub fn batch_views(batches: &[RecordBatch]) -> Result<Vec<BatchView<'_>>> {
                     c.parse("match_rule", v)
                 })?,
                 item_date: c.date_at(item, "item_date", i)?,
+                business_date: c.date_at(closed, "business_date", i)?,
+                statement_ids: c.opt_str_at(sids, i),
+                confidence: c.dec_at(conf, "confidence", i)?,
+                break_id: c.opt_str_at(brk, i),
+                first_seen: c.opt_date_at(first, "first_seen", i)?,
+                age_days: arrow_array::Array::is_valid(age, i).then(|| age.value(i)),
+                resolved_on: c.opt_date_at(resolved, "resolved_on", i)?,
             });
         }
     }
@@ -341,6 +406,7 @@ pub fn build_final(
             reconciled_status: r.reconciled_status,
             mismatch_type: r.mismatch_type,
             reconciliation_timestamp: cutoff,
+            detail: r.detail(),
         });
     }
     let mut kpis: Vec<KpiRow> = kpis
@@ -426,7 +492,7 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
                 Ok::<_, Error>((write_parquet(&finals)?, write_parquet(&kpis)?))
             })
         };
-        let written_back = write_back_settlement(index, &finals).await;
+        let written_back = write_back_settlement(index, *date, &finals).await;
         phase.lap("write_back");
         let encoded = encoder
             .join()
@@ -566,6 +632,7 @@ struct Patch {
     discrepancy: Option<Decimal>,
     currency: Currency,
     close: BusinessDate,
+    detail: SettlementDetail,
 }
 
 impl Patch {
@@ -577,6 +644,7 @@ impl Patch {
             discrepancy: r.discrepancy.map(|d| r.currency.exact(d)).transpose()?,
             currency: r.currency,
             close,
+            detail: r.detail(),
         })
     }
 }
@@ -616,12 +684,13 @@ async fn settle_later<S: ObjectStore, I: crate::ports::TransactionIndex>(
             r.status = TxnStatus::Chargeback;
         }
         r.reconciliation_timestamp = cutoff(p.close)?;
+        r.detail = p.detail.clone();
         changed.push(i);
     }
     changed.sort_unstable();
     changed.dedup();
     let updated: Vec<FinalRow> = changed.iter().map(|i| rows[*i].clone()).collect();
-    write_back_settlement(index, &updated).await?;
+    write_back_settlement(index, date, &updated).await?;
     store.put(&key, Bytes::from(write_parquet(&rows)?)).await?;
     Ok(updated.len() as u64)
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rows::FinalRow;
 use crate::error::Result;
-use crate::ids::TransactionId;
+use crate::ids::{BusinessDate, TransactionId};
 use crate::index_item::{PolicyFlag, RiskLabel, Settlement};
 use crate::ports::{INDEX_CHUNK, SettlementUpdate, TransactionIndex};
 use crate::records::TxnStatus;
@@ -57,7 +57,7 @@ pub async fn stream_states<I: TransactionIndex>(
 }
 
 /// The settlement a row of the final index writes back onto its item.
-pub fn settlement_of(r: &FinalRow) -> Settlement {
+pub fn settlement_of(r: &FinalRow, business_date: BusinessDate) -> Settlement {
     Settlement {
         settlement_status: r.settlement_status,
         reconciled_status: r.reconciled_status,
@@ -65,6 +65,8 @@ pub fn settlement_of(r: &FinalRow) -> Settlement {
         discrepancy: r.discrepancy,
         statement_currency: r.statement_currency,
         reconciliation_timestamp: r.reconciliation_timestamp,
+        business_date: Some(business_date),
+        detail: r.detail.clone(),
     }
 }
 
@@ -72,6 +74,7 @@ pub fn settlement_of(r: &FinalRow) -> Settlement {
 /// touching the stream version. Returns the number of items written.
 pub async fn write_back_settlement<I: TransactionIndex>(
     index: &I,
+    business_date: BusinessDate,
     rows: &[FinalRow],
 ) -> Result<u64> {
     let mut written = 0;
@@ -80,7 +83,7 @@ pub async fn write_back_settlement<I: TransactionIndex>(
             .iter()
             .map(|r| SettlementUpdate {
                 transaction_id: r.transaction_id.clone(),
-                settlement: settlement_of(r),
+                settlement: settlement_of(r, business_date),
             })
             .collect();
         written += index.write_settlements(&updates).await?;

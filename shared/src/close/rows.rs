@@ -3,19 +3,20 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Int64Array, RecordBatch};
+use arrow_array::{Array, Int32Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::columnar::{
-    Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, RATIO_PRECISION, RATIO_SCALE, decimal_array,
-    money_type, opt_string_array, ratio_type, string_array, timestamp_array, utc_micros,
+    Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, RATIO_PRECISION, RATIO_SCALE, date_array,
+    decimal_array, money_type, opt_string_array, ratio_type, string_array, timestamp_array,
+    utc_micros,
 };
 use crate::error::{Error, Result};
 use crate::ids::{BankId, MerchantId, TransactionId};
-use crate::index_item::{PolicyFlag, RiskLabel};
+use crate::index_item::{PolicyFlag, RiskLabel, SettlementDetail};
 use crate::money::Currency;
 use crate::records::{MismatchType, ReconciledStatus, SettlementStatus, TxnStatus};
 
@@ -56,6 +57,9 @@ pub struct FinalRow {
     pub mismatch_type: MismatchType,
     /// When the close that decided the row ran (UTC).
     pub reconciliation_timestamp: DateTime<Utc>,
+    /// How it was settled and the break it has or had (§11).
+    #[serde(default)]
+    pub detail: SettlementDetail,
 }
 
 /// Merchant daily KPIs, per settlement currency.
@@ -126,6 +130,14 @@ impl Columnar for FinalRow {
             f("reconciled_status", DataType::Utf8, false),
             f("mismatch_type", DataType::Utf8, false),
             f("reconciliation_timestamp", utc_micros(), false),
+            f("settled_on", DataType::Date32, true),
+            f("statement_ids", DataType::Utf8, true),
+            f("match_rule", DataType::Utf8, true),
+            f("confidence", ratio_type(), true),
+            f("break_id", DataType::Utf8, true),
+            f("first_seen", DataType::Date32, true),
+            f("age_days", DataType::Int32, true),
+            f("resolved_on", DataType::Date32, true),
         ]))
     }
 
@@ -133,6 +145,10 @@ impl Columnar for FinalRow {
         let flags: Vec<Option<String>> = rows
             .iter()
             .map(|r| crate::index_item::joined_flags::text(&r.policy_flags))
+            .collect();
+        let ids: Vec<Option<String>> = rows
+            .iter()
+            .map(|r| (!r.detail.statement_ids.is_empty()).then(|| r.detail.statement_ids.join("|")))
             .collect();
         Ok(RecordBatch::try_new(
             Self::schema(),
@@ -165,6 +181,22 @@ impl Columnar for FinalRow {
                 string_array(rows.iter().map(|r| r.reconciled_status.as_str())),
                 string_array(rows.iter().map(|r| r.mismatch_type.as_str())),
                 timestamp_array(rows.iter().map(|r| r.reconciliation_timestamp)),
+                date_array(rows.iter().map(|r| r.detail.settled_on)),
+                opt_string_array(ids.iter().map(Option::as_deref)),
+                opt_string_array(rows.iter().map(|r| r.detail.match_rule.map(|m| m.as_str()))),
+                decimal_array(
+                    rows.iter().map(|r| r.detail.confidence),
+                    RATIO_PRECISION,
+                    RATIO_SCALE,
+                )?,
+                opt_string_array(rows.iter().map(|r| r.detail.break_id.as_deref())),
+                date_array(rows.iter().map(|r| r.detail.first_seen)),
+                Arc::new(
+                    rows.iter()
+                        .map(|r| r.detail.age_days)
+                        .collect::<Int32Array>(),
+                ),
+                date_array(rows.iter().map(|r| r.detail.resolved_on)),
             ],
         )?)
     }
@@ -194,6 +226,22 @@ impl Columnar for FinalRow {
             c.decimals("discrepancy")?,
         );
         let ts = c.timestamps("reconciliation_timestamp")?;
+        let (settled, sids, rule, conf, brk) = (
+            c.dates("settled_on")?,
+            s("statement_ids")?,
+            s("match_rule")?,
+            c.decimals("confidence")?,
+            s("break_id")?,
+        );
+        let (first, resolved) = (c.dates("first_seen")?, c.dates("resolved_on")?);
+        let age = b
+            .column_by_name("age_days")
+            .and_then(|a| a.as_any().downcast_ref::<Int32Array>())
+            .ok_or_else(|| Error::Schema {
+                table: Self::TABLE,
+                column: "age_days".into(),
+                reason: "missing or not Int32".into(),
+            })?;
         (0..b.num_rows())
             .map(|i| {
                 let currency: Currency = c.parse("currency", c.str_at(cur, "currency", i)?)?;
@@ -233,6 +281,22 @@ impl Columnar for FinalRow {
                         .parse("reconciled_status", c.str_at(rs, "reconciled_status", i)?)?,
                     mismatch_type: c.parse("mismatch_type", c.str_at(mm, "mismatch_type", i)?)?,
                     reconciliation_timestamp: c.ts_at(ts, "reconciliation_timestamp", i)?,
+                    detail: SettlementDetail {
+                        settled_on: c.opt_date_at(settled, "settled_on", i)?,
+                        statement_ids: c
+                            .opt_str_at(sids, i)
+                            .map(|v| v.split('|').map(str::to_string).collect())
+                            .unwrap_or_default(),
+                        match_rule: c
+                            .opt_str_at(rule, i)
+                            .map(|v| c.parse("match_rule", v))
+                            .transpose()?,
+                        confidence: c.opt_dec_at(conf, i)?.map(|d| d.normalize()),
+                        break_id: c.opt_str_at(brk, i).map(str::to_string),
+                        first_seen: c.opt_date_at(first, "first_seen", i)?,
+                        age_days: age.is_valid(i).then(|| age.value(i)),
+                        resolved_on: c.opt_date_at(resolved, "resolved_on", i)?,
+                    },
                 })
             })
             .collect()

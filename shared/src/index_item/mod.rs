@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,8 @@ use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, FraudSignalId, MerchantId, TransactionId};
 use crate::money::Currency;
 use crate::records::{
-    MismatchType, PaymentMethod, ReconciledStatus, RiskLevel, SettlementStatus, TxnStatus,
+    MatchRule, MismatchType, PaymentMethod, ReconciledStatus, RiskLevel, SettlementStatus,
+    TxnStatus,
 };
 
 /// Serializers for the hot fields of an item: the domain types serialize through an owned
@@ -443,6 +444,47 @@ impl Derived {
     }
 }
 
+/// How a close settled a transaction and the break it had (design.md §11): what the final
+/// index and `GET /transactions/{id}` say beside the status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementDetail {
+    /// Business date of the close whose statement settled it; `None` while unsettled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_on: Option<NaiveDate>,
+    /// The statement lines that settled it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statement_ids: Vec<String>,
+    /// How the match was found (`NONE` while unmatched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_rule: Option<MatchRule>,
+    /// 1 for an exact-id match, lower for composite and group matches, 0 unmatched.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    pub confidence: Option<Decimal>,
+    /// The break the transaction has or had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_id: Option<String>,
+    /// The close that first saw the break.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<NaiveDate>,
+    /// Business days the break has been open, as of the close that last decided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_days: Option<i32>,
+    /// The close that resolved the break.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_on: Option<NaiveDate>,
+}
+
+impl SettlementDetail {
+    /// Whether nothing is known (a settlement written before the close kept details).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Settlement fields written back by the daily close (not part of the stream version).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
@@ -464,6 +506,13 @@ pub struct Settlement {
     /// When the close that settled it ran (UTC); its close date is the day before.
     #[serde(serialize_with = "fast::time")]
     pub reconciliation_timestamp: DateTime<Utc>,
+    /// The business date whose final index holds the transaction's row (its own date: a
+    /// later close may have settled it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_date: Option<BusinessDate>,
+    /// The match and the break.
+    #[serde(default, skip_serializing_if = "SettlementDetail::is_empty")]
+    pub detail: SettlementDetail,
 }
 
 /// One item of the TransactionIndex, keyed by `transaction_id`.
