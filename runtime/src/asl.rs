@@ -7,7 +7,7 @@
 //! `InputPath`, `Parameters`, `ResultSelector`, `ResultPath`, `OutputPath`; `Retry`
 //! (`ErrorEquals`, `IntervalSeconds`, `MaxAttempts`, `BackoffRate`) and `Catch`; the context
 //! object (`$$.Execution.Name`, `$$.Map.Item.Value`, `$$.Map.Item.Index`); the intrinsics
-//! `States.Format`, `States.Array` and `States.JsonToString`. Anything else is refused with a clear error.
+//! `States.Format` and `States.Array`. Anything else is refused with a clear error.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -200,11 +200,6 @@ fn eval_expr(expr: &str, input: &Value, ctx: &Ctx) -> Result<Value, Failure> {
         .collect::<Result<_, _>>()?;
     match name {
         "States.Array" => Ok(Value::Array(args)),
-        // AWS writes compact JSON with the object's keys in their order.
-        "States.JsonToString" => match args.as_slice() {
-            [v] => Ok(Value::String(v.to_string())),
-            _ => Err(invalid("States.JsonToString takes one argument")),
-        },
         "States.Format" => {
             let template = args
                 .first()

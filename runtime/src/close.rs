@@ -90,8 +90,9 @@ fn encode<T: serde::Serialize>(v: Result<T>) -> std::result::Result<Value, Failu
     serde_json::to_value(v).map_err(|e| Failure::new("States.Runtime", e.to_string()))
 }
 
-/// `recon reconcile-partition --request JSON` as the EMR step runs it (the request the state
-/// machine's `States.JsonToString` wrote).
+/// `recon reconcile-partition --date D --bank B --as-of A [--execution E]` as the EMR step runs
+/// it: like that command, the step finds the bank's previous close itself (the inner Map runs
+/// the bank's days in order, so it is the one the plan named).
 fn step_request(input: &Value) -> std::result::Result<PartitionRequest, Failure> {
     let args: Vec<String> = input["Step"]["HadoopJarStep"]["Args"]
         .as_array()
@@ -101,18 +102,21 @@ fn step_request(input: &Value) -> std::result::Result<PartitionRequest, Failure>
                 .collect()
         })
         .unwrap_or_default();
-    let request = match args.as_slice() {
-        [_, cmd, flag, json] if cmd == "reconcile-partition" && flag == "--request" => json,
-        _ => {
-            return Err(Failure::new(
-                "EMR.StepFailed",
-                format!("unknown step command {args:?}"),
-            ));
-        }
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
     };
-    let value: Value = serde_json::from_str(request)
-        .map_err(|e| Failure::new("EMR.StepFailed", format!("--request is not JSON: {e}")))?;
-    decode(value)
+    if args.get(1).map(String::as_str) != Some("reconcile-partition") {
+        return Err(Failure::new(
+            "EMR.StepFailed",
+            format!("unknown step command {args:?}"),
+        ));
+    }
+    decode(
+        json!({"business_date": flag("--date"), "bank_id": flag("--bank"), "as_of": flag("--as-of"), "execution": flag("--execution")}),
+    )
 }
 
 impl LocalTasks {
@@ -194,7 +198,14 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable> Tasks
                     encode(final_aggregate::handle(req, &self.store, &self.runs, &self.index).await)
                 }
                 (None, EMR_ADD_STEP_SYNC) => {
-                    let req = step_request(&input)?;
+                    let mut req = step_request(&input)?;
+                    req.previous = recon_shared::close::previous_close(
+                        &self.store,
+                        &req.bank_id,
+                        req.business_date,
+                    )
+                    .await
+                    .map_err(failure)?;
                     let summary = self
                         .partition(req)
                         .await
