@@ -106,14 +106,11 @@ pub fn run_days(cfg: &RunConfig, through: Option<BusinessDate>, say: Say<'_>) ->
     let close = match (close, cfg.date, through) {
         (Ok(mut problems), Some(from), Some(to)) => {
             for date in days_after(from, to)? {
-                problems.extend(close_with(
-                    &rt,
-                    &tasks,
-                    &cfg.data,
-                    Some(date),
-                    inputs_changed,
-                    say,
-                )?);
+                // A wait the plan finds again on each later date is said once.
+                add_new(
+                    &mut problems,
+                    close_with(&rt, &tasks, &cfg.data, Some(date), inputs_changed, say)?,
+                );
             }
             Ok(problems)
         }
@@ -146,10 +143,22 @@ pub fn close_days(
     let mut problems = close_with(&rt, &tasks, data, date, true, say)?;
     if let (Some(from), Some(to)) = (date, through) {
         for d in days_after(from, to)? {
-            problems.extend(close_with(&rt, &tasks, data, Some(d), true, say)?);
+            add_new(
+                &mut problems,
+                close_with(&rt, &tasks, data, Some(d), true, say)?,
+            );
         }
     }
     Ok(problems)
+}
+
+/// Appends the problems not already listed.
+fn add_new(problems: &mut Problems, more: Problems) {
+    for p in more {
+        if !problems.contains(&p) {
+            problems.push(p);
+        }
+    }
 }
 
 /// The dates after `from` through `to`; `to` before `from` is refused.
