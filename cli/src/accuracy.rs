@@ -64,10 +64,9 @@ fn sorted_ids(ids: &[String]) -> String {
     v.join("|")
 }
 
-/// Compares `index/batch` with `truth/` under `data`.
-pub fn accuracy(data: &Path) -> Result<Report> {
-    let mut txn_rows: HashMap<String, Verdict> = HashMap::new();
-    let mut line_rows: HashMap<String, Verdict> = HashMap::new();
+/// Every row of every batch index file under `data`.
+fn batch_index_rows(data: &Path) -> Result<Vec<IndexRow>> {
+    let mut out = Vec::new();
     let mut stack = vec![data.join(recon_shared::keys::BATCH_INDEX)];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
@@ -80,28 +79,36 @@ pub fn accuracy(data: &Path) -> Result<Report> {
                 continue;
             }
             let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-            for r in read_parquet::<IndexRow>(bytes::Bytes::from(b))? {
-                let v = |counterparts: &[String]| Verdict {
-                    status: r.reconciled_status.to_string(),
-                    mismatch: r.mismatch_type.to_string(),
-                    rule: r.match_rule.to_string(),
-                    counterparts: sorted_ids(counterparts),
-                    discrepancy: r.discrepancy.map(|d| d.to_string()).unwrap_or_default(),
-                };
-                match r.row_kind {
-                    RowKind::Transaction => {
-                        let id = r
-                            .transaction_id
-                            .as_ref()
-                            .map(|t| t.to_string())
-                            .unwrap_or_default();
-                        txn_rows.insert(id, v(&r.statement_ids));
-                    }
-                    RowKind::StatementLine => {
-                        let id = r.statement_ids.first().cloned().unwrap_or_default();
-                        line_rows.insert(id, v(&r.transaction_ids));
-                    }
-                }
+            out.extend(read_parquet::<IndexRow>(bytes::Bytes::from(b))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Compares `index/batch` with `truth/` under `data`.
+pub fn accuracy(data: &Path) -> Result<Report> {
+    let mut txn_rows: HashMap<String, Verdict> = HashMap::new();
+    let mut line_rows: HashMap<String, Verdict> = HashMap::new();
+    for r in batch_index_rows(data)? {
+        let v = |counterparts: &[String]| Verdict {
+            status: r.reconciled_status.to_string(),
+            mismatch: r.mismatch_type.to_string(),
+            rule: r.match_rule.to_string(),
+            counterparts: sorted_ids(counterparts),
+            discrepancy: r.discrepancy.map(|d| d.to_string()).unwrap_or_default(),
+        };
+        match r.row_kind {
+            RowKind::Transaction => {
+                let id = r
+                    .transaction_id
+                    .as_ref()
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+                txn_rows.insert(id, v(&r.statement_ids));
+            }
+            RowKind::StatementLine => {
+                let id = r.statement_ids.first().cloned().unwrap_or_default();
+                line_rows.insert(id, v(&r.transaction_ids));
             }
         }
     }

@@ -5,14 +5,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use recon_shared::columnar::read_parquet;
+use recon_shared::Result;
 use recon_shared::ids::BankId;
 use recon_shared::reconcile::{IndexRow, RowKind, break_id};
 use recon_shared::records::MismatchType;
-use recon_shared::{Error, Result};
 use serde_json::{Value, json};
 
-use super::{Tally, Verdict, pct, ratio, read_csv};
+use super::{Tally, Verdict, batch_index_rows, pct, ratio, read_csv};
 
 /// One close's score.
 #[derive(Debug, Clone, Default)]
@@ -51,34 +50,20 @@ fn ids(v: &[String]) -> String {
 /// Every batch index row under `data`, by (close date, kind, id).
 fn batch_rows(data: &Path) -> Result<BTreeMap<(String, String, String), IndexRow>> {
     let mut out = BTreeMap::new();
-    let mut stack = vec![data.join(recon_shared::keys::BATCH_INDEX)];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
+    for r in batch_index_rows(data)? {
+        let (kind, id) = match r.row_kind {
+            RowKind::Transaction => (
+                "transaction",
+                r.transaction_id
+                    .as_ref()
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+            ),
+            RowKind::StatementLine => {
+                ("line", r.statement_ids.first().cloned().unwrap_or_default())
+            }
         };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-            for r in read_parquet::<IndexRow>(bytes::Bytes::from(b))? {
-                let (kind, id) = match r.row_kind {
-                    RowKind::Transaction => (
-                        "transaction",
-                        r.transaction_id
-                            .as_ref()
-                            .map(|t| t.to_string())
-                            .unwrap_or_default(),
-                    ),
-                    RowKind::StatementLine => {
-                        ("line", r.statement_ids.first().cloned().unwrap_or_default())
-                    }
-                };
-                out.insert((r.business_date.to_string(), kind.to_string(), id), r);
-            }
-        }
+        out.insert((r.business_date.to_string(), kind.to_string(), id), r);
     }
     Ok(out)
 }
