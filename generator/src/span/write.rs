@@ -192,19 +192,13 @@ fn status_of(state: &State) -> String {
 fn truth(tree: &mut Tree, world: &World, span: &Span) -> Result<()> {
     let bank_id = |b: usize| world.banks[b].id.as_str();
     let mut rows: Vec<&Row> = span.closes.rows.iter().collect();
-    rows.sort_by(|a, b| {
+    rows.sort_by_key(|r| {
         (
-            a.close,
-            bank_id(a.bank),
-            a.kind,
-            item_id(span, a.kind, a.item),
+            r.close,
+            bank_id(r.bank),
+            r.kind,
+            item_id(span, r.kind, r.item),
         )
-            .cmp(&(
-                b.close,
-                bank_id(b.bank),
-                b.kind,
-                item_id(span, b.kind, b.item),
-            ))
     });
     let mut csv = String::from(CLOSES_HEADER);
     for r in &rows {
@@ -223,19 +217,13 @@ fn truth(tree: &mut Tree, world: &World, span: &Span) -> Result<()> {
     tree.insert("truth/closes.csv".into(), csv.into_bytes());
 
     let mut breaks: Vec<_> = span.closes.breaks.iter().collect();
-    breaks.sort_by(|a, b| {
+    breaks.sort_by_key(|b| {
         (
-            a.opened,
-            bank_id(a.bank),
-            a.kind,
-            item_id(span, a.kind, a.item),
+            b.opened,
+            bank_id(b.bank),
+            b.kind,
+            item_id(span, b.kind, b.item),
         )
-            .cmp(&(
-                b.opened,
-                bank_id(b.bank),
-                b.kind,
-                item_id(span, b.kind, b.item),
-            ))
     });
     let mut csv = String::from(BREAKS_HEADER);
     for b in &breaks {
