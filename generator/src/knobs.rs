@@ -56,6 +56,7 @@ knobs! {
     midnight_posting = 0, "lines booked just after midnight, posting date the next calendar day (multi-day)";
     late_settlement = 0, "payments the bank posts one business day after their window (multi-day)";
     payout_merchants = 0, "small merchants paid by payouts bundling their payments of several days (multi-day)";
+    second_acquirer = 0, "payments settled by a merchant's second acquirer, a bank other than the merchant file's (multi-day)";
 }
 
 /// Knobs that only the one-day world uses: `--days` above 1 refuses them (the multi-day
@@ -71,6 +72,7 @@ pub const MULTI_DAY_ONLY: &[&str] = &[
     "midnight_posting",
     "late_settlement",
     "payout_merchants",
+    "second_acquirer",
 ];
 
 impl Knobs {
@@ -120,6 +122,7 @@ impl Knobs {
             midnight_posting: 200,
             late_settlement: 20,
             payout_merchants: 5000,
+            second_acquirer: 50,
             ..Self::default()
         }
     }

@@ -189,6 +189,17 @@ impl BusinessDate {
             .and_then(Self::from_date)
     }
 
+    /// The day after, if it is still a valid business date.
+    pub fn succ(self) -> Result<Self> {
+        self.0
+            .succ_opt()
+            .ok_or_else(|| Error::InvalidDate {
+                value: self.to_string(),
+                reason: "no next day".into(),
+            })
+            .and_then(Self::from_date)
+    }
+
     /// Days since 1970-01-01 (Arrow `Date32`).
     pub fn days_since_epoch(self) -> i32 {
         date_to_days(self.0)

@@ -113,6 +113,16 @@ pub fn open_key(bank: &BankId, date: BusinessDate, file: &str) -> String {
     format!("{}business_date={date}/{file}", open_bank_prefix(bank))
 }
 
+/// `index/routes/`: the transactions each close hands from one bank's partition to another's.
+pub const ROUTES: &str = "index/routes/";
+
+/// `index/routes/bank_id={bank}/business_date={date}/routes.json`: the transactions the close
+/// of `date` takes in from other banks' partitions and hands over to them (§11: a known id
+/// settled by another acquirer).
+pub fn routes_key(bank: &BankId, date: BusinessDate) -> String {
+    format!("{ROUTES}bank_id={bank}/business_date={date}/routes.json")
+}
+
 /// The close date of an open-items key of a bank.
 pub fn open_date(key: &str) -> Option<BusinessDate> {
     key.split('/')

@@ -205,8 +205,21 @@ impl SpanBuilder<'_> {
                 t.case = Case::LedgerLate;
                 t.ledger_date = next_day;
             }
-            t.fee_minor = self.fee(bank, merchant, t.conv_minor)?;
+            // A merchant with two acquirers: the merchant file names the next bank, this one
+            // settles the payment (by id, the next business day, so within both windows).
+            let second = t.case == Case::Exact
+                && !payout
+                && w.banks.len() > 1
+                && r.chance(k.second_acquirer)
+                && !self.window_spans_missed_day(bank, d);
+            if second {
+                t.merchant = w.bank_merchants[(bank + 1) % w.banks.len()][0];
+            }
+            t.fee_minor = self.fee(bank, t.merchant, t.conv_minor)?;
             self.push(t, &mut r);
+            if second && let Some(p) = self.plans.last_mut() {
+                p.lag = p.lag.min(1);
+            }
         }
         // Refunds of payments of the days before, at most their amount.
         let from = self.date_start[di.saturating_sub(REFUND_DAYS)];
@@ -217,7 +230,13 @@ impl SpanBuilder<'_> {
             }
             let Some(orig) = (0..16)
                 .map(|_| from + r.below((to - from) as u64) as usize)
-                .find(|o| self.day.txns[*o].status == TxnStatus::Approved)
+                .find(|o| {
+                    let t = &self.day.txns[*o];
+                    // Refunds of a second acquirer's payments are left out (their lag could
+                    // outlast the merchant file's bank window).
+                    t.status == TxnStatus::Approved
+                        && w.merchant_bank[t.merchant as usize] == t.bank
+                })
             else {
                 continue;
             };

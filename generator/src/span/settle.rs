@@ -39,6 +39,14 @@ impl SpanBuilder<'_> {
                 .entry((t.bank, t.merchant))
                 .or_default()
                 .push((t.conv_minor, i as u32));
+            // A second acquirer's payment is open at the merchant file's bank until handed over.
+            let acquirer = self.world.merchant_bank[t.merchant as usize];
+            if acquirer != t.bank {
+                index
+                    .entry((acquirer, t.merchant))
+                    .or_default()
+                    .push((t.conv_minor, i as u32));
+            }
         }
         for v in index.values_mut() {
             v.sort_unstable();

@@ -5,6 +5,7 @@ pub mod inputs;
 pub mod live;
 pub mod partition;
 pub mod plan;
+pub mod routes;
 pub mod rows;
 pub mod summary;
 

@@ -6,15 +6,17 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::inputs::load_dimensions;
 use super::plan::{AwaitReason, PartitionInputs, chained};
+use super::routes::Routes;
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
 use crate::keys::{batch_key, mismatches_key, open_key, registry_key};
 use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
 use crate::reconcile::frame::{
-    LINE_COLUMNS, OPEN_COLUMNS, TXN_COLUMNS, line_refs, read_columns, txn_refs,
+    LINE_COLUMNS, OPEN_COLUMNS, TXN_COLUMNS, TxnRef, line_refs, read_columns, txn_refs,
 };
 use crate::reconcile::open::{self, OpenState, carry_forward};
 use crate::reconcile::{BreakRegistry, BreakStats, PartitionIndex, PartitionInput, reconcile};
@@ -74,6 +76,12 @@ pub struct PartitionSummary {
     /// Open items left for the bank's next close.
     #[serde(default, skip_serializing_if = "super::summary::is_zero")]
     pub carried_out: u64,
+    /// Transactions handed over to the partition of the bank that settled them.
+    #[serde(default, skip_serializing_if = "super::summary::is_zero")]
+    pub handed_over: u64,
+    /// Transactions of another bank's partition taken over, named by this bank's lines.
+    #[serde(default, skip_serializing_if = "super::summary::is_zero")]
+    pub taken_over: u64,
     /// Transactions by reconciled status.
     pub by_status: BTreeMap<String, u64>,
     /// Transactions and lines by match rule, and breaks by mismatch type.
@@ -115,6 +123,7 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     }
     let open_line_batches = carried.lines()?;
     let open_txn_batches = carried.transactions()?;
+    let routes = Handed::fetch(store, inputs.routes.as_ref()).await?;
     let mut lines = line_refs(&line_batches, date.date())?;
     let mut transactions = txn_refs(&txn_batches, date.date())?;
     // The split by bank was made at ingestion; a merchant since moved to another acquirer
@@ -132,6 +141,9 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
             |l| l.statement_id,
         ),
     );
+    // Payments settled by another bank leave; those this bank's lines name come in (§11).
+    let handed_out = routes.hand_over(&mut transactions);
+    let taken_in = merge_open(&mut transactions, routes.taken_in()?, |t| t.transaction_id);
     let categories = dims.categories();
     let settlement_currency = dims.banks.get(bank).copied().flatten();
     // A bad FX table fails the partitions that convert, not the others.
@@ -159,7 +171,8 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     };
     let result = reconcile(&input)?;
     let carry = carry_forward(&input, &result);
-    let index = PartitionIndex::new(&result, bank, date, &calendar, &run_id, &carried.registry);
+    let mut index = PartitionIndex::new(&result, bank, date, &calendar, &run_id, &carried.registry);
+    index.hand_over(&routes.outgoing_ids(), bank, date);
     let batch = index.parquet(&index.rows())?;
     let mismatches = index.parquet(&index.mismatch_rows())?;
     let [by_status, by_rule, by_mismatch] = index.counts();
@@ -173,6 +186,8 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         statement_lines: result.lines.len() as u64,
         carried_in: carried_in.0 + carried_in.1,
         carried_out: (carry.transactions.len() + carry.lines.len()) as u64,
+        handed_over: handed_out,
+        taken_over: taken_in,
         by_status,
         by_rule,
         by_mismatch,
@@ -346,4 +361,75 @@ fn merge_open<'a, T>(own: &mut Vec<T>, open: Vec<T>, id: impl Fn(&T) -> &'a str)
             .filter(|t| ids.binary_search(&id(t)).is_err()),
     );
     (own.len() - before) as u64
+}
+
+/// A partition's hand-overs (§11): the ledger objects its incoming transactions are read
+/// from, checked against the plan's hashes.
+struct Handed {
+    routes: Routes,
+    batches: Vec<(BusinessDate, Vec<arrow_array::RecordBatch>)>,
+}
+
+impl Handed {
+    async fn fetch<S: ObjectStore>(store: &S, routes: Option<&Bytes>) -> Result<Self> {
+        let routes: Routes = match routes {
+            Some(b) => serde_json::from_slice(b)?,
+            None => Routes::default(),
+        };
+        let mut batches = Vec::new();
+        for s in &routes.sources {
+            let bytes = store.get(&s.key).await?;
+            if hex::encode(Sha256::digest(&bytes)) != s.sha256 {
+                return Err(Error::Invariant(format!(
+                    "{} changed since the close was planned (its hand-overs name another version): start a new execution of the close",
+                    s.key
+                )));
+            }
+            batches.push((
+                s.ledger_date,
+                read_columns::<Transaction>(bytes, TXN_COLUMNS)?,
+            ));
+        }
+        Ok(Self { routes, batches })
+    }
+
+    /// Removes the transactions handed over to another bank; returns how many were here.
+    fn hand_over(&self, transactions: &mut Vec<TxnRef<'_>>) -> u64 {
+        let out = self.outgoing_ids();
+        let before = transactions.len();
+        transactions.retain(|t| out.binary_search(&t.transaction_id).is_err());
+        (before - transactions.len()) as u64
+    }
+
+    /// The outgoing transaction ids, sorted.
+    fn outgoing_ids(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .routes
+            .outgoing
+            .iter()
+            .map(|o| o.transaction_id.as_str())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The incoming transactions, each with its ledger date as its item date.
+    fn taken_in(&self) -> Result<Vec<TxnRef<'_>>> {
+        let mut wanted: Vec<&str> = self
+            .routes
+            .incoming
+            .iter()
+            .map(|i| i.transaction_id.as_str())
+            .collect();
+        wanted.sort_unstable();
+        let mut out = Vec::with_capacity(wanted.len());
+        for (date, batches) in &self.batches {
+            out.extend(
+                txn_refs(batches, date.date())?
+                    .into_iter()
+                    .filter(|t| wanted.binary_search(&t.transaction_id).is_ok()),
+            );
+        }
+        Ok(out)
+    }
 }

@@ -11,12 +11,13 @@ use super::inputs::{
 use crate::error::Result;
 use crate::ids::{BankId, BusinessDate, SourceId};
 use crate::ingest::{DayFx, load_fx};
-use crate::keys::{self, statements_prefix, transactions_prefix};
+use crate::keys::{self, routes_key, statements_prefix, transactions_prefix};
 use crate::manifest::MANIFEST_FILE;
-use crate::ports::{FileStatus, ManifestTable, ObjectStore, RunStatus, RunsTable};
+use crate::ports::{FileStatus, ManifestTable, ObjectStore, RunStatus, RunsTable, get_opt};
 use crate::reconcile::open::OpenState;
 
 use super::partition::{OPEN_STATE, PreviousClose};
+use super::routes::plan_routes;
 
 /// Default largest partition input a Lambda reconciles; larger ones go to the EMR step.
 pub const DEFAULT_LAMBDA_MAX_INPUT_BYTES: u64 = 128 * 1024 * 1024;
@@ -113,6 +114,10 @@ pub struct Plan {
     /// transactions are not called missing at the bank), and wait for the delivery.
     #[serde(default)]
     pub awaiting: Vec<AwaitingDelivery>,
+    /// Payments the closes hand from their merchant's acquirer to the bank that settled
+    /// them (a merchant with two acquirers: §11).
+    #[serde(default)]
+    pub handed_over: usize,
 }
 
 /// A statement bank whose delivery for a business date is not usable at the close.
@@ -245,6 +250,8 @@ pub struct PartitionInputs {
     pub transactions: Vec<(String, bytes::Bytes)>,
     /// The day's FX table.
     pub fx: DayFx,
+    /// The partition's hand-overs (`routes.json`), when it has some.
+    pub routes: Option<bytes::Bytes>,
 }
 
 impl PartitionInputs {
@@ -258,6 +265,7 @@ impl PartitionInputs {
             statements: objects(store, &statements_prefix(date, bank)).await?,
             transactions: bank_transaction_objects(store, date, bank).await?,
             fx: load_fx(store, date).await?,
+            routes: get_opt(store, &routes_key(bank, date)).await?,
         })
     }
 
@@ -281,6 +289,10 @@ impl PartitionInputs {
         }
         if let Some(fx) = &self.fx.bytes {
             h.update(fx);
+        }
+        if let Some(routes) = &self.routes {
+            h.update(b"|routes");
+            h.update(routes);
         }
         hex::encode(h.finalize())
     }
@@ -318,6 +330,7 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
         unchanged: Vec::new(),
         dates: Vec::new(),
         awaiting: Vec::new(),
+        handed_over: 0,
     };
     // Each bank's partitions of the window, in date order.
     let mut by_bank: BTreeMap<BankId, Vec<(BusinessDate, u64, Option<AwaitReason>)>> =
@@ -378,8 +391,16 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
             }
         }
     }
-    for (bank, mut days) in by_bank {
+    for days in by_bank.values_mut() {
         days.sort_by_key(|(d, _, _)| *d);
+    }
+    // Hand-overs between banks first: they are part of the partitions' fingerprints.
+    let closes: BTreeMap<BankId, Vec<BusinessDate>> = by_bank
+        .iter()
+        .map(|(b, days)| (b.clone(), days.iter().map(|(d, _, _)| *d).collect()))
+        .collect();
+    out.handed_over = plan_routes(store, &dims, &closes).await?;
+    for (bank, days) in by_bank {
         let first = days
             .first()
             .map(|(d, _, _)| *d)

@@ -289,6 +289,20 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
         }
     }
 
+    /// Resolves, as of this close, the breaks of transactions handed over to the bank that
+    /// settled them (§11): they are that bank's to decide from now on.
+    pub fn hand_over(&mut self, transactions: &[&str], bank: &BankId, date: BusinessDate) {
+        for t in transactions {
+            for m in MismatchType::ALL {
+                let id = break_id(bank, *m, t);
+                if self.registry.open.remove(&id).is_some() {
+                    self.registry.resolved.insert(id, date.date());
+                    self.stats.resolved += 1;
+                }
+            }
+        }
+    }
+
     /// Every row of the engine's result: the transactions, then the lines, each in id order.
     fn all_rows(&self) -> impl Iterator<Item = Row> + '_ {
         let t = (0..self.result.transactions.len() as u32).map(Row::Txn);
