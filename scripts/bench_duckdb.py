@@ -46,6 +46,7 @@ Prints JSON timings: wall seconds, and process CPU seconds (with one thread, the
 figure, which holds when other work shares the machine).
 """
 import json
+import os
 import sys
 import time
 
@@ -66,7 +67,15 @@ def reconcile(d, threads, run_id):
     con = duckdb.connect()
     con.execute(f"SET threads={threads}")
     con.execute("SET TimeZone='UTC'")
-    q = con.execute
+    verbose = os.environ.get("RECON_BENCH_VERBOSE")
+
+    def q(sql):
+        t = time.process_time()
+        r = con.execute(sql)
+        if verbose:
+            print(f"{time.process_time() - t:7.2f} s  {' '.join(sql.split())[:100]}", file=sys.stderr)
+        return r
+
     D = f"DATE '{BUSINESS_DATE}'"
     t0, c0 = time.perf_counter(), time.process_time()
 
@@ -243,38 +252,33 @@ def reconcile(d, threads, run_id):
                  [a.pos, b.pos, c.pos]
           FROM p a JOIN p b ON a.merchant_id = b.merchant_id AND a.pos < b.pos
                    JOIN p c ON b.merchant_id = c.merchant_id AND b.pos < c.pos;
-        CREATE OR REPLACE TEMP TABLE taken (merchant_id VARCHAR, mask HUGEINT);
         CREATE OR REPLACE TEMP TABLE m2o (sid VARCHAR, merchant_id VARCHAR, mask HUGEINT);
         """)
-        while True:
-            # Every group fitting an open payout line: a first part of a members and a last of
-            # b in {{a, a+1}}, every one of the first before every one of the last.
-            q(f"""
-            CREATE OR REPLACE TEMP TABLE fit AS
-              WITH open_payout AS (
-                SELECT p.*, coalesce(tk.mask, 0::HUGEINT) AS excluded FROM payout p
-                LEFT JOIN (SELECT merchant_id, bit_or(mask) AS mask FROM taken GROUP BY merchant_id) tk USING (merchant_id)
-                WHERE p.merchant_id IN (SELECT merchant_id FROM pool)
-                  AND p.sid NOT IN (SELECT sid FROM m2o)
-              )
-              SELECT p.sid, p.merchant_id, x.mask | y.mask AS mask,
-                     abs(x.amount + y.amount - p.amt) AS da, abs(x.fee + y.fee - p.fee) AS df,
-                     x.k + y.k AS members, x.positions || y.positions AS positions
-              FROM open_payout p
-              JOIN half x ON x.merchant_id = p.merchant_id AND (x.mask & p.excluded) = 0
-              CROSS JOIN range({-atol}, {atol + 1}) r(e)
-              JOIN half y ON y.merchant_id = p.merchant_id AND y.amount = p.amt - x.amount + e
-                AND (y.k = x.k OR y.k = x.k + 1) AND x.k + y.k <= {MAX_GROUP_SIZE} AND y.first > x.last
-              WHERE (y.mask & p.excluded) = 0 AND abs(x.fee + y.fee - p.fee) <= {ftol}
-                AND least(x.lo, y.lo) >= p.posting_date - {DATE_WINDOW}
-                AND greatest(x.hi, y.hi) <= p.posting_date + {DATE_WINDOW};
-            """)
-            if not q("SELECT count(*) FROM fit").fetchone()[0]:
-                break
-            # A line's best group is final when no earlier open line of its merchant could take
-            # one of its members.
+        # Every group fitting a payout line: a first part of a members and a last of b in
+        # {{a, a+1}}, every one of the first before every one of the last; the last part is
+        # found by its amount (a hash join), as the engine finds it by binary search.
+        q(f"""
+        CREATE OR REPLACE TEMP TABLE probe AS
+          SELECT p.sid, p.merchant_id, p.amt, p.fee, p.posting_date, x.k, x.amount, x.fee AS xfee, x.mask,
+                 x.last, x.lo, x.hi, x.positions, p.amt - x.amount + e AS want
+          FROM payout p JOIN half x ON x.merchant_id = p.merchant_id AND x.k <= {MAX_GROUP_SIZE // 2}
+          CROSS JOIN range({-atol}, {atol + 1}) r(e);
+        CREATE OR REPLACE TEMP TABLE fit AS
+          SELECT x.sid, x.merchant_id, x.mask | y.mask AS mask,
+                 abs(x.amount + y.amount - x.amt) AS da, abs(x.xfee + y.fee - x.fee) AS df,
+                 x.k + y.k AS members, x.positions || y.positions AS positions
+          FROM probe x JOIN half y ON y.merchant_id = x.merchant_id AND y.amount = x.want
+          WHERE (y.k = x.k OR y.k = x.k + 1) AND x.k + y.k <= {MAX_GROUP_SIZE} AND y.first > x.last
+            AND abs(x.xfee + y.fee - x.fee) <= {ftol}
+            AND least(x.lo, y.lo) >= x.posting_date - {DATE_WINDOW}
+            AND greatest(x.hi, y.hi) <= x.posting_date + {DATE_WINDOW};
+        """)
+        # Lines in statement order, each from what the earlier ones left: in rounds, a line's
+        # best group is final when no earlier open line of its merchant could take one of its
+        # members; the groups of the rest that lost a member are dropped.
+        while q("SELECT count(*) FROM fit").fetchone()[0]:
             q("""
-            INSERT INTO m2o
+            CREATE OR REPLACE TEMP TABLE final AS
               WITH lines AS (
                 SELECT sid, merchant_id, bit_or(mask) AS reach FROM fit GROUP BY sid, merchant_id
               ), before AS (
@@ -286,7 +290,10 @@ def reconcile(d, threads, run_id):
               )
               SELECT b.sid, b.merchant_id, b.mask FROM best b JOIN before USING (sid)
               WHERE (b.mask & before.earlier) = 0;
-            CREATE OR REPLACE TEMP TABLE taken AS SELECT merchant_id, mask FROM m2o;
+            INSERT INTO m2o SELECT * FROM final;
+            DELETE FROM fit WHERE sid IN (SELECT sid FROM final);
+            DELETE FROM fit WHERE EXISTS (
+              SELECT 1 FROM final f WHERE f.merchant_id = fit.merchant_id AND (f.mask & fit.mask) <> 0);
             """)
             rounds += 1
         q(f"""
