@@ -374,7 +374,7 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
     // About 200 transactions a merchant whatever the size, and a payout merchant per block.
     let n_merchants = (lines / 200).max(50);
     let n_blocks = lines / 400;
-    let category = |m: usize| if m % 5 == 0 { "5812" } else { "5411" };
+    let category = |m: usize| if m.is_multiple_of(5) { "5812" } else { "5411" };
     let mut merchants = Vec::with_capacity(n_merchants + n_blocks);
     for (prefix, n) in [("M", n_merchants), ("P", n_blocks)] {
         for m in 0..n {
@@ -438,7 +438,8 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
         })
     };
     let cents = |m: i64| usd.from_minor(m);
-    let secs = |rng: &mut recon_generator::rng::Rng| chrono::Duration::seconds(rng.range(0, 86_399));
+    let secs =
+        |rng: &mut recon_generator::rng::Rng| chrono::Duration::seconds(rng.range(0, 86_399));
     let merchant_id = |m: usize| MerchantId::new(format!("M{m:06}"));
     use RecordType::{Chargeback, Refund, Settlement};
 
@@ -543,7 +544,15 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
                 Settlement,
             )?),
             // A line with neither an id nor a transaction to match.
-            _ => stmts.push(line(sid(0), None, &merchant, date, amount, fee, Settlement)?),
+            _ => stmts.push(line(
+                sid(0),
+                None,
+                &merchant,
+                date,
+                amount,
+                fee,
+                Settlement,
+            )?),
         }
     }
     // Payouts: a payout merchant's 12 transactions of the day, paid by four lines of 2, 3, 3
@@ -576,7 +585,7 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
             at += size;
             let minor: i64 = group.iter().map(|k| members[*k].0).sum();
             let fee: Decimal = group.iter().map(|k| members[*k].1).sum();
-            let off = i64::from(g == 0 && b % 4 == 0);
+            let off = i64::from(g == 0 && b.is_multiple_of(4));
             stmts.push(line(
                 format!("bank_01-20261120-P{b:08}-{g}"),
                 None,
@@ -605,13 +614,37 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
             // and settled, or now MISSING_AT_BANK.
             0..=39 => {
                 let tid = format!("TP-{j:010}");
-                let t = txn(tid.clone(), &merchant, amount, TxnStatus::Approved, tp + secs(&mut rng))?;
+                let t = txn(
+                    tid.clone(),
+                    &merchant,
+                    amount,
+                    TxnStatus::Approved,
+                    tp + secs(&mut rng),
+                )?;
                 match settle {
-                    0..=49 => stmts.push(line(sid, Some(&tid), &merchant, date, amount, fee, Settlement)?),
-                    50..=64 => stmts.push(line(sid, None, &merchant, date, amount, fee, Settlement)?),
+                    0..=49 => stmts.push(line(
+                        sid,
+                        Some(&tid),
+                        &merchant,
+                        date,
+                        amount,
+                        fee,
+                        Settlement,
+                    )?),
+                    50..=64 => {
+                        stmts.push(line(sid, None, &merchant, date, amount, fee, Settlement)?)
+                    }
                     65..=66 => {
                         txns.push(t.clone());
-                        stmts.push(line(sid, Some(&tid), &merchant, date, amount, fee, Settlement)?);
+                        stmts.push(line(
+                            sid,
+                            Some(&tid),
+                            &merchant,
+                            date,
+                            amount,
+                            fee,
+                            Settlement,
+                        )?);
                     }
                     _ => {}
                 }
@@ -620,24 +653,58 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
             // Already MISSING_AT_BANK at the previous close: half settled today.
             40..=59 => {
                 let tid = format!("TP-{j:010}");
-                prev_txns.push(txn(tid.clone(), &merchant, amount, TxnStatus::Approved, tpp + secs(&mut rng))?);
+                prev_txns.push(txn(
+                    tid.clone(),
+                    &merchant,
+                    amount,
+                    TxnStatus::Approved,
+                    tpp + secs(&mut rng),
+                )?);
                 if settle < 50 {
-                    stmts.push(line(sid, Some(&tid), &merchant, date, amount, fee, Settlement)?);
+                    stmts.push(line(
+                        sid,
+                        Some(&tid),
+                        &merchant,
+                        date,
+                        amount,
+                        fee,
+                        Settlement,
+                    )?);
                 }
             }
             // A line naming a transaction the ledger delivers today (or not yet).
             60..=79 => {
                 let tid = format!("TL-{j:010}");
-                prev_lines.push(line(psid, Some(&tid), &merchant, prev, amount, fee, Settlement)?);
+                prev_lines.push(line(
+                    psid,
+                    Some(&tid),
+                    &merchant,
+                    prev,
+                    amount,
+                    fee,
+                    Settlement,
+                )?);
                 if settle < 60 {
-                    txns.push(txn(tid, &merchant, amount, TxnStatus::Approved, tp + secs(&mut rng))?);
+                    txns.push(txn(
+                        tid,
+                        &merchant,
+                        amount,
+                        TxnStatus::Approved,
+                        tp + secs(&mut rng),
+                    )?);
                 }
             }
             // A line without an id whose transaction arrives today (or not yet).
             _ => {
                 prev_lines.push(line(psid, None, &merchant, prev, amount, fee, Settlement)?);
                 if settle < 50 {
-                    txns.push(txn(format!("TQ-{j:010}"), &merchant, amount, TxnStatus::Approved, t0 + secs(&mut rng))?);
+                    txns.push(txn(
+                        format!("TQ-{j:010}"),
+                        &merchant,
+                        amount,
+                        TxnStatus::Approved,
+                        t0 + secs(&mut rng),
+                    )?);
                 }
             }
         }
