@@ -52,7 +52,7 @@ test-aws: ## only the AWS adapter tests (moto on 127.0.0.1; scripts/with-moto.sh
 
 BENCH_DIR ?= /tmp/recon-bench
 BENCH_VENV ?= $(HOME)/.cache/recon-bench-venv
-# The 10 000 000-line partition peaks at 7.0 GB (measured here; 19.7 GB before the columnar engine).
+# The 10 000 000-line partition (with its carried items) peaks at 9.0 GB (measured here; 19.7 GB before the columnar engine).
 BENCH_LINES ?= 1000000 10000000
 
 bench: build-cli ## throughput: normalizer per format, reconciliation 1M/10M lines vs DuckDB

@@ -284,85 +284,546 @@ pub fn stream_table(b: &StreamBench) -> String {
     s
 }
 
-/// A synthetic single-bank partition for the reconciliation bench: `lines` statement lines
-/// (≈ 85 % naming their transaction, 5 % composite, 10 % orphans) and their transactions
-/// (plus 5 % never settled), in USD, written as `transactions.parquet` and `lines.parquet`.
+/// The bench partition's business date, bank and run id (the SQL reference is given the same
+/// run id: it names the run, it is not computed from the data).
+pub const BENCH_DATE: &str = "2026-11-20";
+const BENCH_BANK: &str = "bank_01";
+/// The run id written in every row of the bench's batch index.
+pub const BENCH_RUN_ID: &str = "run-bench";
+/// Bumped whenever the synthetic layout changes: a partition of another version is made again.
+const SYNTH_VERSION: &str = "2";
+
+/// The fee rules the bench installs (`fee_rules.jsonl`): 1.5 % + 0.10 for the bank, and
+/// 2.9 % + 0.30 for merchants of category 5812.
+pub fn bench_fee_rules() -> Result<Vec<recon_shared::records::FeeRule>> {
+    use recon_shared::ids::{BankId, RuleId};
+    use recon_shared::money::Currency;
+    use rust_decimal::Decimal;
+    let rule = |id: &str, category: Option<&str>, percent: i64, fixed: i64| -> Result<_> {
+        Ok(recon_shared::records::FeeRule {
+            rule_id: RuleId::new(id)?,
+            bank_id: Some(BankId::new(BENCH_BANK)?),
+            network: None,
+            merchant_category: category.map(str::to_string),
+            percent: Decimal::new(percent, 1),
+            fixed: Decimal::new(fixed, 2),
+            currency: Currency::new("USD")?,
+            effective_from: BusinessDate::parse("2026-01-01")?.date(),
+            effective_to: None,
+        })
+    };
+    Ok(vec![
+        rule("bench", None, 15, 10)?,
+        rule("bench-5812", Some("5812"), 29, 30)?,
+    ])
+}
+
+/// The tolerances of the bench: the defaults, with a settlement window of one business day
+/// (a transaction of the close's date is PENDING, one of the day before MISSING_AT_BANK).
+pub fn bench_tolerances() -> recon_shared::rules::Tolerances {
+    recon_shared::rules::Tolerances {
+        settlement_window_days: 1,
+        ..recon_shared::rules::Tolerances::default()
+    }
+}
+
+/// A synthetic single-bank partition for the reconciliation bench, and what the bank's
+/// previous close left open, with every kind of match and break a real close meets:
+///
+/// * the day (`transactions.parquet`, `lines.parquet`), about `lines` statement lines: 85 %
+///   naming their transaction (of which fee variances, partial amounts, amounts off by a cent,
+///   duplicates, one-to-many splits, refunds, chargebacks; 3 % of transactions never settled
+///   and 1 % declined), 5 % composite (no id), 9.5 % orphans, 0.5 % orphans without an id,
+///   and payouts: one line paying 2-3 transactions of a payout merchant (many-to-one; one in
+///   four off by a cent);
+/// * the previous close (`open_transactions.parquet`, `open_lines.parquet` and its break
+///   registry `registry.json`), made by reconciling a synthetic previous day (lines / 20
+///   items, none settled that day) with the engine and writing what it carries forward with
+///   [`recon_shared::reconcile::open`]: pending transactions, transactions already
+///   MISSING_AT_BANK, lines naming transactions the ledger has not delivered yet and lines
+///   without an id; the day settles about half of them, and redelivers a few;
+/// * the dimensions: `merchants.jsonl` (categories) and `fee_rules.jsonl`.
+///
+/// Deterministic: the rng is seeded with `lines`.
 pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> {
     use recon_shared::ids::{BankId, MerchantId, StatementId, TransactionId, UserId};
     use recon_shared::money::Currency;
-    use recon_shared::records::{PaymentMethod, RecordType, StatementLine, Transaction, TxnStatus};
+    use recon_shared::records::{
+        Merchant, PaymentMethod, RecordType, RiskLevel, StatementLine, Transaction, TxnStatus,
+    };
+    use recon_shared::rules::select_fee_rule;
     use rust_decimal::Decimal;
 
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let usd = Currency::new("USD")?;
-    let date = BusinessDate::parse("2026-11-20")?;
-    let t0 = date
-        .date()
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc())
-        .ok_or_else(|| Error::Invariant("date".into()))?;
-    let bank = BankId::new("bank_01")?;
+    let date = BusinessDate::parse(BENCH_DATE)?;
+    let prev = BusinessDate::from_date(date.date() - chrono::Days::new(1))?;
+    let midnight = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc())
+            .ok_or_else(|| Error::Invariant("date".into()))
+    };
+    let (t0, tp, tpp) = (
+        midnight(date.date())?,
+        midnight(prev.date())?,
+        midnight(prev.date() - chrono::Days::new(1))?,
+    );
+    let bank = BankId::new(BENCH_BANK)?;
+    let rules = bench_fee_rules()?;
     let mut rng = recon_generator::rng::Rng::new(lines as u64);
-    let mut txns = Vec::with_capacity(lines);
-    let mut stmts = Vec::with_capacity(lines);
-    for i in 0..lines {
-        let kind = rng.below(100);
-        let merchant = MerchantId::new(format!("M{:06}", rng.below(5000)))?;
-        let minor = rng.range(100, 500_000);
-        let amount = usd.from_minor(minor);
-        // 1.5 % + 0.10, the fee rule the bench installs.
-        let fee = usd.round(amount * Decimal::new(15, 3) + Decimal::new(10, 2));
-        let tid = TransactionId::new(format!("TX-{i:010}"))?;
-        if kind < 90 {
-            txns.push(Transaction {
-                transaction_id: tid.clone(),
-                merchant_id: merchant.clone(),
-                user_id: UserId::new("utk_bench")?,
-                amount,
-                currency: usd,
-                status: TxnStatus::Approved,
-                event_time: t0 + chrono::Duration::seconds(rng.range(0, 86_399)),
-                payment_method: PaymentMethod::Card,
-                original_transaction_id: None,
+    // About 200 transactions a merchant whatever the size, and a payout merchant per block.
+    let n_merchants = (lines / 200).max(50);
+    let n_blocks = lines / 400;
+    let category = |m: usize| if m.is_multiple_of(5) { "5812" } else { "5411" };
+    let mut merchants = Vec::with_capacity(n_merchants + n_blocks);
+    for (prefix, n) in [("M", n_merchants), ("P", n_blocks)] {
+        for m in 0..n {
+            merchants.push(Merchant {
+                merchant_id: MerchantId::new(format!("{prefix}{m:06}"))?,
+                merchant_name: format!("bench {prefix}{m}"),
+                category: category(m).to_string(),
+                risk_level: RiskLevel::Low,
+                onboarding_date: BusinessDate::parse("2026-01-01")?.date(),
+                country: "US".into(),
+                acquirer_bank_id: Some(bank.clone()),
             });
         }
-        if kind < 95 && rng.chance(9_500) || kind >= 90 {
-            let (tx_ref, amt) = match kind {
-                0..=84 => (Some(tid), amount),
-                85..=89 => (None, amount),
-                _ => (Some(TransactionId::new(format!("TX-X{i:010}"))?), amount),
-            };
-            stmts.push(StatementLine {
-                statement_id: StatementId::new(format!("bank_01-20261120-{i:010}"))?,
-                transaction_id: tx_ref,
-                bank_id: bank.clone(),
-                posting_date: date,
-                amount_posted: amt,
-                currency: usd,
-                fee_charged: fee,
-                merchant_id: Some(merchant),
-                reference: String::new(),
-                record_type: Some(RecordType::Settlement),
-                original_amount: None,
-                original_currency: None,
-                fx_rate: None,
-            });
+    }
+    // The fee the bank charges on `amount` for a merchant of category `m % 5`.
+    let fee_of = |m: usize, amount: Decimal| {
+        select_fee_rule(&rules, &bank, Some(category(m)), usd, date.date())
+            .map_or(Decimal::ZERO, |r| r.fee_for(amount))
+    };
+    let txn = |id: String,
+               merchant: &MerchantId,
+               amount: Decimal,
+               status: TxnStatus,
+               at: chrono::DateTime<chrono::Utc>|
+     -> Result<Transaction> {
+        Ok(Transaction {
+            transaction_id: TransactionId::new(id)?,
+            merchant_id: merchant.clone(),
+            user_id: UserId::new("utk_bench")?,
+            amount,
+            currency: usd,
+            status,
+            event_time: at,
+            payment_method: PaymentMethod::Card,
+            original_transaction_id: None,
+        })
+    };
+    #[allow(clippy::too_many_arguments)]
+    let line = |sid: String,
+                tid: Option<&str>,
+                merchant: &MerchantId,
+                posting: BusinessDate,
+                amount: Decimal,
+                fee: Decimal,
+                kind: RecordType|
+     -> Result<StatementLine> {
+        Ok(StatementLine {
+            statement_id: StatementId::new(sid)?,
+            transaction_id: tid.map(TransactionId::new).transpose()?,
+            bank_id: bank.clone(),
+            posting_date: posting,
+            amount_posted: amount,
+            currency: usd,
+            fee_charged: fee,
+            merchant_id: Some(merchant.clone()),
+            reference: String::new(),
+            record_type: Some(kind),
+            original_amount: None,
+            original_currency: None,
+            fx_rate: None,
+        })
+    };
+    let cents = |m: i64| usd.from_minor(m);
+    let secs =
+        |rng: &mut recon_generator::rng::Rng| chrono::Duration::seconds(rng.range(0, 86_399));
+    let merchant_id = |m: usize| MerchantId::new(format!("M{m:06}"));
+    use RecordType::{Chargeback, Refund, Settlement};
+
+    let mut txns = Vec::with_capacity(lines);
+    let mut stmts = Vec::with_capacity(lines + lines / 20);
+    // The day's own items.
+    for i in 0..lines {
+        let kind = rng.below(1000);
+        let m = rng.below(n_merchants as u64) as usize;
+        let merchant = merchant_id(m)?;
+        let minor = rng.range(100, 500_000);
+        let amount = cents(minor);
+        let fee = fee_of(m, amount);
+        let tid = format!("TX-{i:010}");
+        let sid = |k: u32| format!("bank_01-20261120-{i:010}-{k}");
+        let at = t0 + secs(&mut rng);
+        match kind {
+            0..=849 => {
+                if rng.chance(300) {
+                    // Not settled yet: PENDING.
+                    txns.push(txn(tid, &merchant, amount, TxnStatus::Approved, at)?);
+                    continue;
+                }
+                let sub = rng.below(1000);
+                let status = match sub {
+                    0..=9 => TxnStatus::Declined,
+                    60..=64 => TxnStatus::Refunded,
+                    _ => TxnStatus::Approved,
+                };
+                txns.push(txn(tid.clone(), &merchant, amount, status, at)?);
+                let named = |k, amount, fee, kind| {
+                    line(sid(k), Some(&tid), &merchant, date, amount, fee, kind)
+                };
+                match sub {
+                    0..=9 => {}
+                    // Fee variance.
+                    10..=29 => {
+                        stmts.push(named(0, amount, fee + cents(rng.range(2, 50)), Settlement)?)
+                    }
+                    // Short paid: a partial match.
+                    30..=39 => stmts.push(named(
+                        0,
+                        amount - cents(rng.range(2, minor / 2)),
+                        fee,
+                        Settlement,
+                    )?),
+                    // Posted twice.
+                    40..=49 => {
+                        stmts.push(named(0, amount, fee, Settlement)?);
+                        stmts.push(named(1, amount, fee, Settlement)?);
+                    }
+                    // Settled in two or three parts: one-to-many.
+                    50..=59 => {
+                        let first = rng.range(minor / 4, minor / 2);
+                        let parts = if rng.chance(5_000) {
+                            vec![first, minor - first]
+                        } else {
+                            let second = rng.range(minor / 8, minor / 4);
+                            vec![first, second, minor - first - second]
+                        };
+                        for (k, p) in parts.into_iter().enumerate() {
+                            let f = if k == 0 { fee } else { Decimal::ZERO };
+                            stmts.push(named(k as u32, cents(p), f, Settlement)?);
+                        }
+                    }
+                    60..=64 => stmts.push(named(0, -amount, Decimal::ZERO, Refund)?),
+                    // Paid, then charged back.
+                    65..=69 => {
+                        stmts.push(named(0, amount, fee, Settlement)?);
+                        stmts.push(named(1, -amount, Decimal::ZERO, Chargeback)?);
+                    }
+                    // A cent off: within tolerance.
+                    70..=79 => {
+                        let d = if rng.chance(5_000) { 1 } else { -1 };
+                        stmts.push(named(0, amount + cents(d), fee, Settlement)?)
+                    }
+                    _ => stmts.push(named(0, amount, fee, Settlement)?),
+                }
+            }
+            // Composite: the line names no transaction; one in ten a cent off.
+            850..=899 => {
+                txns.push(txn(tid, &merchant, amount, TxnStatus::Approved, at)?);
+                let d = if rng.chance(1_000) { 1 } else { 0 };
+                stmts.push(line(
+                    sid(0),
+                    None,
+                    &merchant,
+                    date,
+                    amount + cents(d),
+                    fee,
+                    Settlement,
+                )?);
+            }
+            // A line naming a transaction the ledger does not have.
+            900..=994 => stmts.push(line(
+                sid(0),
+                Some(&format!("TX-X{i:010}")),
+                &merchant,
+                date,
+                amount,
+                fee,
+                Settlement,
+            )?),
+            // A line with neither an id nor a transaction to match.
+            _ => stmts.push(line(
+                sid(0),
+                None,
+                &merchant,
+                date,
+                amount,
+                fee,
+                Settlement,
+            )?),
+        }
+    }
+    // Payouts: a payout merchant's 12 transactions of the day, paid by four lines of 2, 3, 3
+    // and 3 of them in random order (one left unpaid).
+    for b in 0..n_blocks {
+        let merchant = MerchantId::new(format!("P{b:06}"))?;
+        let members: Vec<(i64, Decimal)> = (0..12)
+            .map(|_| {
+                let minor = rng.range(100, 200_000);
+                (minor, fee_of(b, cents(minor)))
+            })
+            .collect();
+        for (k, (minor, _)) in members.iter().enumerate() {
+            let at = t0 + secs(&mut rng);
+            txns.push(txn(
+                format!("TB-{b:08}-{k:02}"),
+                &merchant,
+                cents(*minor),
+                TxnStatus::Approved,
+                at,
+            )?);
+        }
+        let mut order: Vec<usize> = (0..12).collect();
+        for k in (1..order.len()).rev() {
+            order.swap(k, rng.below(k as u64 + 1) as usize);
+        }
+        let mut at = 0;
+        for (g, size) in [2, 3, 3, 3].into_iter().enumerate() {
+            let group = &order[at..at + size];
+            at += size;
+            let minor: i64 = group.iter().map(|k| members[*k].0).sum();
+            let fee: Decimal = group.iter().map(|k| members[*k].1).sum();
+            let off = i64::from(g == 0 && b.is_multiple_of(4));
+            stmts.push(line(
+                format!("bank_01-20261120-P{b:08}-{g}"),
+                None,
+                &merchant,
+                date,
+                cents(minor + off),
+                fee,
+                Settlement,
+            )?);
+        }
+    }
+    // The previous close: its items (none settled that day), and what the day does with them.
+    let (mut prev_txns, mut prev_lines) = (Vec::new(), Vec::new());
+    for j in 0..lines / 20 {
+        let kind = rng.below(100);
+        let m = rng.below(n_merchants as u64) as usize;
+        let merchant = merchant_id(m)?;
+        let minor = rng.range(100, 500_000);
+        let amount = cents(minor);
+        let fee = fee_of(m, amount);
+        let settle = rng.below(100);
+        let sid = format!("bank_01-20261120-C{j:010}");
+        let psid = format!("bank_01-20261119-C{j:010}");
+        match kind {
+            // Pending at the previous close: settled today by id, by composite, redelivered
+            // and settled, or now MISSING_AT_BANK.
+            0..=39 => {
+                let tid = format!("TP-{j:010}");
+                let t = txn(
+                    tid.clone(),
+                    &merchant,
+                    amount,
+                    TxnStatus::Approved,
+                    tp + secs(&mut rng),
+                )?;
+                match settle {
+                    0..=49 => stmts.push(line(
+                        sid,
+                        Some(&tid),
+                        &merchant,
+                        date,
+                        amount,
+                        fee,
+                        Settlement,
+                    )?),
+                    50..=64 => {
+                        stmts.push(line(sid, None, &merchant, date, amount, fee, Settlement)?)
+                    }
+                    65..=66 => {
+                        txns.push(t.clone());
+                        stmts.push(line(
+                            sid,
+                            Some(&tid),
+                            &merchant,
+                            date,
+                            amount,
+                            fee,
+                            Settlement,
+                        )?);
+                    }
+                    _ => {}
+                }
+                prev_txns.push(t);
+            }
+            // Already MISSING_AT_BANK at the previous close: half settled today.
+            40..=59 => {
+                let tid = format!("TP-{j:010}");
+                prev_txns.push(txn(
+                    tid.clone(),
+                    &merchant,
+                    amount,
+                    TxnStatus::Approved,
+                    tpp + secs(&mut rng),
+                )?);
+                if settle < 50 {
+                    stmts.push(line(
+                        sid,
+                        Some(&tid),
+                        &merchant,
+                        date,
+                        amount,
+                        fee,
+                        Settlement,
+                    )?);
+                }
+            }
+            // A line naming a transaction the ledger delivers today (or not yet).
+            60..=79 => {
+                let tid = format!("TL-{j:010}");
+                prev_lines.push(line(
+                    psid,
+                    Some(&tid),
+                    &merchant,
+                    prev,
+                    amount,
+                    fee,
+                    Settlement,
+                )?);
+                if settle < 60 {
+                    txns.push(txn(
+                        tid,
+                        &merchant,
+                        amount,
+                        TxnStatus::Approved,
+                        tp + secs(&mut rng),
+                    )?);
+                }
+            }
+            // A line without an id whose transaction arrives today (or not yet).
+            _ => {
+                prev_lines.push(line(psid, None, &merchant, prev, amount, fee, Settlement)?);
+                if settle < 50 {
+                    txns.push(txn(
+                        format!("TQ-{j:010}"),
+                        &merchant,
+                        amount,
+                        TxnStatus::Approved,
+                        t0 + secs(&mut rng),
+                    )?);
+                }
+            }
         }
     }
     let write = |name: &str, bytes: Vec<u8>| {
         std::fs::write(dir.join(name), bytes).map_err(|e| Error::io(dir.join(name), e))
     };
+    let jsonl = |items: &mut dyn Iterator<Item = Result<String>>| -> Result<Vec<u8>> {
+        let mut out = String::new();
+        for s in items {
+            out.push_str(&s?);
+            out.push('\n');
+        }
+        Ok(out.into_bytes())
+    };
+    write(
+        "merchants.jsonl",
+        jsonl(&mut merchants.iter().map(|m| Ok(serde_json::to_string(m)?)))?,
+    )?;
+    write(
+        "fee_rules.jsonl",
+        jsonl(&mut rules.iter().map(|r| Ok(serde_json::to_string(r)?)))?,
+    )?;
+    close_previous(dir, prev, &prev_txns, &prev_lines, &categories(&merchants))?;
     write("transactions.parquet", write_parquet(&txns)?)?;
     write("lines.parquet", write_parquet(&stmts)?)?;
+    write("synth.version", SYNTH_VERSION.as_bytes().to_vec())?;
     Ok((txns.len(), stmts.len()))
+}
+
+/// Merchant id -> category.
+fn categories(
+    merchants: &[recon_shared::records::Merchant],
+) -> std::collections::HashMap<recon_shared::ids::MerchantId, String> {
+    merchants
+        .iter()
+        .map(|m| (m.merchant_id.clone(), m.category.clone()))
+        .collect()
+}
+
+/// Reconciles the previous day's items as the bank's previous close (first of its chain)
+/// and writes what it carries forward and its break registry, as the real close does.
+fn close_previous(
+    dir: &Path,
+    date: BusinessDate,
+    txns: &[recon_shared::records::Transaction],
+    lines: &[recon_shared::records::StatementLine],
+    categories: &std::collections::HashMap<recon_shared::ids::MerchantId, String>,
+) -> Result<()> {
+    use recon_shared::ids::BankId;
+    use recon_shared::money::Currency;
+    use recon_shared::reconcile::frame::{LineRef, TxnRef};
+    use recon_shared::reconcile::open::{carry_forward, lines_parquet, transactions_parquet};
+    use recon_shared::reconcile::{BreakRegistry, PartitionIndex, PartitionInput, reconcile};
+
+    let bank = BankId::new(BENCH_BANK)?;
+    // Own items of the ledger and delivery of `date`.
+    let t: Vec<TxnRef> = txns
+        .iter()
+        .map(|t| TxnRef {
+            item_date: date.date(),
+            ..TxnRef::from(t)
+        })
+        .collect();
+    let l: Vec<LineRef> = lines.iter().map(LineRef::from).collect();
+    let (rules, tol, fx, calendar) = (
+        bench_fee_rules()?,
+        bench_tolerances(),
+        FxTable::default(),
+        Calendar::every_day(bank.clone()),
+    );
+    let input = PartitionInput {
+        business_date: date,
+        bank_id: bank.clone(),
+        settlement_currency: Some(Currency::new("USD")?),
+        transactions: &t,
+        lines: &l,
+        categories,
+        fee_rules: &rules,
+        tolerances: &tol,
+        fx: &fx,
+        calendar: &calendar,
+        awaiting: false,
+    };
+    let result = reconcile(&input)?;
+    let carry = carry_forward(&input, &result);
+    let index = PartitionIndex::new(
+        &result,
+        &bank,
+        date,
+        &calendar,
+        "run-bench-previous",
+        &BreakRegistry::default(),
+    );
+    let write = |name: &str, bytes: Vec<u8>| {
+        std::fs::write(dir.join(name), bytes).map_err(|e| Error::io(dir.join(name), e))
+    };
+    write(
+        "open_transactions.parquet",
+        transactions_parquet(&result, &carry.transactions)?,
+    )?;
+    write("open_lines.parquet", lines_parquet(&result, &carry.lines)?)?;
+    write("registry.json", serde_json::to_vec_pretty(&index.registry)?)?;
+    Ok(())
 }
 
 /// Timings of one reconciliation run: (wall, on-CPU) seconds per phase.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ReconcileBench {
+    /// Transactions and lines reconciled: the day's and those carried in.
     pub transactions: usize,
     pub lines: usize,
-    /// Parquet decoding of the columns the engine reads.
+    /// Open items carried in from the previous close.
+    #[serde(default)]
+    pub carried_in: u64,
+    /// Rows of the batch index written.
+    #[serde(default)]
+    pub index_rows: usize,
+    /// Parquet decoding of the columns the engine reads, the dimensions and the registry.
     pub read: (f64, f64),
     /// The matching engine, then breaks and their registry.
     pub matching: (f64, f64),
@@ -377,72 +838,82 @@ impl ReconcileBench {
     }
 }
 
-/// Reads the synthetic partition, reconciles it and writes the batch index, single-threaded,
-/// with the functions `reconcile-partition` uses.
+/// Reads the synthetic partition and the previous close's open items, merges them, reconciles
+/// and writes the batch index, single-threaded, with the functions `reconcile-partition` uses.
 pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
-    use std::collections::HashMap;
-
-    use recon_shared::ids::{BankId, RuleId};
+    use recon_shared::close::partition::{merge_open, read_open};
+    use recon_shared::ids::BankId;
     use recon_shared::money::{Currency, FxTable};
     use recon_shared::reconcile::frame::{
         LINE_COLUMNS, TXN_COLUMNS, line_refs, read_columns, txn_refs,
     };
     use recon_shared::reconcile::{BreakRegistry, PartitionIndex, PartitionInput, reconcile};
-    use recon_shared::records::{FeeRule, StatementLine, Transaction};
-    use recon_shared::rules::Tolerances;
-    use rust_decimal::Decimal;
+    use recon_shared::records::{FeeRule, Merchant, StatementLine, Transaction};
 
-    let (txn_bytes, line_bytes) = (
-        bytes::Bytes::from(read(&dir.join("transactions.parquet"))?),
-        bytes::Bytes::from(read(&dir.join("lines.parquet"))?),
+    let bytes = |name: &str| read(&dir.join(name)).map(bytes::Bytes::from);
+    let (txn_bytes, line_bytes, open_txn_bytes, open_line_bytes) = (
+        bytes("transactions.parquet")?,
+        bytes("lines.parquet")?,
+        bytes("open_transactions.parquet")?,
+        bytes("open_lines.parquet")?,
     );
-    let date = BusinessDate::parse("2026-11-20")?;
+    let (registry_bytes, merchant_bytes, rule_bytes) = (
+        read(&dir.join("registry.json"))?,
+        read(&dir.join("merchants.jsonl"))?,
+        read(&dir.join("fee_rules.jsonl"))?,
+    );
+    let date = BusinessDate::parse(BENCH_DATE)?;
     let day = date.date();
-    let (read_wall, read_cpu, (txn_batches, line_batches)) = timed(|| {
+    let (read_wall, read_cpu, (txn_batches, line_batches, open_txns, open_lines)) = timed(|| {
         Ok((
             read_columns::<Transaction>(txn_bytes, TXN_COLUMNS)?,
             read_columns::<StatementLine>(line_bytes, LINE_COLUMNS)?,
+            read_open::<Transaction>(open_txn_bytes, TXN_COLUMNS)?,
+            read_open::<StatementLine>(open_line_bytes, LINE_COLUMNS)?,
         ))
     })?;
-    let (refs_wall, refs_cpu, (txns, lines)) =
-        timed(|| Ok((txn_refs(&txn_batches, day)?, line_refs(&line_batches, day)?)))?;
+    let (dims_wall, dims_cpu, (registry, categories, rules)) = timed(|| {
+        let registry: BreakRegistry = serde_json::from_slice(&registry_bytes)?;
+        let lines = |b: &[u8]| {
+            b.split(|c| *c == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        };
+        let merchants = lines(&merchant_bytes)
+            .iter()
+            .map(|l| Ok(serde_json::from_slice::<Merchant>(l)?))
+            .collect::<Result<Vec<_>>>()?;
+        let rules = lines(&rule_bytes)
+            .iter()
+            .map(|l| Ok(serde_json::from_slice::<FeeRule>(l)?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((registry, categories(&merchants), rules))
+    })?;
+    let (refs_wall, refs_cpu, (txns, lines, carried_in)) = timed(|| {
+        let mut txns = txn_refs(&txn_batches, day)?;
+        let mut lines = line_refs(&line_batches, day)?;
+        let carried = merge_open(&mut txns, txn_refs(&open_txns, day)?, |t| t.transaction_id)
+            + merge_open(&mut lines, line_refs(&open_lines, day)?, |l| l.statement_id);
+        Ok((txns, lines, carried))
+    })?;
     let usd = Currency::new("USD")?;
-    let bank = BankId::new("bank_01")?;
-    let rules = vec![FeeRule {
-        rule_id: RuleId::new("bench")?,
-        bank_id: Some(bank.clone()),
-        network: None,
-        merchant_category: None,
-        percent: Decimal::new(15, 1),
-        fixed: Decimal::new(10, 2),
-        currency: usd,
-        effective_from: date.date(),
-        effective_to: None,
-    }];
-    // One day of a bank that settles the same day (what DuckDB's SQL computes).
-    let tol = Tolerances {
-        settlement_window_days: 0,
-        ..Tolerances::default()
-    };
-    let (fx, cats, calendar) = (
-        FxTable::default(),
-        HashMap::new(),
-        Calendar::every_day(bank.clone()),
-    );
+    let bank = BankId::new(BENCH_BANK)?;
+    let tol = bench_tolerances();
+    let (fx, calendar) = (FxTable::default(), Calendar::every_day(bank.clone()));
     let input = PartitionInput {
         business_date: date,
         bank_id: bank.clone(),
         settlement_currency: Some(usd),
         transactions: &txns,
         lines: &lines,
-        categories: &cats,
+        categories: &categories,
         fee_rules: &rules,
         tolerances: &tol,
         fx: &fx,
         calendar: &calendar,
         awaiting: false,
     };
-    let registry = BreakRegistry::default();
     let (engine_wall, engine_cpu, result) = timed(|| reconcile(&input))?;
     let (breaks_wall, breaks_cpu, index) = timed(|| {
         Ok(PartitionIndex::new(
@@ -450,14 +921,17 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
             &bank,
             date,
             &calendar,
-            "run-bench",
+            BENCH_RUN_ID,
             &registry,
         ))
     })?;
-    let (write_wall, write_cpu, parquet) = timed(|| index.parquet(&index.rows()))?;
+    let (write_wall, write_cpu, (parquet, index_rows)) = timed(|| {
+        let rows = index.rows();
+        Ok((index.parquet(&rows)?, rows.len()))
+    })?;
     if std::env::var_os("RECON_BENCH_VERBOSE").is_some() {
         eprintln!(
-            "cpu s: decode {read_cpu:.2}, views {refs_cpu:.2}, engine {engine_cpu:.2}, breaks {breaks_cpu:.2}, index columns + Parquet {write_cpu:.2} ({} bytes)",
+            "cpu s: decode {read_cpu:.2}, dimensions + registry {dims_cpu:.2}, views + merge {refs_cpu:.2}, engine {engine_cpu:.2}, breaks {breaks_cpu:.2}, index columns + Parquet {write_cpu:.2} ({index_rows} rows, {} bytes)",
             parquet.len()
         );
     }
@@ -465,7 +939,12 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
     Ok(ReconcileBench {
         transactions: txns.len(),
         lines: lines.len(),
-        read: (read_wall + refs_wall, read_cpu + refs_cpu),
+        carried_in,
+        index_rows,
+        read: (
+            read_wall + dims_wall + refs_wall,
+            read_cpu + dims_cpu + refs_cpu,
+        ),
         matching: (engine_wall + breaks_wall, engine_cpu + breaks_cpu),
         write: (write_wall, write_cpu),
     })
@@ -492,22 +971,58 @@ fn reconcile_in_fresh_process(dir: &Path) -> Result<ReconcileBench> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-/// DuckDB's timings of the same partition: (wall, process CPU) seconds.
+fn duckdb_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_duckdb.py")
+}
+
+/// DuckDB's timings of the same partition: (wall, process CPU) seconds. Its batch index is
+/// written to `duckdb_index.parquet`.
 fn duckdb(python: &Path, dir: &Path, threads: u32) -> Option<(f64, f64)> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_duckdb.py");
     let out = std::process::Command::new(python)
-        .arg(&script)
+        .arg(duckdb_script())
         .arg(dir)
         .arg(threads.to_string())
+        .arg(BENCH_RUN_ID)
         .output()
         .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "bench_duckdb.py failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return None;
+    }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
     Some((v["total_s"].as_f64()?, v["cpu_s"].as_f64()?))
 }
 
+/// Whether `recon_index.parquet` and `duckdb_index.parquet` of `dir` hold the same rows, every
+/// column (names, types, values) compared, ordered by row kind and id; else the first
+/// difference. Run by `bench_duckdb.py --compare`, outside any timing.
+fn compare_indexes(python: &Path, dir: &Path) -> Result<std::result::Result<u64, String>> {
+    let out = std::process::Command::new(python)
+        .arg(duckdb_script())
+        .arg("--compare")
+        .arg(dir)
+        .output()
+        .map_err(|e| Error::io(python, e))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| {
+        Error::Invariant(format!(
+            "bench_duckdb.py --compare failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    })?;
+    Ok(if v["equal"].as_bool() == Some(true) {
+        Ok(v["rows"].as_u64().unwrap_or(0))
+    } else {
+        Err(v["difference"].as_str().unwrap_or("?").to_string())
+    })
+}
+
 /// Runs the reconciliation bench for each size and prints rows per on-CPU second and the
-/// ratio to DuckDB. On-CPU time is the per-core figure, and it stays put when other work
-/// shares the machine; wall times are printed beside it.
+/// ratio to DuckDB, then checks that both wrote the same batch index. On-CPU time is the
+/// per-core figure, and it stays put when other work shares the machine; wall times are
+/// printed beside it. Fails when the two indexes differ.
 pub fn reconcile_report(
     sizes: &[usize],
     dir: &Path,
@@ -515,9 +1030,11 @@ pub fn reconcile_report(
     runs: usize,
 ) -> Result<()> {
     crate::outln!(
-        "{:>10} {:>10} {:>7} {:>7} {:>7} {:>13} {:>13} {:>9} {:>10} {:>10} {:>10} {:>7}",
+        "{:>10} {:>10} {:>8} {:>10} {:>7} {:>7} {:>7} {:>13} {:>13} {:>9} {:>10} {:>10} {:>10} {:>7}",
         "lines",
         "txns",
+        "carried",
+        "index rows",
         "read",
         "match",
         "write",
@@ -529,9 +1046,13 @@ pub fn reconcile_report(
         "duck2t wall",
         "ratio"
     );
+    let mut unequal = Vec::new();
+    let mut checks = Vec::new();
     for &n in sizes {
         let d = dir.join(format!("lines-{n}"));
-        if !d.join("lines.parquet").exists() {
+        let current = std::fs::read_to_string(d.join("synth.version"))
+            .is_ok_and(|v| v.trim() == SYNTH_VERSION);
+        if !current {
             synthesize_partition(&d, n)?;
         }
         let mut r = reconcile_in_fresh_process(&d)?;
@@ -555,12 +1076,14 @@ pub fn reconcile_report(
             }
             best
         };
-        let (d1, d2) = (best(1), best(2));
+        let (d2, d1) = (best(2), best(1));
         let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |s| format!("{s:.2}"));
         crate::outln!(
-            "{:>10} {:>10} {:>7.2} {:>7.2} {:>7.2} {:>13.0} {:>13.0} {:>9.2} {:>10} {:>10} {:>10} {:>7}",
+            "{:>10} {:>10} {:>8} {:>10} {:>7.2} {:>7.2} {:>7.2} {:>13.0} {:>13.0} {:>9.2} {:>10} {:>10} {:>10} {:>7}",
             r.lines,
             r.transactions,
+            r.carried_in,
+            r.index_rows,
             r.read.1,
             r.matching.1,
             r.write.1,
@@ -572,9 +1095,30 @@ pub fn reconcile_report(
             fmt(d2.map(|d| d.0)),
             d1.map_or_else(|| "-".to_string(), |d| format!("{:.2}x", d.1 / cpu))
         );
+        // The last DuckDB run was single-threaded; its index is compared with recon's.
+        if let (Some(p), Some(_)) = (python, d1) {
+            match compare_indexes(p, &d)? {
+                Ok(rows) => checks.push(format!(
+                    "{n} lines: recon_index.parquet = duckdb_index.parquet ({rows} rows, every column)"
+                )),
+                Err(diff) => {
+                    checks.push(format!("{n} lines: the indexes DIFFER: {diff}"));
+                    unequal.push(n);
+                }
+            }
+        }
     }
     crate::outln!(
-        "rows = lines + transactions; read/match/write and rows/s in on-CPU seconds of one core, the run of least CPU time of {runs} (DuckDB: best of {runs}); ratio = DuckDB (1 thread) CPU time / recon CPU time, end to end from Parquet to Parquet"
+        "rows = lines + transactions (carried ones included); read/match/write and rows/s in on-CPU seconds of one core, the run of least CPU time of {runs} (DuckDB: best of {runs}); ratio = DuckDB (1 thread) CPU time / recon CPU time, end to end from Parquet to Parquet"
     );
-    Ok(())
+    for c in &checks {
+        crate::outln!("{c}");
+    }
+    if unequal.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invariant(format!(
+            "recon's and DuckDB's batch indexes differ at {unequal:?} lines"
+        )))
+    }
 }

@@ -341,18 +341,23 @@ impl Carried {
         bytes: Option<&Bytes>,
         columns: &[&str],
     ) -> Result<Vec<arrow_array::RecordBatch>> {
-        let Some(b) = bytes else {
-            return Ok(Vec::new());
-        };
-        let cols: Vec<&str> = columns.iter().chain(OPEN_COLUMNS).copied().collect();
-        read_columns::<T>(b.clone(), &cols)
+        bytes.map_or_else(|| Ok(Vec::new()), |b| read_open::<T>(b.clone(), columns))
     }
+}
+
+/// Reads open items (`index/open/…`) of table `T`: `columns` and the [`OPEN_COLUMNS`].
+pub fn read_open<T: crate::columnar::Columnar>(
+    bytes: Bytes,
+    columns: &[&str],
+) -> Result<Vec<arrow_array::RecordBatch>> {
+    let cols: Vec<&str> = columns.iter().chain(OPEN_COLUMNS).copied().collect();
+    read_columns::<T>(bytes, &cols)
 }
 
 /// Adds the carried items to the date's own, except those the date delivered again (a
 /// corrected ledger or statement wins over what an earlier close kept); returns how many
 /// were added.
-fn merge_open<'a, T>(own: &mut Vec<T>, open: Vec<T>, id: impl Fn(&T) -> &'a str) -> u64 {
+pub fn merge_open<'a, T>(own: &mut Vec<T>, open: Vec<T>, id: impl Fn(&T) -> &'a str) -> u64 {
     let mut ids: Vec<&str> = own.iter().map(&id).collect();
     ids.sort_unstable();
     let before = own.len();
