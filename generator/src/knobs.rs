@@ -39,7 +39,7 @@ knobs! {
     composite = 300, "lines without transaction_id, matchable by merchant, amount and date";
     split = 100, "transactions settled in several lines";
     batch = 200, "transactions paid out together in one line per merchant";
-    chargeback = 30, "transactions charged back (a settlement and a chargeback line)";
+    chargeback = 30, "payments charged back (one day: a settlement and a chargeback line; several days: a CHARGEBACK transaction up to 3 weeks later and its line)";
     refund = 200, "refund transactions pointing at their original";
     exact_duplicate_record = 20, "statement records delivered twice byte for byte";
     line_match = 8000, "statement lines that match a transaction (the rest are orphans)";
@@ -60,10 +60,9 @@ knobs! {
 }
 
 /// Knobs that only the one-day world uses: `--days` above 1 refuses them (the multi-day
-/// world pays merchants by payouts instead of `batch`, has no late file or corrected delivery,
-/// and leaves chargebacks out: the open-item rules do not say yet what a chargeback line
-/// naming an already closed payment is).
-pub const ONE_DAY_ONLY: &[&str] = &["batch", "chargeback", "late_file", "correction_drop"];
+/// world pays merchants by payouts instead of `batch`, and has no late file or corrected
+/// delivery: the days themselves bring late and repeated deliveries).
+pub const ONE_DAY_ONLY: &[&str] = &["batch", "late_file", "correction_drop"];
 
 /// Knobs that only the multi-day world uses: the one-day world refuses them.
 pub const MULTI_DAY_ONLY: &[&str] = &[
@@ -111,7 +110,7 @@ impl Knobs {
             composite: 300,
             split: 100,
             batch: 0,
-            chargeback: 0,
+            chargeback: 20,
             refund: 200,
             line_match: 9975,
             declined: 150,

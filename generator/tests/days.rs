@@ -878,7 +878,7 @@ fn real_operations_match_almost_everything() -> Result<()> {
             None => assert_eq!(b["resolved_on"], ""),
         }
     }
-    // Every status of the design occurs, PENDING besides.
+    // Every status of the design occurs, PENDING and DISPUTED (chargebacks) included.
     let statuses: BTreeSet<&str> = items
         .values()
         .flatten()
@@ -887,6 +887,7 @@ fn real_operations_match_almost_everything() -> Result<()> {
     assert_eq!(
         statuses,
         BTreeSet::from([
+            "DISPUTED",
             "DUPLICATE",
             "MATCHED",
             "PARTIAL_MATCH",
@@ -900,7 +901,8 @@ fn real_operations_match_almost_everything() -> Result<()> {
 #[test]
 fn knobs_of_the_other_world_are_refused() {
     assert!(Knobs::for_days(5, &["batch=0.02".into()]).is_err());
-    assert!(Knobs::for_days(5, &["chargeback=0.01".into()]).is_err());
+    assert!(Knobs::for_days(5, &["late_file=0.01".into()]).is_err());
+    assert!(Knobs::for_days(5, &["chargeback=0.01".into()]).is_ok());
     assert!(Knobs::for_days(1, &["ledger_late=0.01".into()]).is_err());
     assert!(Knobs::for_days(5, &["composite=0.05".into()]).is_ok());
     assert!(

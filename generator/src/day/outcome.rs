@@ -1,7 +1,7 @@
 //! The one correct outcome of every generated transaction and line (`truth/`), decided from
 //! the case each was built as.
 
-use recon_shared::records::{MatchRule, MismatchType, ReconciledStatus};
+use recon_shared::records::{MatchRule, MismatchType, ReconciledStatus, RecordType};
 
 use super::{Case, Day, Line, Truth};
 use crate::world::World;
@@ -101,12 +101,20 @@ pub(crate) fn assign_truth(world: &World, day: &mut Day) {
                 (matched(MatchRule::ManyToOne, t.lines.clone(), 0), vec![])
             }
             Case::Chargeback => {
+                // Settlement lines book +amount, chargeback lines -amount.
+                let booked: i64 = lines
+                    .iter()
+                    .map(|l| match l.record_type {
+                        RecordType::Chargeback => -t.conv_minor,
+                        _ => t.conv_minor,
+                    })
+                    .sum();
                 let truth = Truth {
                     status: ReconciledStatus::Disputed,
                     mismatch: MismatchType::Chargeback,
                     rule: MatchRule::ExactId,
                     counterparts: t.lines.clone(),
-                    discrepancy: Some(sum),
+                    discrepancy: Some(sum - booked),
                     fee_variance: Some(fees - t.fee_minor),
                 };
                 mirrored(truth, &t.lines, ti)

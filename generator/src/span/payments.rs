@@ -37,6 +37,8 @@ pub(super) fn convert(
 
 /// Days back a refund's original payment may be.
 const REFUND_DAYS: usize = 7;
+/// Days back a chargeback may dispute a payment ("weeks later", within the world).
+const CHARGEBACK_DAYS: usize = 21;
 
 impl SpanBuilder<'_> {
     /// The random stream of one part of one date: the same whatever the world's length.
@@ -296,11 +298,66 @@ impl SpanBuilder<'_> {
                 self.push(t, &mut r);
             }
         }
+        self.chargebacks(di, date, share(k.chargeback))?;
         if self.day.txns.len() > u32::MAX as usize / 2 {
             return Err(Error::InvalidConfig {
                 name: "--transactions".into(),
                 reason: "too many transactions over the days".into(),
             });
+        }
+        Ok(())
+    }
+
+    /// Chargebacks of `date`: disputes of payments of up to [`CHARGEBACK_DAYS`] days before,
+    /// each a CHARGEBACK transaction of the ledger (its own id, the payment as its original,
+    /// the whole amount) that the bank books as a negative CHARGEBACK line naming it, after
+    /// its lag. Payout merchants' payments and a second acquirer's are not disputed here.
+    fn chargebacks(&mut self, di: usize, date: BusinessDate, n: usize) -> Result<()> {
+        let w = self.world;
+        let (from, to) = (
+            self.date_start[di.saturating_sub(CHARGEBACK_DAYS)],
+            self.date_start[di],
+        );
+        // Its own stream: the days' other draws stay as they were without chargebacks.
+        let mut r = self.rng_for(date.date(), 7);
+        let dc = compact(date);
+        for i in 0..n {
+            if from == to {
+                break;
+            }
+            let Some(orig) = (0..16)
+                .map(|_| from + r.below((to - from) as u64) as usize)
+                .find(|o| {
+                    let t = &self.day.txns[*o];
+                    t.status == TxnStatus::Approved
+                        && t.original.is_none()
+                        && !w.payout[t.merchant as usize]
+                        && w.merchant_bank[t.merchant as usize] == t.bank
+                })
+            else {
+                continue;
+            };
+            let o = &self.day.txns[orig];
+            let (bank, merchant, currency, amount, user) =
+                (o.bank, o.merchant, o.currency, o.amount_minor, o.user);
+            let id = format!("TX-{dc}-C{:08}", i + 1);
+            let mut t = self.txn(
+                &mut r,
+                id,
+                bank,
+                merchant,
+                date,
+                TxnStatus::Chargeback,
+                Case::Chargeback,
+                0,
+            )?;
+            t.currency = currency;
+            t.amount_minor = amount;
+            t.conv_minor = convert(w, amount, currency, w.banks[bank].currency, date)?;
+            t.original = Some(orig as u32);
+            t.user = user;
+            t.fee_minor = self.fee(bank, merchant, t.conv_minor)?;
+            self.push(t, &mut r);
         }
         Ok(())
     }

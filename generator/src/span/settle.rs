@@ -279,6 +279,10 @@ impl SpanBuilder<'_> {
                 let l = self.line(t, conv, 0, RecordType::Refund, true, case, at, &mut r)?;
                 self.push_line(l);
             }
+            Case::Chargeback => {
+                let l = self.line(t, conv, 0, RecordType::Chargeback, true, case, at, &mut r)?;
+                self.push_line(l);
+            }
             _ => {
                 let l = self.line(t, conv, fee, settlement, true, case, at, &mut r)?;
                 self.push_line(l);
