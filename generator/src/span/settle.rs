@@ -32,26 +32,30 @@ struct Settled {
 }
 
 impl SpanBuilder<'_> {
-    pub(super) fn amount_index(&self) -> AmountIndex {
+    pub(super) fn amount_index(&self) -> Result<AmountIndex> {
+        let w = self.world;
         let mut index: AmountIndex = HashMap::new();
         for (i, t) in self.day.txns.iter().enumerate() {
             index
                 .entry((t.bank, t.merchant))
                 .or_default()
                 .push((t.conv_minor, i as u32));
-            // A second acquirer's payment is open at the merchant file's bank until handed over.
-            let acquirer = self.world.merchant_bank[t.merchant as usize];
+            // A second acquirer's payment is open at the merchant file's bank until handed
+            // over, at its amount in that bank's currency.
+            let acquirer = w.merchant_bank[t.merchant as usize];
             if acquirer != t.bank {
+                let there = w.banks[acquirer].currency;
+                let conv = convert(w, t.amount_minor, t.currency, there, t.business_date)?;
                 index
                     .entry((acquirer, t.merchant))
                     .or_default()
-                    .push((t.conv_minor, i as u32));
+                    .push((conv, i as u32));
             }
         }
         for v in index.values_mut() {
             v.sort_unstable();
         }
-        index
+        Ok(index)
     }
 
     /// Whether a transaction of `bank` and `merchant` other than `own` that an engine could
@@ -180,7 +184,7 @@ impl SpanBuilder<'_> {
 
     /// Every line but payouts and orphans, then the payouts, the orphans and the numbering.
     pub(super) fn settle(&mut self) -> Result<()> {
-        let index = self.amount_index();
+        let index = self.amount_index()?;
         for t in 0..self.day.txns.len() {
             self.settle_txn(t, &index)?;
         }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::inputs::Dimensions;
+use crate::columnar::Columnar;
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
 use crate::keys::{self, ROUTES, routes_key, statements_date_prefix, transactions_prefix};
@@ -192,56 +193,72 @@ pub fn horizon_days(dims: &Dimensions) -> u64 {
     n + 2 * n.div_ceil(5) + 2
 }
 
-/// The transaction ids of one column of every Parquet object of `prefix`, by bank, with the
-/// objects' SHA-256 for the ledger.
-async fn column_ids<S: ObjectStore>(
-    store: &S,
-    prefix: &str,
-    ledger: bool,
-) -> Result<Vec<(BankId, String, String, Vec<String>)>> {
-    let mut out = Vec::new();
-    for obj in store.list(prefix).await? {
-        if !obj.key.ends_with(".parquet") {
-            continue;
-        }
-        let bank = if ledger {
-            keys::transactions_bank(&obj.key)
-        } else {
-            keys::statements_bank(&obj.key)
-        };
-        let Some(bank) = bank else { continue };
-        let bytes = store.get(&obj.key).await?;
-        let sha = hex::encode(Sha256::digest(&bytes));
-        let batches = if ledger {
-            read_columns::<Transaction>(bytes, &["transaction_id"])?
-        } else {
-            read_columns::<StatementLine>(bytes, &["transaction_id"])?
-        };
-        let mut ids = Vec::new();
-        for b in &batches {
-            let col = b
-                .column(0)
+/// One string column of a Parquet object (nulls as `None`).
+fn strings<T: Columnar>(bytes: Bytes, column: &str) -> Result<Vec<arrow_array::StringArray>> {
+    read_columns::<T>(bytes, &[column])?
+        .iter()
+        .map(|b| {
+            b.column(0)
                 .as_any()
                 .downcast_ref::<arrow_array::StringArray>()
+                .cloned()
                 .ok_or_else(|| Error::Schema {
-                    table: if ledger {
-                        "transactions"
-                    } else {
-                        "statement_lines"
-                    },
-                    column: "transaction_id".into(),
+                    table: T::TABLE,
+                    column: column.into(),
                     reason: "not a string column".into(),
-                })?;
-            ids.extend(col.iter().flatten().map(str::to_string));
+                })
+        })
+        .collect()
+}
+
+/// The ids statement lines name that may be another bank's payment: lines naming a
+/// transaction and no merchant, or a merchant the merchant file gives another acquirer (a line
+/// naming a merchant its own bank acquires pays that bank's payment). By (bank, delivery).
+async fn candidate_lines<S: ObjectStore>(
+    store: &S,
+    dims: &Dimensions,
+    date: BusinessDate,
+    into: &mut BTreeMap<(BankId, BusinessDate), Vec<String>>,
+) -> Result<()> {
+    for obj in store.list(&statements_date_prefix(date)).await? {
+        let Some(bank) = keys::statements_bank(&obj.key).filter(|_| obj.key.ends_with(".parquet"))
+        else {
+            continue;
+        };
+        let bank = BankId::new(bank)?;
+        let bytes = store.get(&obj.key).await?;
+        let batches = read_columns::<StatementLine>(bytes, &["transaction_id", "merchant_id"])?;
+        let list = into.entry((bank.clone(), date)).or_default();
+        for b in &batches {
+            let col = |i: usize, name: &str| {
+                b.column(i)
+                    .as_any()
+                    .downcast_ref::<arrow_array::StringArray>()
+                    .ok_or_else(|| Error::Schema {
+                        table: StatementLine::TABLE,
+                        column: name.into(),
+                        reason: "not a string column".into(),
+                    })
+            };
+            let (ids, merchants) = (col(0, "transaction_id")?, col(1, "merchant_id")?);
+            for (id, merchant) in ids.iter().zip(merchants.iter()) {
+                let Some(id) = id else { continue };
+                if merchant.is_none_or(|m| dims.acquirer(m) != Some(&bank)) {
+                    list.push(id.to_string());
+                }
+            }
         }
-        out.push((BankId::new(bank)?, obj.key.clone(), sha, ids));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Plans the hand-overs of the closes `closes` (each bank's close dates, ascending) and
 /// writes each partition's `routes.json`, removing those of partitions that no longer hand
 /// anything over; returns how many transactions change partition.
+///
+/// It reads the lines delivered and the ledgers booked from `horizon` days before the first
+/// close to the last: the lines' candidate ids first, then the ledgers' ids, keeping only the
+/// candidates (so the cost is one pass over the id columns, without keeping them).
 pub async fn plan_routes<S: ObjectStore>(
     store: &S,
     dims: &Dimensions,
@@ -252,38 +269,77 @@ pub async fn plan_routes<S: ObjectStore>(
         return Ok(0);
     };
     let horizon = horizon_days(dims);
-    let mut ids = Ids::default();
-    let mut objects: BTreeMap<(BankId, BusinessDate), Vec<(String, String)>> = BTreeMap::new();
     let start = first
         .date()
         .checked_sub_days(Days::new(horizon))
         .ok_or_else(|| Error::Invariant(format!("{first} minus {horizon} days")))?;
-    let mut d = BusinessDate::from_date(start)?;
-    while d <= last {
-        for (bank, key, sha, list) in column_ids(store, &transactions_prefix(d), true).await? {
-            objects
-                .entry((bank.clone(), d))
-                .or_default()
-                .push((key, sha));
-            ids.ledger.entry((bank, d)).or_default().extend(list);
+    let days = {
+        let mut v = vec![BusinessDate::from_date(start)?];
+        while let Some(d) = v.last().copied().filter(|d| *d < last) {
+            v.push(d.succ()?);
         }
-        for (bank, _, _, list) in column_ids(store, &statements_date_prefix(d), false).await? {
-            ids.lines.entry((bank, d)).or_default().extend(list);
+        v
+    };
+    let mut ids = Ids::default();
+    for d in &days {
+        candidate_lines(store, dims, *d, &mut ids.lines).await?;
+    }
+    ids.lines.retain(|_, v| !v.is_empty());
+    let wanted: HashMap<&str, ()> = ids
+        .lines
+        .values()
+        .flatten()
+        .map(|id| (id.as_str(), ()))
+        .collect();
+    // The ledger objects holding a candidate, to hash as the hand-overs' sources.
+    let mut objects: BTreeMap<(BankId, BusinessDate), Vec<String>> = BTreeMap::new();
+    if !wanted.is_empty() {
+        for d in &days {
+            for obj in store.list(&transactions_prefix(*d)).await? {
+                let Some(bank) = keys::transactions_bank(&obj.key) else {
+                    continue;
+                };
+                let bank = BankId::new(bank)?;
+                let mut hits = Vec::new();
+                for col in strings::<Transaction>(store.get(&obj.key).await?, "transaction_id")? {
+                    hits.extend(
+                        col.iter()
+                            .flatten()
+                            .filter(|id| wanted.contains_key(id))
+                            .map(str::to_string),
+                    );
+                }
+                if !hits.is_empty() {
+                    objects
+                        .entry((bank.clone(), *d))
+                        .or_default()
+                        .push(obj.key.clone());
+                    ids.ledger.entry((bank, *d)).or_default().extend(hits);
+                }
+            }
         }
-        d = d.succ()?;
     }
     let mut routes = handovers(&ids, closes, horizon);
+    let mut hashed: HashMap<String, String> = HashMap::new();
     for r in routes.values_mut() {
         let mut sources = BTreeSet::new();
         for i in &r.incoming {
-            for (key, sha) in objects
+            for key in objects
                 .get(&(i.from_bank.clone(), i.ledger_date))
                 .into_iter()
                 .flatten()
             {
+                let sha256 = match hashed.get(key) {
+                    Some(h) => h.clone(),
+                    None => {
+                        let h = hex::encode(Sha256::digest(store.get(key).await?));
+                        hashed.insert(key.clone(), h.clone());
+                        h
+                    }
+                };
                 sources.insert(Source {
                     key: key.clone(),
-                    sha256: sha.clone(),
+                    sha256,
                     ledger_date: i.ledger_date,
                 });
             }
