@@ -243,6 +243,56 @@ def check_events(crate_dirs):
             problem(f"{rel}: no test under functions/{fn_dir}/ loads it")
 
 
+def refs(node) -> set[str]:
+    """Logical ids a node names with Ref or GetAtt, anywhere below it."""
+    out: set[str] = set()
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "Ref" and isinstance(v, str):
+                out.add(v)
+            elif k == "Fn::GetAtt":
+                out.add(v[0] if isinstance(v, list) else str(v).split(".")[0])
+            else:
+                out |= refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            out |= refs(v)
+    return out
+
+
+def check_operations(resources):
+    """Every function's errors and throttles, the API's 5xx and every failure queue are
+    alarmed; the schedule has a dead-letter queue; every table is protected from deletion."""
+    alarms = {k: r for k, r in resources.items() if r.get("Type") == "AWS::CloudWatch::Alarm"}
+
+    def alarmed(logical: str, metric: str) -> bool:
+        for a in alarms.values():
+            props = a.get("Properties", {})
+            names = {props.get("MetricName")} | {
+                m.get("MetricStat", {}).get("Metric", {}).get("MetricName")
+                for m in props.get("Metrics", [])
+            }
+            if metric in names and logical in refs(props):
+                return True
+        return False
+
+    for logical, res in resources.items():
+        kind = res.get("Type")
+        props = res.get("Properties", {})
+        if kind == "AWS::Serverless::Function":
+            for metric in ("Errors", "Throttles"):
+                if not alarmed(logical, metric):
+                    problem(f"template.yaml: no alarm on the {metric} of {logical}")
+        elif kind == "AWS::Serverless::HttpApi" and not alarmed(logical, "5xx"):
+            problem(f"template.yaml: no alarm on the 5xx answers of {logical}")
+        elif kind == "AWS::SQS::Queue" and not alarmed(logical, "ApproximateNumberOfMessagesVisible"):
+            problem(f"template.yaml: no alarm on the messages waiting in {logical}")
+        elif kind == "AWS::DynamoDB::Table" and props.get("DeletionProtectionEnabled") is not True:
+            problem(f"template.yaml: {logical} has no DeletionProtectionEnabled: true")
+        elif kind == "AWS::Scheduler::Schedule" and not props.get("Target", {}).get("DeadLetterConfig"):
+            problem(f"template.yaml: {logical} has no dead-letter queue")
+
+
 def main() -> int:
     tpl = load_template()
     resources = tpl.get("Resources", {})
@@ -255,6 +305,7 @@ def main() -> int:
     check_routes(resources)
     check_events(crate_dirs)
     check_dashboard_metrics()
+    check_operations(resources)
     for p in problems:
         print(f"check_infra: {p}")
     return 1 if problems else 0
