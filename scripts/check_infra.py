@@ -291,6 +291,12 @@ def check_operations(resources):
             problem(f"template.yaml: {logical} has no DeletionProtectionEnabled: true")
         elif kind == "AWS::Scheduler::Schedule" and not props.get("Target", {}).get("DeadLetterConfig"):
             problem(f"template.yaml: {logical} has no dead-letter queue")
+    for logical, metric in (("StreamIndexerFunction", "OffsetLag"), ("DailyCloseStateMachine", "ExecutionsSucceeded")):
+        if not alarmed(logical, metric):
+            problem(f"template.yaml: no alarm on the {metric} of {logical}")
+    asl = json.loads((ROOT / "statemachines/daily-close.asl.json").read_text())
+    if not isinstance(asl.get("TimeoutSeconds"), int):
+        problem("statemachines/daily-close.asl.json: no TimeoutSeconds (a stuck close would hold forever)")
 
 
 def main() -> int:
