@@ -79,6 +79,14 @@ pub enum Command {
         #[command(subcommand)]
         what: OpsCommand,
     },
+    /// Operate the daily close on AWS (needs the AWS-enabled build: `cargo install --path cli
+    /// --features aws`; this build says how and exits with 1).
+    #[cfg(not(feature = "aws"))]
+    Ops {
+        /// Whatever `recon ops` was given.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Serve the query API (design.md §9) on 127.0.0.1 over DIR.
     Serve {
         #[arg(long)]

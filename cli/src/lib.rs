@@ -149,6 +149,13 @@ fn run(command: Command) -> Result<Problems> {
         Command::Bench { what } => bench_command(what)?,
         #[cfg(feature = "aws")]
         Command::Ops { what } => runtime(true)?.block_on(ops::command(what))?,
+        #[cfg(not(feature = "aws"))]
+        Command::Ops { .. } => {
+            return Err(Error::InvalidConfig {
+                name: "recon ops".into(),
+                reason: "this recon was built without the AWS clients; install the AWS-enabled build with `cargo install --locked --path cli --features aws` (docs/runbook.md, `recon ops`)".into(),
+            });
+        }
         Command::Serve { data, port } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_io()
