@@ -294,6 +294,10 @@ def check_operations(resources):
     for logical, metric in (("StreamIndexerFunction", "OffsetLag"), ("DailyCloseStateMachine", "ExecutionsSucceeded")):
         if not alarmed(logical, metric):
             problem(f"template.yaml: no alarm on the {metric} of {logical}")
+    ttl = resources.get("TransactionIndexTable", {}).get("Properties", {}).get("TimeToLiveSpecification", {})
+    code = re.search(r'EXPIRES_AT: &str = "([a-z_]+)"', (ROOT / "shared/src/aws/dynamo/index.rs").read_text())
+    if not ttl.get("Enabled") or not code or ttl.get("AttributeName") != code.group(1):
+        problem("template.yaml: TransactionIndexTable's TTL attribute is not the code's EXPIRES_AT (user-hour counters would never expire)")
     asl = json.loads((ROOT / "statemachines/daily-close.asl.json").read_text())
     if not isinstance(asl.get("TimeoutSeconds"), int):
         problem("statemachines/daily-close.asl.json: no TimeoutSeconds (a stuck close would hold forever)")

@@ -1056,7 +1056,11 @@ async fn an_unlogged_load_is_kept_by_its_compaction_and_lost_without_it() -> Res
 #[cfg(feature = "aws")]
 mod aws {
     use super::*;
-    use recon_shared::aws::dynamo::{DynamoTransactionIndex, TableNames, create_tables};
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use recon_shared::aws::dynamo::{
+        DynamoTransactionIndex, EXPIRES_AT, TableNames, USER_HOUR_RETENTION_SECS, create_tables,
+        user_hour_expiry,
+    };
     use recon_shared::aws::s3::{S3Store, UploadSettings};
     use recon_shared::aws::testing::{moto, unique};
 
@@ -1160,6 +1164,30 @@ mod aws {
             assert_eq!(
                 index.user_hour_counts(&keys).await?,
                 hours.values().copied().collect::<Vec<_>>()
+            );
+            // Each counter carries its expiry (the table's TTL attribute), 30 days after its hour.
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            let (user, hour) = keys
+                .first()
+                .cloned()
+                .ok_or_else(|| Error::Invariant("no user hour".into()))?;
+            let item = client
+                .get_item()
+                .table_name(index.table())
+                .key(
+                    "transaction_id",
+                    AttributeValue::S(format!("uh#{user}#{hour}")),
+                )
+                .send()
+                .await
+                .map_err(|e| Error::Invariant(format!("get_item: {e}")))?;
+            assert_eq!(
+                item.item().and_then(|i| i.get(EXPIRES_AT)),
+                Some(&AttributeValue::N(user_hour_expiry(hour).to_string())),
+            );
+            assert_eq!(
+                user_hour_expiry(hour),
+                (hour + 1) * 3600 + USER_HOUR_RETENTION_SECS
             );
             assert_eq!(
                 index

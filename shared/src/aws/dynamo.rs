@@ -11,7 +11,7 @@
 //! | `{transaction_id}` | `ver` (the stream version, canonical JSON), `txn`, `signal`, `derived` (maps); `user_token`, `merchant_id`, `txn_day` (the GSI keys) when the item has a transaction |
 //! | `st#{transaction_id}` | `settlement`: written by the daily close, beside the streaming state so the two writers never overwrite each other |
 //! | `md#{merchant_id}#{txn_day}` | merchant-day totals: `transactions`, `declined`, `refunds`, `chargebacks`, `high_risk`, `vol_{CCY}`, `rvol_{CCY}` (exact `N`) |
-//! | `uh#{user_token}#{hour}` | `n`: the user's transactions in that UTC hour (VELOCITY) |
+//! | `uh#{user_token}#{hour}` | `n`: the user's transactions in that UTC hour (VELOCITY); `expires_at`, the table's TTL attribute: 30 days after the hour |
 //!
 //! `#` is not allowed in ids, so the aggregate keys never meet a transaction id; aggregates
 //! carry no GSI key attribute, so the GSIs hold transactions only. A streaming write is one
@@ -40,6 +40,8 @@ use crate::ports::{
 };
 
 mod index;
+
+pub use index::{EXPIRES_AT, USER_HOUR_RETENTION_SECS, user_hour_expiry};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -225,6 +227,20 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<()> {
             Err(e) => return Err(sdk_error("dynamodb", "CreateTable", e)),
         }
     }
+    // The user-hour counters expire (template.yaml's TimeToLiveSpecification).
+    client
+        .update_time_to_live()
+        .table_name(&names.transaction_index)
+        .time_to_live_specification(
+            aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                .attribute_name(EXPIRES_AT)
+                .enabled(true)
+                .build()
+                .map_err(build_err)?,
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("dynamodb", "UpdateTimeToLive", e))?;
     Ok(())
 }
 

@@ -16,6 +16,18 @@ fn user_hour_key(user: &str, hour: i64) -> String {
     format!("uh#{user}#{hour}")
 }
 
+/// How long a user-hour counter outlives its hour: a record later than that finds its hour's
+/// count gone (VELOCITY counts from zero again).
+pub const USER_HOUR_RETENTION_SECS: i64 = 30 * 86_400;
+
+/// The table's TTL attribute (`template.yaml`, `TimeToLiveSpecification`).
+pub const EXPIRES_AT: &str = "expires_at";
+
+/// When DynamoDB may delete the counter of `hour` (hours since the epoch): epoch seconds.
+pub fn user_hour_expiry(hour: i64) -> i64 {
+    (hour + 1) * 3600 + USER_HOUR_RETENTION_SECS
+}
+
 fn key_of(id: String) -> Item {
     HashMap::from([(KEY.to_string(), s(id))])
 }
@@ -78,19 +90,27 @@ fn aggregate_updates(table: &str, old: Option<&IndexItem>, new: &IndexItem) -> R
             );
         }
         let key = merchant_day_key(md.merchant_id.as_str(), md.txn_day);
-        out.push(add_update(table, key, &adds)?);
+        out.push(add_update(table, key, &adds, None)?);
     }
     for ((u, h), d) in &delta.user_hours {
+        // The counter expires a while after its hour (TTL), set on its first write.
         out.push(add_update(
             table,
             user_hour_key(u, *h),
             &[("n".to_string(), d.to_string())],
+            Some(user_hour_expiry(*h)),
         )?);
     }
     Ok(out)
 }
 
-fn add_update(table: &str, key: String, adds: &[(String, String)]) -> Result<Update> {
+/// `ADD`s of `adds` to the item `key`, and its TTL attribute set to `expires` when it has none.
+fn add_update(
+    table: &str,
+    key: String,
+    adds: &[(String, String)],
+    expires: Option<i64>,
+) -> Result<Update> {
     let mut b = Update::builder()
         .table_name(table)
         .set_key(Some(key_of(key)));
@@ -101,9 +121,14 @@ fn add_update(table: &str, key: String, adds: &[(String, String)]) -> Result<Upd
             .expression_attribute_names(format!("#a{i}"), name)
             .expression_attribute_values(format!(":a{i}"), AttributeValue::N(value.clone()));
     }
-    b.update_expression(format!("ADD {}", parts.join(", ")))
-        .build()
-        .map_err(build_err)
+    let mut expression = format!("ADD {}", parts.join(", "));
+    if let Some(at) = expires {
+        expression.push_str(" SET #ttl = if_not_exists(#ttl, :ttl)");
+        b = b
+            .expression_attribute_names("#ttl", EXPIRES_AT)
+            .expression_attribute_values(":ttl", AttributeValue::N(at.to_string()));
+    }
+    b.update_expression(expression).build().map_err(build_err)
 }
 
 impl DynamoTransactionIndex {
@@ -115,6 +140,11 @@ impl DynamoTransactionIndex {
             query_page_size: None,
             backoff: Backoff::default(),
         }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
     }
 
     /// Items by key (strongly consistent), unprocessed keys retried; missing keys left out.
