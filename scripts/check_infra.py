@@ -287,10 +287,16 @@ def check_operations(resources):
             problem(f"template.yaml: no alarm on the 5xx answers of {logical}")
         elif kind == "AWS::SQS::Queue" and not alarmed(logical, "ApproximateNumberOfMessagesVisible"):
             problem(f"template.yaml: no alarm on the messages waiting in {logical}")
-        elif kind == "AWS::DynamoDB::Table" and props.get("DeletionProtectionEnabled") is not True:
-            problem(f"template.yaml: {logical} has no DeletionProtectionEnabled: true")
+        elif kind == "AWS::DynamoDB::Table" and props.get("DeletionProtectionEnabled") not in (
+            True,
+            {"Ref": "TableDeletionProtection"},
+        ):
+            problem(f"template.yaml: {logical} is not protected from deletion (true, or the TableDeletionProtection parameter)")
         elif kind == "AWS::Scheduler::Schedule" and not props.get("Target", {}).get("DeadLetterConfig"):
             problem(f"template.yaml: {logical} has no dead-letter queue")
+    for logical, res in resources.items():
+        if res.get("DeletionPolicy") == "Retain":
+            problem(f"template.yaml: {logical} is Retain: a rolled-back first deploy would leave it behind and the next one fail (RetainExceptOnCreate)")
     for logical, metric in (("StreamIndexerFunction", "OffsetLag"), ("DailyCloseStateMachine", "ExecutionsSucceeded")):
         if not alarmed(logical, metric):
             problem(f"template.yaml: no alarm on the {metric} of {logical}")
@@ -301,6 +307,25 @@ def check_operations(resources):
     asl = json.loads((ROOT / "statemachines/daily-close.asl.json").read_text())
     if not isinstance(asl.get("TimeoutSeconds"), int):
         problem("statemachines/daily-close.asl.json: no TimeoutSeconds (a stuck close would hold forever)")
+
+
+def check_samconfig(tpl):
+    """Every stage of samconfig.toml names template parameters, with allowed values."""
+    params = tpl.get("Parameters", {})
+    with open(ROOT / "samconfig.toml", "rb") as f:
+        conf = tomllib.load(f)
+    for stage, sections in conf.items():
+        if not isinstance(sections, dict):
+            continue
+        overrides = sections.get("deploy", {}).get("parameters", {}).get("parameter_overrides", [])
+        for item in as_list(overrides):
+            name, _, value = item.partition("=")
+            if name not in params:
+                problem(f"samconfig.toml [{stage}]: {name} is not a parameter of template.yaml")
+                continue
+            allowed = params[name].get("AllowedValues")
+            if allowed and value not in [str(a) for a in allowed]:
+                problem(f"samconfig.toml [{stage}]: {name}={value} is not one of {allowed}")
 
 
 def main() -> int:
@@ -316,6 +341,7 @@ def main() -> int:
     check_events(crate_dirs)
     check_dashboard_metrics()
     check_operations(resources)
+    check_samconfig(tpl)
     for p in problems:
         print(f"check_infra: {p}")
     return 1 if problems else 0
