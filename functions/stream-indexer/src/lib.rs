@@ -12,7 +12,9 @@ use recon_shared::config::Settings;
 use recon_shared::entry::{Function, Invocation};
 use recon_shared::ports::{ObjectStore, TransactionIndex};
 use recon_shared::select::{AnyIndex, AnyStore, Backend, IndexMode};
-use recon_shared::stream::{BatchReport, KafkaRecordIn, StreamContext, process_batch};
+use recon_shared::stream::{
+    BatchReport, FreshContext, KafkaRecordIn, StreamContext, process_batch,
+};
 
 /// The event's records, topic-partitions in name order, each in delivery order.
 pub fn records(event: &KafkaEvent) -> Vec<KafkaRecordIn> {
@@ -62,13 +64,23 @@ pub fn metrics(r: &BatchReport, environment: &str, duration_ms: u64, timestamp_m
         .line(timestamp_ms)
 }
 
+/// How long a poller uses the enrichment context before reading `config/` again.
+pub const CONTEXT_TTL_MS: i64 = 5 * 60 * 1000;
+
 /// The Lambda (served by `recon_shared::entry`): MSK batches over the bucket and the
-/// TransactionIndex, with the enrichment context loaded once (user ids tokenized with
-/// `RECON_PII_HMAC_KEY`, required); then the batch's metrics line.
+/// TransactionIndex, with the enrichment context (user ids tokenized with
+/// `RECON_PII_HMAC_KEY`, required) read at start and again every [`CONTEXT_TTL_MS`]; then the
+/// batch's metrics line.
 pub struct Lambda {
     store: AnyStore,
     index: AnyIndex,
-    ctx: StreamContext,
+    ctx: FreshContext,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Function for Lambda {
@@ -77,14 +89,15 @@ impl Function for Lambda {
 
     async fn init(settings: &Settings, backend: &Backend) -> Result<Self> {
         let store = backend.store()?;
-        let ctx = StreamContext::load(&store, settings.pii_key()?).await?;
+        let ctx = FreshContext::load(&store, settings.pii_key()?, CONTEXT_TTL_MS, now_ms()).await?;
         let index = backend.index(IndexMode::Writer)?;
         Ok(Self { store, index, ctx })
     }
 
     async fn handle(&self, event: KafkaEvent) -> Result<BatchReport> {
         // The library logs the batch's counts ("stream batch indexed").
-        handle(event, &self.store, &self.index, &self.ctx).await
+        let ctx = self.ctx.get(&self.store, now_ms()).await?;
+        handle(event, &self.store, &self.index, &ctx).await
     }
 
     fn metrics(&self, report: &BatchReport, at: &Invocation<'_>) -> Vec<String> {

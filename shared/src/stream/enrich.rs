@@ -181,6 +181,57 @@ pub struct StreamContext {
     fx: Mutex<HashMap<BusinessDate, Option<Arc<FxTable>>>>,
 }
 
+/// The enrichment context of a long-lived function (a provisioned stream poller): read from
+/// the bucket again once it is older than its time-to-live, so a changed merchant, policy,
+/// label rule or FX file reaches the index within that time. A reload that fails (a bad line
+/// in a configuration file) keeps the last good context and is tried again at the next expiry.
+pub struct FreshContext {
+    pii: PiiKey,
+    ttl_ms: i64,
+    current: Mutex<(i64, Arc<StreamContext>)>,
+}
+
+impl FreshContext {
+    /// Loads the context now (`now_ms`, epoch milliseconds): a bad configuration fails here,
+    /// as the function's start should.
+    pub async fn load<S: ObjectStore>(
+        store: &S,
+        pii: PiiKey,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<Self> {
+        let ctx = StreamContext::load(store, pii.clone()).await?;
+        Ok(Self {
+            pii,
+            ttl_ms,
+            current: Mutex::new((now_ms, Arc::new(ctx))),
+        })
+    }
+
+    fn current(&self) -> Result<std::sync::MutexGuard<'_, (i64, Arc<StreamContext>)>> {
+        self.current
+            .lock()
+            .map_err(|_| Error::Invariant("context lock poisoned".into()))
+    }
+
+    /// The context to use at `now_ms`, reloaded first when it has expired.
+    pub async fn get<S: ObjectStore>(&self, store: &S, now_ms: i64) -> Result<Arc<StreamContext>> {
+        let (loaded, ctx) = self.current()?.clone();
+        if now_ms - loaded < self.ttl_ms {
+            return Ok(ctx);
+        }
+        let next = match StreamContext::load(store, self.pii.clone()).await {
+            Ok(fresh) => Arc::new(fresh),
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload failed; the last good configuration stays in use");
+                ctx
+            }
+        };
+        *self.current()? = (now_ms, next.clone());
+        Ok(next)
+    }
+}
+
 impl StreamContext {
     /// Builds the context from the configuration files' records; refused when a policy's
     /// parameters cannot be read.
@@ -265,8 +316,9 @@ impl StreamContext {
             .map_err(|_| Error::Invariant("fx cache lock poisoned".into()))
     }
 
-    /// Loads `config/fx/{day}.csv` for the days not seen yet (a missing table is remembered as
-    /// missing).
+    /// Loads `config/fx/{day}.csv` for the days not seen yet. A missing table is never
+    /// remembered: the next batch that needs the day looks again (a table that arrives later
+    /// is used from then on).
     pub async fn prepare_fx<S: ObjectStore>(
         &self,
         store: &S,
@@ -277,11 +329,10 @@ impl StreamContext {
             if self.fx_cache()?.contains_key(&day) {
                 continue;
             }
-            let table = match get_opt(store, &fx_key(day)).await? {
-                Some(b) => Some(Arc::new(FxTable::from_file(&fx_key(day), &b)?)),
-                None => None,
-            };
-            self.fx_cache()?.insert(day, table);
+            if let Some(b) = get_opt(store, &fx_key(day)).await? {
+                let table = Arc::new(FxTable::from_file(&fx_key(day), &b)?);
+                self.fx_cache()?.insert(day, Some(table));
+            }
         }
         Ok(())
     }
@@ -468,5 +519,55 @@ mod tests {
             RiskLabel::HighRisk
         );
         assert_eq!(custom.kyc_flags, vec![PolicyFlag::Kyc]);
+    }
+
+    #[tokio::test]
+    async fn a_poller_sees_changed_configuration_after_its_ttl_and_never_caches_a_missing_fx_day()
+    -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let store = crate::local::LocalStore::new(dir.path());
+        let merchant = |id: &str| {
+            format!(
+                r#"{{"merchant_id":"{id}","merchant_name":"m","category":"travel","risk_level":"LOW","onboarding_date":"2024-01-01","country":"FR"}}"#
+            )
+        };
+        let put = |key: &'static str, body: String| {
+            let store = &store;
+            async move { store.put(key, bytes::Bytes::from(body)).await }
+        };
+        put(MERCHANTS_KEY, format!("{}\n", merchant("M1"))).await?;
+        let fresh =
+            FreshContext::load(&store, PiiKey::new(b"0123456789abcdef-key-one")?, 1000, 0).await?;
+        let m2 = MerchantId::new("M2")?;
+        put(
+            MERCHANTS_KEY,
+            format!("{}\n{}\n", merchant("M1"), merchant("M2")),
+        )
+        .await?;
+        assert!(
+            !fresh.get(&store, 999).await?.merchants.contains_key(&m2),
+            "within its TTL"
+        );
+        assert!(
+            fresh.get(&store, 1000).await?.merchants.contains_key(&m2),
+            "reloaded"
+        );
+        // A bad line at the next reload keeps the last good context (and says so in the log).
+        put(POLICIES_KEY, "{not json\n".into()).await?;
+        assert!(fresh.get(&store, 2000).await?.merchants.contains_key(&m2));
+        // A day without an FX table is looked up again by the next batch.
+        let ctx = fresh.get(&store, 2500).await?;
+        let day = BusinessDate::parse("2026-11-19")?;
+        ctx.prepare_fx(&store, [day]).await?;
+        assert!(ctx.fx(day).is_none());
+        store
+            .put(
+                &fx_key(day),
+                bytes::Bytes::from_static(b"base,quote,rate\nEUR,USD,1.08\n"),
+            )
+            .await?;
+        ctx.prepare_fx(&store, [day]).await?;
+        assert!(ctx.fx(day).is_some(), "the table that arrived is used");
+        Ok(())
     }
 }

@@ -17,7 +17,7 @@ pub mod indexer;
 pub use crate::index_item as model;
 
 pub use decode::{Fact, KafkaRecordIn, Rejection, decode};
-pub use enrich::{ActivePolicies, ComplianceRules, StreamContext};
+pub use enrich::{ActivePolicies, ComplianceRules, FreshContext, StreamContext};
 pub use indexer::{BatchReport, index_facts, process_batch};
 pub use model::{
     Derived, FRAUD_SIGNALS_TOPIC, IndexItem, MerchantDayTotals, MerchantInfo, PolicyFlag,
