@@ -280,6 +280,9 @@ def check_operations(resources):
         kind = res.get("Type")
         props = res.get("Properties", {})
         if kind == "AWS::Serverless::Function":
+            env = json.dumps(props.get("Environment", {}))
+            if "resolve:secretsmanager" in env:
+                problem(f"template.yaml: {logical} resolves a secret into its environment (read it at start instead)")
             for metric in ("Errors", "Throttles"):
                 if not alarmed(logical, metric):
                     problem(f"template.yaml: no alarm on the {metric} of {logical}")

@@ -61,6 +61,11 @@ pub const S3_MULTIPART_THRESHOLD_ENV: &str = "RECON_S3_MULTIPART_THRESHOLD";
 /// part). Optional; default 16 MiB.
 pub const S3_PART_SIZE_ENV: &str = "RECON_S3_PART_SIZE";
 
+/// The Secrets Manager secret (name or ARN) whose `SecretString` is the PII tokenization key:
+/// on AWS the functions read it at start ([`crate::select::Backend::pii_key`]), so the key is
+/// never in a function's configuration.
+pub const PII_SECRET_ENV: &str = "RECON_PII_SECRET_ID";
+
 /// ARN of the daily close state machine, for `recon ops` (not set on the functions).
 pub const DAILY_CLOSE_ARN_ENV: &str = "RECON_DAILY_CLOSE_ARN";
 
@@ -93,6 +98,8 @@ pub struct Settings {
     pub lambda_max_input_bytes: Option<u64>,
     /// [`PII_KEY_ENV`], checked (at least 16 bytes) when set.
     pub pii_key: Option<PiiKey>,
+    /// [`PII_SECRET_ENV`]: the Secrets Manager secret holding the key (AWS).
+    pub pii_secret: Option<String>,
     /// [`AWS_ENDPOINT_URL_ENV`].
     pub aws_endpoint_url: Option<String>,
     /// [`AWS_REGION_ENV`], else [`AWS_DEFAULT_REGION_ENV`].
@@ -152,6 +159,7 @@ impl Settings {
             pii_key: get(PII_KEY_ENV)
                 .map(|v| PiiKey::new(v.as_bytes()))
                 .transpose()?,
+            pii_secret: get(PII_SECRET_ENV),
             aws_endpoint_url: get(AWS_ENDPOINT_URL_ENV),
             aws_region: get(AWS_REGION_ENV).or_else(|| get(AWS_DEFAULT_REGION_ENV)),
             aws_max_attempts: attempts.and_then(|n| u32::try_from(n).ok()),
@@ -171,11 +179,14 @@ impl Settings {
         })
     }
 
-    /// The tokenization key ([`PII_KEY_ENV`]), required by the functions that see user ids.
+    /// The tokenization key ([`PII_KEY_ENV`]), required by the functions that see user ids
+    /// when no secret names it ([`PII_SECRET_ENV`], read by [`crate::select::Backend::pii_key`]).
     pub fn pii_key(&self) -> Result<PiiKey> {
         self.pii_key.clone().ok_or_else(|| Error::InvalidConfig {
             name: PII_KEY_ENV.into(),
-            reason: "not set".into(),
+            reason: format!(
+                "not set (on AWS, set {PII_SECRET_ENV} to the secret that holds the key)"
+            ),
         })
     }
 }

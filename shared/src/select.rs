@@ -79,6 +79,20 @@ impl Backend {
         })
     }
 
+    /// The PII tokenization key: [`config::PII_SECRET_ENV`]'s secret from Secrets Manager on
+    /// AWS (read once, at the function's start), else [`crate::pii::PII_KEY_ENV`] (local runs and
+    /// tests).
+    pub async fn pii_key(&self, settings: &Settings) -> Result<crate::pii::PiiKey> {
+        match (self, &settings.pii_secret) {
+            #[cfg(feature = "aws")]
+            (Self::Aws(a), Some(secret)) => {
+                crate::aws::secrets::pii_key(&aws_sdk_secretsmanager::Client::new(&a.sdk), secret)
+                    .await
+            }
+            _ => settings.pii_key(),
+        }
+    }
+
     /// The AWS backend over `bucket`, its clients built from `sdk`.
     #[cfg(feature = "aws")]
     pub fn aws(sdk: aws_config::SdkConfig, bucket: impl Into<String>, settings: Settings) -> Self {

@@ -426,4 +426,40 @@ mod aws {
         }
         Ok(())
     }
+
+    #[tokio::test]
+    async fn the_pii_key_is_read_from_its_secret() -> Result<()> {
+        let Some(sdk) = moto("the_pii_key_is_read_from_its_secret").await else {
+            return Ok(());
+        };
+        let name = unique("recon/pii");
+        let value = "0123456789abcdef0123456789abcdef";
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(&name)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| Error::Invariant(format!("create_secret: {e}")))?;
+        let mut settings = recon_shared::config::Settings::from_lookup(|_| None)?;
+        settings.pii_secret = Some(name.clone());
+        let backend = recon_shared::select::Backend::aws(sdk.clone(), "unused", settings.clone());
+        let user = recon_shared::ids::UserId::new("user-42")?;
+        let key = backend.pii_key(&settings).await?;
+        assert_eq!(
+            key.tokenize(&user),
+            recon_shared::pii::PiiKey::new(value.as_bytes())?.tokenize(&user),
+            "the same key as the secret's text"
+        );
+        // A secret that is not there fails the start, naming it.
+        settings.pii_secret = Some(format!("{name}-missing"));
+        let e = backend
+            .pii_key(&settings)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("GetSecretValue"), "{e}");
+        Ok(())
+    }
 }

@@ -57,7 +57,7 @@ impl Function for Lambda {
     type Output = NormalizeOutcome;
 
     async fn init(settings: &Settings, backend: &Backend) -> Result<Self> {
-        let pii = settings.pii_key()?;
+        let pii = backend.pii_key(settings).await?;
         let ports = (backend.store()?, backend.manifests()?, backend.catalog()?);
         Ok(Self { pii, ports })
     }

@@ -89,7 +89,13 @@ impl Function for Lambda {
 
     async fn init(settings: &Settings, backend: &Backend) -> Result<Self> {
         let store = backend.store()?;
-        let ctx = FreshContext::load(&store, settings.pii_key()?, CONTEXT_TTL_MS, now_ms()).await?;
+        let ctx = FreshContext::load(
+            &store,
+            backend.pii_key(settings).await?,
+            CONTEXT_TTL_MS,
+            now_ms(),
+        )
+        .await?;
         let index = backend.index(IndexMode::Writer)?;
         Ok(Self { store, index, ctx })
     }

@@ -1,6 +1,7 @@
 //! AWS adapters of the ports (cargo feature `aws`): S3 ([`s3::S3Store`]), DynamoDB
 //! ([`dynamo`]: Manifests, Runs, TransactionIndex), the Glue Data Catalog ([`glue::GlueCatalog`])
-//! and a small Step Functions client for the daily close ([`sfn::CloseClient`]).
+//! a small Step Functions client for the daily close ([`sfn::CloseClient`]) and the PII key
+//! from Secrets Manager ([`secrets::pii_key`]).
 //!
 //! Clients are built once per process from one [`aws_config::SdkConfig`] ([`sdk_config`]): the
 //! region and credentials of the default provider chain, standard-mode retries (throttling,
@@ -8,13 +9,16 @@
 //! for local servers, an endpoint override ([`crate::config::AWS_ENDPOINT_URL_ENV`]).
 
 /// The SDK crates, for code that builds clients without depending on them itself.
-pub use {aws_config, aws_sdk_dynamodb, aws_sdk_glue, aws_sdk_s3, aws_sdk_sfn};
+pub use {
+    aws_config, aws_sdk_dynamodb, aws_sdk_glue, aws_sdk_s3, aws_sdk_secretsmanager, aws_sdk_sfn,
+};
 
 pub mod dynamo;
 mod errors;
 pub mod glue;
 pub mod lambda;
 pub mod s3;
+pub mod secrets;
 pub mod sfn;
 pub mod testing;
 
