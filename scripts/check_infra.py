@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 # Statements allowed to name Resource "*": the services have no resource-level permissions
 # for these actions (docs/deploy.md, "IAM").
-STAR_RESOURCE_SIDS = {"MskNetworkInterfaces", "ExecutionLogDelivery"}
+STAR_RESOURCE_SIDS = {"MskNetworkInterfaces", "ExecutionLogDelivery", "Tracing"}
 
 problems: list[str] = []
 
@@ -331,6 +331,15 @@ def check_samconfig(tpl):
                 problem(f"samconfig.toml [{stage}]: {name}={value} is not one of {allowed}")
 
 
+def check_tracing(tpl, resources):
+    """X-Ray on every function (Globals) and state machine."""
+    if tpl.get("Globals", {}).get("Function", {}).get("Tracing") != "Active":
+        problem("template.yaml: Globals.Function.Tracing is not Active")
+    for logical, res in resources.items():
+        if res.get("Type") == "AWS::Serverless::StateMachine" and not res.get("Properties", {}).get("Tracing", {}).get("Enabled"):
+            problem(f"template.yaml: {logical} is not traced (Tracing: Enabled: true)")
+
+
 def main() -> int:
     tpl = load_template()
     resources = tpl.get("Resources", {})
@@ -345,6 +354,7 @@ def main() -> int:
     check_dashboard_metrics()
     check_operations(resources)
     check_samconfig(tpl)
+    check_tracing(tpl, resources)
     for p in problems:
         print(f"check_infra: {p}")
     return 1 if problems else 0
