@@ -45,8 +45,7 @@ struct Outputs {
 }
 
 async fn pipeline<S, M, C, R, I>(
-    tasks: &PortTasks<S, R, I, M>,
-    catalog: &C,
+    tasks: &PortTasks<S, R, I, M, C>,
     data: &Path,
     date: BusinessDate,
 ) -> Result<Outputs>
@@ -57,7 +56,8 @@ where
     R: RunsTable,
     I: TransactionIndex,
 {
-    let (store, index, manifests) = (&tasks.store, &tasks.index, &tasks.manifests);
+    let (store, index, manifests, catalog) =
+        (&tasks.store, &tasks.index, &tasks.manifests, &tasks.catalog);
     let pii = recon_runtime::local::local_pii_key()?;
     // Ingestion: each manifest's S3 event to the validator, its requests to the normalizer.
     let landing = store.list("landing/").await?;
@@ -170,7 +170,16 @@ where
         }
     }
     let mut partitions = Vec::new();
-    for table in ["statements", "transactions", "rejects"] {
+    // Curated partitions (the normalizer's) and index partitions (the close's).
+    for table in [
+        "statements",
+        "transactions",
+        "rejects",
+        "batch_index",
+        "mismatches",
+        "final_index",
+        "merchant_kpis",
+    ] {
         partitions.extend(catalog.partitions("recon", table).await?);
     }
     let runs = tasks
@@ -243,6 +252,14 @@ async fn the_pipeline_on_aws_adapters_gives_the_local_results() -> Result<()> {
         .await?;
     glue.ensure_table("recon", "rejects", &["business_date", "source_id"])
         .await?;
+    for (table, keys) in [
+        ("batch_index", &["business_date", "bank_id"][..]),
+        ("mismatches", &["business_date", "bank_id"][..]),
+        ("final_index", &["business_date"][..]),
+        ("merchant_kpis", &["business_date"][..]),
+    ] {
+        glue.ensure_table("recon", table, keys).await?;
+    }
     let mut index = DynamoTransactionIndex::new(ddb.clone(), names.transaction_index.clone());
     index.query_page_size = Some(25);
     let aws_tasks = PortTasks::with_ports(
@@ -250,8 +267,9 @@ async fn the_pipeline_on_aws_adapters_gives_the_local_results() -> Result<()> {
         DynamoRuns::new(ddb.clone(), names.runs.clone()),
         index,
         DynamoManifests::new(ddb.clone(), names.manifests.clone()),
+        glue,
     );
-    let aws = pipeline(&aws_tasks, &glue, dir.path(), date).await?;
+    let aws = pipeline(&aws_tasks, dir.path(), date).await?;
 
     // Local, on the same directory.
     let local_tasks = PortTasks::with_ports(
@@ -259,14 +277,9 @@ async fn the_pipeline_on_aws_adapters_gives_the_local_results() -> Result<()> {
         LocalRuns::new(dir.path()),
         LocalTransactionIndex::open(dir.path())?,
         LocalManifests::new(dir.path()),
+        LocalCatalog::new(dir.path()),
     );
-    let local = pipeline(
-        &local_tasks,
-        &LocalCatalog::new(dir.path()),
-        dir.path(),
-        date,
-    )
-    .await?;
+    let local = pipeline(&local_tasks, dir.path(), date).await?;
 
     assert!(local.objects.keys().any(|k| k.starts_with("index/final/")));
     assert!(local.objects.keys().any(|k| k.starts_with("index/batch/")));

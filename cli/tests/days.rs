@@ -185,6 +185,18 @@ async fn a_payment_settled_days_later_says_when_and_which_break_it_closed() -> R
         .filter(|f| f[1] == "transaction" && f[3] == "MISSING_AT_BANK" && !f[5].is_empty())
         .collect();
     assert!(!resolved.is_empty(), "the week resolves no missing payment");
+    // Every index partition the week wrote is in the catalog (Athena needs no repair).
+    let catalog = recon_shared::local::LocalCatalog::new(dir.path());
+    for (table, dir_name) in [("batch_index", "batch"), ("final_index", "final")] {
+        use recon_shared::ports::Catalog;
+        let registered = catalog.partitions("recon", table).await?.len();
+        assert!(registered > 0, "{table}: nothing registered");
+        assert_eq!(
+            registered,
+            walk(&dir.path().join("index").join(dir_name))?,
+            "{table}"
+        );
+    }
     let index = LocalTransactionIndex::open_read_only(dir.path())?;
     for f in &resolved {
         let item = index

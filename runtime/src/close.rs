@@ -8,10 +8,10 @@ use recon_shared::close::{
     CloseSummary, EmrStep, FinalRequest, PartitionRequest, PartitionSummary, PlanRequest,
 };
 use recon_shared::ids::{BankId, BusinessDate};
-use recon_shared::local::{LocalManifests, LocalRuns, LocalStore};
+use recon_shared::local::{LocalCatalog, LocalManifests, LocalRuns, LocalStore};
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::ports::{
-    ManifestTable, ObjectStore, RunRecord, RunStatus, RunsTable, TransactionIndex,
+    Catalog, ManifestTable, ObjectStore, RunRecord, RunStatus, RunsTable, TransactionIndex,
 };
 use recon_shared::records::ReconciledStatus;
 use recon_shared::{Error, Result};
@@ -62,19 +62,22 @@ pub struct Fault {
 
 /// The task resources, bound to in-process handlers over any adapters of the ports (the
 /// local ones for `recon run`, the AWS ones in the integration tests).
-pub struct PortTasks<S, R, I, M> {
+pub struct PortTasks<S, R, I, M, C> {
     pub store: S,
     pub runs: R,
     /// The streaming TransactionIndex.
     pub index: I,
     /// The Manifests table (which deliveries are in, for the plan).
     pub manifests: M,
+    /// The catalog the close registers its index partitions in.
+    pub catalog: C,
     pub faults: Mutex<Vec<Fault>>,
 }
 
 /// The local bindings: the data directory's bucket, Runs table and TransactionIndex (under
 /// `state/transaction_index/`).
-pub type LocalTasks = PortTasks<LocalStore, LocalRuns, LocalTransactionIndex, LocalManifests>;
+pub type LocalTasks =
+    PortTasks<LocalStore, LocalRuns, LocalTransactionIndex, LocalManifests, LocalCatalog>;
 
 fn failure(e: Error) -> Failure {
     Failure::new(e.error_type(), e.to_string())
@@ -126,17 +129,21 @@ impl LocalTasks {
             LocalRuns::new(data),
             LocalTransactionIndex::open(data)?,
             LocalManifests::new(data),
+            LocalCatalog::new(data),
         ))
     }
 }
 
-impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable> PortTasks<S, R, I, M> {
-    pub fn with_ports(store: S, runs: R, index: I, manifests: M) -> Self {
+impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog>
+    PortTasks<S, R, I, M, C>
+{
+    pub fn with_ports(store: S, runs: R, index: I, manifests: M, catalog: C) -> Self {
         Self {
             store,
             runs,
             index,
             manifests,
+            catalog,
             faults: Mutex::new(Vec::new()),
         }
     }
@@ -168,8 +175,8 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable> PortTa
     }
 }
 
-impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable> Tasks
-    for PortTasks<S, R, I, M>
+impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog> Tasks
+    for PortTasks<S, R, I, M, C>
 {
     fn invoke<'a>(
         &'a self,
@@ -195,7 +202,16 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable> Tasks
                 }
                 (Some("final-aggregate"), _) => {
                     let req: FinalRequest = decode(input)?;
-                    encode(final_aggregate::handle(req, &self.store, &self.runs, &self.index).await)
+                    encode(
+                        final_aggregate::handle(
+                            req,
+                            &self.store,
+                            &self.runs,
+                            &self.index,
+                            &self.catalog,
+                        )
+                        .await,
+                    )
                 }
                 (None, EMR_ADD_STEP_SYNC) => {
                     let mut req = step_request(&input)?;
@@ -264,8 +280,14 @@ fn read_summary(data: &Path, date: BusinessDate, execution: &str) -> Option<Clos
 
 /// Executes the daily close for `date` as execution `name` over any ports: the outcome and
 /// the execution's events.
-pub async fn execute<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable>(
-    tasks: &PortTasks<S, R, I, M>,
+pub async fn execute<
+    S: ObjectStore,
+    R: RunsTable,
+    I: TransactionIndex,
+    M: ManifestTable,
+    C: Catalog,
+>(
+    tasks: &PortTasks<S, R, I, M, C>,
     name: &str,
     date: BusinessDate,
 ) -> Result<(Outcome, Vec<Event>)> {

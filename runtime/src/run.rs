@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use recon_shared::ids::BusinessDate;
-use recon_shared::local::{LocalManifests, LocalRuns, LocalStore, remove_interrupted_writes};
+use recon_shared::local::{
+    LocalCatalog, LocalManifests, LocalRuns, LocalStore, remove_interrupted_writes,
+};
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::{Error, Result};
 
@@ -97,6 +99,7 @@ pub fn run_days(cfg: &RunConfig, through: Option<BusinessDate>, say: Say<'_>) ->
         LocalRuns::new(&cfg.data),
         index,
         LocalManifests::new(&cfg.data),
+        LocalCatalog::new(&cfg.data),
     );
     let inputs_changed = !report.failed.is_empty()
         || report.sources.values().any(|s| s.unchanged < s.deliveries)

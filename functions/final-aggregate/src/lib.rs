@@ -4,17 +4,18 @@ pub use recon_shared::close::{CloseSummary, FinalRequest};
 use recon_shared::config::Settings;
 use recon_shared::entry::{Function, Invocation};
 use recon_shared::metrics::{Emf, pascal};
-use recon_shared::ports::{ObjectStore, RunsTable, TransactionIndex};
+use recon_shared::ports::{Catalog, ObjectStore, RunsTable, TransactionIndex};
 use recon_shared::records::MismatchType;
-use recon_shared::select::{AnyIndex, AnyRuns, AnyStore, Backend, IndexMode};
+use recon_shared::select::{AnyCatalog, AnyIndex, AnyRuns, AnyStore, Backend, IndexMode};
 
-pub async fn handle<S: ObjectStore, R: RunsTable, I: TransactionIndex>(
+pub async fn handle<S: ObjectStore, R: RunsTable, I: TransactionIndex, C: Catalog>(
     req: FinalRequest,
     store: &S,
     runs: &R,
     index: &I,
+    catalog: &C,
 ) -> recon_shared::Result<CloseSummary> {
-    recon_shared::close::final_aggregate(store, runs, index, &req).await
+    recon_shared::close::final_aggregate(store, runs, index, catalog, &req).await
 }
 
 /// Namespace and name of the metric the `MismatchRate` alarm of `template.yaml` watches.
@@ -69,7 +70,7 @@ pub fn mismatch_rate_emf(
 /// The Lambda (served by `recon_shared::entry`): the close's last task over the bucket, the
 /// Runs table and the TransactionIndex (settlement write-back), then the `MismatchRate` lines
 /// and the function's own (duration, awaited deliveries).
-pub struct Lambda(AnyStore, AnyRuns, AnyIndex);
+pub struct Lambda(AnyStore, AnyRuns, AnyIndex, AnyCatalog);
 
 impl Function for Lambda {
     type Event = FinalRequest;
@@ -77,11 +78,16 @@ impl Function for Lambda {
 
     async fn init(_: &Settings, backend: &Backend) -> recon_shared::Result<Self> {
         let index = backend.index(IndexMode::Writer)?;
-        Ok(Self(backend.store()?, backend.runs()?, index))
+        Ok(Self(
+            backend.store()?,
+            backend.runs()?,
+            index,
+            backend.catalog()?,
+        ))
     }
 
     async fn handle(&self, req: FinalRequest) -> recon_shared::Result<CloseSummary> {
-        let summary = handle(req, &self.0, &self.1, &self.2).await?;
+        let summary = handle(req, &self.0, &self.1, &self.2, &self.3).await?;
         tracing::info!(execution = %summary.execution, "close aggregated");
         Ok(summary)
     }

@@ -19,9 +19,13 @@ use crate::columnar::{Columnar, Columns, write_parquet};
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate, MerchantId, TransactionId};
 use crate::index_item::SettlementDetail;
-use crate::keys::{batch_date_prefix, final_key, kpis_key, run_summary_key, transactions_prefix};
+use crate::ingest::DATABASE;
+use crate::keys::{
+    batch_date_prefix, batch_key, final_key, kpis_key, mismatches_prefix, run_summary_key,
+    transactions_prefix,
+};
 use crate::money::Currency;
-use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
+use crate::ports::{Catalog, ObjectStore, Partition, RunRecord, RunStatus, RunsTable};
 use crate::reconcile::frame::{Codes, read_columns};
 use crate::reconcile::{IndexRow, RowKind};
 use crate::records::{
@@ -429,10 +433,16 @@ pub fn build_final(
 
 /// Runs the final aggregation of a close: the stream index's live state joins the batch index,
 /// and the settlement outcome is written back onto the stream index.
-pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::TransactionIndex>(
+pub async fn final_aggregate<
+    S: ObjectStore,
+    R: RunsTable,
+    I: crate::ports::TransactionIndex,
+    C: Catalog,
+>(
     store: &S,
     runs: &R,
     index: &I,
+    catalog: &C,
     req: &FinalRequest,
 ) -> Result<CloseSummary> {
     let started = std::time::Instant::now();
@@ -588,6 +598,10 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
         })
         .await?;
     }
+    // Athena sees what the close wrote (registering again changes nothing).
+    for p in index_partitions(&partitions, &dates) {
+        catalog.register_partition(&p).await?;
+    }
     let summary = CloseSummary {
         awaiting_deliveries: req.awaiting.clone(),
         business_date: req.business_date,
@@ -620,6 +634,49 @@ pub async fn final_aggregate<S: ObjectStore, R: RunsTable, I: crate::ports::Tran
     })
     .await?;
     Ok(summary)
+}
+
+/// The catalog partitions a close wrote: the batch index and mismatches of every partition
+/// that ran (failed ones wrote nothing), the final index and KPIs of every date it aggregated.
+pub fn index_partitions(partitions: &[PartitionOutcome], dates: &[BusinessDate]) -> Vec<Partition> {
+    let part = |table: &str, values: Vec<(&str, String)>, location: String| Partition {
+        database: DATABASE.into(),
+        table: table.into(),
+        values: values
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        location,
+    };
+    let mut out = Vec::new();
+    for p in partitions.iter().filter(|p| !p.is_failed()) {
+        let (date, bank) = p.partition();
+        let values = || {
+            vec![
+                ("business_date", date.to_string()),
+                ("bank_id", bank.to_string()),
+            ]
+        };
+        let batch = batch_key(date, bank);
+        let dir = batch.rsplit_once('/').map_or(batch.as_str(), |(d, _)| d);
+        out.push(part("batch_index", values(), format!("{dir}/")));
+        out.push(part(
+            "mismatches",
+            values(),
+            mismatches_prefix(date, Some(bank)),
+        ));
+    }
+    for d in dates {
+        let values = || vec![("business_date", d.to_string())];
+        for (table, key) in [
+            ("final_index", final_key(*d)),
+            ("merchant_kpis", kpis_key(*d)),
+        ] {
+            let dir = key.rsplit_once('/').map_or(key.as_str(), |(d, _)| d);
+            out.push(part(table, values(), format!("{dir}/")));
+        }
+    }
+    out
 }
 
 /// What a later close decided about a transaction of an earlier date (an open item it
