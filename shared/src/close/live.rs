@@ -1,6 +1,7 @@
 //! What the close reads from and writes back to the TransactionIndex: the live state of each
 //! transaction (joined into the final index) and its settlement (written back onto the item).
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,12 @@ use crate::ids::{BusinessDate, TransactionId};
 use crate::index_item::{PolicyFlag, RiskLabel, Settlement};
 use crate::ports::{INDEX_CHUNK, SettlementUpdate, TransactionIndex};
 use crate::records::TxnStatus;
+
+/// Index requests (chunks of [`INDEX_CHUNK`] ids) a close keeps in flight at once, reading
+/// live states and writing settlements back: a 1M-payment date is ~1 000 chunks, which one at
+/// a time would leave DynamoDB's latency (not its throughput) as the limit. Each chunk's
+/// adapter call retries throttled items with backoff.
+pub const INDEX_PARALLELISM: usize = 8;
 
 /// Live state of a transaction from the streaming index, when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,28 +38,32 @@ pub async fn stream_states<I: TransactionIndex>(
     index: &I,
     ids: &[TransactionId],
 ) -> Result<FxHashMap<TransactionId, StreamState>> {
+    let state = |item: &crate::index_item::IndexItem| {
+        let txn = item.txn.as_ref()?;
+        Some((
+            item.transaction_id.clone(),
+            StreamState {
+                status: txn.status,
+                fraud_score: item.signal.as_ref().map(|s| s.fraud_score),
+                risk_label: item.risk_label(),
+                policy_flags: item
+                    .derived
+                    .as_ref()
+                    .map(|d| d.policy_flags.clone())
+                    .unwrap_or_default(),
+            },
+        ))
+    };
+    // Chunks by number: a closure over `&[TransactionId]` would be higher-ranked, which the
+    // Send bound of the task's future does not accept.
+    let chunk = |i: usize| &ids[i * INDEX_CHUNK..((i + 1) * INDEX_CHUNK).min(ids.len())];
+    let chunks: Vec<Vec<_>> = stream::iter(0..ids.len().div_ceil(INDEX_CHUNK))
+        .map(|i| index.map_many(chunk(i), state))
+        .buffered(INDEX_PARALLELISM)
+        .try_collect()
+        .await?;
     let mut out = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
-    for chunk in ids.chunks(INDEX_CHUNK) {
-        let states = index
-            .map_many(chunk, |item| {
-                let txn = item.txn.as_ref()?;
-                Some((
-                    item.transaction_id.clone(),
-                    StreamState {
-                        status: txn.status,
-                        fraud_score: item.signal.as_ref().map(|s| s.fraud_score),
-                        risk_label: item.risk_label(),
-                        policy_flags: item
-                            .derived
-                            .as_ref()
-                            .map(|d| d.policy_flags.clone())
-                            .unwrap_or_default(),
-                    },
-                ))
-            })
-            .await?;
-        out.extend(states.into_iter().flatten());
-    }
+    out.extend(chunks.into_iter().flatten().flatten());
     Ok(out)
 }
 
@@ -77,16 +88,20 @@ pub async fn write_back_settlement<I: TransactionIndex>(
     business_date: BusinessDate,
     rows: &[FinalRow],
 ) -> Result<u64> {
-    let mut written = 0;
-    for chunk in rows.chunks(INDEX_CHUNK) {
-        let updates: Vec<SettlementUpdate> = chunk
-            .iter()
-            .map(|r| SettlementUpdate {
-                transaction_id: r.transaction_id.clone(),
-                settlement: settlement_of(r, business_date),
-            })
-            .collect();
-        written += index.write_settlements(&updates).await?;
-    }
-    Ok(written)
+    let written: Vec<u64> = stream::iter(0..rows.len().div_ceil(INDEX_CHUNK))
+        .map(|i| {
+            let updates: Vec<SettlementUpdate> = rows
+                [i * INDEX_CHUNK..((i + 1) * INDEX_CHUNK).min(rows.len())]
+                .iter()
+                .map(|r| SettlementUpdate {
+                    transaction_id: r.transaction_id.clone(),
+                    settlement: settlement_of(r, business_date),
+                })
+                .collect();
+            async move { index.write_settlements(&updates).await }
+        })
+        .buffered(INDEX_PARALLELISM)
+        .try_collect()
+        .await?;
+    Ok(written.into_iter().sum())
 }
