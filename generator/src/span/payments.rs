@@ -230,16 +230,11 @@ impl SpanBuilder<'_> {
             if from == to {
                 break;
             }
-            let Some(orig) = (0..16)
-                .map(|_| from + r.below((to - from) as u64) as usize)
-                .find(|o| {
-                    let t = &self.day.txns[*o];
-                    // Refunds of a second acquirer's payments are left out (their lag could
-                    // outlast the merchant file's bank window).
-                    t.status == TxnStatus::Approved
-                        && w.merchant_bank[t.merchant as usize] == t.bank
-                })
-            else {
+            // Refunds of a second acquirer's payments are left out (their lag could outlast
+            // the merchant file's bank window).
+            let Some(orig) = self.draw_original(&mut r, from, to, |t| {
+                t.status == TxnStatus::Approved && w.merchant_bank[t.merchant as usize] == t.bank
+            }) else {
                 continue;
             };
             let o = &self.day.txns[orig];
@@ -308,6 +303,20 @@ impl SpanBuilder<'_> {
         Ok(())
     }
 
+    /// A transaction of `from..to` that `ok` accepts, drawn at random (16 tries), for a
+    /// refund or chargeback to point at.
+    fn draw_original(
+        &self,
+        r: &mut Rng,
+        from: usize,
+        to: usize,
+        ok: impl Fn(&Txn) -> bool,
+    ) -> Option<usize> {
+        (0..16)
+            .map(|_| from + r.below((to - from) as u64) as usize)
+            .find(|o| ok(&self.day.txns[*o]))
+    }
+
     /// Chargebacks of `date`: disputes of payments of up to [`CHARGEBACK_DAYS`] days before,
     /// each a CHARGEBACK transaction of the ledger (its own id, the payment as its original,
     /// the whole amount) that the bank books as a negative CHARGEBACK line naming it, after
@@ -325,16 +334,12 @@ impl SpanBuilder<'_> {
             if from == to {
                 break;
             }
-            let Some(orig) = (0..16)
-                .map(|_| from + r.below((to - from) as u64) as usize)
-                .find(|o| {
-                    let t = &self.day.txns[*o];
-                    t.status == TxnStatus::Approved
-                        && t.original.is_none()
-                        && !w.payout[t.merchant as usize]
-                        && w.merchant_bank[t.merchant as usize] == t.bank
-                })
-            else {
+            let Some(orig) = self.draw_original(&mut r, from, to, |t| {
+                t.status == TxnStatus::Approved
+                    && t.original.is_none()
+                    && !w.payout[t.merchant as usize]
+                    && w.merchant_bank[t.merchant as usize] == t.bank
+            }) else {
                 continue;
             };
             let o = &self.day.txns[orig];

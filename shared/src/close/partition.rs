@@ -358,8 +358,7 @@ pub fn read_open<T: crate::columnar::Columnar>(
 /// corrected ledger or statement wins over what an earlier close kept); returns how many
 /// were added.
 pub fn merge_open<'a, T>(own: &mut Vec<T>, open: Vec<T>, id: impl Fn(&T) -> &'a str) -> u64 {
-    let mut ids: Vec<&str> = own.iter().map(&id).collect();
-    ids.sort_unstable();
+    let ids = sorted(own.iter().map(&id));
     let before = own.len();
     own.extend(
         open.into_iter()
@@ -408,25 +407,22 @@ impl Handed {
 
     /// The outgoing transaction ids, sorted.
     fn outgoing_ids(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self
-            .routes
-            .outgoing
-            .iter()
-            .map(|o| o.transaction_id.as_str())
-            .collect();
-        v.sort_unstable();
-        v
+        sorted(
+            self.routes
+                .outgoing
+                .iter()
+                .map(|o| o.transaction_id.as_str()),
+        )
     }
 
     /// The incoming transactions, each with its ledger date as its item date.
     fn taken_in(&self) -> Result<Vec<TxnRef<'_>>> {
-        let mut wanted: Vec<&str> = self
-            .routes
-            .incoming
-            .iter()
-            .map(|i| i.transaction_id.as_str())
-            .collect();
-        wanted.sort_unstable();
+        let wanted = sorted(
+            self.routes
+                .incoming
+                .iter()
+                .map(|i| i.transaction_id.as_str()),
+        );
         let mut out = Vec::with_capacity(wanted.len());
         for (date, batches) in &self.batches {
             out.extend(
@@ -437,4 +433,11 @@ impl Handed {
         }
         Ok(out)
     }
+}
+
+/// `ids` sorted, for binary searches.
+fn sorted<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = ids.collect();
+    v.sort_unstable();
+    v
 }

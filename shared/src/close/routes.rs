@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::inputs::Dimensions;
-use crate::columnar::Columnar;
+use crate::columnar::{Columnar, Columns};
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
 use crate::keys::{self, ROUTES, routes_key, statements_date_prefix, transactions_prefix};
@@ -193,24 +193,6 @@ pub fn horizon_days(dims: &Dimensions) -> u64 {
     n + 2 * n.div_ceil(5) + 2
 }
 
-/// One string column of a Parquet object (nulls as `None`).
-fn strings<T: Columnar>(bytes: Bytes, column: &str) -> Result<Vec<arrow_array::StringArray>> {
-    read_columns::<T>(bytes, &[column])?
-        .iter()
-        .map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<arrow_array::StringArray>()
-                .cloned()
-                .ok_or_else(|| Error::Schema {
-                    table: T::TABLE,
-                    column: column.into(),
-                    reason: "not a string column".into(),
-                })
-        })
-        .collect()
-}
-
 /// The ids statement lines name that may be another bank's payment: lines naming a
 /// transaction and no merchant, or a merchant the merchant file gives another acquirer (a line
 /// naming a merchant its own bank acquires pays that bank's payment). By (bank, delivery).
@@ -230,17 +212,8 @@ async fn candidate_lines<S: ObjectStore>(
         let batches = read_columns::<StatementLine>(bytes, &["transaction_id", "merchant_id"])?;
         let list = into.entry((bank.clone(), date)).or_default();
         for b in &batches {
-            let col = |i: usize, name: &str| {
-                b.column(i)
-                    .as_any()
-                    .downcast_ref::<arrow_array::StringArray>()
-                    .ok_or_else(|| Error::Schema {
-                        table: StatementLine::TABLE,
-                        column: name.into(),
-                        reason: "not a string column".into(),
-                    })
-            };
-            let (ids, merchants) = (col(0, "transaction_id")?, col(1, "merchant_id")?);
+            let c = Columns::new(StatementLine::TABLE, b);
+            let (ids, merchants) = (c.strings("transaction_id")?, c.strings("merchant_id")?);
             for (id, merchant) in ids.iter().zip(merchants.iter()) {
                 let Some(id) = id else { continue };
                 if merchant.is_none_or(|m| dims.acquirer(m) != Some(&bank)) {
@@ -301,9 +274,12 @@ pub async fn plan_routes<S: ObjectStore>(
                 };
                 let bank = BankId::new(bank)?;
                 let mut hits = Vec::new();
-                for col in strings::<Transaction>(store.get(&obj.key).await?, "transaction_id")? {
+                let bytes = store.get(&obj.key).await?;
+                for b in &read_columns::<Transaction>(bytes, &["transaction_id"])? {
                     hits.extend(
-                        col.iter()
+                        Columns::new(Transaction::TABLE, b)
+                            .strings("transaction_id")?
+                            .iter()
                             .flatten()
                             .filter(|id| wanted.contains_key(id))
                             .map(str::to_string),
