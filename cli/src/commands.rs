@@ -67,6 +67,13 @@ pub enum Command {
         #[command(flatten)]
         partition: PartitionArgs,
     },
+    /// The Spark job's kernel (`infra/emr/reconcile_partition.py` runs these; docs/spark.md):
+    /// plan a large partition, reconcile one match group, merge the groups.
+    #[command(hide = true)]
+    Spark {
+        #[command(subcommand)]
+        what: SparkCommand,
+    },
     /// Run the pipeline on DIR as the bucket: ingestion (validate, normalize) of every delivery.
     Run(DayArgs),
     /// Run only the daily close of DIR (the state machine), on what ingestion and the stream
@@ -137,6 +144,52 @@ pub enum OpsCommand {
         /// A local data directory instead of the AWS resources of the environment.
         #[arg(long)]
         data: Option<PathBuf>,
+    },
+}
+
+/// The steps of the Spark job. Each works on `--data DIR`, or without it on the deployment
+/// of the environment (`RECON_BUCKET`, `RECON_RUNS_TABLE`; the AWS-enabled build).
+#[derive(Subcommand)]
+pub enum SparkCommand {
+    /// Plan the job of one partition (its previous close found as `reconcile-partition`
+    /// finds it); prints the plan (JSON).
+    Plan {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        partition: PartitionArgs,
+        /// Why the bank's statement is awaited, when it is (`no_manifest`, …).
+        #[arg(long)]
+        awaiting: Option<String>,
+        /// Match groups to split the partition into.
+        #[arg(long, default_value_t = 16)]
+        groups: u32,
+    },
+    /// Reconcile one group: its transactions and lines as Arrow IPC files; prints the
+    /// group's counts (JSON).
+    Group {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Key of the plan in the store.
+        #[arg(long)]
+        plan: String,
+        #[arg(long)]
+        group: u32,
+        #[arg(long)]
+        transactions: PathBuf,
+        #[arg(long)]
+        lines: PathBuf,
+    },
+    /// Merge the groups into the partition's outputs and record the run; prints the
+    /// partition's summary (JSON).
+    Merge {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        plan: String,
+        /// The groups that ran, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<u32>,
     },
 }
 

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod ops;
 pub mod out;
 pub mod serve;
+pub mod spark;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -146,6 +147,7 @@ fn run(command: Command) -> Result<Problems> {
             ))?;
             outln!("{}", serde_json::to_string_pretty(&summary)?);
         }
+        Command::Spark { what } => runtime(true)?.block_on(spark::command(what))?,
         Command::Bench { what } => bench_command(what)?,
         #[cfg(feature = "aws")]
         Command::Ops { what } => runtime(true)?.block_on(ops::command(what))?,

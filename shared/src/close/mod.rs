@@ -7,6 +7,7 @@ pub mod partition;
 pub mod plan;
 pub mod routes;
 pub mod rows;
+pub mod spark;
 pub mod summary;
 
 pub use aggregate::{FinalRequest, build_final, derive_status, final_aggregate};

@@ -94,6 +94,57 @@ pub struct PartitionSummary {
     pub duration_ms: u64,
 }
 
+/// What a run of a partition reads before it reconciles: the reference data, its inputs and
+/// fingerprint, and what the bank's previous close and the hand-overs left. The Lambda path
+/// and the Spark job's plan read it the same way.
+pub(crate) struct Prepared {
+    pub(crate) dims: super::inputs::Dimensions,
+    pub(crate) inputs: PartitionInputs,
+    pub(crate) fingerprint: String,
+    pub(crate) run_id: String,
+    pub(crate) carried: Carried,
+    pub(crate) routes: Handed,
+}
+
+impl Prepared {
+    /// Reads what reconciling `req` needs; fails on a configuration problem of this partition
+    /// (and only it), naming the file.
+    pub(crate) async fn fetch<S: ObjectStore>(store: &S, req: &PartitionRequest) -> Result<Self> {
+        let (date, bank) = (req.business_date, &req.bank_id);
+        let dims = load_dimensions(store).await?;
+        let inputs = PartitionInputs::fetch(store, date, bank).await?;
+        let fingerprint = chained(
+            &inputs.fingerprint(&dims, date, bank),
+            req.previous.as_ref(),
+            req.awaiting.is_some(),
+        );
+        let run_id = format!("run-{}", &fingerprint[..16]);
+        dims.check(bank, inputs.statements.iter().map(|(k, _)| k.as_str()))?;
+        let carried = Carried::fetch(store, bank, req.previous.as_ref()).await?;
+        let routes = Handed::fetch(store, inputs.routes.as_ref()).await?;
+        Ok(Self {
+            dims,
+            inputs,
+            fingerprint,
+            run_id,
+            carried,
+            routes,
+        })
+    }
+}
+
+/// What a partition run writes: the batch index and mismatches (Parquet), the break registry
+/// and the open items for the bank's next close.
+pub(crate) struct Outputs {
+    pub(crate) batch: Vec<u8>,
+    pub(crate) mismatches: Vec<u8>,
+    pub(crate) registry: BreakRegistry,
+    pub(crate) open_transactions: Vec<u8>,
+    pub(crate) open_lines: Vec<u8>,
+    /// Transactions and lines left open.
+    pub(crate) carried_out: (u64, u64),
+}
+
 /// Reconciles one partition and records the run.
 pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     store: &S,
@@ -102,17 +153,14 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
 ) -> Result<PartitionSummary> {
     let started = Instant::now();
     let (date, bank) = (req.business_date, &req.bank_id);
-    let dims = load_dimensions(store).await?;
-    let inputs = PartitionInputs::fetch(store, date, bank).await?;
-    let fp = chained(
-        &inputs.fingerprint(&dims, date, bank),
-        req.previous.as_ref(),
-        req.awaiting.is_some(),
-    );
-    let run_id = format!("run-{}", &fp[..16]);
-    // A configuration problem of this partition fails it (and only it), naming the file.
-    dims.check(bank, inputs.statements.iter().map(|(k, _)| k.as_str()))?;
-    let carried = Carried::fetch(store, bank, req.previous.as_ref()).await?;
+    let Prepared {
+        dims,
+        inputs,
+        fingerprint: fp,
+        run_id,
+        carried,
+        routes,
+    } = Prepared::fetch(store, req).await?;
     let mut line_batches = Vec::new();
     for (_, b) in &inputs.statements {
         line_batches.extend(read_columns::<StatementLine>(b.clone(), LINE_COLUMNS)?);
@@ -123,7 +171,6 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     }
     let open_line_batches = carried.lines()?;
     let open_txn_batches = carried.transactions()?;
-    let routes = Handed::fetch(store, inputs.routes.as_ref()).await?;
     let mut lines = line_refs(&line_batches, date.date())?;
     let mut transactions = txn_refs(&txn_batches, date.date())?;
     // The split by bank was made at ingestion; a merchant since moved to another acquirer
@@ -172,11 +219,11 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     let result = reconcile(&input)?;
     let carry = carry_forward(&input, &result);
     let mut index = PartitionIndex::new(&result, bank, date, &calendar, &run_id, &carried.registry);
-    index.hand_over(&routes.outgoing_ids(), bank, date);
-    let batch = index.parquet(&index.rows())?;
-    let mismatches = index.parquet(&index.mismatch_rows())?;
-    let [by_status, by_rule, by_mismatch] = index.counts();
+    index
+        .registry
+        .hand_over(&mut index.stats, &routes.outgoing_ids(), bank, date);
     let breaks = index.stats;
+    let [by_status, by_rule, by_mismatch] = index.counts();
     let summary = PartitionSummary {
         business_date: date,
         bank_id: bank.clone(),
@@ -194,15 +241,36 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         breaks,
         duration_ms: started.elapsed().as_millis() as u64,
     };
-    let registry = index.registry;
+    let outputs = Outputs {
+        batch: index.parquet(&index.rows())?,
+        mismatches: index.parquet(&index.mismatch_rows())?,
+        open_transactions: open::transactions_parquet(&result, &carry.transactions)?,
+        open_lines: open::lines_parquet(&result, &carry.lines)?,
+        carried_out: (carry.transactions.len() as u64, carry.lines.len() as u64),
+        registry: index.registry,
+    };
+    write_outputs(store, runs, req, &fp, outputs, &summary).await?;
+    Ok(summary)
+}
 
+/// Writes a partition run's outputs, the open items' state last but for the Runs record.
+pub(crate) async fn write_outputs<S: ObjectStore, R: RunsTable>(
+    store: &S,
+    runs: &R,
+    req: &PartitionRequest,
+    fp: &str,
+    outputs: Outputs,
+    summary: &PartitionSummary,
+) -> Result<()> {
+    let (date, bank) = (req.business_date, &req.bank_id);
+    let breaks = summary.breaks;
     store
-        .put(&batch_key(date, bank), Bytes::from(batch))
+        .put(&batch_key(date, bank), Bytes::from(outputs.batch))
         .await?;
     store
-        .put(&mismatches_key(date, bank), Bytes::from(mismatches))
+        .put(&mismatches_key(date, bank), Bytes::from(outputs.mismatches))
         .await?;
-    let mut reg = serde_json::to_vec_pretty(&registry)?;
+    let mut reg = serde_json::to_vec_pretty(&outputs.registry)?;
     reg.push(b'\n');
     store
         .put(&registry_key(date, bank), Bytes::from(reg))
@@ -210,22 +278,22 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     store
         .put(
             &open_key(bank, date, OPEN_TRANSACTIONS),
-            Bytes::from(open::transactions_parquet(&result, &carry.transactions)?),
+            Bytes::from(outputs.open_transactions),
         )
         .await?;
     store
         .put(
             &open_key(bank, date, OPEN_LINES),
-            Bytes::from(open::lines_parquet(&result, &carry.lines)?),
+            Bytes::from(outputs.open_lines),
         )
         .await?;
     // Last: the next close reads the open items only once this names its fingerprint.
     let state = OpenState {
         business_date: date,
         bank_id: bank.clone(),
-        fingerprint: fp.clone(),
-        transactions: carry.transactions.len() as u64,
-        lines: carry.lines.len() as u64,
+        fingerprint: fp.to_string(),
+        transactions: outputs.carried_out.0,
+        lines: outputs.carried_out.1,
     };
     let mut state = serde_json::to_vec_pretty(&state)?;
     state.push(b'\n');
@@ -239,14 +307,14 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     counts.insert("statement_lines".into(), summary.statement_lines);
     runs.put(&RunRecord {
         business_date: date,
-        run_id: req.execution.clone().unwrap_or_else(|| run_id.clone()),
+        run_id: req.execution.clone().unwrap_or_else(|| summary.run_id.clone()),
         partition: bank.to_string(),
         // An awaited bank's close ran, and the Runs table says what it waits for.
         status: match req.awaiting {
             Some(_) => RunStatus::AwaitingDelivery,
             None => RunStatus::Succeeded,
         },
-        fingerprint: fp,
+        fingerprint: fp.to_string(),
         counts,
         duration_ms: summary.duration_ms,
         error: req.awaiting.map(|r| {
@@ -261,20 +329,20 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         business_date = %date, bank_id = %bank, transactions = summary.transactions, statement_lines = summary.statement_lines,
         breaks_new = breaks.new, breaks_resolved = breaks.resolved, duration_ms = summary.duration_ms, "partition reconciled"
     );
-    Ok(summary)
+    Ok(())
 }
 
 /// The open items file names under `index/open/bank_id={bank}/business_date={date}/`.
-const OPEN_TRANSACTIONS: &str = "transactions.parquet";
-const OPEN_LINES: &str = "lines.parquet";
+pub(crate) const OPEN_TRANSACTIONS: &str = "transactions.parquet";
+pub(crate) const OPEN_LINES: &str = "lines.parquet";
 /// Written last: the open items of a close are valid once this names its fingerprint.
 pub const OPEN_STATE: &str = "state.json";
 
 /// What the bank's previous close left: its open items (Parquet) and its break registry.
-struct Carried {
+pub(crate) struct Carried {
     transactions: Option<Bytes>,
     lines: Option<Bytes>,
-    registry: BreakRegistry,
+    pub(crate) registry: BreakRegistry,
 }
 
 impl Carried {
@@ -333,7 +401,7 @@ impl Carried {
         Self::read::<Transaction>(self.transactions.as_ref(), TXN_COLUMNS)
     }
 
-    fn lines(&self) -> Result<Vec<arrow_array::RecordBatch>> {
+    pub(crate) fn lines(&self) -> Result<Vec<arrow_array::RecordBatch>> {
         Self::read::<StatementLine>(self.lines.as_ref(), LINE_COLUMNS)
     }
 
@@ -369,8 +437,8 @@ pub fn merge_open<'a, T>(own: &mut Vec<T>, open: Vec<T>, id: impl Fn(&T) -> &'a 
 
 /// A partition's hand-overs (§11): the ledger objects its incoming transactions are read
 /// from, checked against the plan's hashes.
-struct Handed {
-    routes: Routes,
+pub(crate) struct Handed {
+    pub(crate) routes: Routes,
     batches: Vec<(BusinessDate, Vec<arrow_array::RecordBatch>)>,
 }
 
@@ -406,7 +474,7 @@ impl Handed {
     }
 
     /// The outgoing transaction ids, sorted.
-    fn outgoing_ids(&self) -> Vec<&str> {
+    pub(crate) fn outgoing_ids(&self) -> Vec<&str> {
         sorted(
             self.routes
                 .outgoing

@@ -205,8 +205,8 @@ pub fn txn_refs(batches: &[RecordBatch], date: NaiveDate) -> Result<Vec<TxnRef<'
                 status: statuses.get(c.str_at(st, "status", i)?, |s| c.parse("status", s))?,
                 event_micros: event.timestamp_micros(),
                 event_date: event.date_naive(),
-                item_date: open.as_ref().map_or(Ok(date), |o| o.date(&c, i))?,
-                prior: open.as_ref().map(|o| priors.get(&c, o, i)).transpose()?,
+                item_date: open.as_ref().map_or(Ok(date), |o| o.date(&c, i, date))?,
+                prior: open.as_ref().map_or(Ok(None), |o| priors.get(&c, o, i))?,
             });
         }
     }
@@ -247,8 +247,8 @@ pub fn line_refs(batches: &[RecordBatch], date: NaiveDate) -> Result<Vec<LineRef
                     .opt_str_at(rt, i)
                     .map(|s| types.get(s, |s| c.parse("record_type", s)))
                     .transpose()?,
-                item_date: open.as_ref().map_or(Ok(date), |o| o.date(&c, i))?,
-                prior: open.as_ref().map(|o| priors.get(&c, o, i)).transpose()?,
+                item_date: open.as_ref().map_or(Ok(date), |o| o.date(&c, i, date))?,
+                prior: open.as_ref().map_or(Ok(None), |o| priors.get(&c, o, i))?,
             });
         }
     }
@@ -256,7 +256,8 @@ pub fn line_refs(batches: &[RecordBatch], date: NaiveDate) -> Result<Vec<LineRef
 }
 
 /// The columns an open item carries beside the curated ones (`index/open/…`): its own
-/// business date and the outcome the close that carried it gave it.
+/// business date and the outcome the close that carried it gave it. In a batch that mixes
+/// open items with the date's own (the Spark job's groups), an own item has them null.
 pub const OPEN_COLUMNS: &[&str] = &["item_date", "prior_status", "prior_mismatch"];
 
 /// The [`OPEN_COLUMNS`] of a batch of open items.
@@ -279,8 +280,11 @@ impl<'a> OpenColumns<'a> {
         }))
     }
 
-    fn date(&self, c: &Columns<'_>, i: usize) -> Result<NaiveDate> {
-        c.date_at(self.item_date, OPEN_COLUMNS[0], i)
+    /// The item's date: its own for an open item, `date` for one of the date's own.
+    fn date(&self, c: &Columns<'_>, i: usize, date: NaiveDate) -> Result<NaiveDate> {
+        Ok(c
+            .opt_date_at(self.item_date, OPEN_COLUMNS[0], i)?
+            .unwrap_or(date))
     }
 }
 
@@ -298,16 +302,20 @@ impl<'a> Priors<'a> {
         }
     }
 
-    fn get(&mut self, c: &Columns<'a>, o: &OpenColumns<'a>, i: usize) -> Result<Prior> {
+    /// The prior outcome of row `i`; `None` for an item of the date's own (no prior status).
+    fn get(&mut self, c: &Columns<'a>, o: &OpenColumns<'a>, i: usize) -> Result<Option<Prior>> {
         let (status, mismatch) = (OPEN_COLUMNS[1], OPEN_COLUMNS[2]);
-        Ok(Prior {
+        if c.opt_str_at(o.status, i).is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Prior {
             status: self
                 .statuses
                 .get(c.str_at(o.status, status, i)?, |s| c.parse(status, s))?,
             mismatch: self
                 .mismatches
                 .get(c.str_at(o.mismatch, mismatch, i)?, |s| c.parse(mismatch, s))?,
-        })
+        }))
     }
 }
 

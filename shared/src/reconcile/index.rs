@@ -131,6 +131,61 @@ pub struct BreakRegistry {
     pub resolved: BTreeMap<String, NaiveDate>,
 }
 
+impl BreakRegistry {
+    /// Resolves, as of this close, the breaks of transactions handed over to the bank that
+    /// settled them (§11): they are that bank's to decide from now on.
+    pub fn hand_over(
+        &mut self,
+        stats: &mut BreakStats,
+        transactions: &[&str],
+        bank: &BankId,
+        date: BusinessDate,
+    ) {
+        for t in transactions {
+            for m in MismatchType::ALL {
+                let id = break_id(bank, *m, t);
+                if self.open.remove(&id).is_some() {
+                    self.resolved.insert(id, date.date());
+                    stats.resolved += 1;
+                }
+            }
+        }
+    }
+
+    /// What this registry adds to `previous`: the breaks it opened that `previous` did not
+    /// have, and those it resolved. A close run in independent groups (the Spark job) gives one
+    /// delta per group; [`Self::apply`] of every delta to `previous` is the whole close's.
+    pub fn delta(&self, previous: &BreakRegistry) -> BreakRegistry {
+        BreakRegistry {
+            open: self
+                .open
+                .iter()
+                .filter(|(k, _)| !previous.open.contains_key(*k))
+                .map(|(k, d)| (k.clone(), *d))
+                .collect(),
+            resolved: self.resolved.clone(),
+        }
+    }
+
+    /// `self` (the previous close's registry) after the groups' `deltas`: a break resolved in
+    /// one group leaves the open breaks, those opened are added. A break is about one item,
+    /// and an item is in one group, so the deltas never disagree.
+    pub fn apply(mut self, deltas: impl IntoIterator<Item = BreakRegistry>) -> BreakRegistry {
+        let mut resolved = BTreeMap::new();
+        let mut opened = BTreeMap::new();
+        for d in deltas {
+            resolved.extend(d.resolved);
+            opened.extend(d.open);
+        }
+        self.open.retain(|k, _| !resolved.contains_key(k));
+        self.open.extend(opened);
+        BreakRegistry {
+            open: self.open,
+            resolved,
+        }
+    }
+}
+
 /// New, persisting and resolved breaks of one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BreakStats {
@@ -286,20 +341,6 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
             breaks,
             registry,
             stats,
-        }
-    }
-
-    /// Resolves, as of this close, the breaks of transactions handed over to the bank that
-    /// settled them (§11): they are that bank's to decide from now on.
-    pub fn hand_over(&mut self, transactions: &[&str], bank: &BankId, date: BusinessDate) {
-        for t in transactions {
-            for m in MismatchType::ALL {
-                let id = break_id(bank, *m, t);
-                if self.registry.open.remove(&id).is_some() {
-                    self.registry.resolved.insert(id, date.date());
-                    self.stats.resolved += 1;
-                }
-            }
         }
     }
 

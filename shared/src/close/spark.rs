@@ -1,0 +1,608 @@
+//! A large partition on Spark (§13, `docs/spark.md`): the same rows as `reconcile-partition`,
+//! one bank-day spread over Spark's tasks.
+//!
+//! The job (`infra/emr/reconcile_partition.py`) runs in three steps, each a `recon spark …`
+//! command around this module:
+//! 1. [`plan_job`] (the driver): reads what `reconcile-partition` reads before it reconciles —
+//!    reference data, fingerprint and `run_id`, the previous close's state, the hand-overs —
+//!    and writes a [`JobPlan`] naming every input object, so Spark reads them itself;
+//! 2. [`run_group`] (one Spark task per group, many at once): Spark splits the bank-day into
+//!    `groups` independent match groups by [`JobPlan::group_key`] (an item named by a line goes
+//!    with that transaction id, every other item with its merchant) and hands each group's
+//!    rows to the kernel, which runs the engine and the break index on them and stages the
+//!    group's rows and counts under [`JobPlan::stage`];
+//! 3. [`merge_job`] (the driver): merges the groups' sorted rows into the files
+//!    `reconcile-partition` writes (the same bytes), adds up the counts and the break
+//!    registry, records the run, and writes the [`PartitionSummary`] where the close reads
+//!    it back ([`summary_key`]).
+//!
+//! Why groups give the rows of the whole partition: every pass of the engine matches a line
+//! only with the transaction it names (exact id) or with transactions of its own merchant that
+//! no line names (composite, many-to-one), and every other outcome is a function of the item
+//! alone. A group holds both sides of each such pair, so each item's outcome is the one it
+//! gets in the whole partition (`shared/tests/spark_groups.rs` checks it on generated days).
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::cmp::Reverse;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow_array::{Array, Int8Array, RecordBatch, StringArray};
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
+
+use super::partition::{
+    OPEN_LINES, OPEN_TRANSACTIONS, Outputs, PartitionRequest, PartitionSummary, Prepared,
+    write_outputs,
+};
+use crate::columnar::{ParquetWriter, WRITE_BATCH_ROWS};
+use crate::error::{Error, Result};
+use crate::ids::{BankId, BusinessDate};
+use crate::ingest::load_fx;
+use crate::keys::{open_key, registry_key};
+use crate::money::Currency;
+use crate::ports::{ObjectStore, RunStatus, RunsTable, get_opt};
+use crate::reconcile::frame::{line_refs, txn_refs};
+use crate::reconcile::open::{self, carry_forward};
+use crate::reconcile::{
+    BreakRegistry, BreakStats, IndexRow, PartitionIndex, PartitionInput, reconcile,
+};
+
+/// Where the close reads a Spark job's summary back: EMR answers a step with the step's
+/// description only.
+pub fn summary_key(date: BusinessDate, bank: &BankId) -> String {
+    format!("spark/summary/business_date={date}/bank_id={bank}/summary.json")
+}
+
+/// Where a job stages its plan and its groups' rows: one place per run and group count, so a
+/// retried task or job overwrites what the same inputs gave before.
+pub fn stage_prefix(date: BusinessDate, bank: &BankId, run_id: &str, groups: u32) -> String {
+    format!("spark/stage/business_date={date}/bank_id={bank}/{run_id}/groups={groups}/")
+}
+
+/// A ledger object whose transactions this bank's lines name (a hand-over, §11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingSource {
+    /// The curated transactions object.
+    pub key: String,
+    /// Its ledger date: the item date of what is taken from it.
+    pub ledger_date: BusinessDate,
+}
+
+/// What the Spark job reads and how it splits the partition; written by [`plan_job`] to
+/// `{stage}plan.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobPlan {
+    /// The partition, as `reconcile-partition` would get it (previous close included).
+    pub request: PartitionRequest,
+    /// `run-` and 16 hex digits of the fingerprint, as `reconcile-partition` computes it.
+    pub run_id: String,
+    /// The inputs' fingerprint chained to the previous close's.
+    pub fingerprint: String,
+    /// Number of match groups.
+    pub groups: u32,
+    /// Prefix of the staged plan and groups (ends with `/`).
+    pub stage: String,
+    /// The statement currency of every amount the engine compares.
+    pub currency: Currency,
+    /// The date's curated transactions objects of the bank.
+    pub ledger: Vec<String>,
+    /// The date's curated statements objects of the bank.
+    pub statements: Vec<String>,
+    /// The previous close's open transactions and lines, when there was one.
+    pub open_transactions: Option<String>,
+    /// See `open_transactions`.
+    pub open_lines: Option<String>,
+    /// Ledger objects of other banks this bank takes transactions from.
+    pub incoming: Vec<IncomingSource>,
+    /// The ids it takes from them.
+    pub incoming_ids: Vec<String>,
+    /// The ids it hands over to the banks that settled them.
+    pub outgoing_ids: Vec<String>,
+    /// The merchants whose acquirer is the bank: the date's own transactions of others moved
+    /// away since ingestion.
+    pub merchants: Vec<String>,
+    /// When the job started (ms since the epoch), for the run's duration.
+    pub started_ms: u64,
+}
+
+/// The `_source` column of a group's rows: where an item came from (counted per group).
+pub const SOURCE_COLUMN: &str = "_source";
+/// `_source` of an item of the date's own delivery or ledger.
+pub const SOURCE_OWN: i8 = 0;
+/// `_source` of an item carried in from the bank's previous close.
+pub const SOURCE_CARRIED: i8 = 1;
+/// `_source` of a transaction taken over from another bank's ledger.
+pub const SOURCE_TAKEN: i8 = 2;
+
+impl JobPlan {
+    /// Key of the plan in the store.
+    pub fn key(&self) -> String {
+        format!("{}plan.json", self.stage)
+    }
+
+    /// Key of a group's staged file.
+    pub fn group_key(&self, group: u32, file: &str) -> String {
+        format!("{}group={group:05}/{file}", self.stage)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Plans the job for `req` in `groups` groups and stages the plan.
+pub async fn plan_job<S: ObjectStore>(
+    store: &S,
+    req: &PartitionRequest,
+    groups: u32,
+) -> Result<JobPlan> {
+    if groups == 0 {
+        return Err(Error::InvalidConfig {
+            name: "--groups".into(),
+            reason: "at least one group".into(),
+        });
+    }
+    let started_ms = now_ms();
+    let (date, bank) = (req.business_date, &req.bank_id);
+    let p = Prepared::fetch(store, req).await?;
+    let currency = match p.dims.banks.get(bank).copied().flatten() {
+        Some(c) => c,
+        None => first_currency(&p, date)?,
+    };
+    let open = |file| req.previous.as_ref().map(|prev| open_key(bank, prev.business_date, file));
+    let mut merchants: Vec<String> = p
+        .dims
+        .merchants
+        .keys()
+        .filter(|m| p.dims.acquirer(m.as_str()) == Some(bank))
+        .map(|m| m.to_string())
+        .collect();
+    merchants.sort_unstable();
+    let mut incoming_ids: Vec<String> = p
+        .routes
+        .routes
+        .incoming
+        .iter()
+        .map(|i| i.transaction_id.clone())
+        .collect();
+    incoming_ids.sort_unstable();
+    let outgoing_ids: Vec<String> = p
+        .routes
+        .outgoing_ids()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if let Some(id) = outgoing_ids
+        .iter()
+        .find(|id| incoming_ids.binary_search(id).is_ok())
+    {
+        return Err(Error::Invariant(format!(
+            "transaction {id} is both handed over and taken over by {bank} on {date}"
+        )));
+    }
+    let plan = JobPlan {
+        request: req.clone(),
+        stage: stage_prefix(date, bank, &p.run_id, groups),
+        run_id: p.run_id,
+        fingerprint: p.fingerprint,
+        groups,
+        currency,
+        ledger: p.inputs.transactions.iter().map(|(k, _)| k.clone()).collect(),
+        statements: p.inputs.statements.iter().map(|(k, _)| k.clone()).collect(),
+        open_transactions: open(OPEN_TRANSACTIONS),
+        open_lines: open(OPEN_LINES),
+        incoming: p
+            .routes
+            .routes
+            .sources
+            .iter()
+            .map(|s| IncomingSource {
+                key: s.key.clone(),
+                ledger_date: s.ledger_date,
+            })
+            .collect(),
+        incoming_ids,
+        outgoing_ids,
+        merchants,
+        started_ms,
+    };
+    let mut json = serde_json::to_vec_pretty(&plan)?;
+    json.push(b'\n');
+    store.put(&plan.key(), Bytes::from(json)).await?;
+    Ok(plan)
+}
+
+/// The statement currency `reconcile-partition` takes when the bank's mapping names none: its
+/// first line's, else its first transaction's.
+fn first_currency(p: &Prepared, date: BusinessDate) -> Result<Currency> {
+    use crate::reconcile::frame::{LINE_COLUMNS, TXN_COLUMNS, read_columns};
+    use crate::records::{StatementLine, Transaction};
+    let date = date.date();
+    for (_, b) in &p.inputs.statements {
+        let batches = read_columns::<StatementLine>(b.clone(), LINE_COLUMNS)?;
+        if let Some(l) = line_refs(&batches, date)?.first() {
+            return Ok(l.currency);
+        }
+    }
+    let lines = p.carried.lines()?;
+    if let Some(l) = line_refs(&lines, date)?.first() {
+        return Ok(l.currency);
+    }
+    for (_, b) in &p.inputs.transactions {
+        let batches = read_columns::<Transaction>(b.clone(), TXN_COLUMNS)?;
+        if let Some(t) = txn_refs(&batches, date)?.first() {
+            return Ok(t.currency);
+        }
+    }
+    Err(Error::Invariant("empty partition has no currency".into()))
+}
+
+/// What one group staged: its counts and its part of the break registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupResult {
+    /// The group.
+    pub group: u32,
+    /// Transactions reconciled.
+    pub transactions: u64,
+    /// Lines reconciled.
+    pub statement_lines: u64,
+    /// Open items carried in.
+    pub carried_in: u64,
+    /// Transactions and lines left open.
+    pub carried_out: (u64, u64),
+    /// Transactions handed over to another bank.
+    pub handed_over: u64,
+    /// Transactions taken over from another bank.
+    pub taken_over: u64,
+    /// Transactions by reconciled status.
+    pub by_status: BTreeMap<String, u64>,
+    /// Transactions by match rule.
+    pub by_rule: BTreeMap<String, u64>,
+    /// Breaks by mismatch type.
+    pub by_mismatch: BTreeMap<String, u64>,
+    /// New, persisting and resolved breaks of the group.
+    pub breaks: BreakStats,
+    /// What the group adds to the previous registry ([`BreakRegistry::delta`]).
+    pub registry: BreakRegistry,
+}
+
+/// The files a group stages, one per output of the partition.
+const GROUP_FILES: [&str; 4] = [
+    "batch.parquet",
+    "mismatches.parquet",
+    "open_transactions.parquet",
+    "open_lines.parquet",
+];
+const GROUP_RESULT: &str = "group.json";
+
+/// Reconciles one group's rows: `transactions` and `lines` are record batches with the
+/// curated columns, the open-item columns (null for the date's own items) and
+/// [`SOURCE_COLUMN`]; stages the group's rows and counts.
+pub async fn run_group<S: ObjectStore>(
+    store: &S,
+    plan: &JobPlan,
+    group: u32,
+    transactions: &[RecordBatch],
+    lines: &[RecordBatch],
+) -> Result<GroupResult> {
+    let req = &plan.request;
+    let (date, bank) = (req.business_date, &req.bank_id);
+    let dims = super::inputs::load_dimensions(store).await?;
+    let day_fx = load_fx(store, date).await?;
+    let previous = match &req.previous {
+        Some(p) => match get_opt(store, &registry_key(p.business_date, bank)).await? {
+            Some(b) => serde_json::from_slice(&b)?,
+            None => BreakRegistry::default(),
+        },
+        None => BreakRegistry::default(),
+    };
+    let mut txns = txn_refs(transactions, date.date())?;
+    let lines_refs = line_refs(lines, date.date())?;
+    let txn_sources = sources(transactions)?;
+    let line_sources = sources(lines)?;
+    let count = |s: &[i8], v: i8| s.iter().filter(|x| **x == v).count() as u64;
+    let before = txns.len();
+    let outgoing = &plan.outgoing_ids;
+    txns.retain(|t| {
+        outgoing
+            .binary_search_by(|o| o.as_str().cmp(t.transaction_id))
+            .is_err()
+    });
+    let handed_over = (before - txns.len()) as u64;
+    let categories = dims.categories();
+    // A bad FX table fails the groups that convert (and so the job), as it fails the
+    // partition on Lambda.
+    let fx = if txns.iter().any(|t| t.currency != plan.currency) {
+        day_fx.needed()?
+    } else {
+        &day_fx.table
+    };
+    let calendar = dims.calendar(bank);
+    let input = PartitionInput {
+        business_date: date,
+        bank_id: bank.clone(),
+        settlement_currency: Some(plan.currency),
+        transactions: &txns,
+        lines: &lines_refs,
+        categories: &categories,
+        fee_rules: &dims.fee_rules,
+        tolerances: &dims.tolerances,
+        fx,
+        calendar: &calendar,
+        awaiting: req.awaiting.is_some(),
+    };
+    let result = reconcile(&input)?;
+    let carry = carry_forward(&input, &result);
+    let index = PartitionIndex::new(&result, bank, date, &calendar, &plan.run_id, &previous);
+    let [by_status, by_rule, by_mismatch] = index.counts();
+    let files = [
+        index.parquet(&index.rows())?,
+        index.parquet(&index.mismatch_rows())?,
+        open::transactions_parquet(&result, &carry.transactions)?,
+        open::lines_parquet(&result, &carry.lines)?,
+    ];
+    for (name, bytes) in GROUP_FILES.iter().zip(files) {
+        store
+            .put(&plan.group_key(group, name), Bytes::from(bytes))
+            .await?;
+    }
+    let out = GroupResult {
+        group,
+        transactions: result.transactions.len() as u64,
+        statement_lines: result.lines.len() as u64,
+        carried_in: count(&txn_sources, SOURCE_CARRIED) + count(&line_sources, SOURCE_CARRIED),
+        carried_out: (carry.transactions.len() as u64, carry.lines.len() as u64),
+        handed_over,
+        taken_over: count(&txn_sources, SOURCE_TAKEN),
+        by_status,
+        by_rule,
+        by_mismatch,
+        breaks: index.stats,
+        registry: index.registry.delta(&previous),
+    };
+    let mut json = serde_json::to_vec(&out)?;
+    json.push(b'\n');
+    store
+        .put(&plan.group_key(group, GROUP_RESULT), Bytes::from(json))
+        .await?;
+    Ok(out)
+}
+
+/// The [`SOURCE_COLUMN`] of every row of `batches`.
+fn sources(batches: &[RecordBatch]) -> Result<Vec<i8>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = b
+            .column_by_name(SOURCE_COLUMN)
+            .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
+            .ok_or_else(|| {
+                Error::Invariant(format!("a group's rows need an int8 {SOURCE_COLUMN} column"))
+            })?;
+        out.extend(col.iter().map(|v| v.unwrap_or(SOURCE_OWN)));
+    }
+    Ok(out)
+}
+
+/// Merges the staged `groups` into the partition's outputs, records the run and writes the
+/// summary where the close reads it ([`summary_key`]).
+pub async fn merge_job<S: ObjectStore, R: RunsTable>(
+    store: &S,
+    runs: &R,
+    plan: &JobPlan,
+    groups: &[u32],
+) -> Result<PartitionSummary> {
+    let req = &plan.request;
+    let (date, bank) = (req.business_date, &req.bank_id);
+    let mut parts = Vec::with_capacity(groups.len());
+    for g in groups {
+        let b = store.get(&plan.group_key(*g, GROUP_RESULT)).await?;
+        let r: GroupResult = serde_json::from_slice(&b)?;
+        if r.group != *g {
+            return Err(Error::Invariant(format!(
+                "{} is the result of group {}",
+                plan.group_key(*g, GROUP_RESULT),
+                r.group
+            )));
+        }
+        parts.push(r);
+    }
+    let sum = |f: &dyn Fn(&GroupResult) -> u64| parts.iter().map(f).sum::<u64>();
+    let add = |f: &dyn Fn(&GroupResult) -> &BTreeMap<String, u64>| {
+        let mut m = BTreeMap::new();
+        for p in &parts {
+            for (k, v) in f(p) {
+                *m.entry(k.clone()).or_insert(0) += v;
+            }
+        }
+        m
+    };
+    let mut breaks = BreakStats::default();
+    for p in &parts {
+        breaks.new += p.breaks.new;
+        breaks.persisting += p.breaks.persisting;
+        breaks.resolved += p.breaks.resolved;
+    }
+    let previous: BreakRegistry = match &req.previous {
+        Some(p) => match get_opt(store, &registry_key(p.business_date, bank)).await? {
+            Some(b) => serde_json::from_slice(&b)?,
+            None => BreakRegistry::default(),
+        },
+        None => BreakRegistry::default(),
+    };
+    let mut registry = previous.apply(parts.iter().map(|p| p.registry.clone()));
+    let outgoing: Vec<&str> = plan.outgoing_ids.iter().map(String::as_str).collect();
+    registry.hand_over(&mut breaks, &outgoing, bank, date);
+    let mut files: [Vec<Bytes>; 4] = Default::default();
+    for g in groups {
+        for (i, name) in GROUP_FILES.iter().enumerate() {
+            files[i].push(store.get(&plan.group_key(*g, name)).await?);
+        }
+    }
+    let [batch, mismatches, open_txns, open_lines] = files;
+    let carried_out = (sum(&|p| p.carried_out.0), sum(&|p| p.carried_out.1));
+    let outputs = Outputs {
+        batch: merge_sorted(batch, SortKey::IndexRows)?,
+        mismatches: merge_sorted(mismatches, SortKey::IndexRows)?,
+        open_transactions: merge_sorted(open_txns, SortKey::Column("transaction_id"))?,
+        open_lines: merge_sorted(open_lines, SortKey::Column("statement_id"))?,
+        registry,
+        carried_out,
+    };
+    let summary = PartitionSummary {
+        business_date: date,
+        bank_id: bank.clone(),
+        status: RunStatus::Succeeded,
+        run_id: plan.run_id.clone(),
+        transactions: sum(&|p| p.transactions),
+        statement_lines: sum(&|p| p.statement_lines),
+        carried_in: sum(&|p| p.carried_in),
+        carried_out: carried_out.0 + carried_out.1,
+        handed_over: sum(&|p| p.handed_over),
+        taken_over: sum(&|p| p.taken_over),
+        by_status: add(&|p| &p.by_status),
+        by_rule: add(&|p| &p.by_rule),
+        by_mismatch: add(&|p| &p.by_mismatch),
+        breaks,
+        duration_ms: now_ms().saturating_sub(plan.started_ms),
+    };
+    write_outputs(store, runs, req, &plan.fingerprint, outputs, &summary).await?;
+    let mut json = serde_json::to_vec_pretty(&summary)?;
+    json.push(b'\n');
+    store
+        .put(&summary_key(date, bank), Bytes::from(json))
+        .await?;
+    Ok(summary)
+}
+
+/// How the rows of a staged file are ordered (each group's file is sorted so).
+#[derive(Debug, Clone, Copy)]
+enum SortKey {
+    /// Index rows: transactions by `transaction_id`, then lines by `statement_ids`.
+    IndexRows,
+    /// By one string column.
+    Column(&'static str),
+}
+
+/// A staged file read one batch at a time.
+struct Cursor {
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    batch: RecordBatch,
+    /// Index of `batch` in the merge's list of batches of the current output chunk.
+    slot: usize,
+    row: usize,
+}
+
+impl SortKey {
+    /// The key of row `row` of `b`: (transaction rows first, id).
+    fn of(self, b: &RecordBatch, row: usize) -> Result<(u8, String)> {
+        let col = |name: &str| -> Result<&StringArray> {
+            b.column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .ok_or_else(|| Error::Invariant(format!("staged rows without a {name} column")))
+        };
+        Ok(match self {
+            SortKey::IndexRows => {
+                let kind = col("row_kind")?.value(row);
+                if kind == "TRANSACTION" {
+                    (0, col("transaction_id")?.value(row).to_string())
+                } else {
+                    (1, col("statement_ids")?.value(row).to_string())
+                }
+            }
+            SortKey::Column(name) => (0, col(name)?.value(row).to_string()),
+        })
+    }
+}
+
+/// Merges Parquet files whose rows are each sorted by `key` into one file of the same schema,
+/// written as the single-process path writes it ([`WRITE_BATCH_ROWS`] rows at a time), one
+/// batch of each file in memory at a time.
+fn merge_sorted(files: Vec<Bytes>, key: SortKey) -> Result<Vec<u8>> {
+    let mut schema: Option<SchemaRef> = None;
+    // The writer properties of the table the single-process path writes.
+    let writer = |schema: SchemaRef| match key {
+        SortKey::IndexRows => ParquetWriter::new::<IndexRow>(),
+        SortKey::Column(_) => ParquetWriter::with_schema(schema),
+    };
+    let mut cursors: Vec<Cursor> = Vec::new();
+    for f in files {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(f)?;
+        schema.get_or_insert_with(|| builder.schema().clone());
+        let mut reader = builder.with_batch_size(WRITE_BATCH_ROWS).build()?;
+        if let Some(batch) = reader.next().transpose()? {
+            cursors.push(Cursor {
+                reader,
+                batch,
+                slot: 0,
+                row: 0,
+            });
+        }
+    }
+    let schema = schema.ok_or_else(|| Error::Invariant("a merge of no groups".into()))?;
+    let mut w = writer(schema.clone())?;
+    let mut heap = BinaryHeap::new();
+    for (i, c) in cursors.iter().enumerate() {
+        heap.push(Reverse((key.of(&c.batch, c.row)?, i)));
+    }
+    let mut slots: Vec<RecordBatch> = Vec::new();
+    let mut picks: Vec<(usize, usize)> = Vec::with_capacity(WRITE_BATCH_ROWS);
+    let reslot = |cursors: &mut [Cursor], slots: &mut Vec<RecordBatch>| {
+        slots.clear();
+        for c in cursors.iter_mut() {
+            c.slot = slots.len();
+            slots.push(c.batch.clone());
+        }
+    };
+    reslot(&mut cursors, &mut slots);
+    let mut written = false;
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let c = &mut cursors[i];
+        picks.push((c.slot, c.row));
+        c.row += 1;
+        if c.row == c.batch.num_rows() {
+            if let Some(next) = c.reader.next().transpose()? {
+                c.batch = next;
+                c.row = 0;
+                c.slot = slots.len();
+                slots.push(c.batch.clone());
+            } else {
+                c.row = usize::MAX;
+            }
+        }
+        if c.row != usize::MAX && c.row < c.batch.num_rows() {
+            heap.push(Reverse((key.of(&c.batch, c.row)?, i)));
+        }
+        if picks.len() == WRITE_BATCH_ROWS {
+            let refs: Vec<&RecordBatch> = slots.iter().collect();
+            w.write(&arrow_select::interleave::interleave_record_batch(
+                &refs, &picks,
+            )?)?;
+            written = true;
+            picks.clear();
+            reslot(&mut cursors, &mut slots);
+        }
+    }
+    if !picks.is_empty() || !written {
+        let refs: Vec<&RecordBatch> = slots.iter().collect();
+        let batch = if refs.is_empty() {
+            RecordBatch::new_empty(schema)
+        } else {
+            arrow_select::interleave::interleave_record_batch(&refs, &picks)?
+        };
+        w.write(&batch)?;
+    }
+    w.finish()
+}
+
+/// The record batches of an Arrow IPC file (what the Spark job hands a group's rows in).
+pub fn read_ipc(bytes: Bytes, what: &str) -> Result<Vec<RecordBatch>> {
+    let reader = arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)
+        .map_err(|e| Error::Invariant(format!("{what}: not an Arrow IPC file: {e}")))?;
+    reader
+        .map(|b| b.map_err(|e| Error::Invariant(format!("{what}: {e}"))))
+        .collect()
+}
