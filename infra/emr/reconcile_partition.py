@@ -82,9 +82,11 @@ class KernelError(RuntimeError):
     """`recon spark …` failed; the message is its stderr (which names the file and the fix)."""
 
 
-def recon(binary: str, args: list[str]) -> dict:
+def recon(binary: str, args: list[str], env: dict[str, str]) -> dict:
     """Runs one step of the kernel and returns its JSON answer."""
-    done = subprocess.run([binary, "spark", *args], capture_output=True, text=True)
+    done = subprocess.run(
+        [binary, "spark", *args], capture_output=True, text=True, env={**os.environ, **env}
+    )
     if done.returncode != 0:
         raise KernelError(
             f"recon spark {args[0]} exited with {done.returncode}: {done.stderr.strip()}"
@@ -197,21 +199,27 @@ def main(argv: list[str]) -> int:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--data", help="a local data directory that plays the bucket")
     where.add_argument("--bucket", help="the deployment's bucket (RECON_BUCKET)")
+    p.add_argument("--runs-table", help="the deployment's Runs table (RECON_RUNS_TABLE)")
     p.add_argument("--date", required=True)
     p.add_argument("--bank", required=True)
     p.add_argument("--as-of", required=True)
     p.add_argument("--execution")
-    p.add_argument("--awaiting", help="why the bank's statement is awaited, when it is")
+    p.add_argument(
+        "--awaiting", help="why the bank's statement is awaited, when it is ('null': it is not)"
+    )
     p.add_argument("--groups", type=int, default=16, help="match groups (Spark tasks)")
     a = p.parse_args(argv)
 
     where_args = ["--data", a.data] if a.data else []
+    env = {"RECON_BUCKET": a.bucket} if a.bucket else {}
+    if a.runs_table:
+        env["RECON_RUNS_TABLE"] = a.runs_table
     root = os.path.abspath(a.data) if a.data else f"s3://{a.bucket}"
     step = ["--date", a.date, "--bank", a.bank, "--as-of", a.as_of, "--groups", str(a.groups)]
     step += ["--execution", a.execution] if a.execution else []
-    step += ["--awaiting", a.awaiting] if a.awaiting else []
+    step += ["--awaiting", a.awaiting] if a.awaiting not in (None, "", "null") else []
     try:
-        plan = recon(a.recon, ["plan", *where_args, *step])
+        plan = recon(a.recon, ["plan", *where_args, *step], env)
     except KernelError as e:
         print(e, file=sys.stderr)
         return 1
@@ -237,6 +245,7 @@ def main(argv: list[str]) -> int:
                 binary,
                 ["group", *where_args, "--plan", plan_key, "--group", str(group),
                  "--transactions", tf, "--lines", lf],
+                env,
             )
         return pa.table({"group": pa.array([group], pa.int32()), "result": [json.dumps(out)]})
 
@@ -253,7 +262,9 @@ def main(argv: list[str]) -> int:
             run_group((pa.scalar(0, pa.int32()),), t_schema.empty_table(), l_schema.empty_table())
             groups = [0]
         summary = recon(
-            a.recon, ["merge", *where_args, "--plan", plan_key, "--groups", ",".join(map(str, groups))]
+            a.recon,
+            ["merge", *where_args, "--plan", plan_key, "--groups", ",".join(map(str, groups))],
+            env,
         )
     except Exception as e:  # noqa: BLE001 - the step's one failure message
         print(f"reconcile {a.date} {a.bank} on Spark failed: {e}", file=sys.stderr)

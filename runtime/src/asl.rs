@@ -7,7 +7,7 @@
 //! `InputPath`, `Parameters`, `ResultSelector`, `ResultPath`, `OutputPath`; `Retry`
 //! (`ErrorEquals`, `IntervalSeconds`, `MaxAttempts`, `BackoffRate`) and `Catch`; the context
 //! object (`$$.Execution.Name`, `$$.Map.Item.Value`, `$$.Map.Item.Index`); the intrinsics
-//! `States.Format` and `States.Array`. Anything else is refused with a clear error.
+//! `States.Format`, `States.Array` and `States.StringToJson`. Anything else is refused with a clear error.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -200,6 +200,11 @@ fn eval_expr(expr: &str, input: &Value, ctx: &Ctx) -> Result<Value, Failure> {
         .collect::<Result<_, _>>()?;
     match name {
         "States.Array" => Ok(Value::Array(args)),
+        "States.StringToJson" => match args.as_slice() {
+            [Value::String(s)] => serde_json::from_str(s)
+                .map_err(|e| invalid(format!("States.StringToJson: not JSON: {e}"))),
+            _ => Err(invalid("States.StringToJson needs one string")),
+        },
         "States.Format" => {
             let template = args
                 .first()

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use recon_shared::close::{
-    CloseSummary, EmrStep, FinalRequest, PartitionRequest, PartitionSummary, PlanRequest,
+    CloseSummary, FinalRequest, PartitionRequest, PartitionSummary, PlanRequest,
 };
 use recon_shared::ids::{BankId, BusinessDate};
 use recon_shared::local::{LocalCatalog, LocalManifests, LocalRuns, LocalStore};
@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::asl::{Event, Execution, Failure, Outcome, Tasks};
+use crate::spark::SparkRunner;
 
 /// The definition shipped with the product.
 pub const DEFINITION: &str = include_str!("../../statemachines/daily-close.asl.json");
@@ -38,6 +39,10 @@ pub const LOCAL_SUBSTITUTIONS: &[(&str, &str)] = &[
         "arn:aws:lambda:local:000000000000:function:final-aggregate",
     ),
     ("EmrClusterId", "j-LOCALCLUSTER"),
+    ("EmrArtifactsUri", "s3://local-artifacts/emr"),
+    ("DataBucket", "local-bucket"),
+    ("RunsTable", "local-runs"),
+    ("SparkGroups", "8"),
 ];
 
 /// Resource of the EMR branch.
@@ -72,6 +77,33 @@ pub struct PortTasks<S, R, I, M, C> {
     /// The catalog the close registers its index partitions in.
     pub catalog: C,
     pub faults: Mutex<Vec<Fault>>,
+    /// Where partitions too large for a Lambda go, locally.
+    pub large: LargePartitions,
+}
+
+/// The local stand-ins of the deployment's large-partition settings: the plan's Lambda input
+/// limit (`RECON_LAMBDA_MAX_INPUT_BYTES`, as the template sets it) and the Spark that runs the
+/// EMR step (`RECON_SPARK_SUBMIT`; none: such a partition fails, saying how to get one).
+#[derive(Debug, Clone, Default)]
+pub struct LargePartitions {
+    /// Partitions with more input bytes go to the EMR branch.
+    pub lambda_max_input_bytes: Option<u64>,
+    /// The local Spark, when there is one.
+    pub spark: Option<SparkRunner>,
+    /// The data directory the job reads and writes (the bucket of the step's arguments).
+    pub data: Option<std::path::PathBuf>,
+}
+
+impl LargePartitions {
+    /// From the environment.
+    pub fn from_env(data: &Path) -> Result<Self> {
+        Ok(Self {
+            lambda_max_input_bytes: recon_shared::config::Settings::from_env()?
+                .lambda_max_input_bytes,
+            spark: SparkRunner::from_env()?,
+            data: Some(data.to_path_buf()),
+        })
+    }
 }
 
 /// The local bindings: the data directory's bucket, Runs table and TransactionIndex (under
@@ -93,34 +125,21 @@ fn encode<T: serde::Serialize>(v: Result<T>) -> std::result::Result<Value, Failu
     serde_json::to_value(v).map_err(|e| Failure::new("States.Runtime", e.to_string()))
 }
 
-/// `recon reconcile-partition --date D --bank B --as-of A [--execution E]` as the EMR step runs
-/// it: like that command, the step finds the bank's previous close itself (the inner Map runs
-/// the bank's days in order, so it is the one the plan named).
-fn step_request(input: &Value) -> std::result::Result<PartitionRequest, Failure> {
-    let args: Vec<String> = input["Step"]["HadoopJarStep"]["Args"]
+/// The `HadoopJarStep.Args` of an `addStep` request.
+fn step_args(input: &Value) -> Vec<String> {
+    input["Step"]["HadoopJarStep"]["Args"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect()
         })
-        .unwrap_or_default();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    if args.get(1).map(String::as_str) != Some("reconcile-partition") {
-        return Err(Failure::new(
-            "EMR.StepFailed",
-            format!("unknown step command {args:?}"),
-        ));
-    }
-    decode(
-        json!({"business_date": flag("--date"), "bank_id": flag("--bank"), "as_of": flag("--as-of"), "execution": flag("--execution")}),
-    )
+        .unwrap_or_default()
 }
+
+/// Resource of the state that reads the Spark job's summary back (EMR answers a step with
+/// the step's description only).
+pub const S3_GET_OBJECT: &str = "arn:aws:states:::aws-sdk:s3:getObject";
 
 impl LocalTasks {
     pub fn new(data: &Path) -> Result<Self> {
@@ -145,6 +164,7 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
             manifests,
             catalog,
             faults: Mutex::new(Vec::new()),
+            large: LargePartitions::default(),
         }
     }
 
@@ -190,7 +210,10 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
             match (function, resource) {
                 (Some("plan-partitions"), _) => encode(
                     plan_partitions::handle(
-                        decode::<PlanRequest>(input)?,
+                        PlanRequest {
+                            lambda_max_input_bytes: self.large.lambda_max_input_bytes,
+                            ..decode::<PlanRequest>(input)?
+                        },
                         &self.store,
                         &self.runs,
                         &self.manifests,
@@ -214,19 +237,32 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
                     )
                 }
                 (None, EMR_ADD_STEP_SYNC) => {
-                    let mut req = step_request(&input)?;
-                    req.previous = recon_shared::close::previous_close(
-                        &self.store,
-                        &req.bank_id,
-                        req.business_date,
-                    )
-                    .await
-                    .map_err(failure)?;
-                    let summary = self
-                        .partition(req)
-                        .await
-                        .map_err(|f| Failure::new("EMR.StepFailed", f.cause))?;
-                    encode(Ok(EmrStep::completed(summary)))
+                    let args = step_args(&input);
+                    let (Some(spark), Some(data)) = (&self.large.spark, &self.large.data) else {
+                        return Err(Failure::new(
+                            "States.TaskFailed",
+                            format!("a partition above the Lambda input limit goes to the Spark job, and no local Spark is configured: run the close under scripts/with-spark.sh (or set {}), or raise {}", crate::spark::SPARK_SUBMIT_ENV, recon_shared::config::LAMBDA_MAX_INPUT_BYTES_ENV),
+                        ));
+                    };
+                    spark
+                        .run(&args, data)
+                        .map_err(|cause| Failure::new("States.TaskFailed", cause))?;
+                    // What DescribeStep says of a completed step (the state keeps none of it).
+                    Ok(json!({"Step": {"Name": input["Step"]["Name"], "Status": {"State": "COMPLETED"}}}))
+                }
+                (None, S3_GET_OBJECT) => {
+                    let key = input["Key"].as_str().unwrap_or_default();
+                    match self.store.get(key).await {
+                        Ok(b) => Ok(json!({
+                            "Body": String::from_utf8_lossy(&b),
+                            "ContentLength": b.len(),
+                        })),
+                        Err(Error::NotFound { .. }) => Err(Failure::new(
+                            "S3.NoSuchKeyException",
+                            format!("The specified key does not exist. ({key})"),
+                        )),
+                        Err(e) => Err(failure(e)),
+                    }
                 }
                 _ => Err(Failure::new(
                     "States.Runtime",
@@ -336,7 +372,7 @@ pub async fn close_if_changed(
                 execution: Some(name),
                 force: false,
                 lookback_days: recon_shared::close::DEFAULT_LOOKBACK_DAYS,
-                lambda_max_input_bytes: None,
+                lambda_max_input_bytes: tasks.large.lambda_max_input_bytes,
             },
             &tasks.store,
             &tasks.runs,

@@ -8,4 +8,5 @@ pub mod close;
 pub mod ingest;
 pub mod local;
 pub mod run;
+pub mod spark;
 pub mod stream_feed;

@@ -12,7 +12,7 @@ use recon_shared::local::{
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::{Error, Result};
 
-use crate::close::{LocalTasks, close_if_changed, close_problems, close_table};
+use crate::close::{LargePartitions, LocalTasks, close_if_changed, close_problems, close_table};
 use crate::ingest::{RunConfig, ingest};
 use crate::stream_feed::{BATCH_SIZE, feed_topics_into};
 
@@ -94,13 +94,14 @@ pub fn run_days(cfg: &RunConfig, through: Option<BusinessDate>, say: Say<'_>) ->
         stream_took.as_millis()
     ));
     say(&fed.table());
-    let tasks = LocalTasks::with_ports(
+    let mut tasks = LocalTasks::with_ports(
         LocalStore::new(&cfg.data),
         LocalRuns::new(&cfg.data),
         index,
         LocalManifests::new(&cfg.data),
         LocalCatalog::new(&cfg.data),
     );
+    tasks.large = LargePartitions::from_env(&cfg.data)?;
     let inputs_changed = !report.failed.is_empty()
         || report.sources.values().any(|s| s.unchanged < s.deliveries)
         || fed.indexed.applied > 0
@@ -141,7 +142,8 @@ pub fn close_days(
     through: Option<BusinessDate>,
     say: Say<'_>,
 ) -> Result<Problems> {
-    let tasks = LocalTasks::new(data)?;
+    let mut tasks = LocalTasks::new(data)?;
+    tasks.large = LargePartitions::from_env(data)?;
     let rt = current_thread()?;
     let mut problems = close_with(&rt, &tasks, data, date, true, say)?;
     if let (Some(from), Some(to)) = (date, through) {
