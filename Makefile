@@ -43,8 +43,8 @@ clippy: ## lints, warnings are errors (every feature: the AWS adapters and `reco
 
 lint: fmt-check clippy ## format check and lints
 
-nextest: ## run every test of the workspace, the AWS adapter tests against a moto server
-	bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE)
+nextest: ## run every test of the workspace: the AWS adapter tests against a moto server, the Spark job's in a local Spark
+	bash scripts/with-spark.sh bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE)
 
 test-aws: ## only the AWS adapter tests (moto on 127.0.0.1; scripts/with-moto.sh)
 	bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE) \

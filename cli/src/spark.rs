@@ -75,7 +75,10 @@ pub async fn command(what: SparkCommand) -> Result<()> {
         } => {
             let store = backend(data).await?.store()?;
             let plan = load_plan(&store, &plan).await?;
-            let txns = read_ipc(read_file(&transactions)?, &transactions.display().to_string())?;
+            let txns = read_ipc(
+                read_file(&transactions)?,
+                &transactions.display().to_string(),
+            )?;
             let lines = read_ipc(read_file(&lines)?, &lines.display().to_string())?;
             let out = run_group(&store, &plan, group, &txns, &lines).await?;
             outln!("{}", serde_json::to_string(&out)?);

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{diff, files_under, state, tmp};
+use common::{copy_dir, diff, files_under, state, tmp};
 use recon_shared::fault::{FAULT_ENV, POINTS, TRACE_ENV};
 use recon_shared::manifest::{Manifest, sha256_hex};
 use recon_shared::{Error, Result};
@@ -67,20 +67,6 @@ fn spoiled_day(dir: &Path) -> Result<()> {
         &stray,
         std::fs::write(&stray, b"not part of the delivery\n"),
     )
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    for f in files_under(from) {
-        let rel = f
-            .strip_prefix(from)
-            .map_err(|e| Error::Invariant(e.to_string()))?;
-        let dst = to.join(rel);
-        if let Some(parent) = dst.parent() {
-            io(parent, std::fs::create_dir_all(parent))?;
-        }
-        io(&f, std::fs::copy(&f, &dst))?;
-    }
-    Ok(())
 }
 
 struct Baseline {

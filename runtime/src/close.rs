@@ -241,14 +241,20 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
                     let (Some(spark), Some(data)) = (&self.large.spark, &self.large.data) else {
                         return Err(Failure::new(
                             "States.TaskFailed",
-                            format!("a partition above the Lambda input limit goes to the Spark job, and no local Spark is configured: run the close under scripts/with-spark.sh (or set {}), or raise {}", crate::spark::SPARK_SUBMIT_ENV, recon_shared::config::LAMBDA_MAX_INPUT_BYTES_ENV),
+                            format!(
+                                "a partition above the Lambda input limit goes to the Spark job, and no local Spark is configured: run the close under scripts/with-spark.sh (or set {}), or raise {}",
+                                crate::spark::SPARK_SUBMIT_ENV,
+                                recon_shared::config::LAMBDA_MAX_INPUT_BYTES_ENV
+                            ),
                         ));
                     };
                     spark
                         .run(&args, data)
                         .map_err(|cause| Failure::new("States.TaskFailed", cause))?;
                     // What DescribeStep says of a completed step (the state keeps none of it).
-                    Ok(json!({"Step": {"Name": input["Step"]["Name"], "Status": {"State": "COMPLETED"}}}))
+                    Ok(
+                        json!({"Step": {"Name": input["Step"]["Name"], "Status": {"State": "COMPLETED"}}}),
+                    )
                 }
                 (None, S3_GET_OBJECT) => {
                     let key = input["Key"].as_str().unwrap_or_default();

@@ -1,4 +1,4 @@
-//! The EMR branch, locally: the step the state machine submits (`spark-submit … 
+//! The EMR branch, locally: the step the state machine submits (`spark-submit …
 //! reconcile_partition.py …`) run by a local `spark-submit` in `local[2]` mode, with the step's
 //! own arguments — the bucket replaced by the data directory, the cluster's `recon` by this
 //! one (docs/spark.md).
@@ -17,6 +17,8 @@ pub const JOB_FILE: &str = "reconcile_partition.py";
 pub const SPARK_SUBMIT_ENV: &str = "RECON_SPARK_SUBMIT";
 /// The `recon` binary the job calls (default: this process's own): `RECON_BIN`.
 pub const RECON_BIN_ENV: &str = "RECON_BIN";
+/// Match groups instead of the step's `--groups`: `RECON_SPARK_GROUPS`.
+pub const SPARK_GROUPS_ENV: &str = "RECON_SPARK_GROUPS";
 
 /// How the local runner reconciles a partition the plan sends to EMR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,8 @@ pub struct SparkRunner {
     pub recon: PathBuf,
     /// Spark's master (`local[2]`).
     pub master: String,
+    /// Match groups instead of the step's.
+    pub groups: Option<u32>,
 }
 
 impl SparkRunner {
@@ -40,10 +44,22 @@ impl SparkRunner {
             Some(p) => PathBuf::from(p),
             None => std::env::current_exe().map_err(|e| Error::io("the recon binary", e))?,
         };
+        let groups = match std::env::var(SPARK_GROUPS_ENV) {
+            Ok(g) if !g.trim().is_empty() => {
+                Some(g.trim().parse().ok().filter(|g| *g > 0).ok_or_else(|| {
+                    Error::InvalidConfig {
+                        name: SPARK_GROUPS_ENV.into(),
+                        reason: format!("expected a number of groups from 1, got {g:?}"),
+                    }
+                })?)
+            }
+            _ => None,
+        };
         Ok(Some(Self {
             submit: PathBuf::from(submit),
             recon,
             master: "local[2]".into(),
+            groups,
         }))
     }
 
@@ -69,6 +85,11 @@ impl SparkRunner {
                 }
                 "--recon" | "--runs-table" => {
                     rest.next();
+                }
+                "--groups" => {
+                    let step = rest.next().cloned().unwrap_or_default();
+                    let groups = self.groups.map_or(step, |g| g.to_string());
+                    job_args.extend(["--groups".into(), groups]);
                 }
                 _ => job_args.push(a.clone()),
             }

@@ -57,6 +57,21 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Copies every file under `from` to the same place under `to`.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    for f in files_under(from) {
+        let rel = f
+            .strip_prefix(from)
+            .map_err(|e| Error::Invariant(e.to_string()))?;
+        let dst = to.join(rel);
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::copy(&f, &dst).map_err(|e| Error::io(&f, e))?;
+    }
+    Ok(())
+}
+
 /// sha256 of every file under `root/sub`, by path relative to `root`.
 pub fn tree(root: &Path, sub: &str) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();

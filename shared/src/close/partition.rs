@@ -307,7 +307,10 @@ pub(crate) async fn write_outputs<S: ObjectStore, R: RunsTable>(
     counts.insert("statement_lines".into(), summary.statement_lines);
     runs.put(&RunRecord {
         business_date: date,
-        run_id: req.execution.clone().unwrap_or_else(|| summary.run_id.clone()),
+        run_id: req
+            .execution
+            .clone()
+            .unwrap_or_else(|| summary.run_id.clone()),
         partition: bank.to_string(),
         // An awaited bank's close ran, and the Runs table says what it waits for.
         status: match req.awaiting {

@@ -22,8 +22,8 @@
 //! alone. A group holds both sides of each such pair, so each item's outcome is the one it
 //! gets in the whole partition (`shared/tests/spark_groups.rs` checks it on generated days).
 
-use std::collections::{BTreeMap, BinaryHeap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow_array::{Array, Int8Array, RecordBatch, StringArray};
@@ -153,7 +153,11 @@ pub async fn plan_job<S: ObjectStore>(
         Some(c) => c,
         None => first_currency(&p, date)?,
     };
-    let open = |file| req.previous.as_ref().map(|prev| open_key(bank, prev.business_date, file));
+    let open = |file| {
+        req.previous
+            .as_ref()
+            .map(|prev| open_key(bank, prev.business_date, file))
+    };
     let mut merchants: Vec<String> = p
         .dims
         .merchants
@@ -191,7 +195,12 @@ pub async fn plan_job<S: ObjectStore>(
         fingerprint: p.fingerprint,
         groups,
         currency,
-        ledger: p.inputs.transactions.iter().map(|(k, _)| k.clone()).collect(),
+        ledger: p
+            .inputs
+            .transactions
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect(),
         statements: p.inputs.statements.iter().map(|(k, _)| k.clone()).collect(),
         open_transactions: open(OPEN_TRANSACTIONS),
         open_lines: open(OPEN_LINES),
@@ -380,7 +389,9 @@ fn sources(batches: &[RecordBatch]) -> Result<Vec<i8>> {
             .column_by_name(SOURCE_COLUMN)
             .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
             .ok_or_else(|| {
-                Error::Invariant(format!("a group's rows need an int8 {SOURCE_COLUMN} column"))
+                Error::Invariant(format!(
+                    "a group's rows need an int8 {SOURCE_COLUMN} column"
+                ))
             })?;
         out.extend(col.iter().map(|v| v.unwrap_or(SOURCE_OWN)));
     }

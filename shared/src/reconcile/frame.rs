@@ -282,8 +282,7 @@ impl<'a> OpenColumns<'a> {
 
     /// The item's date: its own for an open item, `date` for one of the date's own.
     fn date(&self, c: &Columns<'_>, i: usize, date: NaiveDate) -> Result<NaiveDate> {
-        Ok(c
-            .opt_date_at(self.item_date, OPEN_COLUMNS[0], i)?
+        Ok(c.opt_date_at(self.item_date, OPEN_COLUMNS[0], i)?
             .unwrap_or(date))
     }
 }
