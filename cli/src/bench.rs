@@ -8,6 +8,7 @@
 //! `recon bench`: throughput of the product's hot paths on a generated day, single-threaded so
 //! the figures are per core. Benchmarks print numbers; they assert nothing about time.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -1121,4 +1122,237 @@ pub fn reconcile_report(
             "recon's and DuckDB's batch indexes differ at {unequal:?} lines"
         )))
     }
+}
+
+/// One run of the Spark job on a bench partition, beside the single-process path.
+#[derive(Debug, Clone)]
+pub struct SparkBench {
+    /// Statement lines and transactions of the partition (carried ones included).
+    pub rows: u64,
+    /// `reconcile-partition` in this process, wall seconds.
+    pub single_s: f64,
+    /// `spark-submit` of the job, wall seconds (Spark's start included).
+    pub spark_s: f64,
+    /// Where the job's time went: `plan_s`, `groups_s`, `kernel_s`, `merge_s`, `groups`.
+    pub timing: serde_json::Value,
+    /// Whether every file the job wrote equals the single-process path's, byte for byte.
+    pub identical: Result<(), String>,
+}
+
+/// The bench partition of `dir` as a data directory (`dir/world`): curated statements and
+/// ledger of [`BENCH_DATE`], the previous close's open items, state and break registry, and
+/// the configuration (merchants, fee rules, tolerances, the bank's statement source).
+fn stage_world(dir: &Path) -> Result<std::path::PathBuf> {
+    use recon_shared::keys::{open_key, registry_key, statements_key, transactions_key};
+    use recon_shared::reconcile::open::OpenState;
+
+    let world = dir.join("world");
+    let _ = std::fs::remove_dir_all(&world);
+    let date = BusinessDate::parse(BENCH_DATE)?;
+    let prev = BusinessDate::from_date(date.date() - chrono::Days::new(1))?;
+    let bank = recon_shared::ids::BankId::new(BENCH_BANK)?;
+    let put = |key: &str, bytes: &[u8]| -> Result<()> {
+        let p = world.join(key);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
+    };
+    let copy = |name: &str, key: &str| put(key, &read(&dir.join(name))?);
+    copy(
+        "lines.parquet",
+        &statements_key(date, &bank, BENCH_BANK, date),
+    )?;
+    copy(
+        "transactions.parquet",
+        &transactions_key(date, "ledger", Some(&bank)),
+    )?;
+    copy(
+        "open_transactions.parquet",
+        &open_key(&bank, prev, "transactions.parquet"),
+    )?;
+    copy(
+        "open_lines.parquet",
+        &open_key(&bank, prev, "lines.parquet"),
+    )?;
+    copy("registry.json", &registry_key(prev, &bank))?;
+    let state = OpenState {
+        business_date: prev,
+        bank_id: bank.clone(),
+        fingerprint: "bench-previous-close".into(),
+        transactions: 0,
+        lines: 0,
+    };
+    put(
+        &open_key(&bank, prev, "state.json"),
+        &serde_json::to_vec_pretty(&state)?,
+    )?;
+    copy("merchants.jsonl", "config/merchants.jsonl")?;
+    copy("fee_rules.jsonl", "config/rules/fee_rules.jsonl")?;
+    put(
+        "config/rules/tolerances.json",
+        &serde_json::to_vec_pretty(&bench_tolerances())?,
+    )?;
+    let source = serde_json::json!({
+        "source_id": BENCH_BANK, "kind": "statement", "format": "csv", "delimiter": ",",
+        "header": true, "decimal_separator": ".", "amount_unit": "major",
+        "sign_convention": "signed", "timezone": "UTC", "date_format": "%Y-%m-%d",
+        "timestamp_format": null, "default_currency": "USD", "bank_id": BENCH_BANK,
+        "settlement_currency": "USD",
+        "columns": {"amount_posted": "amount", "currency": "ccy", "fee_charged": "fee",
+                    "merchant_id": "merchant_ref", "posting_date": "value_date",
+                    "record_type": "type", "reference": "description",
+                    "statement_id": "statement_id", "transaction_id": "transaction_ref"}
+    });
+    put(
+        &format!("config/sources/{BENCH_BANK}.json"),
+        &serde_json::to_vec_pretty(&source)?,
+    )?;
+    Ok(world)
+}
+
+/// The files a partition run writes, by key, as bytes.
+fn partition_outputs(world: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+    use recon_shared::keys::{batch_key, mismatches_key, open_key, registry_key};
+    let date = BusinessDate::parse(BENCH_DATE)?;
+    let bank = recon_shared::ids::BankId::new(BENCH_BANK)?;
+    let mut out = BTreeMap::new();
+    for key in [
+        batch_key(date, &bank),
+        mismatches_key(date, &bank),
+        registry_key(date, &bank),
+        open_key(&bank, date, "transactions.parquet"),
+        open_key(&bank, date, "lines.parquet"),
+        open_key(&bank, date, "state.json"),
+    ] {
+        out.insert(key.clone(), read(&world.join(&key))?);
+    }
+    Ok(out)
+}
+
+/// The Spark job (`local[2]`, `groups` match groups) on the bench partition of `dir` against
+/// `reconcile-partition` of the same data directory, and whether they wrote the same bytes.
+pub fn spark_partition(dir: &Path, submit: &Path, groups: u32) -> Result<SparkBench> {
+    let world = stage_world(dir)?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let partition = |extra: &[&str]| -> Result<std::process::Output> {
+        std::process::Command::new(&exe)
+            .args(["reconcile-partition", "--data"])
+            .arg(&world)
+            .args(["--date", BENCH_DATE, "--bank", BENCH_BANK])
+            .args(extra)
+            .output()
+            .map_err(|e| Error::io(&exe, e))
+    };
+    let started = Instant::now();
+    let single = partition(&[])?;
+    let single_s = started.elapsed().as_secs_f64();
+    if !single.status.success() {
+        return Err(Error::Invariant(format!(
+            "reconcile-partition of the bench world: {}",
+            String::from_utf8_lossy(&single.stderr)
+        )));
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&single.stdout)?;
+    let rows = summary["transactions"].as_u64().unwrap_or(0)
+        + summary["statement_lines"].as_u64().unwrap_or(0);
+    let want = partition_outputs(&world)?;
+    let job = dir.join(recon_runtime::spark::JOB_FILE);
+    std::fs::write(&job, recon_runtime::spark::JOB).map_err(|e| Error::io(&job, e))?;
+    let started = Instant::now();
+    let out = std::process::Command::new(submit)
+        .args(["--master", "local[2]", "--conf", "spark.ui.enabled=false"])
+        .args(["--driver-memory", "6g"])
+        .arg(&job)
+        .arg("--recon")
+        .arg(&exe)
+        .arg("--data")
+        .arg(&world)
+        .args([
+            "--date", BENCH_DATE, "--bank", BENCH_BANK, "--as-of", BENCH_DATE,
+        ])
+        .args(["--groups", &groups.to_string()])
+        .output()
+        .map_err(|e| Error::io(submit, e))?;
+    let spark_s = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(Error::Invariant(format!(
+            "the Spark job on the bench world failed: {}",
+            stderr.lines().rev().take(5).collect::<Vec<_>>().join("\n")
+        )));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let timing = stderr
+        .lines()
+        .chain(stdout.lines())
+        .find_map(|l| l.strip_prefix("recon-spark-timing "))
+        .map(serde_json::from_str)
+        .transpose()?
+        .unwrap_or(serde_json::Value::Null);
+    let got = partition_outputs(&world)?;
+    let identical = match want.iter().find(|(k, v)| got.get(*k) != Some(*v)) {
+        None => Ok(()),
+        Some((k, _)) => Err(format!("{k} differs")),
+    };
+    Ok(SparkBench {
+        rows,
+        single_s,
+        spark_s,
+        timing,
+        identical,
+    })
+}
+
+/// `recon bench spark`: the Spark job on each bench partition size.
+pub fn spark_report(sizes: &[usize], dir: &Path, submit: &Path, groups: u32) -> Result<String> {
+    let mut s = format!(
+        "{:>10} {:>10} {:>9} {:>9} {:>7} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9}\n",
+        "lines",
+        "rows",
+        "single s",
+        "spark s",
+        "plan s",
+        "session s",
+        "stage s",
+        "kernel s",
+        "merge s",
+        "groups",
+        "identical"
+    );
+    let mut unequal = Vec::new();
+    for &n in sizes {
+        let d = dir.join(format!("lines-{n}"));
+        let current = std::fs::read_to_string(d.join("synth.version"))
+            .is_ok_and(|v| v.trim() == SYNTH_VERSION);
+        if !current {
+            synthesize_partition(&d, n)?;
+        }
+        let b = spark_partition(&d, submit, groups)?;
+        let t = |k: &str| b.timing[k].as_f64().unwrap_or(f64::NAN);
+        s.push_str(&format!(
+            "{n:>10} {:>10} {:>9.1} {:>9.1} {:>7.1} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>7} {:>9}\n",
+            b.rows,
+            b.single_s,
+            b.spark_s,
+            t("plan_s"),
+            t("session_s"),
+            t("groups_s"),
+            t("kernel_s"),
+            t("merge_s"),
+            b.timing["groups"],
+            if b.identical.is_ok() { "yes" } else { "NO" }
+        ));
+        if let Err(e) = b.identical {
+            unequal.push(format!("{n} lines: {e}"));
+        }
+    }
+    s.push_str("single = reconcile-partition in one process; spark = spark-submit of infra/emr/reconcile_partition.py in local[2] (JVM start included): plan and merge on the driver, session = starting Spark, stage = reading, shuffling and running the groups, kernel = the groups' recon time summed over tasks (2 run at once)\n");
+    if !unequal.is_empty() {
+        return Err(Error::Invariant(format!(
+            "the Spark job's outputs differ from reconcile-partition's: {}",
+            unequal.join("; ")
+        )));
+    }
+    Ok(s)
 }

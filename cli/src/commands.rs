@@ -247,6 +247,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// The Spark job (local[2]) on the synthetic partitions against reconcile-partition of the
+    /// same data: times, where the job's time goes, and whether the outputs are identical.
+    Spark {
+        #[arg(long = "lines", default_values_t = vec![1_000_000usize])]
+        lines: Vec<usize>,
+        #[arg(long, default_value = "/tmp/recon-bench")]
+        dir: PathBuf,
+        /// The local `spark-submit` (scripts/with-spark.sh exports RECON_SPARK_SUBMIT).
+        #[arg(long = "spark-submit")]
+        spark_submit: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        groups: u32,
+    },
     /// One reconciliation of a synthetic partition in this process, timings as JSON (the
     /// reconcile bench runs each measurement in a fresh process, as it runs DuckDB).
     #[command(hide = true)]

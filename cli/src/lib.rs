@@ -184,6 +184,17 @@ fn bench_command(what: BenchCommand) -> Result<()> {
                 bench::normalize_table(&bench::normalize(&data, date, runs)?)
             );
         }
+        BenchCommand::Spark {
+            lines,
+            dir,
+            spark_submit,
+            groups,
+        } => {
+            out!(
+                "{}",
+                bench::spark_report(&lines, &dir, &spark_submit, groups)?
+            );
+        }
         BenchCommand::ReconcileOnce { dir } => {
             outln!(
                 "{}",

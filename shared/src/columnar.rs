@@ -340,6 +340,26 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// `batch` with the validity buffer of every column without nulls dropped, as the
+/// builders make them: the Parquet writer's pages differ with one, so the same rows taken
+/// from other arrays (sliced, interleaved, read back) would not give the same bytes.
+pub fn canonical(batch: RecordBatch) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| {
+            if c.nulls().is_some_and(|n| n.null_count() == 0) {
+                Ok(arrow_array::make_array(
+                    c.to_data().into_builder().nulls(None).build()?,
+                ))
+            } else {
+                Ok(c.clone())
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
 /// Writes rows as one deterministic, Snappy-compressed Parquet file.
 pub fn write_parquet<T: Columnar>(rows: &[T]) -> Result<Vec<u8>> {
     // Small Arrow batches, so a large table is never held twice.
@@ -379,8 +399,9 @@ impl ParquetWriter {
     }
 
     /// Appends a batch of the table's schema; row groups are cut at [`ROW_GROUP_SIZE`] rows.
+    /// The same rows give the same bytes whatever arrays hold them ([`canonical`]).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        Ok(self.writer.write(batch)?)
+        Ok(self.writer.write(&canonical(batch.clone())?)?)
     }
 
     /// Closes the file and returns its bytes.

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::engine::{PartitionInput, PartitionResult, expected_at_bank};
 use super::frame::{LINE_COLUMNS, OPEN_COLUMNS, TXN_COLUMNS};
 use crate::columnar::{
-    ParquetWriter, date_array, money_array, money_type, opt_string_array, string_array,
-    timestamp_array, utc_micros,
+    ParquetWriter, WRITE_BATCH_ROWS, date_array, money_array, money_type, opt_string_array,
+    string_array, timestamp_array, utc_micros,
 };
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
@@ -92,10 +92,20 @@ fn open_fields(item: &[(&str, DataType, bool)]) -> Arc<Schema> {
     Arc::new(Schema::new(fields))
 }
 
+/// The columns as Parquet, [`WRITE_BATCH_ROWS`] rows at a time as every table is written (so
+/// the Spark job's merge of the same rows writes the same bytes).
 fn write(schema: Arc<Schema>, columns: Vec<ArrayRef>) -> Result<Vec<u8>> {
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     let mut w = ParquetWriter::with_schema(schema)?;
-    w.write(&batch)?;
+    let mut at = 0;
+    loop {
+        let n = WRITE_BATCH_ROWS.min(batch.num_rows() - at);
+        w.write(&batch.slice(at, n))?;
+        at += n;
+        if at == batch.num_rows() {
+            break;
+        }
+    }
     w.finish()
 }
 
