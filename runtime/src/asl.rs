@@ -8,6 +8,11 @@
 //! (`ErrorEquals`, `IntervalSeconds`, `MaxAttempts`, `BackoffRate`) and `Catch`; the context
 //! object (`$$.Execution.Name`, `$$.Map.Item.Value`, `$$.Map.Item.Index`); the intrinsics
 //! `States.Format`, `States.Array` and `States.StringToJson`. Anything else is refused with a clear error.
+//!
+//! As on AWS: a state's output or a task's result above 256 KiB fails the execution with
+//! `States.DataLimitExceeded`, which no `Retry` or `Catch` handles (nor `States.Runtime`);
+//! `MaxAttempts` counts retries (3: four invocations); a failed Lambda's cause is its error
+//! object in JSON text (`close::lambda_failure`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -291,14 +296,33 @@ fn output(state: &Value, input: &Value, result: Value, ctx: &Ctx) -> Result<Valu
     Ok(doc)
 }
 
+/// The largest state input, output or task result Step Functions passes: 256 KiB of UTF-8.
+pub const PAYLOAD_LIMIT_BYTES: usize = 256 * 1024;
+
+/// Errors no `Retry` or `Catch` handles on AWS, `States.ALL` included: the execution fails.
+const TERMINAL: &[&str] = &["States.DataLimitExceeded", "States.Runtime"];
+
+/// `doc` as a state passes it on, or `States.DataLimitExceeded` when it is above the limit.
+fn within_limit(doc: Value, what: &str) -> Result<Value, Failure> {
+    let size = serde_json::to_vec(&doc).map_or(usize::MAX, |v| v.len());
+    if size > PAYLOAD_LIMIT_BYTES {
+        return Err(Failure::new(
+            "States.DataLimitExceeded",
+            format!("the {what} is {size} bytes, above Step Functions' {PAYLOAD_LIMIT_BYTES}"),
+        ));
+    }
+    Ok(doc)
+}
+
 fn matches(errors: &Value, error: &str) -> bool {
-    errors.as_array().is_some_and(|a| {
-        a.iter().filter_map(Value::as_str).any(|e| {
-            e == error
-                || e == "States.ALL"
-                || (e == "States.TaskFailed" && error != "States.Timeout")
+    !TERMINAL.contains(&error)
+        && errors.as_array().is_some_and(|a| {
+            a.iter().filter_map(Value::as_str).any(|e| {
+                e == error
+                    || e == "States.ALL"
+                    || (e == "States.TaskFailed" && error != "States.Timeout")
+            })
         })
-    })
 }
 
 fn choice(rule: &Value, input: &Value, ctx: &Ctx) -> Result<bool, Failure> {
@@ -442,7 +466,7 @@ impl<'a, T: Tasks> Execution<'a, T> {
                         "state type `{other}` is not supported locally"
                     ))),
                 };
-                input = result?;
+                input = within_limit(result?, &format!("output of `{name}`"))?;
                 match (end, next) {
                     (true, _) | (false, None) => return Ok(input),
                     (false, Some(n)) => name = n,
@@ -478,7 +502,7 @@ impl<'a, T: Tasks> Execution<'a, T> {
                     self.tasks.invoke(resource, eff).await
                 }
             };
-            let f = match r {
+            let f = match r.and_then(|v| within_limit(v, &format!("result of `{name}`"))) {
                 Ok(v) => {
                     return match state.get("ResultSelector") {
                         Some(t) => apply_template(t, &v, ctx),

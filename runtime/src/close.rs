@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use recon_shared::close::{
-    CloseSummary, FinalRequest, PartitionRequest, PartitionSummary, PlanRequest,
+    CloseSummary, FinalRequest, PartitionRequest, PartitionSummary, PlanRequest, cause_message,
 };
 use recon_shared::ids::{BankId, BusinessDate};
 use recon_shared::local::{LocalCatalog, LocalManifests, LocalRuns, LocalStore};
@@ -117,12 +117,12 @@ fn failure(e: Error) -> Failure {
 
 fn decode<T: DeserializeOwned>(v: Value) -> std::result::Result<T, Failure> {
     serde_json::from_value(v)
-        .map_err(|e| Failure::new("States.Runtime", format!("task input does not decode: {e}")))
+        .map_err(|e| Failure::new("InvalidInput", format!("task input does not decode: {e}")))
 }
 
 fn encode<T: serde::Serialize>(v: Result<T>) -> std::result::Result<Value, Failure> {
     let v = v.map_err(failure)?;
-    serde_json::to_value(v).map_err(|e| Failure::new("States.Runtime", e.to_string()))
+    serde_json::to_value(v).map_err(|e| Failure::new("InvariantViolated", e.to_string()))
 }
 
 /// The `HadoopJarStep.Args` of an `addStep` request.
@@ -207,75 +207,98 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
     > {
         Box::pin(async move {
             let function = resource.rsplit_once(":function:").map(|(_, f)| f);
-            match (function, resource) {
-                (Some("plan-partitions"), _) => encode(
-                    plan_partitions::handle(
-                        PlanRequest {
-                            lambda_max_input_bytes: self.large.lambda_max_input_bytes,
-                            ..decode::<PlanRequest>(input)?
-                        },
-                        &self.store,
-                        &self.runs,
-                        &self.manifests,
-                    )
-                    .await,
-                ),
-                (Some("reconcile-partition"), _) => {
-                    encode(Ok(self.partition(decode(input)?).await?))
-                }
-                (Some("final-aggregate"), _) => {
-                    let req: FinalRequest = decode(input)?;
-                    encode(
-                        final_aggregate::handle(
-                            req,
-                            &self.store,
-                            &self.runs,
-                            &self.index,
-                            &self.catalog,
-                        )
-                        .await,
-                    )
-                }
-                (None, EMR_ADD_STEP_SYNC) => {
-                    let args = step_args(&input);
-                    let (Some(spark), Some(data)) = (&self.large.spark, &self.large.data) else {
-                        return Err(Failure::new(
-                            "States.TaskFailed",
-                            format!(
-                                "a partition above the Lambda input limit goes to the Spark job, and no local Spark is configured: run the close under scripts/with-spark.sh (or set {}), or raise {}",
-                                crate::spark::SPARK_SUBMIT_ENV,
-                                recon_shared::config::LAMBDA_MAX_INPUT_BYTES_ENV
-                            ),
-                        ));
-                    };
-                    spark
-                        .run(&args, data)
-                        .map_err(|cause| Failure::new("States.TaskFailed", cause))?;
-                    // What DescribeStep says of a completed step (the state keeps none of it).
-                    Ok(
-                        json!({"Step": {"Name": input["Step"]["Name"], "Status": {"State": "COMPLETED"}}}),
-                    )
-                }
-                (None, S3_GET_OBJECT) => {
-                    let key = input["Key"].as_str().unwrap_or_default();
-                    match self.store.get(key).await {
-                        Ok(b) => Ok(json!({
-                            "Body": String::from_utf8_lossy(&b),
-                            "ContentLength": b.len(),
-                        })),
-                        Err(Error::NotFound { .. }) => Err(Failure::new(
-                            "S3.NoSuchKeyException",
-                            format!("The specified key does not exist. ({key})"),
-                        )),
-                        Err(e) => Err(failure(e)),
-                    }
-                }
-                _ => Err(Failure::new(
-                    "States.Runtime",
-                    format!("no local binding for resource {resource}"),
-                )),
+            let r = self.dispatch(function, resource, input).await;
+            // Step Functions gives a failed Lambda's cause as the function's error JSON.
+            match function {
+                Some(_) => r.map_err(lambda_failure),
+                None => r,
             }
         })
+    }
+}
+
+/// A failed Lambda invocation as Step Functions reports it: the error name, and as the cause
+/// the function's error object (`{"errorType", "errorMessage"}`) in JSON text.
+pub fn lambda_failure(f: Failure) -> Failure {
+    let cause = json!({"errorType": f.error, "errorMessage": f.cause}).to_string();
+    Failure::new(f.error, cause)
+}
+
+impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog>
+    PortTasks<S, R, I, M, C>
+{
+    async fn dispatch(
+        &self,
+        function: Option<&str>,
+        resource: &str,
+        input: Value,
+    ) -> std::result::Result<Value, Failure> {
+        match (function, resource) {
+            (Some("plan-partitions"), _) => encode(
+                plan_partitions::handle(
+                    PlanRequest {
+                        lambda_max_input_bytes: self.large.lambda_max_input_bytes,
+                        ..decode::<PlanRequest>(input)?
+                    },
+                    &self.store,
+                    &self.runs,
+                    &self.manifests,
+                )
+                .await,
+            ),
+            (Some("reconcile-partition"), _) => encode(Ok(self.partition(decode(input)?).await?)),
+            (Some("final-aggregate"), _) => {
+                let req: FinalRequest = decode(input)?;
+                encode(
+                    final_aggregate::handle(
+                        req,
+                        &self.store,
+                        &self.runs,
+                        &self.index,
+                        &self.catalog,
+                    )
+                    .await,
+                )
+            }
+            (None, EMR_ADD_STEP_SYNC) => {
+                let args = step_args(&input);
+                let (Some(spark), Some(data)) = (&self.large.spark, &self.large.data) else {
+                    return Err(Failure::new(
+                        "States.TaskFailed",
+                        format!(
+                            "a partition above the Lambda input limit goes to the Spark job, and no local Spark is configured: run the close under scripts/with-spark.sh (or set {}), or raise {}",
+                            crate::spark::SPARK_SUBMIT_ENV,
+                            recon_shared::config::LAMBDA_MAX_INPUT_BYTES_ENV
+                        ),
+                    ));
+                };
+                spark
+                    .run(&args, data)
+                    .map_err(|cause| Failure::new("States.TaskFailed", cause))?;
+                // What DescribeStep says of a completed step (the state keeps none of it).
+                Ok(
+                    json!({"Step": {"Name": input["Step"]["Name"], "Status": {"State": "COMPLETED"}}}),
+                )
+            }
+            (None, S3_GET_OBJECT) => {
+                let key = input["Key"].as_str().unwrap_or_default();
+                match self.store.get(key).await {
+                    Ok(b) => Ok(json!({
+                        "Body": String::from_utf8_lossy(&b),
+                        "ContentLength": b.len(),
+                    })),
+                    Err(Error::NotFound { .. }) => Err(Failure::new(
+                        "S3.NoSuchKeyException",
+                        format!("The specified key does not exist. ({key})"),
+                    )),
+                    Err(e) => Err(failure(e)),
+                }
+            }
+            _ => Err(Failure::new(
+                "States.Runtime",
+                format!("no local binding for resource {resource}"),
+            )),
+        }
     }
 }
 
@@ -434,7 +457,11 @@ pub fn close_table(report: &CloseReport) -> String {
     let mut s = format!("daily close {}: ", report.execution);
     match &report.outcome {
         Outcome::Succeeded(_) => s.push_str("SUCCEEDED\n"),
-        Outcome::Failed(f) => s.push_str(&format!("FAILED ({}: {})\n", f.error, f.cause)),
+        Outcome::Failed(f) => s.push_str(&format!(
+            "FAILED ({}: {})\n",
+            f.error,
+            cause_message(&f.cause)
+        )),
     }
     let Some(summary) = &report.summary else {
         return s;
@@ -528,7 +555,9 @@ pub fn close_problems(report: &CloseReport) -> Vec<String> {
     {
         problems.push(format!(
             "close {} failed: {}: {}",
-            report.execution, f.error, f.cause
+            report.execution,
+            f.error,
+            cause_message(&f.cause)
         ));
     }
     problems

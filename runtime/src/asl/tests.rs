@@ -65,3 +65,71 @@ async fn unsupported_states_fail_clearly() {
         other => panic!("expected a failure, got {other:?}"),
     }
 }
+
+/// A task whose result is `n` bytes of text.
+struct Big;
+impl Tasks for Big {
+    fn invoke<'a>(&'a self, _: &'a str, input: Value) -> BoxFut<'a, Result<Value, Failure>> {
+        Box::pin(async move {
+            let n = input["n"].as_u64().unwrap_or(0) as usize;
+            Ok(json!({"text": "x".repeat(n), "body": r#"{"a": [1, 2]}"#}))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_payload_above_256_kib_fails_the_execution_whatever_catches_it() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "big",
+              "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": true},
+        "Caught": {"Type": "Succeed"}}});
+    // Just below: passes.
+    let ex = Execution::new("e", &Big);
+    let below = ex.run(&def, json!({"n": PAYLOAD_LIMIT_BYTES - 100})).await;
+    assert!(matches!(below, Outcome::Succeeded(_)), "{below:?}");
+    // Above: neither retried nor caught, as on AWS.
+    let ex = Execution::new("e", &Big);
+    let out = ex.run(&def, json!({"n": PAYLOAD_LIMIT_BYTES})).await;
+    assert!(
+        matches!(&out, Outcome::Failed(f)
+            if f.error == "States.DataLimitExceeded" && f.cause.contains("result of `T`")),
+        "{out:?}"
+    );
+    let events = ex.events.lock().map(|e| e.clone()).unwrap_or_default();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Retried { .. } | Event::Caught { .. })),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn max_attempts_counts_retries_and_string_to_json_parses() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "nope",
+              "Retry": [{"ErrorEquals": ["Boom"], "MaxAttempts": 3, "IntervalSeconds": 0}],
+              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "B"}], "End": true},
+        "B": {"Type": "Task", "Resource": "big", "Parameters": {"n": 1},
+              "ResultSelector": {"parsed.$": "States.StringToJson($.body)"}, "End": true}}});
+    let ex = Execution::new("e", &Fake);
+    let _ = ex.run(&def, json!({})).await;
+    let events = ex.events.lock().map(|e| e.clone()).unwrap_or_default();
+    // MaxAttempts 3: the first invocation and three retries.
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Retried { .. }))
+            .count(),
+        3
+    );
+    let ex = Execution::new("e", &Big);
+    let def = json!({"StartAt": "B", "States": {
+        "B": {"Type": "Task", "Resource": "big", "Parameters": {"n": 1},
+              "ResultSelector": {"parsed.$": "States.StringToJson($.body)"}, "End": true}}});
+    assert_eq!(
+        ex.run(&def, json!({})).await,
+        Outcome::Succeeded(json!({"parsed": {"a": [1, 2]}}))
+    );
+}

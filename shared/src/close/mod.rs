@@ -20,5 +20,5 @@ pub use plan::{
 pub use rows::{FinalRow, KpiRow};
 pub use summary::{
     CloseSummary, DateSummary, EmrStep, EmrStepStatus, PartitionFailure, PartitionOutcome,
-    StepOutcome,
+    StepOutcome, cause_message,
 };

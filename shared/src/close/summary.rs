@@ -38,8 +38,28 @@ pub struct PartitionFailure {
     pub bank_id: BankId,
     /// The error name (`Retryable`, `InvalidInput`, `States.Timeout`, …).
     pub error: String,
-    /// The error's message as Step Functions caught it.
+    /// The error's message ([`cause_message`] of what Step Functions caught).
+    #[serde(deserialize_with = "message_of_cause")]
     pub cause: String,
+}
+
+/// The message of a cause as Step Functions reports it: a failed Lambda's cause is the
+/// function's error object in JSON text (`{"errorType", "errorMessage", …}`), whose
+/// `errorMessage` is the message; any other cause is the message itself.
+pub fn cause_message(cause: &str) -> String {
+    #[derive(Deserialize)]
+    struct LambdaError {
+        #[serde(rename = "errorMessage")]
+        error_message: String,
+    }
+    match serde_json::from_str::<LambdaError>(cause) {
+        Ok(e) if cause.trim_start().starts_with('{') => e.error_message,
+        _ => cause.to_string(),
+    }
+}
+
+fn message_of_cause<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(cause_message(&String::deserialize(d)?))
 }
 
 /// A partition reconciled by the EMR branch: the Map item (`ItemSelector`) with the
