@@ -113,6 +113,28 @@ pub fn open_key(bank: &BankId, date: BusinessDate, file: &str) -> String {
     format!("{}business_date={date}/{file}", open_bank_prefix(bank))
 }
 
+/// `spark/summary/business_date={date}/bank_id={bank}/summary.json`: the partition summary
+/// of the Spark job's last run of a partition, where the close reads it back (EMR answers a
+/// step with the step's description only).
+pub fn spark_summary_key(date: BusinessDate, bank: &BankId) -> String {
+    format!("spark/summary/business_date={date}/bank_id={bank}/summary.json")
+}
+
+/// `spark/stage/business_date={date}/bank_id={bank}/{run_id}/groups={groups}/`: where a Spark
+/// job stages its plan and its groups' rows; one place per run and group count, so a retried
+/// task or job overwrites what the same inputs gave before.
+pub fn spark_stage_prefix(date: BusinessDate, bank: &BankId, run_id: &str, groups: u32) -> String {
+    format!("spark/stage/business_date={date}/bank_id={bank}/{run_id}/groups={groups}/")
+}
+
+/// A staged file under a [`spark_stage_prefix`]: the plan's (`group` none) or a group's.
+pub fn spark_stage_key(stage: &str, group: Option<u32>, file: &str) -> String {
+    match group {
+        Some(g) => format!("{stage}group={g:05}/{file}"),
+        None => format!("{stage}{file}"),
+    }
+}
+
 /// `index/routes/`: the transactions each close hands from one bank's partition to another's.
 pub const ROUTES: &str = "index/routes/";
 

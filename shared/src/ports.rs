@@ -32,6 +32,12 @@ pub trait ObjectStore: Send + Sync {
     fn copy(&self, from: &str, to: &str) -> impl Future<Output = Result<()>> + Send;
     /// Deleting a missing object is not an error.
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The hex SHA-256 of the object's bytes. A store that recorded it when the object was
+    /// put answers without reading the object (S3: its `sha256` metadata); by default, and for
+    /// an object put by someone else, the bytes are read and hashed.
+    fn sha256(&self, key: &str) -> impl Future<Output = Result<String>> + Send {
+        async move { Ok(crate::manifest::sha256_hex(&self.get(key).await?)) }
+    }
 }
 
 /// The object at `key`, `None` when there is none.

@@ -234,6 +234,14 @@ impl ObjectStore for AnyStore {
         }
     }
 
+    async fn sha256(&self, key: &str) -> Result<String> {
+        match self {
+            Self::Local(s) => s.sha256(key).await,
+            #[cfg(feature = "aws")]
+            Self::S3(s) => s.sha256(key).await,
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         match self {
             Self::Local(s) => s.delete(key).await,

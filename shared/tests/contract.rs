@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use recon_shared::ids::{BusinessDate, SourceId};
 use recon_shared::local::{LocalCatalog, LocalManifests, LocalRuns, LocalStore};
+use recon_shared::manifest::sha256_hex;
 use recon_shared::ports::{
     Catalog, FileRecord, FileStatus, ManifestTable, ObjectStore, Partition, RunRecord, RunStatus,
     RunsTable,
@@ -71,6 +72,14 @@ async fn object_store_contract<S: ObjectStore>(s: &S) -> Result<()> {
         (0..7).map(|i| format!("p/{i:02}.bin")).collect::<Vec<_>>()
     );
     assert_eq!(listed.iter().map(|o| o.size).sum::<u64>(), 21);
+    // The SHA-256 of an object's bytes, also of a replaced and of a copied object.
+    assert_eq!(s.sha256("a/b/c.txt").await?, sha256_hex(b"hello"));
+    assert_eq!(s.sha256("a/b/d.txt").await?, sha256_hex(b"xyz"));
+    assert_eq!(s.sha256("z/s p.txt").await?, sha256_hex(b"odd"));
+    assert!(matches!(
+        s.sha256("a/missing.txt").await,
+        Err(Error::NotFound { .. })
+    ));
     Ok(())
 }
 
@@ -301,7 +310,7 @@ mod aws {
         .await?;
         let body: Vec<u8> = (0..11 * MIB + 123).map(|i| (i % 251) as u8).collect();
         s.put("big/object.bin", Bytes::from(body.clone())).await?;
-        assert_eq!(s.get("big/object.bin").await?, Bytes::from(body));
+        assert_eq!(s.get("big/object.bin").await?, Bytes::from(body.clone()));
         let head = s
             .client()
             .head_object()
@@ -310,6 +319,24 @@ mod aws {
             .send()
             .await
             .map_err(|e| Error::Invariant(format!("head: {e}")))?;
+        // Its SHA-256 is recorded with it (a fingerprint needs no download), multipart or not.
+        assert_eq!(
+            head.metadata()
+                .and_then(|m| m.get(recon_shared::aws::s3::SHA256_METADATA))
+                .map(String::as_str),
+            Some(sha256_hex(&body).as_str())
+        );
+        assert_eq!(s.sha256("big/object.bin").await?, sha256_hex(&body));
+        // An object someone else put, without it, is read and hashed.
+        s.client()
+            .put_object()
+            .bucket(s.bucket())
+            .key("foreign.bin")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"theirs"))
+            .send()
+            .await
+            .map_err(|e| Error::Invariant(format!("put: {e}")))?;
+        assert_eq!(s.sha256("foreign.bin").await?, sha256_hex(b"theirs"));
         // A multipart object's ETag ends with its part count: 5 + 5 + 1 MiB.
         assert!(
             head.e_tag()

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::{sdk_error, transient_error};
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::manifest::sha256_hex;
 use crate::ports::{ObjectInfo, ObjectStore};
 
 /// Objects above this size are uploaded in parts.
@@ -131,6 +132,7 @@ impl S3Store {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
+            .metadata(SHA256_METADATA, sha256_hex(&bytes))
             .send()
             .await
             .map_err(|e| s3_error("CreateMultipartUpload", key, e))?;
@@ -211,10 +213,11 @@ where
         .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code);
     let status = e.raw_response().map(|r| r.status().as_u16());
     match (code, status) {
-        (Some("NoSuchKey"), _) | (None, Some(404)) => Error::NotFound {
+        // A HEAD has no body: its 404 and 403 come as `NotFound` and `Forbidden`.
+        (Some("NoSuchKey" | "NotFound"), _) | (None, Some(404)) => Error::NotFound {
             key: resource.to_string(),
         },
-        (Some("AccessDenied"), _) | (None, Some(403)) => Error::AccessDenied {
+        (Some("AccessDenied" | "Forbidden"), _) | (None, Some(403)) => Error::AccessDenied {
             service: "s3",
             operation,
             resource: resource.to_string(),
@@ -227,6 +230,10 @@ where
         _ => sdk_error("s3", operation, e),
     }
 }
+
+/// The user metadata every object the store puts carries: the hex SHA-256 of its bytes, so a
+/// fingerprint needs a HEAD, not a download ([`ObjectStore::sha256`]). A copy keeps it.
+pub const SHA256_METADATA: &str = "sha256";
 
 /// A key as the `CopySource` header wants it: `/`-separated segments, percent-encoded.
 pub fn encode_copy_source(bucket: &str, key: &str) -> String {
@@ -262,11 +269,30 @@ impl ObjectStore for S3Store {
             .put_object()
             .bucket(&self.bucket)
             .key(key)
+            .metadata(SHA256_METADATA, sha256_hex(&bytes))
             .body(ByteStream::from(bytes))
             .send()
             .await
             .map_err(|e| s3_error("PutObject", key, e))?;
         Ok(())
+    }
+
+    async fn sha256(&self, key: &str) -> Result<String> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("HeadObject", key, e))?;
+        match head.metadata().and_then(|m| m.get(SHA256_METADATA)) {
+            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Ok(h.to_ascii_lowercase())
+            }
+            // Put by someone else (a bank's upload, a copy from before): read it.
+            _ => Ok(sha256_hex(&self.get(key).await?)),
+        }
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {

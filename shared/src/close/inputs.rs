@@ -17,7 +17,7 @@ use crate::keys::{
     transactions_prefix,
 };
 use crate::money::Currency;
-use crate::ports::{ObjectStore, get_opt};
+use crate::ports::{ObjectInfo, ObjectStore, get_opt};
 use crate::records::{FeeRule, Merchant};
 use crate::rules::{Tolerances, check_fee_rules};
 use crate::source::{SourceKind, SourceMapping};
@@ -33,12 +33,21 @@ pub async fn bank_transaction_objects<S: ObjectStore>(
     bank: &BankId,
 ) -> Result<Vec<(String, Bytes)>> {
     let mut out = Vec::new();
-    for obj in store.list(&transactions_prefix(date)).await? {
-        if keys::transactions_bank(&obj.key) == Some(bank.as_str()) {
-            out.push((obj.key.clone(), store.get(&obj.key).await?));
-        }
+    for obj in bank_transaction_keys(store, date, bank).await? {
+        out.push((obj.key.clone(), store.get(&obj.key).await?));
     }
     Ok(out)
+}
+
+/// The keys and sizes of [`bank_transaction_objects`], sorted by key.
+pub async fn bank_transaction_keys<S: ObjectStore>(
+    store: &S,
+    date: BusinessDate,
+    bank: &BankId,
+) -> Result<Vec<ObjectInfo>> {
+    let mut objs = store.list(&transactions_prefix(date)).await?;
+    objs.retain(|o| keys::transactions_bank(&o.key) == Some(bank.as_str()));
+    Ok(objs)
 }
 
 /// Reference data of a close.
@@ -336,12 +345,17 @@ pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
 /// Every Parquet object under `prefix`, with its key and bytes, sorted by key.
 pub async fn objects<S: ObjectStore>(store: &S, prefix: &str) -> Result<Vec<(String, Bytes)>> {
     let mut out = Vec::new();
-    for obj in store.list(prefix).await? {
-        if obj.key.ends_with(".parquet") {
-            out.push((obj.key.clone(), store.get(&obj.key).await?));
-        }
+    for obj in parquet_keys(store, prefix).await? {
+        out.push((obj.key.clone(), store.get(&obj.key).await?));
     }
     Ok(out)
+}
+
+/// The keys and sizes of [`objects`], sorted by key.
+pub async fn parquet_keys<S: ObjectStore>(store: &S, prefix: &str) -> Result<Vec<ObjectInfo>> {
+    let mut objs = store.list(prefix).await?;
+    objs.retain(|o| o.key.ends_with(".parquet"));
+    Ok(objs)
 }
 
 /// Decodes every Parquet object under `prefix`.

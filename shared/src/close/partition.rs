@@ -95,21 +95,20 @@ pub struct PartitionSummary {
 }
 
 /// What a run of a partition reads before it reconciles: the reference data, its inputs and
-/// fingerprint, and what the bank's previous close and the hand-overs left. The Lambda path
-/// and the Spark job's plan read it the same way.
-pub(crate) struct Prepared {
-    pub(crate) dims: super::inputs::Dimensions,
-    pub(crate) inputs: PartitionInputs,
-    pub(crate) fingerprint: String,
-    pub(crate) run_id: String,
-    pub(crate) carried: Carried,
-    pub(crate) routes: Handed,
+/// fingerprint, and what the bank's previous close and the hand-overs left.
+struct Prepared {
+    dims: super::inputs::Dimensions,
+    inputs: PartitionInputs,
+    fingerprint: String,
+    run_id: String,
+    carried: Carried,
+    routes: Handed,
 }
 
 impl Prepared {
     /// Reads what reconciling `req` needs; fails on a configuration problem of this partition
     /// (and only it), naming the file.
-    pub(crate) async fn fetch<S: ObjectStore>(store: &S, req: &PartitionRequest) -> Result<Self> {
+    async fn fetch<S: ObjectStore>(store: &S, req: &PartitionRequest) -> Result<Self> {
         let (date, bank) = (req.business_date, &req.bank_id);
         let dims = load_dimensions(store).await?;
         let inputs = PartitionInputs::fetch(store, date, bank).await?;
@@ -345,7 +344,7 @@ pub const OPEN_STATE: &str = "state.json";
 pub(crate) struct Carried {
     transactions: Option<Bytes>,
     lines: Option<Bytes>,
-    pub(crate) registry: BreakRegistry,
+    registry: BreakRegistry,
 }
 
 impl Carried {
@@ -364,22 +363,7 @@ impl Carried {
                 registry: BreakRegistry::default(),
             });
         };
-        let state_key = open_key(bank, p.business_date, OPEN_STATE);
-        // The plan orders a bank's closes; this holds unless a close was skipped or ran again.
-        let stale = |found: &str| {
-            Error::Invariant(format!(
-                "the open items of the close of {bank} on {} ({state_key}) are {found}: start a new execution of the close, which plans the bank's days in order",
-                p.business_date
-            ))
-        };
-        let state: OpenState = match store.get(&state_key).await {
-            Ok(b) => serde_json::from_slice(&b)?,
-            Err(Error::NotFound { .. }) => return Err(stale("missing")),
-            Err(e) => return Err(e),
-        };
-        if state.fingerprint != p.fingerprint {
-            return Err(stale("from another run of that close"));
-        }
+        Self::check(store, bank, p).await?;
         let registry = match store.get(&registry_key(p.business_date, bank)).await {
             Ok(b) => serde_json::from_slice(&b)?,
             Err(Error::NotFound { .. }) => BreakRegistry::default(),
@@ -400,11 +384,37 @@ impl Carried {
         })
     }
 
+    /// Fails when the open items `previous` left are missing or were written by another run
+    /// of that close than the one the plan names.
+    pub(crate) async fn check<S: ObjectStore>(
+        store: &S,
+        bank: &BankId,
+        p: &PreviousClose,
+    ) -> Result<()> {
+        let state_key = open_key(bank, p.business_date, OPEN_STATE);
+        // The plan orders a bank's closes; this holds unless a close was skipped or ran again.
+        let stale = |found: &str| {
+            Error::Invariant(format!(
+                "the open items of the close of {bank} on {} ({state_key}) are {found}: start a new execution of the close, which plans the bank's days in order",
+                p.business_date
+            ))
+        };
+        let state: OpenState = match store.get(&state_key).await {
+            Ok(b) => serde_json::from_slice(&b)?,
+            Err(Error::NotFound { .. }) => return Err(stale("missing")),
+            Err(e) => return Err(e),
+        };
+        if state.fingerprint != p.fingerprint {
+            return Err(stale("from another run of that close"));
+        }
+        Ok(())
+    }
+
     fn transactions(&self) -> Result<Vec<arrow_array::RecordBatch>> {
         Self::read::<Transaction>(self.transactions.as_ref(), TXN_COLUMNS)
     }
 
-    pub(crate) fn lines(&self) -> Result<Vec<arrow_array::RecordBatch>> {
+    fn lines(&self) -> Result<Vec<arrow_array::RecordBatch>> {
         Self::read::<StatementLine>(self.lines.as_ref(), LINE_COLUMNS)
     }
 
@@ -440,8 +450,8 @@ pub fn merge_open<'a, T>(own: &mut Vec<T>, open: Vec<T>, id: impl Fn(&T) -> &'a 
 
 /// A partition's hand-overs (§11): the ledger objects its incoming transactions are read
 /// from, checked against the plan's hashes.
-pub(crate) struct Handed {
-    pub(crate) routes: Routes,
+struct Handed {
+    routes: Routes,
     batches: Vec<(BusinessDate, Vec<arrow_array::RecordBatch>)>,
 }
 
@@ -454,12 +464,7 @@ impl Handed {
         let mut batches = Vec::new();
         for s in &routes.sources {
             let bytes = store.get(&s.key).await?;
-            if hex::encode(Sha256::digest(&bytes)) != s.sha256 {
-                return Err(Error::Invariant(format!(
-                    "{} changed since the close was planned (its hand-overs name another version): start a new execution of the close",
-                    s.key
-                )));
-            }
+            check_source(s, &hex::encode(Sha256::digest(&bytes)))?;
             batches.push((
                 s.ledger_date,
                 read_columns::<Transaction>(bytes, TXN_COLUMNS)?,
@@ -477,7 +482,7 @@ impl Handed {
     }
 
     /// The outgoing transaction ids, sorted.
-    pub(crate) fn outgoing_ids(&self) -> Vec<&str> {
+    fn outgoing_ids(&self) -> Vec<&str> {
         sorted(
             self.routes
                 .outgoing
@@ -504,6 +509,18 @@ impl Handed {
         }
         Ok(out)
     }
+}
+
+/// Fails when a ledger object a partition takes transactions from is no longer the version
+/// its hand-overs were planned with (`sha256`: the object's now).
+pub(crate) fn check_source(source: &super::routes::Source, sha256: &str) -> Result<()> {
+    if sha256 != source.sha256 {
+        return Err(Error::Invariant(format!(
+            "{} changed since the close was planned (its hand-overs name another version): start a new execution of the close",
+            source.key
+        )));
+    }
+    Ok(())
 }
 
 /// `ids` sorted, for binary searches.

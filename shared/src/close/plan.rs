@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::inputs::{
-    Dimensions, bank_transaction_objects, dates_with_data, load_dimensions, objects,
+    Dimensions, bank_transaction_keys, bank_transaction_objects, dates_with_data, load_dimensions,
+    objects, parquet_keys,
 };
 use crate::error::Result;
 use crate::ids::{BankId, BusinessDate, SourceId};
@@ -230,16 +231,66 @@ pub async fn previous_close<S: ObjectStore>(
     }))
 }
 
-/// Fingerprint of one partition's inputs: its statements, the day's transactions, FX,
-/// reference data, rules and the engine version.
+/// Fingerprint of one partition's inputs (its statements, the day's transactions, FX,
+/// reference data, rules and the engine version) and their size in bytes, from the objects'
+/// recorded SHA-256 ([`ObjectStore::sha256`]: a HEAD on S3), without reading them.
 pub async fn fingerprint<S: ObjectStore>(
     store: &S,
     dims: &Dimensions,
     date: BusinessDate,
     bank: &BankId,
 ) -> Result<(String, u64)> {
-    let inputs = PartitionInputs::fetch(store, date, bank).await?;
-    Ok((inputs.fingerprint(dims, date, bank), inputs.bytes()))
+    let mut objects = parquet_keys(store, &statements_prefix(date, bank)).await?;
+    objects.extend(bank_transaction_keys(store, date, bank).await?);
+    let mut digests = Vec::with_capacity(objects.len());
+    for o in &objects {
+        let hex = store.sha256(&o.key).await?;
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(&hex, &mut digest).map_err(|e| {
+            crate::error::Error::Invariant(format!("the SHA-256 of {} is not hex: {e}", o.key))
+        })?;
+        digests.push((o.key.as_str(), digest));
+    }
+    let fx = load_fx(store, date).await?;
+    let routes = get_opt(store, &routes_key(bank, date)).await?;
+    let fp = fingerprint_of(
+        dims,
+        date,
+        bank,
+        digests.into_iter(),
+        fx.bytes.as_deref(),
+        routes.as_deref(),
+    );
+    Ok((fp, objects.iter().map(|o| o.size).sum()))
+}
+
+/// The fingerprint of a partition: the reference data's, the partition's, each input object's
+/// key and SHA-256 in key order (statements, then transactions), the FX table's bytes and the
+/// hand-overs'. The plan (from recorded digests) and the partition run (from the bytes it
+/// read) compute it the same way.
+fn fingerprint_of<'k>(
+    dims: &Dimensions,
+    date: BusinessDate,
+    bank: &BankId,
+    objects: impl Iterator<Item = (&'k str, [u8; 32])>,
+    fx: Option<&[u8]>,
+    routes: Option<&[u8]>,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(dims.fingerprint.as_bytes());
+    h.update(format!("{date}|{bank}").as_bytes());
+    for (key, digest) in objects {
+        h.update(key.as_bytes());
+        h.update(digest);
+    }
+    if let Some(fx) = fx {
+        h.update(fx);
+    }
+    if let Some(routes) = routes {
+        h.update(b"|routes");
+        h.update(routes);
+    }
+    hex::encode(h.finalize())
 }
 
 /// The objects a partition is reconciled from, fetched once: for its fingerprint and its data.
@@ -269,32 +320,22 @@ impl PartitionInputs {
         })
     }
 
-    /// Total size of the statements and transactions objects in bytes.
-    pub fn bytes(&self) -> u64 {
-        self.statements
+    /// Hash of the inputs with the reference data, rules and engine version (the plan's
+    /// [`fingerprint`] of the same objects).
+    pub fn fingerprint(&self, dims: &Dimensions, date: BusinessDate, bank: &BankId) -> String {
+        let objects = self
+            .statements
             .iter()
             .chain(&self.transactions)
-            .map(|(_, b)| b.len() as u64)
-            .sum()
-    }
-
-    /// Hash of the inputs with the reference data, rules and engine version.
-    pub fn fingerprint(&self, dims: &Dimensions, date: BusinessDate, bank: &BankId) -> String {
-        let mut h = Sha256::new();
-        h.update(dims.fingerprint.as_bytes());
-        h.update(format!("{date}|{bank}").as_bytes());
-        for (key, b) in self.statements.iter().chain(&self.transactions) {
-            h.update(key.as_bytes());
-            h.update(Sha256::digest(b));
-        }
-        if let Some(fx) = &self.fx.bytes {
-            h.update(fx);
-        }
-        if let Some(routes) = &self.routes {
-            h.update(b"|routes");
-            h.update(routes);
-        }
-        hex::encode(h.finalize())
+            .map(|(k, b)| (k.as_str(), <[u8; 32]>::from(Sha256::digest(b))));
+        fingerprint_of(
+            dims,
+            date,
+            bank,
+            objects,
+            self.fx.bytes.as_deref(),
+            self.routes.as_deref(),
+        )
     }
 }
 

@@ -7,14 +7,14 @@
 //!    reference data, fingerprint and `run_id`, the previous close's state, the hand-overs —
 //!    and writes a [`JobPlan`] naming every input object, so Spark reads them itself;
 //! 2. [`run_group`] (one Spark task per group, many at once): Spark splits the bank-day into
-//!    `groups` independent match groups by [`JobPlan::group_key`] (an item named by a line goes
-//!    with that transaction id, every other item with its merchant) and hands each group's
+//!    `groups` independent match groups (an item named by a line goes with that transaction
+//!    id, every other item with its merchant: docs/spark.md) and hands each group's
 //!    rows to the kernel, which runs the engine and the break index on them and stages the
 //!    group's rows and counts under [`JobPlan::stage`];
 //! 3. [`merge_job`] (the driver): merges the groups' sorted rows into the files
 //!    `reconcile-partition` writes (the same bytes), adds up the counts and the break
 //!    registry, records the run, and writes the [`PartitionSummary`] where the close reads
-//!    it back ([`summary_key`]).
+//!    it back ([`spark_summary_key`]).
 //!
 //! Why groups give the rows of the whole partition: every pass of the engine matches a line
 //! only with the transaction it names (exact id) or with transactions of its own merchant that
@@ -32,15 +32,21 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
+use super::inputs::{bank_transaction_keys, load_dimensions, parquet_keys};
 use super::partition::{
-    OPEN_LINES, OPEN_TRANSACTIONS, Outputs, PartitionRequest, PartitionSummary, Prepared,
-    write_outputs,
+    Carried, OPEN_LINES, OPEN_TRANSACTIONS, Outputs, PartitionRequest, PartitionSummary,
+    check_source, write_outputs,
 };
+use super::plan::{chained, fingerprint};
+use super::routes::Routes;
 use crate::columnar::{ParquetWriter, WRITE_BATCH_ROWS};
 use crate::error::{Error, Result};
-use crate::ids::{BankId, BusinessDate};
+use crate::ids::BusinessDate;
 use crate::ingest::load_fx;
-use crate::keys::{open_key, registry_key};
+use crate::keys::{
+    open_key, registry_key, routes_key, spark_stage_key, spark_stage_prefix, spark_summary_key,
+    statements_prefix,
+};
 use crate::money::Currency;
 use crate::ports::{ObjectStore, RunStatus, RunsTable, get_opt};
 use crate::reconcile::frame::{line_refs, txn_refs};
@@ -48,18 +54,6 @@ use crate::reconcile::open::{self, carry_forward};
 use crate::reconcile::{
     BreakRegistry, BreakStats, IndexRow, PartitionIndex, PartitionInput, reconcile,
 };
-
-/// Where the close reads a Spark job's summary back: EMR answers a step with the step's
-/// description only.
-pub fn summary_key(date: BusinessDate, bank: &BankId) -> String {
-    format!("spark/summary/business_date={date}/bank_id={bank}/summary.json")
-}
-
-/// Where a job stages its plan and its groups' rows: one place per run and group count, so a
-/// retried task or job overwrites what the same inputs gave before.
-pub fn stage_prefix(date: BusinessDate, bank: &BankId, run_id: &str, groups: u32) -> String {
-    format!("spark/stage/business_date={date}/bank_id={bank}/{run_id}/groups={groups}/")
-}
 
 /// A ledger object whose transactions this bank's lines name (a hand-over, §11).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,12 +113,12 @@ pub const SOURCE_TAKEN: i8 = 2;
 impl JobPlan {
     /// Key of the plan in the store.
     pub fn key(&self) -> String {
-        format!("{}plan.json", self.stage)
+        spark_stage_key(&self.stage, None, "plan.json")
     }
 
     /// Key of a group's staged file.
     pub fn group_key(&self, group: u32, file: &str) -> String {
-        format!("{}group={group:05}/{file}", self.stage)
+        spark_stage_key(&self.stage, Some(group), file)
     }
 }
 
@@ -134,7 +128,10 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Plans the job for `req` in `groups` groups and stages the plan.
+/// Plans the job for `req` in `groups` groups and stages the plan. Reads what
+/// `reconcile-partition` checks before it reconciles, but not the bank-day: the inputs'
+/// fingerprint comes from their recorded SHA-256 ([`ObjectStore::sha256`]), the previous
+/// close's state file and the hand-overs are checked, and Spark reads the data.
 pub async fn plan_job<S: ObjectStore>(
     store: &S,
     req: &PartitionRequest,
@@ -148,38 +145,60 @@ pub async fn plan_job<S: ObjectStore>(
     }
     let started_ms = now_ms();
     let (date, bank) = (req.business_date, &req.bank_id);
-    let p = Prepared::fetch(store, req).await?;
-    let currency = match p.dims.banks.get(bank).copied().flatten() {
+    let dims = load_dimensions(store).await?;
+    let (inputs_fp, _) = fingerprint(store, &dims, date, bank).await?;
+    let fp = chained(&inputs_fp, req.previous.as_ref(), req.awaiting.is_some());
+    let run_id = format!("run-{}", &fp[..16]);
+    let statements: Vec<String> = parquet_keys(store, &statements_prefix(date, bank))
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    let ledger: Vec<String> = bank_transaction_keys(store, date, bank)
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    // A configuration problem of this partition fails it (and only it), naming the file.
+    dims.check(bank, statements.iter().map(String::as_str))?;
+    if let Some(p) = &req.previous {
+        Carried::check(store, bank, p).await?;
+    }
+    let routes: Routes = match get_opt(store, &routes_key(bank, date)).await? {
+        Some(b) => serde_json::from_slice(&b)?,
+        None => Routes::default(),
+    };
+    for s in &routes.sources {
+        check_source(s, &store.sha256(&s.key).await?)?;
+    }
+    let currency = match dims.banks.get(bank).copied().flatten() {
         Some(c) => c,
-        None => first_currency(&p, date)?,
+        None => first_currency(store, req, &statements, &ledger).await?,
     };
     let open = |file| {
         req.previous
             .as_ref()
             .map(|prev| open_key(bank, prev.business_date, file))
     };
-    let mut merchants: Vec<String> = p
-        .dims
+    let mut merchants: Vec<String> = dims
         .merchants
         .keys()
-        .filter(|m| p.dims.acquirer(m.as_str()) == Some(bank))
+        .filter(|m| dims.acquirer(m.as_str()) == Some(bank))
         .map(|m| m.to_string())
         .collect();
     merchants.sort_unstable();
-    let mut incoming_ids: Vec<String> = p
-        .routes
-        .routes
+    let mut incoming_ids: Vec<String> = routes
         .incoming
         .iter()
         .map(|i| i.transaction_id.clone())
         .collect();
     incoming_ids.sort_unstable();
-    let outgoing_ids: Vec<String> = p
-        .routes
-        .outgoing_ids()
-        .into_iter()
-        .map(str::to_string)
+    let mut outgoing_ids: Vec<String> = routes
+        .outgoing
+        .iter()
+        .map(|o| o.transaction_id.clone())
         .collect();
+    outgoing_ids.sort_unstable();
     if let Some(id) = outgoing_ids
         .iter()
         .find(|id| incoming_ids.binary_search(id).is_ok())
@@ -190,23 +209,16 @@ pub async fn plan_job<S: ObjectStore>(
     }
     let plan = JobPlan {
         request: req.clone(),
-        stage: stage_prefix(date, bank, &p.run_id, groups),
-        run_id: p.run_id,
-        fingerprint: p.fingerprint,
+        stage: spark_stage_prefix(date, bank, &run_id, groups),
+        run_id,
+        fingerprint: fp,
         groups,
         currency,
-        ledger: p
-            .inputs
-            .transactions
-            .iter()
-            .map(|(k, _)| k.clone())
-            .collect(),
-        statements: p.inputs.statements.iter().map(|(k, _)| k.clone()).collect(),
+        ledger,
+        statements,
         open_transactions: open(OPEN_TRANSACTIONS),
         open_lines: open(OPEN_LINES),
-        incoming: p
-            .routes
-            .routes
+        incoming: routes
             .sources
             .iter()
             .map(|s| IncomingSource {
@@ -226,23 +238,33 @@ pub async fn plan_job<S: ObjectStore>(
 }
 
 /// The statement currency `reconcile-partition` takes when the bank's mapping names none: its
-/// first line's, else its first transaction's.
-fn first_currency(p: &Prepared, date: BusinessDate) -> Result<Currency> {
+/// first line's (the date's own, then the carried), else its first transaction's. Reads
+/// objects only until it finds one.
+async fn first_currency<S: ObjectStore>(
+    store: &S,
+    req: &PartitionRequest,
+    statements: &[String],
+    ledger: &[String],
+) -> Result<Currency> {
+    use crate::close::partition::read_open;
     use crate::reconcile::frame::{LINE_COLUMNS, TXN_COLUMNS, read_columns};
     use crate::records::{StatementLine, Transaction};
-    let date = date.date();
-    for (_, b) in &p.inputs.statements {
-        let batches = read_columns::<StatementLine>(b.clone(), LINE_COLUMNS)?;
+    let date = req.business_date.date();
+    for key in statements {
+        let batches = read_columns::<StatementLine>(store.get(key).await?, LINE_COLUMNS)?;
         if let Some(l) = line_refs(&batches, date)?.first() {
             return Ok(l.currency);
         }
     }
-    let lines = p.carried.lines()?;
-    if let Some(l) = line_refs(&lines, date)?.first() {
-        return Ok(l.currency);
+    if let Some(p) = &req.previous {
+        let key = open_key(&req.bank_id, p.business_date, OPEN_LINES);
+        let batches = read_open::<StatementLine>(store.get(&key).await?, LINE_COLUMNS)?;
+        if let Some(l) = line_refs(&batches, date)?.first() {
+            return Ok(l.currency);
+        }
     }
-    for (_, b) in &p.inputs.transactions {
-        let batches = read_columns::<Transaction>(b.clone(), TXN_COLUMNS)?;
+    for key in ledger {
+        let batches = read_columns::<Transaction>(store.get(key).await?, TXN_COLUMNS)?;
         if let Some(t) = txn_refs(&batches, date)?.first() {
             return Ok(t.currency);
         }
@@ -300,7 +322,7 @@ pub async fn run_group<S: ObjectStore>(
 ) -> Result<GroupResult> {
     let req = &plan.request;
     let (date, bank) = (req.business_date, &req.bank_id);
-    let dims = super::inputs::load_dimensions(store).await?;
+    let dims = load_dimensions(store).await?;
     let day_fx = load_fx(store, date).await?;
     let previous = match &req.previous {
         Some(p) => match get_opt(store, &registry_key(p.business_date, bank)).await? {
@@ -399,7 +421,7 @@ fn sources(batches: &[RecordBatch]) -> Result<Vec<i8>> {
 }
 
 /// Merges the staged `groups` into the partition's outputs, records the run and writes the
-/// summary where the close reads it ([`summary_key`]).
+/// summary where the close reads it ([`spark_summary_key`]).
 pub async fn merge_job<S: ObjectStore, R: RunsTable>(
     store: &S,
     runs: &R,
@@ -484,7 +506,7 @@ pub async fn merge_job<S: ObjectStore, R: RunsTable>(
     let mut json = serde_json::to_vec_pretty(&summary)?;
     json.push(b'\n');
     store
-        .put(&summary_key(date, bank), Bytes::from(json))
+        .put(&spark_summary_key(date, bank), Bytes::from(json))
         .await?;
     Ok(summary)
 }

@@ -62,8 +62,8 @@ fn message_of_cause<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Stri
     Ok(cause_message(&String::deserialize(d)?))
 }
 
-/// A partition reconciled by the EMR branch: the Map item (`ItemSelector`) with the
-/// `addStep.sync` result at `step`.
+/// A partition reconciled by the EMR branch: the Map item (`ItemSelector`) with what
+/// `ReadSparkSummary` read back at `step`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepOutcome {
     /// The business date of the partition.
@@ -74,12 +74,12 @@ pub struct StepOutcome {
     pub as_of: BusinessDate,
     /// Name of the state machine execution.
     pub execution: String,
-    /// What the EMR step returned.
+    /// The Spark job's summary of the partition (and any other key, kept).
     pub step: EmrStep,
 }
 
-/// What the EMR step task returns: its `Status`, the partition's summary when the binding
-/// has it (the local one does), and whatever else the service reports, kept as it came.
+/// What the EMR branch leaves at `step`: the partition's summary the Spark job wrote
+/// (`ReadSparkSummary`), a step `Status` if one is there, and any other key, kept as it came.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "Map<String, Value>")]
 pub struct EmrStep {
@@ -99,20 +99,6 @@ pub struct EmrStepStatus {
     pub state: String,
     /// The other keys of `Status`, kept as they came.
     pub other: Map<String, Value>,
-}
-
-impl EmrStep {
-    /// `{"Status": {"State": "COMPLETED"}, "summary": …}`: a step that reconciled `summary`.
-    pub fn completed(summary: PartitionSummary) -> Self {
-        EmrStep {
-            status: Some(EmrStepStatus {
-                state: "COMPLETED".into(),
-                other: Map::new(),
-            }),
-            summary: Some(summary),
-            other: Map::new(),
-        }
-    }
 }
 
 // The known keys are taken out of the object and the rest kept (no `serde(flatten)`, whose
