@@ -65,6 +65,8 @@ export RECON_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
 export AWS_REGION=eu-central-1 AWS_DEFAULT_REGION=eu-central-1
 unset AWS_PROFILE
+# The moto venv's Python, for tests that drive moto from a script (runtime/tests/sfn_moto.rs).
+export RECON_TEST_MOTO_PYTHON="$VENV/bin/python"
 set +e
 "$@"
 rc=$?

@@ -35,7 +35,8 @@ impl Failure {
     }
 }
 
-type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// The future a task invocation returns.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Runs the `Resource` of a `Task` state.
 pub trait Tasks: Send + Sync {
