@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use chrono::NaiveDate;
-use recon_shared::close::{FinalRow, stream_states, write_back_settlement};
+use recon_shared::close::{FinalRow, changed_settlements, stream_states, write_back_settlement};
 use recon_shared::ids::{BankId, BusinessDate, MerchantId, PolicyId, TransactionId};
 use recon_shared::local::LocalStore;
 use recon_shared::local_index::{LocalTransactionIndex, read_snapshot_lines};
@@ -494,9 +494,10 @@ async fn join_body<S: ObjectStore, I: TransactionIndex>(store: &S, index: &I) ->
         &[TransactionId::new("TX-404")?, TransactionId::new("TX-2")?],
     )
     .await?;
-    assert_eq!(states.len(), 1);
+    assert_eq!(states.streams.len(), 1);
     assert_eq!(
         states
+            .streams
             .get(&TransactionId::new("TX-2")?)
             .and_then(|s| s.risk_label),
         Some(RiskLabel::HighRisk)
@@ -736,7 +737,12 @@ async fn conditional_body<S: ObjectStore, I: TransactionIndex>(store: &S, index:
     unknown.transaction_id = TransactionId::new("TX-LATER")?;
     let rows = [row, unknown];
     assert_eq!(
-        write_back_settlement(index, BusinessDate::parse("2026-11-20")?, &rows).await?,
+        write_back_settlement(
+            index,
+            BusinessDate::parse("2026-11-20")?,
+            &[&rows[0], &rows[1]]
+        )
+        .await?,
         2
     );
     let settled = index
@@ -748,10 +754,26 @@ async fn conditional_body<S: ObjectStore, I: TransactionIndex>(store: &S, index:
     let ids = [id.clone(), TransactionId::new("TX-LATER")?];
     let before = index.get_many(&ids).await?;
     assert_eq!(
-        write_back_settlement(index, BusinessDate::parse("2026-11-20")?, &rows).await?,
+        write_back_settlement(
+            index,
+            BusinessDate::parse("2026-11-20")?,
+            &[&rows[0], &rows[1]]
+        )
+        .await?,
         2
     );
     assert_eq!(index.get_many(&ids).await?, before);
+    // What the close writes back next time: only the rows whose settlement changed.
+    let day = BusinessDate::parse("2026-11-20")?;
+    let held = stream_states(index, &ids).await?.settlements;
+    assert_eq!(held.len(), 2);
+    assert!(changed_settlements(&rows, &held, day).is_empty());
+    let mut later = rows.clone();
+    later[1].reconciled_status = ReconciledStatus::Matched;
+    later[1].mismatch_type = MismatchType::None;
+    let changed = changed_settlements(&later, &held, day);
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].transaction_id, ids[1]);
     // A projection answers in the order asked and leaves out keys without an item.
     let asked = [ids[1].clone(), TransactionId::new("TX-NONE")?, id.clone()];
     let projected = index

@@ -272,7 +272,7 @@ async fn a_payment_known_only_from_the_ledger_is_answered_from_the_final_index()
         )
         .await?;
     // The close writes the settlement back: the stream never carried this payment.
-    write_back_settlement(&f.index, date, std::slice::from_ref(&row)).await?;
+    write_back_settlement(&f.index, date, &[&row]).await?;
     let r = get(&f, "/transactions/TX-LEDGER-1").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["transaction_id"], "TX-LEDGER-1");

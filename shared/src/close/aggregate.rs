@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::inputs::objects;
-use super::live::{StreamState, stream_states, write_back_settlement};
+use super::live::{StreamState, changed_settlements, stream_states, write_back_settlement};
 use super::rows::{FinalRow, KpiRow};
 use super::summary::{CloseSummary, DateSummary, PartitionOutcome};
 use crate::columnar::{Columnar, Columns, write_parquet};
@@ -490,9 +490,9 @@ pub async fn final_aggregate<
             .iter()
             .map(|t| TransactionId::new(t.transaction_id))
             .collect::<Result<_>>()?;
-        let stream = stream_states(index, &ids).await?;
+        let live = stream_states(index, &ids).await?;
         phase.lap("stream_states");
-        let (finals, kpis) = build_final(*date, &batch, &txns, &stream)?;
+        let (finals, kpis) = build_final(*date, &batch, &txns, &live.streams)?;
         phase.lap("join");
         // The outputs are encoded on another core while the settlements go back to the index.
         let (finals, kpis) = (Arc::new(finals), Arc::new(kpis));
@@ -502,13 +502,16 @@ pub async fn final_aggregate<
                 Ok::<_, Error>((write_parquet(&finals)?, write_parquet(&kpis)?))
             })
         };
-        let written_back = write_back_settlement(index, *date, &finals).await;
+        let changed = changed_settlements(&finals, &live.settlements, *date);
+        let written_back = write_back_settlement(index, *date, &changed).await;
         phase.lap("write_back");
         let encoded = encoder
             .join()
             .map_err(|_| Error::Invariant("the final index encoder panicked".into()))?;
         let (final_bytes, kpi_bytes) = encoded?;
-        let written_back = written_back?;
+        // Logged, not summarised: after a crash the re-run writes fewer, and the summary of a
+        // close is the same however often it ran.
+        tracing::info!(business_date = %date, written = written_back?, held = finals.len(), "settlements written back");
         store
             .put(&final_key(*date), Bytes::from(final_bytes))
             .await?;
@@ -540,11 +543,11 @@ pub async fn final_aggregate<
                 by_status,
                 merchants: kpis.len() as u64,
                 phase_ms: phase.ms,
-                settlements_written_back: written_back,
+                settlements_written_back: finals.len() as u64,
                 settled_later: 0,
                 statement_lines: lines as u64,
                 statement_lines_not_matched: unmatched_lines as u64,
-                stream_states: stream.len() as u64,
+                stream_states: live.streams.len() as u64,
                 transactions: finals.len() as u64,
             },
         );
@@ -746,10 +749,10 @@ async fn settle_later<S: ObjectStore, I: crate::ports::TransactionIndex>(
     }
     changed.sort_unstable();
     changed.dedup();
-    let updated: Vec<FinalRow> = changed.iter().map(|i| rows[*i].clone()).collect();
+    let updated: Vec<&FinalRow> = changed.iter().map(|i| &rows[*i]).collect();
     write_back_settlement(index, date, &updated).await?;
     store.put(&key, Bytes::from(write_parquet(&rows)?)).await?;
-    Ok(updated.len() as u64)
+    Ok(changed.len() as u64)
 }
 
 /// The end of a business date (UTC): the reconciliation timestamp of its close.

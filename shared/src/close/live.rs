@@ -32,27 +32,36 @@ pub struct StreamState {
     pub policy_flags: Vec<PolicyFlag>,
 }
 
-/// The live state of transactions, for the final aggregation: status, fraud score, label and
-/// policy flags of every id that has a transaction in the index (pending signals are left out).
+/// What the close reads of its transactions' items, in one pass over the index.
+#[derive(Debug, Clone, Default)]
+pub struct LiveStates {
+    /// The live state of every id whose item has a transaction side (pending signals are
+    /// left out).
+    pub streams: FxHashMap<TransactionId, StreamState>,
+    /// The settlement a close last wrote onto each item that has one: the next close writes
+    /// back only those that change, so a retried aggregation resumes where it stopped.
+    pub settlements: FxHashMap<TransactionId, Settlement>,
+}
+
+/// The live state and the written-back settlement of transactions, for the final aggregation
+/// ([`LiveStates`]).
 pub async fn stream_states<I: TransactionIndex>(
     index: &I,
     ids: &[TransactionId],
-) -> Result<FxHashMap<TransactionId, StreamState>> {
+) -> Result<LiveStates> {
     let state = |item: &crate::index_item::IndexItem| {
-        let txn = item.txn.as_ref()?;
-        Some((
-            item.transaction_id.clone(),
-            StreamState {
-                status: txn.status,
-                fraud_score: item.signal.as_ref().map(|s| s.fraud_score),
-                risk_label: item.risk_label(),
-                policy_flags: item
-                    .derived
-                    .as_ref()
-                    .map(|d| d.policy_flags.clone())
-                    .unwrap_or_default(),
-            },
-        ))
+        let stream = item.txn.as_ref().map(|txn| StreamState {
+            status: txn.status,
+            fraud_score: item.signal.as_ref().map(|s| s.fraud_score),
+            risk_label: item.risk_label(),
+            policy_flags: item
+                .derived
+                .as_ref()
+                .map(|d| d.policy_flags.clone())
+                .unwrap_or_default(),
+        });
+        let settlement = item.settlement.as_deref().cloned();
+        (item.transaction_id.clone(), stream, settlement)
     };
     // Chunks by number: a closure over `&[TransactionId]` would be higher-ranked, which the
     // Send bound of the task's future does not accept.
@@ -62,8 +71,15 @@ pub async fn stream_states<I: TransactionIndex>(
         .buffered(INDEX_PARALLELISM)
         .try_collect()
         .await?;
-    let mut out = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
-    out.extend(chunks.into_iter().flatten().flatten());
+    let mut out = LiveStates::default();
+    for (id, stream, settlement) in chunks.into_iter().flatten() {
+        if let Some(s) = settlement {
+            out.settlements.insert(id.clone(), s);
+        }
+        if let Some(s) = stream {
+            out.streams.insert(id, s);
+        }
+    }
     Ok(out)
 }
 
@@ -81,12 +97,25 @@ pub fn settlement_of(r: &FinalRow, business_date: BusinessDate) -> Settlement {
     }
 }
 
+/// The rows of `rows` whose settlement differs from the one the index `held` for them: all
+/// a close needs to write back (a re-close writes what changed; a retried aggregation resumes
+/// where it stopped).
+pub fn changed_settlements<'r>(
+    rows: &'r [FinalRow],
+    held: &FxHashMap<TransactionId, Settlement>,
+    business_date: BusinessDate,
+) -> Vec<&'r FinalRow> {
+    rows.iter()
+        .filter(|r| held.get(&r.transaction_id) != Some(&settlement_of(r, business_date)))
+        .collect()
+}
+
 /// Writes the settlement fields of the final index back onto the TransactionIndex, without
 /// touching the stream version. Returns the number of items written.
 pub async fn write_back_settlement<I: TransactionIndex>(
     index: &I,
     business_date: BusinessDate,
-    rows: &[FinalRow],
+    rows: &[&FinalRow],
 ) -> Result<u64> {
     let written: Vec<u64> = stream::iter(0..rows.len().div_ceil(INDEX_CHUNK))
         .map(|i| {

@@ -11,7 +11,10 @@ pub mod spark;
 pub mod summary;
 
 pub use aggregate::{FinalRequest, build_final, derive_status, final_aggregate};
-pub use live::{StreamState, settlement_of, stream_states, write_back_settlement};
+pub use live::{
+    LiveStates, StreamState, changed_settlements, settlement_of, stream_states,
+    write_back_settlement,
+};
 pub use partition::{PartitionRequest, PartitionSummary, PreviousClose, reconcile_partition};
 pub use plan::{
     AwaitReason, AwaitingDelivery, BankChain, DEFAULT_LOOKBACK_DAYS, Plan, PlanRequest,

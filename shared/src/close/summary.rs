@@ -257,7 +257,8 @@ pub struct DateSummary {
     pub merchants: u64,
     /// Milliseconds per phase of the aggregation.
     pub phase_ms: BTreeMap<String, u64>,
-    /// Settlements written back onto TransactionIndex items.
+    /// Settlements of the date's rows the TransactionIndex holds after the close (only those
+    /// that changed were written: the log says how many).
     pub settlements_written_back: u64,
     /// Transactions of the date a later close of this execution settled or called missing
     /// (their final index rows were updated).
