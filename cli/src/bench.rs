@@ -736,6 +736,18 @@ pub fn synthesize_partition(dir: &Path, lines: usize) -> Result<(usize, usize)> 
     Ok((txns.len(), stmts.len()))
 }
 
+/// The synthetic partition of `lines` lines under `dir` (`lines-{n}`), made again when it is
+/// missing or from another version of [`synthesize_partition`].
+fn bench_partition(dir: &Path, lines: usize) -> Result<std::path::PathBuf> {
+    let d = dir.join(format!("lines-{lines}"));
+    let current =
+        std::fs::read_to_string(d.join("synth.version")).is_ok_and(|v| v.trim() == SYNTH_VERSION);
+    if !current {
+        synthesize_partition(&d, lines)?;
+    }
+    Ok(d)
+}
+
 /// Merchant id -> category.
 fn categories(
     merchants: &[recon_shared::records::Merchant],
@@ -1050,12 +1062,7 @@ pub fn reconcile_report(
     let mut unequal = Vec::new();
     let mut checks = Vec::new();
     for &n in sizes {
-        let d = dir.join(format!("lines-{n}"));
-        let current = std::fs::read_to_string(d.join("synth.version"))
-            .is_ok_and(|v| v.trim() == SYNTH_VERSION);
-        if !current {
-            synthesize_partition(&d, n)?;
-        }
+        let d = bench_partition(dir, n)?;
         let mut r = reconcile_in_fresh_process(&d)?;
         for _ in 1..runs {
             let again = reconcile_in_fresh_process(&d)?;
@@ -1322,12 +1329,7 @@ pub fn spark_report(sizes: &[usize], dir: &Path, submit: &Path, groups: u32) -> 
     );
     let mut unequal = Vec::new();
     for &n in sizes {
-        let d = dir.join(format!("lines-{n}"));
-        let current = std::fs::read_to_string(d.join("synth.version"))
-            .is_ok_and(|v| v.trim() == SYNTH_VERSION);
-        if !current {
-            synthesize_partition(&d, n)?;
-        }
+        let d = bench_partition(dir, n)?;
         let b = spark_partition(&d, submit, groups)?;
         let t = |k: &str| b.timing[k].as_f64().unwrap_or(f64::NAN);
         s.push_str(&format!(

@@ -89,13 +89,7 @@ pub async fn command(what: OpsCommand) -> Result<()> {
                 },
             data,
         } => {
-            let backend = match data {
-                Some(dir) => recon_shared::select::Backend::Local(dir),
-                None => {
-                    let settings = recon_shared::config::Settings::from_env()?;
-                    recon_shared::select::Backend::from_settings(&settings).await?
-                }
-            };
+            let backend = recon_shared::select::Backend::from_data_or_env(data).await?;
             let summary = rerun_partition(
                 &backend.store()?,
                 &backend.runs()?,

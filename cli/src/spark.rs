@@ -14,17 +14,6 @@ use recon_shared::{Error, Result};
 use crate::commands::{PartitionArgs, SparkCommand};
 use crate::outln;
 
-/// `--data DIR`, or the deployment the environment names.
-async fn backend(data: Option<PathBuf>) -> Result<Backend> {
-    match data {
-        Some(dir) => Ok(Backend::Local(dir)),
-        None => {
-            let settings = recon_shared::config::Settings::from_env()?;
-            Backend::from_settings(&settings).await
-        }
-    }
-}
-
 async fn load_plan<S: ObjectStore>(store: &S, key: &str) -> Result<JobPlan> {
     Ok(serde_json::from_slice(&store.get(key).await?)?)
 }
@@ -50,7 +39,7 @@ pub async fn command(what: SparkCommand) -> Result<()> {
             awaiting,
             groups,
         } => {
-            let store = backend(data).await?.store()?;
+            let store = Backend::from_data_or_env(data).await?.store()?;
             let bank_id = BankId::new(&bank)?;
             let awaiting = awaiting
                 .map(|a| serde_json::from_value(serde_json::Value::String(a.to_uppercase())))
@@ -73,7 +62,7 @@ pub async fn command(what: SparkCommand) -> Result<()> {
             transactions,
             lines,
         } => {
-            let store = backend(data).await?.store()?;
+            let store = Backend::from_data_or_env(data).await?.store()?;
             let plan = load_plan(&store, &plan).await?;
             let txns = read_ipc(
                 read_file(&transactions)?,
@@ -84,7 +73,7 @@ pub async fn command(what: SparkCommand) -> Result<()> {
             outln!("{}", serde_json::to_string(&out)?);
         }
         SparkCommand::Merge { data, plan, groups } => {
-            let backend = backend(data).await?;
+            let backend = Backend::from_data_or_env(data).await?;
             let store = backend.store()?;
             let plan = load_plan(&store, &plan).await?;
             let summary = merge_job(&store, &backend.runs()?, &plan, &groups).await?;

@@ -8,7 +8,6 @@ mod common;
 use std::path::Path;
 
 use common::{diff, state, tmp};
-use recon_generator::{GenerateConfig, Knobs, generate};
 use recon_runtime::ingest::RunConfig;
 use recon_runtime::run::run_days;
 use recon_shared::close::CloseSummary;
@@ -20,17 +19,7 @@ const FIRST: &str = "2026-11-16";
 const LAST: &str = "2026-11-22";
 
 fn week(dir: &Path, transactions: usize, seed: u64) -> Result<()> {
-    generate(&GenerateConfig {
-        out: dir.to_path_buf(),
-        date: BusinessDate::parse(FIRST)?,
-        transactions,
-        banks: 6,
-        seed,
-        knobs: Knobs::multi_day(),
-        force: true,
-        days: 7,
-    })?;
-    Ok(())
+    common::world(dir, FIRST, 7, transactions, seed)
 }
 
 /// Ingests everything and closes the week in date order, as `recon run --through` does.

@@ -16,8 +16,6 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{diff, files_under, tmp, tree};
-use recon_generator::{GenerateConfig, Knobs, generate};
-use recon_shared::ids::BusinessDate;
 use recon_shared::keys;
 use recon_shared::{Error, Result};
 
@@ -35,17 +33,7 @@ fn spark_submit() -> Result<String> {
 }
 
 fn world(dir: &Path, transactions: usize, seed: u64) -> Result<()> {
-    generate(&GenerateConfig {
-        out: dir.to_path_buf(),
-        date: BusinessDate::parse(FIRST)?,
-        transactions,
-        banks: 6,
-        seed,
-        knobs: Knobs::multi_day(),
-        force: true,
-        days: 3,
-    })?;
-    Ok(())
+    common::world(dir, FIRST, 3, transactions, seed)
 }
 
 /// `recon run` of the three days; `env` adds to (and `clear` removes from) its environment.

@@ -53,6 +53,15 @@ pub enum IndexMode {
 }
 
 impl Backend {
+    /// A data directory given on the command line, else the deployment the environment names
+    /// ([`Self::from_settings`] of [`Settings::from_env`]).
+    pub async fn from_data_or_env(data: Option<PathBuf>) -> Result<Self> {
+        match data {
+            Some(dir) => Ok(Self::Local(dir)),
+            None => Self::from_settings(&Settings::from_env()?).await,
+        }
+    }
+
     /// From the settings: [`config::BUCKET_ENV`] (AWS) or else [`config::DATA_DIR_ENV`].
     pub async fn from_settings(settings: &Settings) -> Result<Self> {
         match (&settings.bucket, &settings.data_dir) {

@@ -36,6 +36,22 @@ pub fn day(dir: &Path, transactions: usize, seed: u64) -> Result<()> {
     Ok(())
 }
 
+/// Generates `days` days of one six-bank world from `first` into `dir`, with the multi-day
+/// case mix (carried items, hand-overs, chargebacks weeks later).
+pub fn world(dir: &Path, first: &str, days: u32, transactions: usize, seed: u64) -> Result<()> {
+    generate(&GenerateConfig {
+        out: dir.to_path_buf(),
+        date: BusinessDate::parse(first)?,
+        transactions,
+        banks: 6,
+        seed,
+        knobs: Knobs::multi_day(),
+        force: true,
+        days,
+    })?;
+    Ok(())
+}
+
 /// Every file below `root`, sorted.
 pub fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

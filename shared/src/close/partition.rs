@@ -14,7 +14,7 @@ use super::routes::Routes;
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
 use crate::keys::{batch_key, mismatches_key, open_key, registry_key};
-use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable};
+use crate::ports::{ObjectStore, RunRecord, RunStatus, RunsTable, get_opt};
 use crate::reconcile::frame::{
     LINE_COLUMNS, OPEN_COLUMNS, TXN_COLUMNS, TxnRef, line_refs, read_columns, txn_refs,
 };
@@ -94,44 +94,6 @@ pub struct PartitionSummary {
     pub duration_ms: u64,
 }
 
-/// What a run of a partition reads before it reconciles: the reference data, its inputs and
-/// fingerprint, and what the bank's previous close and the hand-overs left.
-struct Prepared {
-    dims: super::inputs::Dimensions,
-    inputs: PartitionInputs,
-    fingerprint: String,
-    run_id: String,
-    carried: Carried,
-    routes: Handed,
-}
-
-impl Prepared {
-    /// Reads what reconciling `req` needs; fails on a configuration problem of this partition
-    /// (and only it), naming the file.
-    async fn fetch<S: ObjectStore>(store: &S, req: &PartitionRequest) -> Result<Self> {
-        let (date, bank) = (req.business_date, &req.bank_id);
-        let dims = load_dimensions(store).await?;
-        let inputs = PartitionInputs::fetch(store, date, bank).await?;
-        let fingerprint = chained(
-            &inputs.fingerprint(&dims, date, bank),
-            req.previous.as_ref(),
-            req.awaiting.is_some(),
-        );
-        let run_id = format!("run-{}", &fingerprint[..16]);
-        dims.check(bank, inputs.statements.iter().map(|(k, _)| k.as_str()))?;
-        let carried = Carried::fetch(store, bank, req.previous.as_ref()).await?;
-        let routes = Handed::fetch(store, inputs.routes.as_ref()).await?;
-        Ok(Self {
-            dims,
-            inputs,
-            fingerprint,
-            run_id,
-            carried,
-            routes,
-        })
-    }
-}
-
 /// What a partition run writes: the batch index and mismatches (Parquet), the break registry
 /// and the open items for the bank's next close.
 pub(crate) struct Outputs {
@@ -152,14 +114,17 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
 ) -> Result<PartitionSummary> {
     let started = Instant::now();
     let (date, bank) = (req.business_date, &req.bank_id);
-    let Prepared {
-        dims,
-        inputs,
-        fingerprint: fp,
-        run_id,
-        carried,
-        routes,
-    } = Prepared::fetch(store, req).await?;
+    let dims = load_dimensions(store).await?;
+    let inputs = PartitionInputs::fetch(store, date, bank).await?;
+    let fp = chained(
+        &inputs.fingerprint(&dims, date, bank),
+        req.previous.as_ref(),
+        req.awaiting.is_some(),
+    );
+    let run_id = format!("run-{}", &fp[..16]);
+    // A configuration problem of this partition fails it (and only it), naming the file.
+    dims.check(bank, inputs.statements.iter().map(|(k, _)| k.as_str()))?;
+    let carried = Carried::fetch(store, bank, req.previous.as_ref()).await?;
     let mut line_batches = Vec::new();
     for (_, b) in &inputs.statements {
         line_batches.extend(read_columns::<StatementLine>(b.clone(), LINE_COLUMNS)?);
@@ -170,6 +135,7 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     }
     let open_line_batches = carried.lines()?;
     let open_txn_batches = carried.transactions()?;
+    let routes = Handed::fetch(store, inputs.routes.as_ref()).await?;
     let mut lines = line_refs(&line_batches, date.date())?;
     let mut transactions = txn_refs(&txn_batches, date.date())?;
     // The split by bank was made at ingestion; a merchant since moved to another acquirer
@@ -364,11 +330,7 @@ impl Carried {
             });
         };
         Self::check(store, bank, p).await?;
-        let registry = match store.get(&registry_key(p.business_date, bank)).await {
-            Ok(b) => serde_json::from_slice(&b)?,
-            Err(Error::NotFound { .. }) => BreakRegistry::default(),
-            Err(e) => return Err(e),
-        };
+        let registry = previous_registry(store, bank, Some(p)).await?;
         Ok(Self {
             transactions: Some(
                 store
@@ -475,10 +437,7 @@ impl Handed {
 
     /// Removes the transactions handed over to another bank; returns how many were here.
     fn hand_over(&self, transactions: &mut Vec<TxnRef<'_>>) -> u64 {
-        let out = self.outgoing_ids();
-        let before = transactions.len();
-        transactions.retain(|t| out.binary_search(&t.transaction_id).is_err());
-        (before - transactions.len()) as u64
+        drop_handed_over(transactions, &self.outgoing_ids())
     }
 
     /// The outgoing transaction ids, sorted.
@@ -509,6 +468,37 @@ impl Handed {
         }
         Ok(out)
     }
+}
+
+/// The break registry the bank's `previous` close left (empty for a first close, or when
+/// that close had none).
+pub(crate) async fn previous_registry<S: ObjectStore>(
+    store: &S,
+    bank: &BankId,
+    previous: Option<&PreviousClose>,
+) -> Result<BreakRegistry> {
+    let Some(p) = previous else {
+        return Ok(BreakRegistry::default());
+    };
+    match get_opt(store, &registry_key(p.business_date, bank)).await? {
+        Some(b) => Ok(serde_json::from_slice(&b)?),
+        None => Ok(BreakRegistry::default()),
+    }
+}
+
+/// Removes from `transactions` those handed over to another bank (`outgoing`, sorted);
+/// returns how many were there.
+pub(crate) fn drop_handed_over<O: AsRef<str>>(
+    transactions: &mut Vec<TxnRef<'_>>,
+    outgoing: &[O],
+) -> u64 {
+    let before = transactions.len();
+    transactions.retain(|t| {
+        outgoing
+            .binary_search_by(|o| o.as_ref().cmp(t.transaction_id))
+            .is_err()
+    });
+    (before - transactions.len()) as u64
 }
 
 /// Fails when a ledger object a partition takes transactions from is no longer the version

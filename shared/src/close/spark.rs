@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::inputs::{bank_transaction_keys, load_dimensions, parquet_keys};
 use super::partition::{
     Carried, OPEN_LINES, OPEN_TRANSACTIONS, Outputs, PartitionRequest, PartitionSummary,
-    check_source, write_outputs,
+    check_source, drop_handed_over, previous_registry, write_outputs,
 };
 use super::plan::{chained, fingerprint};
 use super::routes::Routes;
@@ -44,8 +44,7 @@ use crate::error::{Error, Result};
 use crate::ids::BusinessDate;
 use crate::ingest::load_fx;
 use crate::keys::{
-    open_key, registry_key, routes_key, spark_stage_key, spark_stage_prefix, spark_summary_key,
-    statements_prefix,
+    open_key, routes_key, spark_stage_key, spark_stage_prefix, spark_summary_key, statements_prefix,
 };
 use crate::money::Currency;
 use crate::ports::{ObjectStore, RunStatus, RunsTable, get_opt};
@@ -324,26 +323,13 @@ pub async fn run_group<S: ObjectStore>(
     let (date, bank) = (req.business_date, &req.bank_id);
     let dims = load_dimensions(store).await?;
     let day_fx = load_fx(store, date).await?;
-    let previous = match &req.previous {
-        Some(p) => match get_opt(store, &registry_key(p.business_date, bank)).await? {
-            Some(b) => serde_json::from_slice(&b)?,
-            None => BreakRegistry::default(),
-        },
-        None => BreakRegistry::default(),
-    };
+    let previous = previous_registry(store, bank, req.previous.as_ref()).await?;
     let mut txns = txn_refs(transactions, date.date())?;
     let lines_refs = line_refs(lines, date.date())?;
     let txn_sources = sources(transactions)?;
     let line_sources = sources(lines)?;
     let count = |s: &[i8], v: i8| s.iter().filter(|x| **x == v).count() as u64;
-    let before = txns.len();
-    let outgoing = &plan.outgoing_ids;
-    txns.retain(|t| {
-        outgoing
-            .binary_search_by(|o| o.as_str().cmp(t.transaction_id))
-            .is_err()
-    });
-    let handed_over = (before - txns.len()) as u64;
+    let handed_over = drop_handed_over(&mut txns, &plan.outgoing_ids);
     let categories = dims.categories();
     // A bad FX table fails the groups that convert (and so the job), as it fails the
     // partition on Lambda.
@@ -459,13 +445,7 @@ pub async fn merge_job<S: ObjectStore, R: RunsTable>(
         breaks.persisting += p.breaks.persisting;
         breaks.resolved += p.breaks.resolved;
     }
-    let previous: BreakRegistry = match &req.previous {
-        Some(p) => match get_opt(store, &registry_key(p.business_date, bank)).await? {
-            Some(b) => serde_json::from_slice(&b)?,
-            None => BreakRegistry::default(),
-        },
-        None => BreakRegistry::default(),
-    };
+    let previous = previous_registry(store, bank, req.previous.as_ref()).await?;
     let mut registry = previous.apply(parts.iter().map(|p| p.registry.clone()));
     let outgoing: Vec<&str> = plan.outgoing_ids.iter().map(String::as_str).collect();
     registry.hand_over(&mut breaks, &outgoing, bank, date);
