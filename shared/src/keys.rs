@@ -279,6 +279,16 @@ pub fn registry_key(date: BusinessDate, bank: &BankId) -> String {
     format!("index/breaks/business_date={date}/bank_id={bank}/registry.json")
 }
 
+/// `index/decisions/`: what people decided about each bank's breaks (design.md §12).
+pub const DECISIONS: &str = "index/decisions/";
+
+/// `index/decisions/bank_id={bank}/decisions.json`: the resolutions and manual matches in
+/// force for a bank's breaks, written by the plan from the BreakActions events and read by
+/// every close of the bank.
+pub fn decisions_key(bank: &BankId) -> String {
+    format!("{DECISIONS}bank_id={bank}/decisions.json")
+}
+
 /// The final index of one date.
 pub fn final_key(date: BusinessDate) -> String {
     format!("index/final/business_date={date}/part.parquet")

@@ -69,6 +69,7 @@ pub mod allocator {
         }
     }
 }
+pub mod breaks;
 pub mod calendar;
 pub mod close;
 pub mod columnar;

@@ -577,3 +577,122 @@ impl crate::ports::RunsTable for LocalRuns {
         self.read(date)
     }
 }
+
+/// The BreakActions table as files: `state/break_actions/{break_id}/{seq:012}.json`, one
+/// event per file. An event is written to a temporary file and hard-linked to its name, which
+/// fails when the name exists: the conditional write of DynamoDB, across processes (`recon
+/// serve` and `recon breaks` at once), and a crash never leaves half an event.
+#[derive(Debug, Clone)]
+pub struct LocalBreakLog {
+    dir: PathBuf,
+}
+
+impl LocalBreakLog {
+    /// The log kept under the state directory of `data_dir`.
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.join(STATE_DIR).join("break_actions"),
+        }
+    }
+
+    fn break_dir(&self, break_id: &str) -> Result<PathBuf> {
+        if !crate::breaks::is_break_id(break_id) {
+            return Err(Error::InvalidId {
+                kind: "break_id",
+                value: break_id.chars().take(24).collect(),
+                reason: "expected brk_ and 20 lowercase hex digits",
+            });
+        }
+        Ok(self.dir.join(break_id))
+    }
+
+    fn read_dir(dir: &Path, after: u64) -> Result<Vec<crate::breaks::BreakEvent>> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(dir, e))?.path();
+            let seq = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<u64>().ok());
+            if path.extension().is_none_or(|x| x != "json") || seq.is_some_and(|s| s <= after) {
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            out.push(
+                serde_json::from_slice(&bytes).map_err(|e| Error::InvalidFile {
+                    file: path.display().to_string(),
+                    reason: format!("not a break event: {e}"),
+                })?,
+            );
+        }
+        out.sort_by_key(|e: &crate::breaks::BreakEvent| e.seq);
+        Ok(out)
+    }
+}
+
+impl crate::ports::BreakLog for LocalBreakLog {
+    async fn history(&self, break_id: &str, after: u64) -> Result<Vec<crate::breaks::BreakEvent>> {
+        Self::read_dir(&self.break_dir(break_id)?, after)
+    }
+
+    async fn append(&self, event: &crate::breaks::BreakEvent) -> Result<crate::ports::Appended> {
+        let dir = self.break_dir(&event.break_id)?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let path = dir.join(format!("{:012}.json", event.seq));
+        if path.exists() {
+            return Ok(crate::ports::Appended::Conflict);
+        }
+        let tmp = dir.join(format!(
+            ".tmp-{}-{:?}-{}",
+            std::process::id(),
+            std::thread::current().id(),
+            event.seq
+        ));
+        let mut bytes = serde_json::to_vec(event)?;
+        bytes.push(b'\n');
+        {
+            use std::io::Write as _;
+            let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(&bytes)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| Error::io(&tmp, e))?;
+        }
+        crate::fault::point("break_log.append");
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(crate::ports::Appended::Written),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok(crate::ports::Appended::Conflict)
+            }
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    async fn events(
+        &self,
+        bank: Option<&crate::ids::BankId>,
+    ) -> Result<Vec<crate::breaks::BreakEvent>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&self.dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&self.dir, e))?.path();
+            if path.is_dir() {
+                let events = Self::read_dir(&path, 0)?;
+                if bank.is_none_or(|b| events.first().is_some_and(|e| &e.bank_id == b)) {
+                    out.extend(events);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

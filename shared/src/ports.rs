@@ -338,3 +338,35 @@ pub trait TransactionIndex: Send + Sync {
         keys: &[(String, i64)],
     ) -> impl Future<Output = Result<Vec<u64>>> + Send;
 }
+
+/// What became of a [`BreakLog::append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// The event is stored.
+    Written,
+    /// The break already has an event with this `seq` (someone else acted first): read the
+    /// history again and decide on the new state.
+    Conflict,
+}
+
+/// The BreakActions table (design.md §12): PK `break_id`, SK `seq`; an event is written only
+/// if its `seq` is free, so two people acting at once never overwrite each other.
+pub trait BreakLog: Send + Sync {
+    /// The events of a break after event `after` (0: every event), by `seq` (empty for a
+    /// break nobody worked).
+    fn history(
+        &self,
+        break_id: &str,
+        after: u64,
+    ) -> impl Future<Output = Result<Vec<crate::breaks::BreakEvent>>> + Send;
+    /// Stores `event` unless its break already has an event with its `seq`.
+    fn append(
+        &self,
+        event: &crate::breaks::BreakEvent,
+    ) -> impl Future<Output = Result<Appended>> + Send;
+    /// Every event of the breaks of `bank` (`None`: of every bank), in no particular order.
+    fn events(
+        &self,
+        bank: Option<&crate::ids::BankId>,
+    ) -> impl Future<Output = Result<Vec<crate::breaks::BreakEvent>>> + Send;
+}

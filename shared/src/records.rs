@@ -145,7 +145,27 @@ string_enum!(
     /// How a pair was found; `NONE` where nothing matched.
     MatchRule, "match_rule" {
         ExactId => "EXACT_ID", Composite => "COMPOSITE", OneToMany => "ONE_TO_MANY",
-        ManyToOne => "MANY_TO_ONE", None => "NONE",
+        ManyToOne => "MANY_TO_ONE",
+        /// A person's match of items the engine left open (design.md §12).
+        Manual => "MANUAL", None => "NONE",
+    }
+);
+
+string_enum!(
+    /// Why a person resolved a break (design.md §12).
+    ResolveReason, "reason" {
+        WriteOff => "WRITE_OFF", ManualMatch => "MANUAL_MATCH",
+        AcceptedVariance => "ACCEPTED_VARIANCE", DuplicateConfirmed => "DUPLICATE_CONFIRMED",
+        Other => "OTHER",
+    }
+);
+
+string_enum!(
+    /// Where a break stands in a close: open, resolved by the engine (its items matched at
+    /// last), or resolved by a person whose decision still holds (design.md §12).
+    BreakStatus, "break_status" {
+        Open => "OPEN", ResolvedByEngine => "RESOLVED_BY_ENGINE",
+        ResolvedByPerson => "RESOLVED_BY_PERSON",
     }
 );
 

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "records",
             "rules",
             "calendar",
+            "breaks",
             "manifest",
             "pii",
             "keys",

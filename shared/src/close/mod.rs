@@ -1,6 +1,7 @@
 //! The daily close as Step Functions tasks: plan the partitions, reconcile each, aggregate.
 
 pub mod aggregate;
+pub mod breaks;
 pub mod inputs;
 pub mod live;
 pub mod partition;
