@@ -801,6 +801,7 @@ fn close_previous(
         fx: &fx,
         calendar: &calendar,
         awaiting: false,
+        manual: &[],
     };
     let result = reconcile(&input)?;
     let carry = carry_forward(&input, &result);
@@ -926,6 +927,7 @@ pub fn reconcile_partition(dir: &Path) -> Result<ReconcileBench> {
         fx: &fx,
         calendar: &calendar,
         awaiting: false,
+        manual: &[],
     };
     let (engine_wall, engine_cpu, result) = timed(|| reconcile(&input))?;
     let (breaks_wall, breaks_cpu, index) = timed(|| {

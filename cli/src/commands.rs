@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use recon_shared::ids::BusinessDate;
+use recon_shared::ids::{BankId, BusinessDate};
+use recon_shared::records::ResolveReason;
 
 #[derive(Parser)]
 #[command(
@@ -100,6 +101,109 @@ pub enum Command {
         data: PathBuf,
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Who acts on breaks through this server (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Work the breaks (design.md §12): list a close's breaks, show one's history, assign,
+    /// comment, resolve, reopen, and verify every hash chain (docs/runbook.md).
+    Breaks {
+        #[command(subcommand)]
+        what: BreaksCommand,
+    },
+}
+
+/// Where the breaks are: `--data DIR`, or without it the deployment of the environment
+/// (`RECON_BUCKET`, `RECON_BREAK_ACTIONS_TABLE`; the AWS-enabled build).
+#[derive(clap::Args, Debug, Clone)]
+pub struct BreaksWhere {
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+/// An action on one break as seen in one close.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ActOn {
+    #[command(flatten)]
+    pub at: BreaksWhere,
+    /// The break (`brk_…`).
+    pub break_id: String,
+    /// The close whose facts you act on (YYYY-MM-DD).
+    #[arg(long)]
+    pub date: BusinessDate,
+    /// Who acts (recorded in the event).
+    #[arg(long)]
+    pub actor: String,
+}
+
+#[derive(Subcommand)]
+pub enum BreaksCommand {
+    /// The breaks the close of a date holds open, with owner and status.
+    List {
+        #[command(flatten)]
+        at: BreaksWhere,
+        #[arg(long)]
+        date: BusinessDate,
+        #[arg(long)]
+        bank: Option<BankId>,
+        /// open | resolved (by a person).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A break's state and whole history (its chain checked); with --date, as that close shows it.
+    Show {
+        #[command(flatten)]
+        at: BreaksWhere,
+        break_id: String,
+        #[arg(long)]
+        date: Option<BusinessDate>,
+    },
+    /// Give the break to someone.
+    Assign {
+        #[command(flatten)]
+        on: ActOn,
+        #[arg(long)]
+        owner: String,
+    },
+    /// Add a remark to the history.
+    Comment {
+        #[command(flatten)]
+        on: ActOn,
+        #[arg(long)]
+        text: String,
+    },
+    /// Resolve: WRITE_OFF, MANUAL_MATCH (with --transaction and --statement), ACCEPTED_VARIANCE,
+    /// DUPLICATE_CONFIRMED or OTHER.
+    Resolve {
+        #[command(flatten)]
+        on: ActOn,
+        #[arg(long)]
+        reason: ResolveReason,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// A transaction of a manual match (repeat for several).
+        #[arg(long = "transaction")]
+        transactions: Vec<String>,
+        /// A statement line of a manual match (repeat for several).
+        #[arg(long = "statement")]
+        statements: Vec<String>,
+    },
+    /// Open a resolved break again.
+    Reopen {
+        #[command(flatten)]
+        on: ActOn,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Check every break's hash chain (or one break's) and name the first broken link.
+    Verify {
+        #[command(flatten)]
+        at: BreaksWhere,
+        break_id: Option<String>,
     },
 }
 

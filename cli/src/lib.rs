@@ -5,6 +5,7 @@
 
 pub mod accuracy;
 pub mod bench;
+pub mod breaks;
 pub mod commands;
 #[cfg(feature = "aws")]
 pub mod ops;
@@ -158,13 +159,17 @@ fn run(command: Command) -> Result<Problems> {
                 reason: "this recon was built without the AWS clients; install the AWS-enabled build with `cargo install --locked --path cli --features aws` (docs/runbook.md, `recon ops`)".into(),
             });
         }
-        Command::Serve { data, port } => {
+        Command::Serve { data, port, actor } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_io()
                 .build()
                 .map_err(|e| Error::io("tokio runtime", e))?;
-            rt.block_on(serve::serve(&data, port))?;
+            let actor = actor
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "local".into());
+            rt.block_on(serve::serve(&data, port, &actor))?;
         }
+        Command::Breaks { what } => runtime(true)?.block_on(breaks::command(what))?,
     }
     Ok(Problems::new())
 }

@@ -16,7 +16,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use recon_shared::local::LocalStore;
+use recon_shared::local::{LocalBreakLog, LocalStore};
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::{Error, Result};
 use tokio::net::TcpListener;
@@ -24,20 +24,38 @@ use tokio::net::TcpListener;
 struct State {
     store: LocalStore,
     index: LocalTransactionIndex,
+    breaks: LocalBreakLog,
+    /// Who acts on breaks through this server (the person running it: `--actor`).
+    actor: String,
 }
 
 async fn answer(req: Request<Incoming>, state: Arc<State>) -> Response<Full<Bytes>> {
-    let r = query_api::Request {
-        method: req.method().as_str().to_string(),
-        path: req.uri().path().to_string(),
-        query: req.uri().query().unwrap_or_default().to_string(),
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    // The body, up to the API's limit (a larger one is refused by the router).
+    let limited = http_body_util::Limited::new(req.into_body(), query_api::MAX_BODY + 1);
+    let body = match http_body_util::BodyExt::collect(limited).await {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(_) => vec![0; query_api::MAX_BODY + 1],
     };
-    let out = query_api::route(&r, &state.store, &state.index).await;
+    let r = query_api::Request {
+        method,
+        path,
+        query,
+        body,
+        actor: Some(state.actor.clone()),
+    };
+    let out = query_api::route(&r, &state.store, &state.index, &state.breaks).await;
     let mut resp = Response::new(Full::new(Bytes::from(out.bytes())));
     *resp.status_mut() =
         hyper::StatusCode::from_u16(out.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(allow) = out.allow {
+        resp.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+    }
     resp
 }
 
@@ -48,11 +66,14 @@ pub async fn bind(port: u16) -> Result<TcpListener> {
         .map_err(|e| Error::io(format!("127.0.0.1:{port}"), e))
 }
 
-/// Serves the API on a bound listener until the task is dropped.
-pub async fn serve_on(listener: TcpListener, data: &Path) -> Result<()> {
+/// Serves the API on a bound listener until the task is dropped; break actions are
+/// `actor`'s.
+pub async fn serve_on(listener: TcpListener, data: &Path, actor: &str) -> Result<()> {
     let state = Arc::new(State {
         store: LocalStore::new(data),
         index: LocalTransactionIndex::open_read_only(data)?,
+        breaks: LocalBreakLog::new(data),
+        actor: actor.to_string(),
     });
     loop {
         let (stream, _) = match listener.accept().await {
@@ -77,12 +98,12 @@ pub async fn serve_on(listener: TcpListener, data: &Path) -> Result<()> {
     }
 }
 
-/// `recon serve --data DIR --port P`.
-pub async fn serve(data: &Path, port: u16) -> Result<()> {
+/// `recon serve --data DIR --port P [--actor NAME]`.
+pub async fn serve(data: &Path, port: u16, actor: &str) -> Result<()> {
     let listener = bind(port).await?;
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     if let Some(a) = addr {
         crate::outln!("query API on http://{a} (data {})", data.display());
     }
-    serve_on(listener, data).await
+    serve_on(listener, data, actor).await
 }

@@ -16,7 +16,7 @@ use recon_runtime::asl::Outcome;
 use recon_runtime::close::{PortTasks, execute};
 use recon_runtime::stream_feed::{BATCH_SIZE, TopicReader, kafka_event, topic_files};
 use recon_shared::aws::dynamo::{
-    DynamoManifests, DynamoRuns, DynamoTransactionIndex, TableNames, create_tables,
+    DynamoBreakLog, DynamoManifests, DynamoRuns, DynamoTransactionIndex, TableNames, create_tables,
 };
 use recon_shared::aws::glue::GlueCatalog;
 use recon_shared::aws::s3::{S3Store, UploadSettings};
@@ -24,7 +24,7 @@ use recon_shared::aws::sfn::CloseClient;
 use recon_shared::aws::testing::{moto, unique};
 use recon_shared::aws::{aws_sdk_dynamodb, aws_sdk_glue, aws_sdk_s3, aws_sdk_sfn};
 use recon_shared::ids::BusinessDate;
-use recon_shared::local::{LocalCatalog, LocalManifests, LocalRuns, LocalStore};
+use recon_shared::local::{LocalBreakLog, LocalCatalog, LocalManifests, LocalRuns, LocalStore};
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::manifest::MANIFEST_FILE;
 use recon_shared::ports::{Catalog, ManifestTable, ObjectStore, RunsTable, TransactionIndex};
@@ -44,8 +44,8 @@ struct Outputs {
     answers: BTreeMap<String, (u16, Value)>,
 }
 
-async fn pipeline<S, M, C, R, I>(
-    tasks: &PortTasks<S, R, I, M, C>,
+async fn pipeline<S, M, C, R, I, B>(
+    tasks: &PortTasks<S, R, I, M, C, B>,
     data: &Path,
     date: BusinessDate,
 ) -> Result<Outputs>
@@ -55,6 +55,7 @@ where
     C: Catalog,
     R: RunsTable,
     I: TransactionIndex,
+    B: recon_shared::ports::BreakLog,
 {
     let (store, index, manifests, catalog) =
         (&tasks.store, &tasks.index, &tasks.manifests, &tasks.catalog);
@@ -132,9 +133,12 @@ where
                 method: "GET".into(),
                 path: path.into(),
                 query: query.into(),
+                body: Vec::new(),
+                actor: None,
             },
             store,
             index,
+            &tasks.breaks,
         )
         .await;
         // Follow one `next` cursor of each paged answer.
@@ -144,9 +148,12 @@ where
                     method: "GET".into(),
                     path: path.into(),
                     query: format!("{query}&next={next}"),
+                    body: Vec::new(),
+                    actor: None,
                 },
                 store,
                 index,
+                &tasks.breaks,
             )
             .await;
             answers.insert(
@@ -268,6 +275,7 @@ async fn the_pipeline_on_aws_adapters_gives_the_local_results() -> Result<()> {
         index,
         DynamoManifests::new(ddb.clone(), names.manifests.clone()),
         glue,
+        DynamoBreakLog::new(ddb.clone(), names.break_actions.clone()),
     );
     let aws = pipeline(&aws_tasks, dir.path(), date).await?;
 
@@ -278,6 +286,7 @@ async fn the_pipeline_on_aws_adapters_gives_the_local_results() -> Result<()> {
         LocalTransactionIndex::open(dir.path())?,
         LocalManifests::new(dir.path()),
         LocalCatalog::new(dir.path()),
+        LocalBreakLog::new(dir.path()),
     );
     let local = pipeline(&local_tasks, dir.path(), date).await?;
 

@@ -169,7 +169,10 @@ async fn a_streamed_and_closed_day_never_holds_a_raw_user_id() -> Result<()> {
     let listener = recon_cli::serve::bind(0).await?;
     let addr = listener.local_addr().map_err(|e| Error::io("addr", e))?;
     let root = data.to_path_buf();
-    let server = tokio::spawn(async move { recon_cli::serve::serve_on(listener, &root).await });
+    let server =
+        tokio::spawn(
+            async move { recon_cli::serve::serve_on(listener, &root, "stream-test").await },
+        );
     let settled = finals
         .iter()
         .find(|f| txn_ids.contains(&f.transaction_id))

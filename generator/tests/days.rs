@@ -372,6 +372,7 @@ fn replay(seed: u64, transactions: usize, days: u32, mix: &[&str]) -> Result<usi
                 fx: &fx,
                 calendar: &every_day,
                 awaiting: false,
+                manual: &[],
             })?;
             let cur = result.currency;
             let outcomes = result

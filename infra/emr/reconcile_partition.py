@@ -169,10 +169,14 @@ def items(spark: SparkSession, root: str, plan: dict) -> tuple[DataFrame, DataFr
     return txns, own_l.unionByName(carried_l)
 
 
-def split(txns: DataFrame, lines: DataFrame, groups: int) -> tuple[DataFrame, DataFrame]:
+def split(
+    spark: SparkSession, txns: DataFrame, lines: DataFrame, groups: int, manual: list[dict]
+) -> tuple[DataFrame, DataFrame]:
     """Adds each item's match group `g`: a transaction some line names, and the lines naming
     it, by that id; every other item by its merchant (a line without either by its own id:
-    nothing can match it)."""
+    nothing can match it). The items of a person's manual match (the plan's decisions), and
+    the lines naming its transactions, go together by the break the match resolved: the
+    engine takes them first, before any other pass could look at them."""
     named = lines.where(F.col("transaction_id").isNotNull()).select("transaction_id").distinct()
     named = named.withColumn("_named", F.lit(True))
     t_key = F.when(F.col("_named"), F.concat(F.lit("t:"), "transaction_id")).otherwise(
@@ -184,8 +188,21 @@ def split(txns: DataFrame, lines: DataFrame, groups: int) -> tuple[DataFrame, Da
         .otherwise(F.concat(F.lit("s:"), "statement_id"))
     )
     g = lambda key: F.pmod(F.xxhash64(key), F.lit(groups)).cast("int")  # noqa: E731
-    txns = txns.join(named, "transaction_id", "left").withColumn("g", g(t_key)).drop("_named")
-    return txns, lines.withColumn("g", g(l_key))
+    txns = txns.join(named, "transaction_id", "left").withColumn("_key", t_key).drop("_named")
+    lines = lines.withColumn("_key", l_key)
+    t_manual = [(t, "x:" + m["break_id"]) for m in manual for t in m["transaction_ids"]]
+    l_manual = [(s, "x:" + m["break_id"]) for m in manual for s in m["statement_ids"]]
+    if t_manual:
+        tm = spark.createDataFrame(t_manual, "transaction_id string, _mkey string")
+        lm = spark.createDataFrame(l_manual, "statement_id string, _mkey string")
+        by_txn = tm.withColumnRenamed("_mkey", "_tkey")
+        txns = txns.join(F.broadcast(tm), "transaction_id", "left")
+        txns = txns.withColumn("_key", F.coalesce("_mkey", "_key")).drop("_mkey")
+        lines = lines.join(F.broadcast(lm), "statement_id", "left")
+        lines = lines.join(F.broadcast(by_txn), "transaction_id", "left")
+        lines = lines.withColumn("_key", F.coalesce("_mkey", "_tkey", "_key"))
+        lines = lines.drop("_mkey", "_tkey")
+    return txns.withColumn("g", g("_key")).drop("_key"), lines.withColumn("g", g("_key")).drop("_key")
 
 
 def write_ipc(path: str, table: pa.Table, schema: pa.Schema) -> None:
@@ -235,7 +252,7 @@ def main(argv: list[str]) -> int:
         .getOrCreate()
     )
     session = time.monotonic()
-    txns, lines = split(*items(spark, root, plan), a.groups)
+    txns, lines = split(spark, *items(spark, root, plan), a.groups, plan["decisions"]["manual"])
     t_schema, l_schema = kernel_schema(TXN_SCHEMA), kernel_schema(LINE_SCHEMA)
     binary = a.recon
 

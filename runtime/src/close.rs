@@ -8,10 +8,11 @@ use recon_shared::close::{
     CloseSummary, FinalRequest, PartitionRequest, PartitionSummary, PlanRequest, cause_message,
 };
 use recon_shared::ids::{BankId, BusinessDate};
-use recon_shared::local::{LocalCatalog, LocalManifests, LocalRuns, LocalStore};
+use recon_shared::local::{LocalBreakLog, LocalCatalog, LocalManifests, LocalRuns, LocalStore};
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::ports::{
-    Catalog, ManifestTable, ObjectStore, RunRecord, RunStatus, RunsTable, TransactionIndex,
+    BreakLog, Catalog, ManifestTable, ObjectStore, RunRecord, RunStatus, RunsTable,
+    TransactionIndex,
 };
 use recon_shared::records::ReconciledStatus;
 use recon_shared::{Error, Result};
@@ -67,7 +68,7 @@ pub struct Fault {
 
 /// The task resources, bound to in-process handlers over any adapters of the ports (the
 /// local ones for `recon run`, the AWS ones in the integration tests).
-pub struct PortTasks<S, R, I, M, C> {
+pub struct PortTasks<S, R, I, M, C, B> {
     pub store: S,
     pub runs: R,
     /// The streaming TransactionIndex.
@@ -76,6 +77,9 @@ pub struct PortTasks<S, R, I, M, C> {
     pub manifests: M,
     /// The catalog the close registers its index partitions in.
     pub catalog: C,
+    /// The BreakActions table: people's decisions the plan publishes, and the events that
+    /// reopen resolutions the close found changed.
+    pub breaks: B,
     pub faults: Mutex<Vec<Fault>>,
     /// Where partitions too large for a Lambda go, locally.
     pub large: LargePartitions,
@@ -108,8 +112,14 @@ impl LargePartitions {
 
 /// The local bindings: the data directory's bucket, Runs table and TransactionIndex (under
 /// `state/transaction_index/`).
-pub type LocalTasks =
-    PortTasks<LocalStore, LocalRuns, LocalTransactionIndex, LocalManifests, LocalCatalog>;
+pub type LocalTasks = PortTasks<
+    LocalStore,
+    LocalRuns,
+    LocalTransactionIndex,
+    LocalManifests,
+    LocalCatalog,
+    LocalBreakLog,
+>;
 
 fn failure(e: Error) -> Failure {
     Failure::new(e.error_type(), e.to_string())
@@ -149,20 +159,22 @@ impl LocalTasks {
             LocalTransactionIndex::open(data)?,
             LocalManifests::new(data),
             LocalCatalog::new(data),
+            LocalBreakLog::new(data),
         ))
     }
 }
 
-impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog>
-    PortTasks<S, R, I, M, C>
+impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog, B: BreakLog>
+    PortTasks<S, R, I, M, C, B>
 {
-    pub fn with_ports(store: S, runs: R, index: I, manifests: M, catalog: C) -> Self {
+    pub fn with_ports(store: S, runs: R, index: I, manifests: M, catalog: C, breaks: B) -> Self {
         Self {
             store,
             runs,
             index,
             manifests,
             catalog,
+            breaks,
             faults: Mutex::new(Vec::new()),
             large: LargePartitions::default(),
         }
@@ -195,8 +207,8 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
     }
 }
 
-impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog> Tasks
-    for PortTasks<S, R, I, M, C>
+impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog, B: BreakLog>
+    Tasks for PortTasks<S, R, I, M, C, B>
 {
     fn invoke<'a>(
         &'a self,
@@ -224,8 +236,8 @@ pub fn lambda_failure(f: Failure) -> Failure {
     Failure::new(f.error, cause)
 }
 
-impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog>
-    PortTasks<S, R, I, M, C>
+impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog, B: BreakLog>
+    PortTasks<S, R, I, M, C, B>
 {
     async fn dispatch(
         &self,
@@ -243,6 +255,7 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
                     &self.store,
                     &self.runs,
                     &self.manifests,
+                    &self.breaks,
                 )
                 .await,
             ),
@@ -256,6 +269,7 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
                         &self.runs,
                         &self.index,
                         &self.catalog,
+                        &self.breaks,
                     )
                     .await,
                 )
@@ -351,8 +365,9 @@ pub async fn execute<
     I: TransactionIndex,
     M: ManifestTable,
     C: Catalog,
+    B: BreakLog,
 >(
-    tasks: &PortTasks<S, R, I, M, C>,
+    tasks: &PortTasks<S, R, I, M, C, B>,
     name: &str,
     date: BusinessDate,
 ) -> Result<(Outcome, Vec<Event>)> {
@@ -406,6 +421,7 @@ pub async fn close_if_changed(
             &tasks.store,
             &tasks.runs,
             &tasks.manifests,
+            &tasks.breaks,
         )
         .await?;
         let same_awaited = plan.awaiting == summary.awaiting_deliveries;

@@ -142,8 +142,10 @@ impl Amounts {
     }
 }
 
-/// One immutable event of a break's history.
+/// One immutable event of a break's history. In JSON (and in the hash) the action is
+/// `action` (its code) and `payload` (its members).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "WireEvent", try_from = "WireEvent")]
 pub struct BreakEvent {
     /// The break.
     pub break_id: String,
@@ -152,7 +154,6 @@ pub struct BreakEvent {
     /// The bank whose close has the break.
     pub bank_id: BankId,
     /// What was done.
-    #[serde(flatten)]
     pub action: Action,
     /// Who did it: the caller's IAM principal, `--actor` locally, `recon:close` for an event
     /// a close wrote.
@@ -167,6 +168,67 @@ pub struct BreakEvent {
     pub prev_hash: String,
     /// SHA-256 over `prev_hash` and this event's canonical JSON.
     pub hash: String,
+}
+
+/// [`BreakEvent`] as stored: the action split into its code and its payload.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEvent {
+    break_id: String,
+    seq: u64,
+    bank_id: BankId,
+    action: String,
+    payload: Value,
+    actor: String,
+    at: DateTime<Utc>,
+    seen_in: BusinessDate,
+    amounts: Amounts,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<BreakEvent> for WireEvent {
+    fn from(e: BreakEvent) -> Self {
+        let mut payload = serde_json::to_value(&e.action).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut payload {
+            m.remove("action");
+        }
+        WireEvent {
+            break_id: e.break_id,
+            seq: e.seq,
+            bank_id: e.bank_id,
+            action: e.action.code().to_string(),
+            payload,
+            actor: e.actor,
+            at: e.at,
+            seen_in: e.seen_in,
+            amounts: e.amounts,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+impl TryFrom<WireEvent> for BreakEvent {
+    type Error = serde_json::Error;
+    fn try_from(w: WireEvent) -> std::result::Result<Self, Self::Error> {
+        let mut payload = w.payload;
+        if let Value::Object(m) = &mut payload {
+            m.insert("action".into(), Value::String(w.action));
+        }
+        Ok(BreakEvent {
+            break_id: w.break_id,
+            seq: w.seq,
+            bank_id: w.bank_id,
+            action: serde_json::from_value(payload)?,
+            actor: w.actor,
+            at: w.at,
+            seen_in: w.seen_in,
+            amounts: w.amounts,
+            prev_hash: w.prev_hash,
+            hash: w.hash,
+        })
+    }
 }
 
 /// The canonical JSON of `v`: object keys sorted, no whitespace.
@@ -672,6 +734,14 @@ impl Decisions {
             }
         }
         d
+    }
+
+    /// The decisions of a bank's decisions file (none without one).
+    pub fn read(bytes: Option<&[u8]>) -> Result<Decisions> {
+        match bytes {
+            Some(b) => Ok(serde_json::from_slice(b)?),
+            None => Ok(Decisions::default()),
+        }
     }
 
     /// Whether nobody decided anything.

@@ -35,6 +35,8 @@ pub const MANIFESTS_TABLE_ENV: &str = "RECON_MANIFESTS_TABLE";
 /// The Runs table: one item per daily close partition (`business_date`, `run_id#partition`)
 /// with its status, counts, timings and error.
 pub const RUNS_TABLE_ENV: &str = "RECON_RUNS_TABLE";
+/// The BreakActions table: the hash-chained events of breaks worked by people (design.md §12).
+pub const BREAK_ACTIONS_TABLE_ENV: &str = "RECON_BREAK_ACTIONS_TABLE";
 /// The Rules table: fee rules and matching tolerances (design.md §7).
 pub const RULES_TABLE_ENV: &str = "RECON_RULES_TABLE";
 
@@ -90,6 +92,8 @@ pub struct Settings {
     pub manifests_table: Option<String>,
     /// [`RUNS_TABLE_ENV`]: the table of daily close runs per partition.
     pub runs_table: Option<String>,
+    /// [`BREAK_ACTIONS_TABLE_ENV`]: the events of breaks worked by people.
+    pub break_actions_table: Option<String>,
     /// [`NORMALIZER_FUNCTION_ENV`] (`manifest-validator` on AWS).
     pub normalizer_function: Option<String>,
     /// [`DAILY_CLOSE_ARN_ENV`] (`recon ops`).
@@ -150,6 +154,7 @@ impl Settings {
             transaction_index_table: get(TRANSACTION_INDEX_TABLE_ENV),
             manifests_table: get(MANIFESTS_TABLE_ENV),
             runs_table: get(RUNS_TABLE_ENV),
+            break_actions_table: get(BREAK_ACTIONS_TABLE_ENV),
             normalizer_function: get(NORMALIZER_FUNCTION_ENV),
             daily_close_arn: get(DAILY_CLOSE_ARN_ENV),
             lambda_max_input_bytes: number(

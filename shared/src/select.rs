@@ -11,7 +11,7 @@ use crate::config::{self, Settings};
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, MerchantId, SourceId, TransactionId};
 use crate::index_item::{IndexItem, MerchantDayTotals};
-use crate::local::{LocalCatalog, LocalManifests, LocalRuns, LocalStore};
+use crate::local::{LocalBreakLog, LocalCatalog, LocalManifests, LocalRuns, LocalStore};
 use crate::local_index::LocalTransactionIndex;
 use crate::ports::{
     Catalog, ConditionalPut, FileRecord, IndexPage, IndexQuery, ManifestTable, ObjectInfo,
@@ -168,6 +168,21 @@ impl Backend {
         })
     }
 
+    /// The BreakActions table; on AWS it needs [`config::BREAK_ACTIONS_TABLE_ENV`].
+    pub fn break_log(&self) -> Result<AnyBreakLog> {
+        Ok(match self {
+            Self::Local(dir) => AnyBreakLog::Local(LocalBreakLog::new(dir)),
+            #[cfg(feature = "aws")]
+            Self::Aws(a) => AnyBreakLog::Dynamo(crate::aws::dynamo::DynamoBreakLog::new(
+                a.dynamodb.clone(),
+                Settings::required(
+                    &a.settings.break_actions_table,
+                    config::BREAK_ACTIONS_TABLE_ENV,
+                )?,
+            )),
+        })
+    }
+
     /// The table catalog: JSON documents locally, the Glue database on AWS.
     pub fn catalog(&self) -> Result<AnyCatalog> {
         Ok(match self {
@@ -312,6 +327,45 @@ impl RunsTable for AnyRuns {
             Self::Local(t) => t.runs(date).await,
             #[cfg(feature = "aws")]
             Self::Dynamo(t) => t.runs(date).await,
+        }
+    }
+}
+
+/// The [`crate::ports::BreakLog`] of either backend.
+#[derive(Debug)]
+pub enum AnyBreakLog {
+    /// One file per event under the data directory's `state/`.
+    Local(LocalBreakLog),
+    /// The DynamoDB BreakActions table.
+    #[cfg(feature = "aws")]
+    Dynamo(crate::aws::dynamo::DynamoBreakLog),
+}
+
+impl crate::ports::BreakLog for AnyBreakLog {
+    async fn history(&self, break_id: &str, after: u64) -> Result<Vec<crate::breaks::BreakEvent>> {
+        match self {
+            Self::Local(t) => t.history(break_id, after).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(t) => t.history(break_id, after).await,
+        }
+    }
+
+    async fn append(&self, event: &crate::breaks::BreakEvent) -> Result<crate::ports::Appended> {
+        match self {
+            Self::Local(t) => t.append(event).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(t) => t.append(event).await,
+        }
+    }
+
+    async fn events(
+        &self,
+        bank: Option<&crate::ids::BankId>,
+    ) -> Result<Vec<crate::breaks::BreakEvent>> {
+        match self {
+            Self::Local(t) => t.events(bank).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(t) => t.events(bank).await,
         }
     }
 }

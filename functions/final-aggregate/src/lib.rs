@@ -4,18 +4,36 @@ pub use recon_shared::close::{CloseSummary, FinalRequest};
 use recon_shared::config::Settings;
 use recon_shared::entry::{Function, Invocation};
 use recon_shared::metrics::{Emf, pascal};
-use recon_shared::ports::{Catalog, ObjectStore, RunsTable, TransactionIndex};
+use recon_shared::ports::{BreakLog, Catalog, ObjectStore, RunsTable, TransactionIndex};
 use recon_shared::records::MismatchType;
-use recon_shared::select::{AnyCatalog, AnyIndex, AnyRuns, AnyStore, Backend, IndexMode};
+use recon_shared::select::{
+    AnyBreakLog, AnyCatalog, AnyIndex, AnyRuns, AnyStore, Backend, IndexMode,
+};
 
-pub async fn handle<S: ObjectStore, R: RunsTable, I: TransactionIndex, C: Catalog>(
+pub async fn handle<S: ObjectStore, R: RunsTable, I: TransactionIndex, C: Catalog, L: BreakLog>(
     req: FinalRequest,
     store: &S,
     runs: &R,
     index: &I,
     catalog: &C,
+    breaks: &L,
 ) -> recon_shared::Result<CloseSummary> {
-    recon_shared::close::final_aggregate(store, runs, index, catalog, &req).await
+    let summary = recon_shared::close::final_aggregate(store, runs, index, catalog, &req).await?;
+    // Resolutions whose amounts changed reopen, with an event that says why (after the
+    // outputs: a retried aggregation finds them reopened and appends nothing twice).
+    let reopened = recon_shared::close::breaks::record_close_reopens(
+        breaks,
+        req.results.iter().chain(&req.emr_results),
+        chrono::Utc::now(),
+    )
+    .await?;
+    if reopened > 0 {
+        tracing::info!(
+            reopened,
+            "people's resolutions reopened: the amounts changed"
+        );
+    }
+    Ok(summary)
 }
 
 /// Namespace and name of the metric the `MismatchRate` alarm of `template.yaml` watches.
@@ -70,7 +88,7 @@ pub fn mismatch_rate_emf(
 /// The Lambda (served by `recon_shared::entry`): the close's last task over the bucket, the
 /// Runs table and the TransactionIndex (settlement write-back), then the `MismatchRate` lines
 /// and the function's own (duration, awaited deliveries).
-pub struct Lambda(AnyStore, AnyRuns, AnyIndex, AnyCatalog);
+pub struct Lambda(AnyStore, AnyRuns, AnyIndex, AnyCatalog, AnyBreakLog);
 
 impl Function for Lambda {
     type Event = FinalRequest;
@@ -83,11 +101,12 @@ impl Function for Lambda {
             backend.runs()?,
             index,
             backend.catalog()?,
+            backend.break_log()?,
         ))
     }
 
     async fn handle(&self, req: FinalRequest) -> recon_shared::Result<CloseSummary> {
-        let summary = handle(req, &self.0, &self.1, &self.2, &self.3).await?;
+        let summary = handle(req, &self.0, &self.1, &self.2, &self.3, &self.4).await?;
         tracing::info!(execution = %summary.execution, "close aggregated");
         Ok(summary)
     }

@@ -21,10 +21,10 @@ use recon_shared::ids::{BankId, BusinessDate, MerchantId, TransactionId};
 use recon_shared::index_item::SettlementDetail;
 use recon_shared::keys;
 use recon_shared::pii::is_token;
-use recon_shared::ports::{Gsi, IndexQuery, ObjectStore, TransactionIndex};
+use recon_shared::ports::{BreakLog, Gsi, IndexQuery, ObjectStore, TransactionIndex};
 use recon_shared::reconcile::IndexRow;
 use recon_shared::records::MismatchType;
-use recon_shared::select::{AnyIndex, AnyStore, Backend, IndexMode};
+use recon_shared::select::{AnyBreakLog, AnyIndex, AnyStore, Backend, IndexMode};
 use recon_shared::stream::{IndexItem, Settlement};
 use recon_shared::{Error, Result};
 use serde_json::{Value, json};
@@ -37,7 +37,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/merchants/{merchant_id}/kpis"),
     ("GET", "/mismatches"),
     ("GET", "/runs/{business_date}"),
+    ("POST", "/breaks/{break_id}/actions"),
+    ("GET", "/breaks/{break_id}"),
+    ("GET", "/breaks"),
 ];
+
+mod breaks;
+pub use breaks::MAX_BODY;
 
 /// Items per page when `limit` is not given, and the largest `limit` accepted.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -51,6 +57,11 @@ pub struct Request {
     pub path: String,
     /// The raw query string (without `?`).
     pub query: String,
+    /// The body (empty for a GET).
+    pub body: Vec<u8>,
+    /// The caller's principal: the IAM identity API Gateway authorized on AWS, the person
+    /// running `recon serve` locally. Never read from the request's own fields.
+    pub actor: Option<String>,
 }
 
 impl Request {
@@ -62,6 +73,19 @@ impl Request {
             method: "GET".into(),
             path: path.into(),
             query: query.into(),
+            body: Vec::new(),
+            actor: None,
+        }
+    }
+
+    /// A POST of a JSON body by `actor`.
+    pub fn post(path: &str, body: &Value, actor: &str) -> Self {
+        Self {
+            method: "POST".into(),
+            path: path.into(),
+            query: String::new(),
+            body: body.to_string().into_bytes(),
+            actor: Some(actor.into()),
         }
     }
 }
@@ -71,11 +95,17 @@ impl Request {
 pub struct Response {
     pub status: u16,
     pub body: Value,
+    /// The `Allow` header of a 405: the methods the route answers.
+    pub allow: Option<&'static str>,
 }
 
 impl Response {
     fn ok(body: Value) -> Self {
-        Self { status: 200, body }
+        Self {
+            status: 200,
+            body,
+            allow: None,
+        }
     }
 
     pub fn bytes(&self) -> Vec<u8> {
@@ -89,6 +119,7 @@ struct ApiError {
     status: u16,
     code: &'static str,
     message: String,
+    allow: Option<&'static str>,
 }
 
 type Answer = std::result::Result<Response, ApiError>;
@@ -98,6 +129,7 @@ fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
         status: 400,
         code,
         message: message.into(),
+        allow: None,
     }
 }
 
@@ -106,6 +138,7 @@ fn not_found(message: impl Into<String>) -> ApiError {
         status: 404,
         code: "not_found",
         message: message.into(),
+        allow: None,
     }
 }
 
@@ -115,6 +148,7 @@ fn internal(e: &Error) -> ApiError {
         status: 500,
         code: "internal",
         message: "internal error".into(),
+        allow: None,
     }
 }
 
@@ -123,6 +157,7 @@ impl From<ApiError> for Response {
         Response {
             status: e.status,
             body: json!({"error": {"code": e.code, "message": e.message}}),
+            allow: e.allow,
         }
     }
 }
@@ -305,6 +340,7 @@ fn detail_view(d: &SettlementDetail) -> Value {
         "first_seen": d.first_seen,
         "age_days": d.age_days,
         "resolved_on": d.resolved_on,
+        "break_status": d.break_status,
     })
 }
 
@@ -579,25 +615,39 @@ fn match_route(path: &str) -> Option<(&'static str, Vec<&str>)> {
         ["merchants", m, "kpis"] => ("/merchants/{merchant_id}/kpis", vec![*m]),
         ["mismatches"] => ("/mismatches", vec![]),
         ["runs", d] => ("/runs/{business_date}", vec![*d]),
+        ["breaks", b, "actions"] => ("/breaks/{break_id}/actions", vec![*b]),
+        ["breaks", b] => ("/breaks/{break_id}", vec![*b]),
+        ["breaks"] => ("/breaks", vec![]),
         _ => return None,
     };
     Some(route)
 }
 
+/// The method a route answers.
+fn method_of(template: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|(_, t)| *t == template)
+        .map_or("GET", |(m, _)| m)
+}
+
 /// The API.
-pub async fn route<S: ObjectStore, I: TransactionIndex>(
+pub async fn route<S: ObjectStore, I: TransactionIndex, L: BreakLog>(
     req: &Request,
     store: &S,
     index: &I,
+    breaks: &L,
 ) -> Response {
     let answer = async {
         let (template, raw_params) =
             match_route(&req.path).ok_or_else(|| not_found("no such route"))?;
-        if !req.method.eq_ignore_ascii_case("GET") {
+        let method = method_of(template);
+        if !req.method.eq_ignore_ascii_case(method) {
             return Err(ApiError {
                 status: 405,
                 code: "method_not_allowed",
-                message: format!("{template} only answers GET"),
+                message: format!("{template} only answers {method}"),
+                allow: Some(method),
             });
         }
         let params = raw_params
@@ -620,6 +670,12 @@ pub async fn route<S: ObjectStore, I: TransactionIndex>(
                 Params::parse(q, &[])?;
                 runs(store, first).await
             }
+            "/breaks/{break_id}/actions" => {
+                Params::parse(q, &[])?;
+                breaks::act(store, breaks, first, req).await
+            }
+            "/breaks/{break_id}" => breaks::show(store, breaks, first, q).await,
+            "/breaks" => breaks::list(store, breaks, q).await,
             _ => Err(not_found("no such route")),
         }
     }
@@ -627,12 +683,27 @@ pub async fn route<S: ObjectStore, I: TransactionIndex>(
     answer.unwrap_or_else(Response::from)
 }
 
+/// The caller's IAM principal as API Gateway authorized it (payload 2.0, IAM authorizer).
+pub fn principal(event: &ApiGatewayV2httpRequest) -> Option<String> {
+    let iam = event.request_context.authorizer.as_ref()?.iam.as_ref()?;
+    iam.user_arn.clone().or_else(|| iam.caller_id.clone())
+}
+
 /// The Lambda handler: API Gateway HTTP API (payload 2.0) in and out.
-pub async fn handle<S: ObjectStore, I: TransactionIndex>(
+pub async fn handle<S: ObjectStore, I: TransactionIndex, L: BreakLog>(
     event: ApiGatewayV2httpRequest,
     store: &S,
     index: &I,
+    breaks: &L,
 ) -> Result<ApiGatewayV2httpResponse> {
+    let actor = principal(&event);
+    let body = match &event.body {
+        Some(b) if event.is_base64_encoded => base64::engine::general_purpose::STANDARD
+            .decode(b.as_bytes())
+            .unwrap_or_default(),
+        Some(b) => b.as_bytes().to_vec(),
+        None => Vec::new(),
+    };
     let req = Request {
         method: event.request_context.http.method.as_str().to_string(),
         path: event
@@ -640,12 +711,20 @@ pub async fn handle<S: ObjectStore, I: TransactionIndex>(
             .or(event.request_context.http.path)
             .unwrap_or_default(),
         query: event.raw_query_string.unwrap_or_default(),
+        body,
+        actor,
     };
-    let resp = route(&req, store, index).await;
+    let resp = route(&req, store, index, breaks).await;
     let mut out = ApiGatewayV2httpResponse::default();
     out.status_code = i64::from(resp.status);
     out.headers
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(allow) = resp.allow {
+        out.headers.insert(
+            aws_lambda_events::http::header::ALLOW,
+            HeaderValue::from_static(allow),
+        );
+    }
     out.body = Some(Body::Text(serde_json::to_string(&resp.body)?));
     Ok(out)
 }
@@ -682,17 +761,21 @@ pub fn openapi_routes(doc: &str) -> BTreeSet<(String, String)> {
 
 /// The Lambda (served by `recon_shared::entry`): API Gateway requests over the bucket and the
 /// TransactionIndex, opened read-only (locally it follows the indexer's writes).
-pub struct Lambda(AnyStore, AnyIndex);
+pub struct Lambda(AnyStore, AnyIndex, AnyBreakLog);
 
 impl Function for Lambda {
     type Event = ApiGatewayV2httpRequest;
     type Output = ApiGatewayV2httpResponse;
 
     async fn init(_: &Settings, backend: &Backend) -> Result<Self> {
-        Ok(Self(backend.store()?, backend.index(IndexMode::ReadOnly)?))
+        Ok(Self(
+            backend.store()?,
+            backend.index(IndexMode::ReadOnly)?,
+            backend.break_log()?,
+        ))
     }
 
     async fn handle(&self, event: ApiGatewayV2httpRequest) -> Result<ApiGatewayV2httpResponse> {
-        handle(event, &self.0, &self.1).await
+        handle(event, &self.0, &self.1, &self.2).await
     }
 }

@@ -12,15 +12,15 @@ use query_api::{ROUTES, Request, Response, openapi_routes, route};
 use recon_shared::close::{FinalRow, KpiRow, write_back_settlement};
 use recon_shared::columnar::write_parquet;
 use recon_shared::ids::{BankId, BusinessDate, MerchantId, PolicyId, TransactionId};
-use recon_shared::local::LocalStore;
+use recon_shared::local::{LocalBreakLog, LocalStore};
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::money::Currency;
 use recon_shared::pii::PiiKey;
 use recon_shared::ports::{ObjectStore, TransactionIndex};
 use recon_shared::reconcile::{IndexRow, RowKind};
 use recon_shared::records::{
-    MatchRule, Merchant, MismatchType, Policy, PolicyType, ReconciledStatus, RiskLevel,
-    SettlementStatus, TxnStatus,
+    BreakStatus, MatchRule, Merchant, MismatchType, Policy, PolicyType, ReconciledStatus,
+    RiskLevel, SettlementStatus, TxnStatus,
 };
 use recon_shared::stream::{ComplianceRules, KafkaRecordIn, StreamContext, process_batch};
 use recon_shared::{Error, Result};
@@ -31,6 +31,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     store: LocalStore,
     index: LocalTransactionIndex,
+    breaks: LocalBreakLog,
     token: String,
 }
 
@@ -76,6 +77,9 @@ fn mismatch_row(bank: &str, id: &str, kind: MismatchType) -> Result<IndexRow> {
         first_seen: BusinessDate::parse("2026-11-20").ok().map(|d| d.date()),
         age_days: Some(0),
         resolved_on: None,
+        break_status: Some(BreakStatus::Open),
+        resolution: None,
+        resolved_by: None,
         item_date: BusinessDate::parse("2026-11-20")?.date(),
         business_date: BusinessDate::parse("2026-11-20")?,
         run_id: "run-1".into(),
@@ -188,6 +192,7 @@ async fn fixture() -> Result<Fixture> {
         )
         .await?;
     Ok(Fixture {
+        breaks: LocalBreakLog::new(dir.path()),
         _dir: dir,
         store,
         index,
@@ -196,7 +201,7 @@ async fn fixture() -> Result<Fixture> {
 }
 
 async fn get(f: &Fixture, path: &str) -> Response {
-    route(&Request::get(path), &f.store, &f.index).await
+    route(&Request::get(path), &f.store, &f.index, &f.breaks).await
 }
 
 fn code(r: &Response) -> &str {
@@ -438,7 +443,7 @@ async fn every_client_error_has_its_status_and_code() -> Result<()> {
     }
     let mut post = Request::get("/transactions/TX-1");
     post.method = "POST".into();
-    let r = route(&post, &f.store, &f.index).await;
+    let r = route(&post, &f.store, &f.index, &f.breaks).await;
     assert_eq!((r.status, code(&r)), (405, "method_not_allowed"));
     // A cursor of the merchant index is refused by the user index.
     let m = get(&f, "/merchants/M1/transactions?date=2026-11-20&limit=1").await;
@@ -563,7 +568,7 @@ async fn the_lambda_handler_answers_api_gateway_events() -> Result<()> {
         ),
     ] {
         let event: ApiGatewayV2httpRequest = serde_json::from_str(raw)?;
-        let resp = query_api::handle(event, &f.store, &f.index).await?;
+        let resp = query_api::handle(event, &f.store, &f.index, &f.breaks).await?;
         assert_eq!(resp.status_code, status);
         assert_eq!(
             resp.headers

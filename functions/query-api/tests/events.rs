@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use query_api::ROUTES;
-use recon_shared::local::LocalStore;
+use recon_shared::local::{LocalBreakLog, LocalStore};
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::{Error, Result};
 use serde_json::Value;
@@ -107,7 +107,8 @@ async fn the_handler_answers_every_sample_event() -> Result<()> {
     let index = LocalTransactionIndex::open(dir.path())?;
     for (name, raw, status) in EVENTS {
         let event: ApiGatewayV2httpRequest = serde_json::from_str(raw)?;
-        let resp = query_api::handle(event, &store, &index).await?;
+        let resp =
+            query_api::handle(event, &store, &index, &LocalBreakLog::new(dir.path())).await?;
         let Some(Body::Text(body)) = resp.body else {
             return Err(Error::Invariant(format!("{name}: no body")));
         };

@@ -39,8 +39,10 @@ use crate::ports::{
     RunsTable, SettlementUpdate, TransactionIndex, delivery_pk,
 };
 
+mod breaks;
 mod index;
 
+pub use breaks::{BY_BANK, DynamoBreakLog};
 pub use index::{EXPIRES_AT, USER_HOUR_RETENTION_SECS, user_hour_expiry};
 
 type Item = HashMap<String, AttributeValue>;
@@ -144,6 +146,8 @@ pub struct TableNames {
     pub manifests: String,
     /// The Runs table.
     pub runs: String,
+    /// The BreakActions table.
+    pub break_actions: String,
 }
 
 impl TableNames {
@@ -153,6 +157,7 @@ impl TableNames {
             transaction_index: format!("{prefix}-TransactionIndex"),
             manifests: format!("{prefix}-Manifests"),
             runs: format!("{prefix}-Runs"),
+            break_actions: format!("{prefix}-BreakActions"),
         }
     }
 }
@@ -173,7 +178,7 @@ fn string_attr(name: &str) -> Result<AttributeDefinition> {
         .map_err(build_err)
 }
 
-/// Creates the three tables with the keys and GSIs of `template.yaml` (tests and local
+/// Creates the four tables with the keys and GSIs of `template.yaml` (tests and local
 /// servers; on AWS the template owns them). An existing table is left as it is.
 pub async fn create_tables(client: &Client, names: &TableNames) -> Result<()> {
     let gsi = |name: &str, pk: &str| -> Result<GlobalSecondaryIndex> {
@@ -217,6 +222,34 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<()> {
             .attribute_definitions(string_attr("sk")?)
             .key_schema(key_schema("business_date", KeyType::Hash)?)
             .key_schema(key_schema("sk", KeyType::Range)?),
+        client
+            .create_table()
+            .table_name(&names.break_actions)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string_attr("break_id")?)
+            .attribute_definitions(string_attr("bank_id")?)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("seq")
+                    .attribute_type(ScalarAttributeType::N)
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .key_schema(key_schema("break_id", KeyType::Hash)?)
+            .key_schema(key_schema("seq", KeyType::Range)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(BY_BANK)
+                    .key_schema(key_schema("bank_id", KeyType::Hash)?)
+                    .key_schema(key_schema("seq", KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(build_err)?,
+            ),
     ];
     for req in requests {
         match req.send().await {

@@ -29,7 +29,8 @@ use crate::ports::{Catalog, ObjectStore, Partition, RunRecord, RunStatus, RunsTa
 use crate::reconcile::frame::{Codes, read_columns};
 use crate::reconcile::{IndexRow, RowKind};
 use crate::records::{
-    MatchRule, MismatchType, ReconciledStatus, SettlementStatus, Transaction, TxnStatus,
+    BreakStatus, MatchRule, MismatchType, ReconciledStatus, SettlementStatus, Transaction,
+    TxnStatus,
 };
 
 /// The input of the final aggregation (`FinalAggregate` of the state machine): the date and
@@ -137,6 +138,8 @@ pub struct BatchView<'a> {
     pub age_days: Option<i32>,
     /// The close that resolved the break.
     pub resolved_on: Option<chrono::NaiveDate>,
+    /// Where the break stands.
+    pub break_status: Option<BreakStatus>,
 }
 
 impl BatchView<'_> {
@@ -161,6 +164,7 @@ impl BatchView<'_> {
             first_seen: self.first_seen,
             age_days: self.age_days,
             resolved_on: self.resolved_on,
+            break_status: self.break_status,
         }
     }
 }
@@ -174,6 +178,7 @@ const BATCH_COLUMNS: &[&str] = &[
     "first_seen",
     "age_days",
     "resolved_on",
+    "break_status",
     "row_kind",
     "transaction_id",
     "merchant_id",
@@ -212,6 +217,7 @@ pub fn batch_views(batches: &[RecordBatch]) -> Result<Vec<BatchView<'_>>> {
         let (item, closed) = (c.dates("item_date")?, c.dates("business_date")?);
         let (sids, conf, brk) = (s("statement_ids")?, d("confidence")?, s("break_id")?);
         let (first, resolved) = (c.dates("first_seen")?, c.dates("resolved_on")?);
+        let bstat = s("break_status")?;
         let age = b
             .column_by_name("age_days")
             .and_then(|a| a.as_any().downcast_ref::<arrow_array::Int32Array>())
@@ -252,6 +258,10 @@ pub fn batch_views(batches: &[RecordBatch]) -> Result<Vec<BatchView<'_>>> {
                 first_seen: c.opt_date_at(first, "first_seen", i)?,
                 age_days: arrow_array::Array::is_valid(age, i).then(|| age.value(i)),
                 resolved_on: c.opt_date_at(resolved, "resolved_on", i)?,
+                break_status: c
+                    .opt_str_at(bstat, i)
+                    .map(|v| c.parse("break_status", v))
+                    .transpose()?,
             });
         }
     }

@@ -352,14 +352,6 @@ pub async fn publish_decisions<S: ObjectStore, L: BreakLog>(
     Ok(banks)
 }
 
-/// The decisions a bank's close honours (none without a decisions file).
-pub fn read_decisions(bytes: Option<&[u8]>) -> Result<Decisions> {
-    match bytes {
-        Some(b) => Ok(serde_json::from_slice(b)?),
-        None => Ok(Decisions::default()),
-    }
-}
-
 /// Appends the events that reopen resolutions a close found no longer holding (the amounts
 /// changed). A resolution already reopened, or resolved again since, is left alone, so a
 /// retried close appends nothing twice. Returns the events written.
@@ -401,6 +393,19 @@ pub async fn record_reopened<L: BreakLog>(
                 Appended::Conflict => history.follow(log, &r.break_id).await?,
             }
         }
+    }
+    Ok(written)
+}
+
+/// [`record_reopened`] of every partition of a close (its summaries, Lambda and Spark).
+pub async fn record_close_reopens<'a, L: BreakLog>(
+    log: &L,
+    outcomes: impl Iterator<Item = &'a super::PartitionOutcome>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let mut written = 0;
+    for s in outcomes.filter_map(|o| o.summary()) {
+        written += record_reopened(log, &s.bank_id, s.business_date, &s.reopened, now).await?;
     }
     Ok(written)
 }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::inputs::load_dimensions;
 use super::plan::{AwaitReason, PartitionInputs, chained};
 use super::routes::Routes;
+use crate::breaks::Decisions;
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
 use crate::keys::{batch_key, mismatches_key, open_key, registry_key};
@@ -90,6 +91,10 @@ pub struct PartitionSummary {
     pub by_mismatch: BTreeMap<String, u64>,
     /// Breaks new today, persisting from earlier closes, and resolved.
     pub breaks: BreakStats,
+    /// People's resolutions this run found no longer holding: the final aggregation records
+    /// an event that reopens each (design.md §12).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reopened: Vec<crate::breaks::Reopened>,
     /// Wall time of the run in milliseconds.
     pub duration_ms: u64,
 }
@@ -168,6 +173,7 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         &inputs.fx.table
     };
     let calendar = dims.calendar(bank);
+    let decisions = Decisions::read(inputs.decisions.as_deref())?;
     let input = PartitionInput {
         business_date: date,
         bank_id: bank.clone(),
@@ -180,10 +186,12 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         fx,
         calendar: &calendar,
         awaiting: req.awaiting.is_some(),
+        manual: &decisions.manual,
     };
     let result = reconcile(&input)?;
     let carry = carry_forward(&input, &result);
     let mut index = PartitionIndex::new(&result, bank, date, &calendar, &run_id, &carried.registry);
+    let reopened = index.honour(&decisions);
     index
         .registry
         .hand_over(&mut index.stats, &routes.outgoing_ids(), bank, date);
@@ -204,6 +212,7 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
         by_rule,
         by_mismatch,
         breaks,
+        reopened,
         duration_ms: started.elapsed().as_millis() as u64,
     };
     let outputs = Outputs {
@@ -269,6 +278,11 @@ pub(crate) async fn write_outputs<S: ObjectStore, R: RunsTable>(
     counts.insert("breaks_new".into(), breaks.new);
     counts.insert("breaks_persisting".into(), breaks.persisting);
     counts.insert("breaks_resolved".into(), breaks.resolved);
+    counts.insert(
+        "breaks_resolved_by_people".into(),
+        breaks.resolved_by_people,
+    );
+    counts.insert("breaks_reopened".into(), breaks.reopened);
     counts.insert("statement_lines".into(), summary.statement_lines);
     runs.put(&RunRecord {
         business_date: date,

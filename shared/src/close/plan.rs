@@ -12,7 +12,7 @@ use super::inputs::{
 use crate::error::Result;
 use crate::ids::{BankId, BusinessDate, SourceId};
 use crate::ingest::{DayFx, load_fx};
-use crate::keys::{self, routes_key, statements_prefix, transactions_prefix};
+use crate::keys::{self, decisions_key, routes_key, statements_prefix, transactions_prefix};
 use crate::manifest::MANIFEST_FILE;
 use crate::ports::{FileStatus, ManifestTable, ObjectStore, RunStatus, RunsTable, get_opt};
 use crate::reconcile::open::OpenState;
@@ -253,6 +253,7 @@ pub async fn fingerprint<S: ObjectStore>(
     }
     let fx = load_fx(store, date).await?;
     let routes = get_opt(store, &routes_key(bank, date)).await?;
+    let decisions = get_opt(store, &decisions_key(bank)).await?;
     let fp = fingerprint_of(
         dims,
         date,
@@ -260,13 +261,14 @@ pub async fn fingerprint<S: ObjectStore>(
         digests.into_iter(),
         fx.bytes.as_deref(),
         routes.as_deref(),
+        decisions.as_deref(),
     );
     Ok((fp, objects.iter().map(|o| o.size).sum()))
 }
 
 /// The fingerprint of a partition: the reference data's, the partition's, each input object's
-/// key and SHA-256 in key order (statements, then transactions), the FX table's bytes and the
-/// hand-overs'. The plan (from recorded digests) and the partition run (from the bytes it
+/// key and SHA-256 in key order (statements, then transactions), the FX table's bytes, the
+/// hand-overs' and people's decisions about the bank's breaks. The plan (from recorded digests) and the partition run (from the bytes it
 /// read) compute it the same way.
 fn fingerprint_of<'k>(
     dims: &Dimensions,
@@ -275,6 +277,7 @@ fn fingerprint_of<'k>(
     objects: impl Iterator<Item = (&'k str, [u8; 32])>,
     fx: Option<&[u8]>,
     routes: Option<&[u8]>,
+    decisions: Option<&[u8]>,
 ) -> String {
     let mut h = Sha256::new();
     h.update(dims.fingerprint.as_bytes());
@@ -290,6 +293,10 @@ fn fingerprint_of<'k>(
         h.update(b"|routes");
         h.update(routes);
     }
+    if let Some(decisions) = decisions {
+        h.update(b"|decisions");
+        h.update(decisions);
+    }
     hex::encode(h.finalize())
 }
 
@@ -303,6 +310,8 @@ pub struct PartitionInputs {
     pub fx: DayFx,
     /// The partition's hand-overs (`routes.json`), when it has some.
     pub routes: Option<bytes::Bytes>,
+    /// People's decisions about the bank's breaks (`decisions.json`), when there are some.
+    pub decisions: Option<bytes::Bytes>,
 }
 
 impl PartitionInputs {
@@ -317,6 +326,7 @@ impl PartitionInputs {
             transactions: bank_transaction_objects(store, date, bank).await?,
             fx: load_fx(store, date).await?,
             routes: get_opt(store, &routes_key(bank, date)).await?,
+            decisions: get_opt(store, &decisions_key(bank)).await?,
         })
     }
 
@@ -335,6 +345,7 @@ impl PartitionInputs {
             objects,
             self.fx.bytes.as_deref(),
             self.routes.as_deref(),
+            self.decisions.as_deref(),
         )
     }
 }

@@ -138,6 +138,7 @@ impl Columnar for FinalRow {
             f("first_seen", DataType::Date32, true),
             f("age_days", DataType::Int32, true),
             f("resolved_on", DataType::Date32, true),
+            f("break_status", DataType::Utf8, true),
         ]))
     }
 
@@ -197,6 +198,10 @@ impl Columnar for FinalRow {
                         .collect::<Int32Array>(),
                 ),
                 date_array(rows.iter().map(|r| r.detail.resolved_on)),
+                opt_string_array(
+                    rows.iter()
+                        .map(|r| r.detail.break_status.map(|s| s.as_str())),
+                ),
             ],
         )?)
     }
@@ -234,6 +239,7 @@ impl Columnar for FinalRow {
             s("break_id")?,
         );
         let (first, resolved) = (c.dates("first_seen")?, c.dates("resolved_on")?);
+        let bstat = s("break_status")?;
         let age = b
             .column_by_name("age_days")
             .and_then(|a| a.as_any().downcast_ref::<Int32Array>())
@@ -296,6 +302,10 @@ impl Columnar for FinalRow {
                         first_seen: c.opt_date_at(first, "first_seen", i)?,
                         age_days: age.is_valid(i).then(|| age.value(i)),
                         resolved_on: c.opt_date_at(resolved, "resolved_on", i)?,
+                        break_status: c
+                            .opt_str_at(bstat, i)
+                            .map(|v| c.parse("break_status", v))
+                            .transpose()?,
                     },
                 })
             })

@@ -39,12 +39,14 @@ use super::partition::{
 };
 use super::plan::{chained, fingerprint};
 use super::routes::Routes;
+use crate::breaks::{Decisions, Reopened};
 use crate::columnar::{ParquetWriter, WRITE_BATCH_ROWS};
 use crate::error::{Error, Result};
 use crate::ids::BusinessDate;
 use crate::ingest::load_fx;
 use crate::keys::{
-    open_key, routes_key, spark_stage_key, spark_stage_prefix, spark_summary_key, statements_prefix,
+    decisions_key, open_key, routes_key, spark_stage_key, spark_stage_prefix, spark_summary_key,
+    statements_prefix,
 };
 use crate::money::Currency;
 use crate::ports::{ObjectStore, RunStatus, RunsTable, get_opt};
@@ -96,6 +98,10 @@ pub struct JobPlan {
     /// The merchants whose acquirer is the bank: the date's own transactions of others moved
     /// away since ingestion.
     pub merchants: Vec<String>,
+    /// People's decisions about the bank's breaks: every group honours them, and the items
+    /// of a manual match go to one group (`manual` of the job's split).
+    #[serde(default)]
+    pub decisions: Decisions,
     /// When the job started (ms since the epoch), for the run's duration.
     pub started_ms: u64,
 }
@@ -228,6 +234,7 @@ pub async fn plan_job<S: ObjectStore>(
         incoming_ids,
         outgoing_ids,
         merchants,
+        decisions: Decisions::read(get_opt(store, &decisions_key(bank)).await?.as_deref())?,
         started_ms,
     };
     let mut json = serde_json::to_vec_pretty(&plan)?;
@@ -296,6 +303,9 @@ pub struct GroupResult {
     pub by_mismatch: BTreeMap<String, u64>,
     /// New, persisting and resolved breaks of the group.
     pub breaks: BreakStats,
+    /// People's resolutions the group found no longer holding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reopened: Vec<Reopened>,
     /// What the group adds to the previous registry ([`BreakRegistry::delta`]).
     pub registry: BreakRegistry,
 }
@@ -351,10 +361,12 @@ pub async fn run_group<S: ObjectStore>(
         fx,
         calendar: &calendar,
         awaiting: req.awaiting.is_some(),
+        manual: &plan.decisions.manual,
     };
     let result = reconcile(&input)?;
     let carry = carry_forward(&input, &result);
-    let index = PartitionIndex::new(&result, bank, date, &calendar, &plan.run_id, &previous);
+    let mut index = PartitionIndex::new(&result, bank, date, &calendar, &plan.run_id, &previous);
+    let reopened = index.honour(&plan.decisions);
     let [by_status, by_rule, by_mismatch] = index.counts();
     let files = [
         index.parquet(&index.rows())?,
@@ -379,6 +391,7 @@ pub async fn run_group<S: ObjectStore>(
         by_rule,
         by_mismatch,
         breaks: index.stats,
+        reopened,
         registry: index.registry.delta(&previous),
     };
     let mut json = serde_json::to_vec(&out)?;
@@ -440,11 +453,12 @@ pub async fn merge_job<S: ObjectStore, R: RunsTable>(
         m
     };
     let mut breaks = BreakStats::default();
+    let mut reopened: Vec<Reopened> = Vec::new();
     for p in &parts {
-        breaks.new += p.breaks.new;
-        breaks.persisting += p.breaks.persisting;
-        breaks.resolved += p.breaks.resolved;
+        breaks.add(&p.breaks);
+        reopened.extend(p.reopened.iter().cloned());
     }
+    reopened.sort_by(|a, b| a.break_id.cmp(&b.break_id));
     let previous = previous_registry(store, bank, req.previous.as_ref()).await?;
     let mut registry = previous.apply(parts.iter().map(|p| p.registry.clone()));
     let outgoing: Vec<&str> = plan.outgoing_ids.iter().map(String::as_str).collect();
@@ -480,6 +494,7 @@ pub async fn merge_job<S: ObjectStore, R: RunsTable>(
         by_rule: add(&|p| &p.by_rule),
         by_mismatch: add(&|p| &p.by_mismatch),
         breaks,
+        reopened,
         duration_ms: now_ms().saturating_sub(plan.started_ms),
     };
     write_outputs(store, runs, req, &plan.fingerprint, outputs, &summary).await?;

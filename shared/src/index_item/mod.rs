@@ -476,6 +476,9 @@ pub struct SettlementDetail {
     /// The close that resolved the break.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_on: Option<NaiveDate>,
+    /// Where the break stands (open, resolved by the engine or by a person: design.md §12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_status: Option<crate::records::BreakStatus>,
 }
 
 impl SettlementDetail {

@@ -1,6 +1,8 @@
 //! The matching engine for one (business date, bank) partition.
 //!
 //! Passes, each over what the previous left unmatched:
+//! 0. **manual** — a person's match of open items ([`ManualMatch`], design.md §12), applied
+//!    as the person made it once every item it names is in the partition;
 //! 1. **exact id** — lines naming a transaction_id; one line, several lines summing to it
 //!    (one-to-many), duplicates, partial settlements, chargebacks;
 //! 2. **composite** — lines without an id: same merchant, amount within tolerance, posting
@@ -27,6 +29,7 @@ use chrono::NaiveDate;
 
 use super::frame::{LineRef, TxnRef};
 use super::group::{self, GroupSearch};
+use crate::breaks::ManualMatch;
 use crate::calendar::Calendar;
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate, MerchantId};
@@ -58,6 +61,8 @@ pub struct PartitionInput<'a> {
     pub calendar: &'a Calendar,
     /// The bank's statement for the date is not in: no transaction's window runs out.
     pub awaiting: bool,
+    /// People's matches of the bank's items, in force (the bank's decisions file).
+    pub manual: &'a [ManualMatch],
 }
 
 impl PartitionInput<'_> {
@@ -88,6 +93,64 @@ impl PartitionInput<'_> {
         } else {
             Outcome::unmatched(MismatchType::MissingAtBank)
         }
+    }
+}
+
+/// Applies one manual match: its transactions and lines MATCHED to each other
+/// (`match_rule = MANUAL`, confidence 1), the group's discrepancy and fee variance on each.
+/// A match waits while an item it names is not in the partition or already taken.
+fn manual_group(
+    m: &ManualMatch,
+    txns: &[&TxnRef],
+    lines: &[&LineRef],
+    facts: &[TxnFacts],
+    line_minor: &[(i64, i64)],
+    t_out: &mut [Option<Outcome>],
+    l_out: &mut [Option<Outcome>],
+) {
+    let tis: Option<Vec<usize>> = m
+        .transaction_ids
+        .iter()
+        .map(|id| {
+            txns.binary_search_by(|t| t.transaction_id.cmp(id.as_str()))
+                .ok()
+                .filter(|i| t_out[*i].is_none())
+        })
+        .collect();
+    let lis: Option<Vec<usize>> = m
+        .statement_ids
+        .iter()
+        .map(|id| {
+            lines
+                .binary_search_by(|l| l.statement_id.cmp(id.as_str()))
+                .ok()
+                .filter(|i| l_out[*i].is_none())
+        })
+        .collect();
+    let (Some(tis), Some(lis)) = (tis, lis) else {
+        return;
+    };
+    if tis.is_empty() || lis.is_empty() {
+        return;
+    }
+    let expected: i64 = tis.iter().map(|t| facts[*t].expected_minor).sum();
+    let fee: i64 = tis.iter().map(|t| facts[*t].expected_fee_minor).sum();
+    let posted: i64 = lis.iter().map(|l| line_minor[*l].0).sum();
+    let charged: i64 = lis.iter().map(|l| line_minor[*l].1).sum();
+    let o = |c: Counterparts| Outcome {
+        status: ReconciledStatus::Matched,
+        mismatch: MismatchType::None,
+        rule: MatchRule::Manual,
+        counterparts: c,
+        discrepancy: Some(posted - expected),
+        fee_variance: Some(charged - fee),
+        confidence: 1000,
+    };
+    for t in &tis {
+        t_out[*t] = Some(o(lis.iter().map(|l| *l as u32).collect()));
+    }
+    for l in &lis {
+        l_out[*l] = Some(o(tis.iter().map(|t| *t as u32).collect()));
     }
 }
 
@@ -281,6 +344,19 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
         .collect::<Result<_>>()?;
     let mut t_out: Vec<Option<Outcome>> = vec![None; txns.len()];
     let mut l_out: Vec<Option<Outcome>> = vec![None; lines.len()];
+
+    // 0. Manual: each person's match whose items are all here and not yet taken.
+    for m in input.manual {
+        manual_group(
+            m,
+            &txns,
+            &lines,
+            &facts,
+            &line_minor,
+            &mut t_out,
+            &mut l_out,
+        );
+    }
 
     // 1. Exact id: lines naming a transaction, merged with the transactions on sorted ids
     // (lines of one id in line order); groups are settled in transaction order.

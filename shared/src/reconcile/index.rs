@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::{Outcome, PartitionResult};
 use super::frame::Prior;
+use crate::breaks::{Amounts, Decisions, Reopened};
 use crate::calendar::Calendar;
 use crate::columnar::{
     Columnar, Columns, MONEY_PRECISION, MONEY_SCALE, ParquetWriter, RATIO_PRECISION, RATIO_SCALE,
@@ -24,7 +25,7 @@ use crate::error::Result;
 use crate::ids::{BankId, BusinessDate, MerchantId, TransactionId};
 use crate::manifest::sha256_hex;
 use crate::money::Currency;
-use crate::records::{MatchRule, MismatchType, ReconciledStatus};
+use crate::records::{BreakStatus, MatchRule, MismatchType, ReconciledStatus, ResolveReason};
 
 mod columns;
 
@@ -97,6 +98,13 @@ pub struct IndexRow {
     pub age_days: Option<i32>,
     /// The close that resolved the row's break (an open item matched at last), if it did.
     pub resolved_on: Option<NaiveDate>,
+    /// Where the row's break stands: open, resolved by the engine, or resolved by a person
+    /// whose decision holds (design.md §12); `None` without a break.
+    pub break_status: Option<BreakStatus>,
+    /// The person's reason, when a person resolved the break.
+    pub resolution: Option<ResolveReason>,
+    /// Who resolved it, when a person did.
+    pub resolved_by: Option<String>,
     /// The item's own business date: the ledger date of a transaction, the delivery of a
     /// line (earlier than `business_date` for an item carried forward).
     pub item_date: NaiveDate,
@@ -195,6 +203,28 @@ pub struct BreakStats {
     pub persisting: u64,
     /// Breaks an earlier close opened that this close resolved.
     pub resolved: u64,
+    /// Breaks of this close that people resolved: a resolution that holds, or a manual match
+    /// this close applied (design.md §12). Counted within the above.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resolved_by_people: u64,
+    /// People's resolutions this close found no longer holding (the amounts changed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reopened: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl BreakStats {
+    /// The sum of two runs' (or groups') stats.
+    pub fn add(&mut self, o: &BreakStats) {
+        self.new += o.new;
+        self.persisting += o.persisting;
+        self.resolved += o.resolved;
+        self.resolved_by_people += o.resolved_by_people;
+        self.reopened += o.reopened;
+    }
 }
 
 /// A row of the index: a transaction or a statement line of the engine's result, by position.
@@ -213,6 +243,25 @@ struct Carried {
     id: String,
     opened: Option<(NaiveDate, i32)>,
     resolved: bool,
+    /// Where the break stands, and the person's reason and name when a person resolved it.
+    status: BreakStatus,
+    person: Option<(ResolveReason, String)>,
+}
+
+impl Carried {
+    fn new(id: String, opened: Option<(NaiveDate, i32)>, resolved: bool) -> Self {
+        Carried {
+            id,
+            opened,
+            resolved,
+            status: if resolved {
+                BreakStatus::ResolvedByEngine
+            } else {
+                BreakStatus::Open
+            },
+            person: None,
+        }
+    }
 }
 
 /// The batch index of a reconciled partition, built column by column straight from the
@@ -258,11 +307,7 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
                 stats.new += 1;
             }
             opened.push((id.clone(), first));
-            Carried {
-                id,
-                opened: Some((first, age(first))),
-                resolved: false,
-            }
+            Carried::new(id, Some((first, age(first))), false)
         };
         // The break a carried item had, when this close ends it (matched, or another kind).
         let mut resolves = |subject: &str, prior: Option<Prior>, now: MismatchType| {
@@ -270,11 +315,7 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
             let id = break_id(bank, prior.mismatch, subject);
             let first = previous.open.get(&id).copied().unwrap_or(today);
             resolved_now.push((id.clone(), first));
-            Some(Carried {
-                id,
-                opened: Some((first, age(first))),
-                resolved: true,
-            })
+            Some(Carried::new(id, Some((first, age(first))), true))
         };
         let mut push = |b: Carried| {
             breaks.push(b);
@@ -309,11 +350,11 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
             } else if o.mismatch != MismatchType::None {
                 o.counterparts.first().and_then(|t| {
                     let subject = result.transactions[*t as usize].transaction_id;
-                    push(Carried {
-                        id: break_id(bank, o.mismatch, subject),
-                        opened: None,
-                        resolved: false,
-                    })
+                    push(Carried::new(
+                        break_id(bank, o.mismatch, subject),
+                        None,
+                        false,
+                    ))
                 })
             } else {
                 None
@@ -341,6 +382,118 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
             breaks,
             registry,
             stats,
+        }
+    }
+
+    /// Honours what people decided (design.md §12): a break a manual match resolved, and an
+    /// open break whose person's resolution holds (its amounts are those the person saw), are
+    /// `RESOLVED_BY_PERSON`; a resolution whose amounts changed no longer holds, and is
+    /// returned to be reopened with an event that says why. Rows that only point to a break
+    /// (a line of a transaction's break) show the state of the break they point to.
+    pub fn honour(&mut self, decisions: &Decisions) -> Vec<Reopened> {
+        let mut manual_by_item: BTreeMap<&str, &str> = BTreeMap::new();
+        for m in &decisions.manual {
+            for id in m.transaction_ids.iter().chain(&m.statement_ids) {
+                manual_by_item.insert(id.as_str(), m.actor.as_str());
+            }
+        }
+        let mut reopened = Vec::new();
+        let mut owners: BTreeMap<String, (BreakStatus, Option<(ResolveReason, String)>)> =
+            BTreeMap::new();
+        let rows: Vec<Row> = self.all_rows().collect();
+        for row in rows.iter().copied() {
+            let Some(bi) = self.break_index(row) else {
+                continue;
+            };
+            let b = &self.breaks[bi as usize];
+            let (status, person) = if b.resolved {
+                let o = self.outcome(row);
+                let by = (o.rule == MatchRule::Manual)
+                    .then(|| manual_by_item.get(self.item_id(row)).copied())
+                    .flatten();
+                match by {
+                    Some(actor) => (
+                        BreakStatus::ResolvedByPerson,
+                        Some((ResolveReason::ManualMatch, actor.to_string())),
+                    ),
+                    None => (BreakStatus::ResolvedByEngine, None),
+                }
+            } else if b.opened.is_some() {
+                match decisions.resolved.get(&b.id) {
+                    Some(held) => {
+                        let now = self.amounts(row);
+                        if now == held.amounts {
+                            (
+                                BreakStatus::ResolvedByPerson,
+                                Some((held.reason, held.actor.clone())),
+                            )
+                        } else {
+                            reopened.push(Reopened {
+                                break_id: b.id.clone(),
+                                resolved_seq: held.seq,
+                                amounts: now,
+                                why: now.changes_from(&held.amounts),
+                            });
+                            (BreakStatus::Open, None)
+                        }
+                    }
+                    None => (BreakStatus::Open, None),
+                }
+            } else {
+                continue;
+            };
+            owners.insert(b.id.clone(), (status, person.clone()));
+            let b = &mut self.breaks[bi as usize];
+            b.status = status;
+            b.person = person;
+        }
+        for b in &mut self.breaks {
+            if b.opened.is_none()
+                && !b.resolved
+                && let Some((status, person)) = owners.get(&b.id)
+            {
+                b.status = *status;
+                b.person = person.clone();
+            }
+        }
+        self.stats.resolved_by_people = self
+            .breaks
+            .iter()
+            .filter(|b| b.opened.is_some() && b.status == BreakStatus::ResolvedByPerson)
+            .count() as u64;
+        self.stats.reopened = reopened.len() as u64;
+        reopened.sort_by(|a, b| a.break_id.cmp(&b.break_id));
+        reopened.dedup_by(|a, b| a.break_id == b.break_id);
+        reopened
+    }
+
+    fn break_index(&self, row: Row) -> Option<u32> {
+        match row {
+            Row::Txn(i) => self.txn_breaks[i as usize],
+            Row::Line(i) => self.line_breaks[i as usize],
+        }
+    }
+
+    fn item_id(&self, row: Row) -> &str {
+        match row {
+            Row::Txn(i) => self.result.transactions[i as usize].transaction_id,
+            Row::Line(i) => self.result.lines[i as usize].statement_id,
+        }
+    }
+
+    /// A row's money as its columns show it (what a person's resolution is compared with).
+    fn amounts(&self, row: Row) -> Amounts {
+        let cur = self.result.currency;
+        let m = |v: Option<i64>| v.map(|v| cur.from_minor(v));
+        let o = self.outcome(row);
+        Amounts {
+            expected_amount: m(match row {
+                Row::Txn(i) => Some(self.result.facts[i as usize].expected_minor),
+                Row::Line(_) => None,
+            }),
+            amount_posted: m(self.posted(row).map(|p| p.0)),
+            discrepancy: m(o.discrepancy),
+            fee_variance: m(o.fee_variance),
         }
     }
 
@@ -392,11 +545,7 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
     }
 
     fn carried(&self, row: Row) -> Option<&Carried> {
-        let b = match row {
-            Row::Txn(i) => self.txn_breaks[i as usize],
-            Row::Line(i) => self.line_breaks[i as usize],
-        };
-        b.map(|b| &self.breaks[b as usize])
+        self.break_index(row).map(|b| &self.breaks[b as usize])
     }
 
     fn outcome(&self, row: Row) -> &Outcome {
@@ -534,6 +683,17 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
                     rows.iter()
                         .map(|row| brk(row).filter(|b| b.resolved).map(|_| self.date.date())),
                 ),
+                opt_string_array(rows.iter().map(|row| brk(row).map(|b| b.status.as_str()))),
+                opt_string_array(rows.iter().map(|row| {
+                    brk(row)
+                        .and_then(|b| b.person.as_ref())
+                        .map(|p| p.0.as_str())
+                })),
+                opt_string_array(rows.iter().map(|row| {
+                    brk(row)
+                        .and_then(|b| b.person.as_ref())
+                        .map(|p| p.1.as_str())
+                })),
                 date_array(rows.iter().map(|row| Some(self.item_date(*row)))),
                 date_array(rows.iter().map(|_| Some(self.date.date()))),
                 string_array(rows.iter().map(|_| self.run_id)),

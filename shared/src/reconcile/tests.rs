@@ -129,6 +129,7 @@ impl Fixture {
             fx: &self.fx,
             calendar: &self.cal,
             awaiting: false,
+            manual: &[],
         })?;
         Ok(Outcomes {
             txn_ids: r
@@ -511,6 +512,7 @@ fn the_index_columns_are_what_index_rows_would_write() -> Result<()> {
         fx: &f.fx,
         calendar: &f.cal,
         awaiting: false,
+        manual: &[],
     })?;
     let mut previous = BreakRegistry::default();
     let seen = BusinessDate::parse("2026-11-18")?.date();
@@ -655,6 +657,7 @@ fn close_of<'a>(
         fx: &f.fx,
         calendar: &f.cal,
         awaiting,
+        manual: &[],
     })
 }
 

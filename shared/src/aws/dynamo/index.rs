@@ -289,6 +289,7 @@ impl DynamoTransactionIndex {
                 transaction_index: self.table.clone(),
                 manifests: format!("{}-unused-manifests", self.table),
                 runs: format!("{}-unused-runs", self.table),
+                break_actions: format!("{}-unused-break-actions", self.table),
             },
         )
         .await

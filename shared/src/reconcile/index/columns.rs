@@ -16,6 +16,9 @@ impl Columnar for IndexRow {
         "first_seen",
         "age_days",
         "resolved_on",
+        "break_status",
+        "resolution",
+        "resolved_by",
         "item_date",
         "business_date",
         "run_id",
@@ -32,6 +35,7 @@ impl Columnar for IndexRow {
         "first_seen",
         "age_days",
         "resolved_on",
+        "break_status",
         "item_date",
         "business_date",
     ]);
@@ -62,6 +66,9 @@ impl Columnar for IndexRow {
             f("first_seen", DataType::Date32, true),
             f("age_days", DataType::Int32, true),
             f("resolved_on", DataType::Date32, true),
+            f("break_status", DataType::Utf8, true),
+            f("resolution", DataType::Utf8, true),
+            f("resolved_by", DataType::Utf8, true),
             f("item_date", DataType::Date32, false),
             f("business_date", DataType::Date32, false),
             f("run_id", DataType::Utf8, false),
@@ -113,6 +120,9 @@ impl Columnar for IndexRow {
                 date_array(rows.iter().map(|r| r.first_seen)),
                 Arc::new(rows.iter().map(|r| r.age_days).collect::<Int32Array>()),
                 date_array(rows.iter().map(|r| r.resolved_on)),
+                opt_string_array(rows.iter().map(|r| r.break_status.map(|s| s.as_str()))),
+                opt_string_array(rows.iter().map(|r| r.resolution.map(|s| s.as_str()))),
+                opt_string_array(rows.iter().map(|r| r.resolved_by.as_deref())),
                 date_array(rows.iter().map(|r| Some(r.item_date))),
                 date_array(rows.iter().map(|r| Some(r.business_date.date()))),
                 string_array(rows.iter().map(|r| r.run_id.as_str())),
@@ -159,6 +169,7 @@ impl Columnar for IndexRow {
             c.dates("business_date")?,
             s("run_id")?,
         );
+        let (bstat, reso, by) = (s("break_status")?, s("resolution")?, s("resolved_by")?);
         let age = b
             .column_by_name("age_days")
             .and_then(|a| a.as_any().downcast_ref::<Int32Array>())
@@ -215,6 +226,15 @@ impl Columnar for IndexRow {
                     first_seen: c.opt_date_at(first, "first_seen", i)?,
                     age_days: age.is_valid(i).then(|| age.value(i)),
                     resolved_on: c.opt_date_at(resolved, "resolved_on", i)?,
+                    break_status: c
+                        .opt_str_at(bstat, i)
+                        .map(|v| c.parse("break_status", v))
+                        .transpose()?,
+                    resolution: c
+                        .opt_str_at(reso, i)
+                        .map(|v| c.parse("resolution", v))
+                        .transpose()?,
+                    resolved_by: c.opt_str_at(by, i).map(str::to_string),
                     item_date: c.date_at(item, "item_date", i)?,
                     business_date: BusinessDate::from_date(c.date_at(bd, "business_date", i)?)?,
                     run_id: c.str_at(run, "run_id", i)?.to_string(),
