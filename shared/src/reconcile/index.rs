@@ -391,10 +391,10 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
     /// returned to be reopened with an event that says why. Rows that only point to a break
     /// (a line of a transaction's break) show the state of the break they point to.
     pub fn honour(&mut self, decisions: &Decisions) -> Vec<Reopened> {
-        let mut manual_by_item: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut manual_by_item: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
         for m in &decisions.manual {
             for id in m.transaction_ids.iter().chain(&m.statement_ids) {
-                manual_by_item.insert(id.as_str(), m.actor.as_str());
+                manual_by_item.insert(id.as_str(), (m.break_id.as_str(), m.actor.as_str()));
             }
         }
         let mut reopened = Vec::new();
@@ -402,22 +402,32 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
             BTreeMap::new();
         let rows: Vec<Row> = self.all_rows().collect();
         for row in rows.iter().copied() {
-            let Some(bi) = self.break_index(row) else {
-                continue;
+            let manual = (self.outcome(row).rule == MatchRule::Manual)
+                .then(|| manual_by_item.get(self.item_id(row)).copied())
+                .flatten();
+            let bi = match (self.break_index(row), manual) {
+                (Some(bi), _) => bi,
+                // An item matched by hand on its own date had no break in this close: it
+                // shows the break the person resolved.
+                (None, Some((id, _))) => {
+                    self.breaks.push(Carried::new(id.to_string(), None, true));
+                    let bi = self.breaks.len() as u32 - 1;
+                    match row {
+                        Row::Txn(i) => self.txn_breaks[i as usize] = Some(bi),
+                        Row::Line(i) => self.line_breaks[i as usize] = Some(bi),
+                    }
+                    bi
+                }
+                (None, None) => continue,
             };
             let b = &self.breaks[bi as usize];
-            let (status, person) = if b.resolved {
-                let o = self.outcome(row);
-                let by = (o.rule == MatchRule::Manual)
-                    .then(|| manual_by_item.get(self.item_id(row)).copied())
-                    .flatten();
-                match by {
-                    Some(actor) => (
-                        BreakStatus::ResolvedByPerson,
-                        Some((ResolveReason::ManualMatch, actor.to_string())),
-                    ),
-                    None => (BreakStatus::ResolvedByEngine, None),
-                }
+            let (status, person) = if let (true, Some((_, actor))) = (b.resolved, manual) {
+                (
+                    BreakStatus::ResolvedByPerson,
+                    Some((ResolveReason::ManualMatch, actor.to_string())),
+                )
+            } else if b.resolved {
+                (BreakStatus::ResolvedByEngine, None)
             } else if b.opened.is_some() {
                 match decisions.resolved.get(&b.id) {
                     Some(held) => {
@@ -456,10 +466,9 @@ impl<'r, 'a> PartitionIndex<'r, 'a> {
                 b.person = person.clone();
             }
         }
-        self.stats.resolved_by_people = self
-            .breaks
-            .iter()
-            .filter(|b| b.opened.is_some() && b.status == BreakStatus::ResolvedByPerson)
+        self.stats.resolved_by_people = owners
+            .values()
+            .filter(|(s, _)| *s == BreakStatus::ResolvedByPerson)
             .count() as u64;
         self.stats.reopened = reopened.len() as u64;
         reopened.sort_by(|a, b| a.break_id.cmp(&b.break_id));
