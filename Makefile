@@ -55,7 +55,7 @@ BENCH_VENV ?= $(HOME)/.cache/recon-bench-venv
 # The 10 000 000-line partition (with its carried items) peaks at 9.0 GB (measured here; 19.7 GB before the columnar engine).
 BENCH_LINES ?= 1000000 10000000
 
-bench: build-cli ## throughput: normalizer per format, reconciliation 1M/10M lines vs DuckDB, the Spark job on them
+bench: build-cli ## throughput: normalizer per format, reconciliation 1M/10M lines vs DuckDB, the Spark job on them, break actions over HTTP
 	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -c 'import duckdb' 2>/dev/null || $(BENCH_VENV)/bin/pip install -q 'duckdb==2.0.1'
 	test -f $(BENCH_DIR)/day/truth/summary.json || $(RECON) generate --out $(BENCH_DIR)/day --date $(DEMO_DATE) --transactions 1000000 --force
@@ -63,6 +63,10 @@ bench: build-cli ## throughput: normalizer per format, reconciliation 1M/10M lin
 	$(RECON) bench reconcile $(foreach n,$(BENCH_LINES),--lines $(n)) --dir $(BENCH_DIR) --python $(BENCH_VENV)/bin/python
 	@# The Spark job (local[2]) on the same partitions, against reconcile-partition of the same data.
 	bash scripts/with-spark.sh bash -c '$(RECON) bench spark $(foreach n,$(BENCH_LINES),--lines $(n)) --dir $(BENCH_DIR) --spark-submit "$$RECON_SPARK_SUBMIT"'
+	@# Break actions through recon serve on 127.0.0.1 (a fresh closed world each time).
+	rm -rf $(BENCH_DIR)/breaks && $(RECON) generate --out $(BENCH_DIR)/breaks --date 2026-11-16 --days 3 --transactions 20000 --seed 7 >/dev/null
+	$(RECON) run --data $(BENCH_DIR)/breaks --date 2026-11-16 --through 2026-11-18 >/dev/null || test $$? -eq 3
+	$(RECON) bench breaks --data $(BENCH_DIR)/breaks --date 2026-11-18
 
 generate-1m: build-cli ## time the generation of a 1,000,000-transaction day
 	rm -rf /tmp/recon-1m && time $(RECON) generate --out /tmp/recon-1m --date $(DEMO_DATE) --transactions 1000000

@@ -8,6 +8,8 @@
 //! `recon bench`: throughput of the product's hot paths on a generated day, single-threaded so
 //! the figures are per core. Benchmarks print numbers; they assert nothing about time.
 
+pub mod breaks;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;

@@ -342,6 +342,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// `POST /breaks/{id}/actions` under load on 127.0.0.1: throughput and latency
+    /// percentiles, spread over a closed day's breaks and contended on one.
+    Breaks {
+        /// A closed data directory (`recon run` of a generated day).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_parser = parse_date)]
+        date: BusinessDate,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+    },
     /// Parse and encode the first file of every delivery of the day.
     Normalize {
         #[arg(long)]

@@ -183,6 +183,17 @@ fn bench_command(what: BenchCommand) -> Result<()> {
             python,
             runs,
         } => bench::reconcile_report(&lines, &dir, python.as_deref(), runs)?,
+        BenchCommand::Breaks {
+            data,
+            date,
+            clients,
+            requests,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("tokio runtime", e))?
+            .block_on(bench::breaks::bench_breaks(&data, date, clients, requests))?,
         BenchCommand::Normalize { data, date, runs } => {
             out!(
                 "{}",

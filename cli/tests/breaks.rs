@@ -468,3 +468,152 @@ async fn eight_writers_on_one_break_lose_no_action_and_a_changed_event_is_found(
     );
     Ok(())
 }
+
+/// An API Gateway event of `events/query-api/` aimed at `path?query` with `body`.
+fn event(
+    name: &str,
+    path: &str,
+    query: &str,
+    body: Option<serde_json::Value>,
+) -> Result<aws_lambda_events::event::apigw::ApiGatewayV2httpRequest> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events/query-api")
+        .join(name);
+    let mut e: aws_lambda_events::event::apigw::ApiGatewayV2httpRequest =
+        serde_json::from_slice(&std::fs::read(&file).map_err(|e| Error::io(&file, e))?)?;
+    e.raw_path = Some(path.into());
+    e.request_context.http.path = Some(path.into());
+    e.raw_query_string = Some(query.into());
+    if let Some(id) = path.split('/').nth(2) {
+        e.path_parameters.insert("break_id".into(), id.into());
+    }
+    e.body = body.map(|b| b.to_string());
+    Ok(e)
+}
+
+async fn call(
+    root: &Path,
+    e: aws_lambda_events::event::apigw::ApiGatewayV2httpRequest,
+) -> Result<(i64, serde_json::Value)> {
+    let store = LocalStore::new(root);
+    let index = recon_shared::local_index::LocalTransactionIndex::open_read_only(root)?;
+    let resp = query_api::handle(e, &store, &index, &LocalBreakLog::new(root)).await?;
+    let body = match resp.body {
+        Some(aws_lambda_events::encodings::Body::Text(t)) => serde_json::from_str(&t)?,
+        _ => serde_json::Value::Null,
+    };
+    Ok((resp.status_code, body))
+}
+
+#[tokio::test]
+async fn through_the_api_a_break_goes_from_open_to_resolved_by_a_person() -> Result<()> {
+    let dir = tmp()?;
+    let root = dir.path();
+    common::world(root, FIRST, 3, 800, 5)?;
+    close(root, FIRST, Some(SEEN)).await?;
+    let (store, log) = (LocalStore::new(root), LocalBreakLog::new(root));
+    let id = work::list(&store, &log, d(SEEN)?, None)
+        .await?
+        .into_iter()
+        .find(|v| v.facts.mismatch_type == MismatchType::Amount)
+        .map(|v| v.facts.break_id)
+        .ok_or_else(|| Error::Invariant("no AMOUNT break".into()))?;
+    let actions = format!("/breaks/{id}/actions");
+    let post = |body: serde_json::Value| event("post-break-action.json", &actions, "", Some(body));
+
+    let (status, body) = call(
+        root,
+        post(serde_json::json!({
+            "business_date": SEEN, "action": "ASSIGN", "owner": "finance-ops"
+        }))?,
+    )
+    .await?;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["event"]["seq"], 1);
+    // The actor is the IAM principal of the request, never a field of the body.
+    assert_eq!(
+        body["event"]["actor"],
+        "arn:aws:sts::123456789012:assumed-role/recon-finance/finance-clerk"
+    );
+    let (status, body) = call(
+        root,
+        post(serde_json::json!({
+            "business_date": SEEN, "action": "COMMENT", "text": "x", "actor": "someone-else"
+        }))?,
+    )
+    .await?;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_action")),
+        "{body}"
+    );
+    let mut anonymous = post(serde_json::json!({
+        "business_date": SEEN, "action": "COMMENT", "text": "x"
+    }))?;
+    anonymous.request_context.authorizer = None;
+    assert_eq!(call(root, anonymous).await?.0, 403);
+
+    let resolve = serde_json::json!({
+        "business_date": SEEN, "action": "RESOLVE", "reason": "ACCEPTED_VARIANCE",
+        "note": "the acquirer's rounding, agreed in the contract"
+    });
+    let (status, body) = call(root, post(resolve.clone())?).await?;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["state"]["resolution"]["reason"], "ACCEPTED_VARIANCE");
+    let (status, body) = call(root, post(resolve)?).await?;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    let (status, body) = call(
+        root,
+        post(serde_json::json!({
+            "business_date": "2026-11-02", "action": "COMMENT", "text": "x"
+        }))?,
+    )
+    .await?;
+    assert_eq!(status, 404, "{body}");
+
+    // Its state and history, and the list of the close's breaks resolved by people.
+    let (status, body) = call(
+        root,
+        event(
+            "get-break.json",
+            &format!("/breaks/{id}"),
+            &format!("date={SEEN}"),
+            None,
+        )?,
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["history"].as_array().map(Vec::len), Some(2));
+    assert_eq!(body["close"]["status"], "RESOLVED_BY_PERSON");
+    assert_eq!(body["chain"], "verified");
+    let (status, body) = call(
+        root,
+        event(
+            "list-breaks.json",
+            "/breaks",
+            &format!("date={SEEN}&status=resolved"),
+            None,
+        )?,
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 1);
+    assert_eq!(body["items"][0]["break_id"], id.as_str());
+    assert_eq!(body["items"][0]["owner"], "finance-ops");
+    // A POST on a GET route: 405 with the methods it answers.
+    let mut wrong = post(serde_json::json!({}))?;
+    wrong.raw_path = Some("/breaks".into());
+    let store = LocalStore::new(root);
+    let index = recon_shared::local_index::LocalTransactionIndex::open_read_only(root)?;
+    let resp = query_api::handle(wrong, &store, &index, &log).await?;
+    assert_eq!(resp.status_code, 405);
+    assert_eq!(
+        resp.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET")
+    );
+    Ok(())
+}

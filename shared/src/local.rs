@@ -662,7 +662,6 @@ impl crate::ports::BreakLog for LocalBreakLog {
                 .and_then(|()| f.sync_all())
                 .map_err(|e| Error::io(&tmp, e))?;
         }
-        crate::fault::point("break_log.append");
         let linked = std::fs::hard_link(&tmp, &path);
         let _ = std::fs::remove_file(&tmp);
         match linked {

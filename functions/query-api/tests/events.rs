@@ -1,5 +1,5 @@
 //! `events/query-api/*.json`: one API Gateway HTTP API (payload 2.0, IAM-authorized) request
-//! per design.md §9 route. Each survives the `aws_lambda_events` round trip, names its route the
+//! per design.md §9 and §12 route. Each survives the `aws_lambda_events` round trip, names its route the
 //! way template.yaml declares it, and gets an answer from the handler (here over an empty
 //! bucket and index: the route is found, the parameters are valid, nothing is there yet).
 
@@ -43,6 +43,21 @@ const EVENTS: &[(&str, &str, u16)] = &[
     (
         "get-run.json",
         include_str!("../../../events/query-api/get-run.json"),
+        404,
+    ),
+    (
+        "post-break-action.json",
+        include_str!("../../../events/query-api/post-break-action.json"),
+        404,
+    ),
+    (
+        "get-break.json",
+        include_str!("../../../events/query-api/get-break.json"),
+        404,
+    ),
+    (
+        "list-breaks.json",
+        include_str!("../../../events/query-api/list-breaks.json"),
         404,
     ),
 ];
