@@ -30,7 +30,7 @@ demo: build-cli ## generate a week of one world, run the pipeline, close the day
 	$(RECON) run --data $(DEMO_DIR) --date $(DEMO_DATE) --through $$(date -u -d "$(DEMO_DATE) + $$(($(DEMO_DAYS) - 1)) days" +%F) || [ $$? -eq 3 ]
 	$(RECON) accuracy --data $(DEMO_DIR)
 
-test: fmt-check clippy lint-infra nextest ## everything CI runs: format, lints, the whole test suite
+test: fmt-check clippy lint-infra nextest api-contract ## everything CI runs: format, lints, the whole test suite, the API contract
 
 fmt: ## format the code
 	cargo fmt --all
@@ -45,6 +45,10 @@ lint: fmt-check clippy ## format check and lints
 
 nextest: ## run every test of the workspace: the AWS adapter tests against a moto server, the Spark job's in a local Spark
 	bash scripts/with-spark.sh bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE)
+
+api-contract: ## the query API (recon serve) against docs/openapi.yaml with schemathesis (pinned, installed on first use)
+	cargo build --workspace --all-features --bin recon
+	RECON_BIN=$(CARGO_TARGET_DIR)/debug/recon bash scripts/api-contract.sh
 
 test-aws: ## only the AWS adapter tests (moto on 127.0.0.1; scripts/with-moto.sh)
 	bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE) \

@@ -3,7 +3,7 @@
 //! deployment of the environment.
 
 use recon_shared::breaks::{Action, Refusal, is_break_id};
-use recon_shared::close::breaks::{self as work, BreakView, History};
+use recon_shared::close::breaks::{self as work, BreakView, FactsCache, History};
 use recon_shared::records::BreakStatus;
 use recon_shared::select::Backend;
 use recon_shared::{Error, Result};
@@ -42,9 +42,10 @@ async fn act(on: ActOn, action: Action) -> Result<()> {
     let backend = Backend::from_data_or_env(on.at.data).await?;
     let (store, log) = (backend.store()?, backend.break_log()?);
     let code = action.code();
-    let event = work::act(
+    let (event, _) = work::act(
         &store,
         &log,
+        &FactsCache::default(),
         &on.break_id,
         on.date,
         action,
@@ -108,6 +109,7 @@ pub async fn command(what: BreaksCommand) -> Result<()> {
             let views: Vec<BreakView> = work::list(
                 &backend.store()?,
                 &backend.break_log()?,
+                &FactsCache::default(),
                 date,
                 bank.as_ref(),
             )
@@ -128,7 +130,8 @@ pub async fn command(what: BreaksCommand) -> Result<()> {
             let (store, log) = (backend.store()?, backend.break_log()?);
             let history = History::read(&log, &break_id).await?;
             let close = match date {
-                Some(d) => work::facts(&store, d, &break_id)
+                Some(d) => FactsCache::default()
+                    .facts(&store, d, &break_id)
                     .await?
                     .map(|f| BreakView::new(f, history.state.clone())),
                 None => None,

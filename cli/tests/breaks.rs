@@ -12,7 +12,7 @@ use common::{state, tmp};
 use recon_runtime::ingest::RunConfig;
 use recon_runtime::run::run_days;
 use recon_shared::breaks::{Action, BreakEvent, CLOSE_ACTOR, Refusal};
-use recon_shared::close::breaks::{self as work, BreakView, History};
+use recon_shared::close::breaks::{self as work, BreakView, FactsCache, History};
 use recon_shared::columnar::read_parquet;
 use recon_shared::ids::{BankId, BusinessDate};
 use recon_shared::keys::{batch_key, mismatches_key};
@@ -65,9 +65,19 @@ async fn take(
     action: Action,
     actor: &str,
 ) -> Result<BreakEvent> {
-    work::act(store, log, id, d(date)?, action, actor, at())
-        .await?
-        .map_err(|r| Error::Invariant(format!("{id}: refused: {r:?}")))
+    work::act(
+        store,
+        log,
+        &FactsCache::default(),
+        id,
+        d(date)?,
+        action,
+        actor,
+        at(),
+    )
+    .await?
+    .map(|(event, _)| event)
+    .map_err(|r| Error::Invariant(format!("{id}: refused: {r:?}")))
 }
 
 /// Delivers bank `bank`'s statement of `date` again (manifest version + 1) with `edit` applied
@@ -113,7 +123,7 @@ struct Picked {
 }
 
 async fn pick(store: &LocalStore, log: &LocalBreakLog, bank: &BankId) -> Result<Picked> {
-    let views = work::list(store, log, d(SEEN)?, Some(bank)).await?;
+    let views = work::list(store, log, &FactsCache::default(), d(SEEN)?, Some(bank)).await?;
     let find = |kind: MismatchType| {
         views
             .iter()
@@ -181,6 +191,7 @@ async fn people_decisions_survive_later_closes_and_corrections_and_reopen_when_a
     let refused = work::act(
         &store,
         &log,
+        &FactsCache::default(),
         w,
         d(SEEN)?,
         Action::Resolve {
@@ -211,6 +222,7 @@ async fn people_decisions_survive_later_closes_and_corrections_and_reopen_when_a
     let again = work::act(
         &store,
         &log,
+        &FactsCache::default(),
         w,
         d(SEEN)?,
         Action::Resolve {
@@ -227,6 +239,7 @@ async fn people_decisions_survive_later_closes_and_corrections_and_reopen_when_a
     let unknown = work::act(
         &store,
         &log,
+        &FactsCache::default(),
         l,
         d(SEEN)?,
         Action::Resolve {
@@ -310,7 +323,7 @@ async fn people_decisions_survive_later_closes_and_corrections_and_reopen_when_a
         );
     }
     // The list answers what people did.
-    let listed = work::list(&store, &log, seen, Some(&bank)).await?;
+    let listed = work::list(&store, &log, &FactsCache::default(), seen, Some(&bank)).await?;
     let wv = listed
         .iter()
         .find(|v| &v.facts.break_id == w)
@@ -389,7 +402,7 @@ async fn eight_writers_on_one_break_lose_no_action_and_a_changed_event_is_found(
     common::world(root, FIRST, 3, 800, 3)?;
     close(root, FIRST, Some(SEEN)).await?;
     let (store, log) = (LocalStore::new(root), LocalBreakLog::new(root));
-    let views = work::list(&store, &log, d(SEEN)?, None).await?;
+    let views = work::list(&store, &log, &FactsCache::default(), d(SEEN)?, None).await?;
     let id = views
         .first()
         .map(|v| v.facts.break_id.clone())
@@ -454,6 +467,7 @@ async fn eight_writers_on_one_break_lose_no_action_and_a_changed_event_is_found(
     let r = work::act(
         &store,
         &log,
+        &FactsCache::default(),
         &id,
         d(SEEN)?,
         Action::Comment { text: "x".into() },
@@ -512,7 +526,7 @@ async fn through_the_api_a_break_goes_from_open_to_resolved_by_a_person() -> Res
     common::world(root, FIRST, 3, 800, 5)?;
     close(root, FIRST, Some(SEEN)).await?;
     let (store, log) = (LocalStore::new(root), LocalBreakLog::new(root));
-    let id = work::list(&store, &log, d(SEEN)?, None)
+    let id = work::list(&store, &log, &FactsCache::default(), d(SEEN)?, None)
         .await?
         .into_iter()
         .find(|v| v.facts.mismatch_type == MismatchType::Amount)

@@ -25,8 +25,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// Longest owner, note or comment accepted, in characters.
 pub const MAX_TEXT: usize = 4000;
-/// Most items one manual match names.
-pub const MAX_MATCH_ITEMS: usize = 100;
+/// Most transactions, and most lines, one manual match names.
+pub const MAX_MATCH_ITEMS: usize = 50;
 
 /// Whether `s` is a break id as [`crate::reconcile::break_id`] makes them: `brk_` and 20
 /// lowercase hex digits.
@@ -491,11 +491,12 @@ pub struct OpenItem {
 /// Why an action is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// The request is wrong as sent (400).
+    /// The request is wrong as sent, whatever the break (400).
     Invalid(String),
     /// The break or an item it names does not exist (404).
     NotFound(String),
-    /// The break's state does not allow it (409): read it again.
+    /// The break's state or facts do not allow it (409): resolved already, a reason that does
+    /// not fit its kind, a manual match whose amounts need a note. Read it again.
     Conflict(String),
 }
 
@@ -578,7 +579,7 @@ pub fn check(
                     "only a MANUAL_MATCH names transaction_ids and statement_ids".into(),
                 )),
                 ResolveReason::DuplicateConfirmed if kind != MismatchType::Duplicate => {
-                    Err(Refusal::Invalid(format!(
+                    Err(Refusal::Conflict(format!(
                         "DUPLICATE_CONFIRMED resolves DUPLICATE breaks; this one is {kind}"
                     )))
                 }
@@ -588,7 +589,7 @@ pub fn check(
                         MismatchType::Amount | MismatchType::Fee | MismatchType::Currency
                     ) =>
                 {
-                    Err(Refusal::Invalid(format!(
+                    Err(Refusal::Conflict(format!(
                         "ACCEPTED_VARIANCE resolves AMOUNT, FEE and CURRENCY breaks; this one is {kind}"
                     )))
                 }
@@ -610,15 +611,18 @@ fn check_manual(
             "a MANUAL_MATCH names at least one transaction_id and one statement_id".into(),
         ));
     }
-    if transaction_ids.len() + statement_ids.len() > MAX_MATCH_ITEMS {
-        return Err(Refusal::Invalid(format!(
-            "a MANUAL_MATCH names at most {MAX_MATCH_ITEMS} items"
-        )));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for id in transaction_ids.iter().chain(statement_ids) {
-        if !seen.insert(id) {
-            return Err(Refusal::Invalid(format!("`{id}` is named twice")));
+    for (what, ids) in [
+        ("transaction_ids", transaction_ids),
+        ("statement_ids", statement_ids),
+    ] {
+        if ids.len() > MAX_MATCH_ITEMS {
+            return Err(Refusal::Invalid(format!(
+                "`{what}` names at most {MAX_MATCH_ITEMS} items"
+            )));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(id) = ids.iter().find(|id| !seen.insert(*id)) {
+            return Err(Refusal::Invalid(format!("`{what}` names `{id}` twice")));
         }
     }
     let f = ctx.facts;
@@ -627,7 +631,7 @@ fn check_manual(
         .chain(statement_ids)
         .any(|id| f.transaction_ids.contains(id) || f.statement_ids.contains(id))
     {
-        return Err(Refusal::Invalid(
+        return Err(Refusal::Conflict(
             "a MANUAL_MATCH of a break names at least one of the break's own items".into(),
         ));
     }
@@ -640,7 +644,7 @@ fn check_manual(
             )));
         };
         if item.currency != f.currency {
-            return Err(Refusal::Invalid(format!(
+            return Err(Refusal::Conflict(format!(
                 "`{id}` is in {}, the break in {}",
                 item.currency, f.currency
             )));
@@ -654,12 +658,12 @@ fn check_manual(
     let gap = posted - expected;
     let tolerance = f.currency.from_minor(ctx.tolerance_minor);
     if converted && note.trim().is_empty() {
-        return Err(Refusal::Invalid(
+        return Err(Refusal::Conflict(
             "a transaction of the match is in another currency than the statement: give a `note` that explains the amounts".into(),
         ));
     }
     if gap.abs() > tolerance && note.trim().is_empty() {
-        return Err(Refusal::Invalid(format!(
+        return Err(Refusal::Conflict(format!(
             "the lines post {posted} and the transactions expect {expected} ({gap} apart, more than the tolerance {tolerance}): give a `note` that explains the variance"
         )));
     }

@@ -154,7 +154,12 @@ impl BusinessDate {
             reason: reason.to_string(),
         };
         let b = value.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        let digits = [0, 1, 2, 3, 5, 6, 8, 9];
+        if b.len() != 10
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || !digits.iter().all(|i| b[*i].is_ascii_digit())
+        {
             return Err(bad("expected YYYY-MM-DD"));
         }
         let date = NaiveDate::parse_from_str(value, "%Y-%m-%d")

@@ -114,7 +114,7 @@ pub async fn bench_breaks(
 ) -> Result<()> {
     let store = LocalStore::new(data);
     let log = LocalBreakLog::new(data);
-    let ids: Vec<String> = work::list(&store, &log, date, None)
+    let ids: Vec<String> = work::list(&store, &log, &work::FactsCache::default(), date, None)
         .await?
         .into_iter()
         .map(|v| v.facts.break_id)

@@ -3,11 +3,16 @@
 //! the body.
 
 use recon_shared::breaks::{Action, Refusal, is_break_id};
-use recon_shared::close::breaks::{self as work, BreakView, History};
+use recon_shared::close::breaks::{self as work, BreakView, FactsCache, History};
 use recon_shared::ports::BreakLog;
-use recon_shared::records::BreakStatus;
+use recon_shared::records::{BreakStatus, ResolveReason};
 
 use super::*;
+
+/// The closes' breaks, decoded once per version of each mismatch object for the life of
+/// the process (entries are checked against the object's bytes on every use, so any data
+/// directory or bucket may share it).
+static FACTS: std::sync::LazyLock<FactsCache> = std::sync::LazyLock::new(FactsCache::default);
 
 /// Longest request body accepted, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -88,6 +93,16 @@ fn parse_action(body: &[u8]) -> std::result::Result<(BusinessDate, Action), ApiE
             ),
         ));
     }
+    if let Some(r) = m.get("reason")
+        && !r
+            .as_str()
+            .is_some_and(|r| ResolveReason::ALL.iter().any(|x| x.as_str() == r))
+    {
+        return Err(bad(
+            "invalid_action",
+            "`reason` must be one of WRITE_OFF, MANUAL_MATCH, ACCEPTED_VARIANCE, DUPLICATE_CONFIRMED, OTHER",
+        ));
+    }
     let action: Action = serde_json::from_value(Value::Object(m))
         .map_err(|e| bad("invalid_action", format!("{code}: {e}")))?;
     Ok((date, action))
@@ -112,14 +127,22 @@ pub(crate) async fn act<S: ObjectStore, L: BreakLog>(
             allow: None,
         })?;
     let (date, action) = parse_action(&req.body)?;
-    let event = work::act(store, log, id, date, action, actor, chrono::Utc::now())
-        .await
-        .map_err(|e| internal(&e))?
-        .map_err(refused)?;
-    let history = History::read(log, id).await.map_err(|e| internal(&e))?;
+    let (event, state) = work::act(
+        store,
+        log,
+        &FACTS,
+        id,
+        date,
+        action,
+        actor,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|e| internal(&e))?
+    .map_err(refused)?;
     Ok(Response {
         status: 201,
-        body: json!({"event": event, "state": history.state}),
+        body: json!({"event": event, "state": state}),
         allow: None,
     })
 }
@@ -137,7 +160,7 @@ pub(crate) async fn show<S: ObjectStore, L: BreakLog>(
     let date = p.date("date")?;
     let history = History::read(log, id).await.map_err(|e| internal(&e))?;
     let facts = match date {
-        Some(d) => work::facts(store, d, id).await.map_err(|e| internal(&e))?,
+        Some(d) => FACTS.facts(store, d, id).await.map_err(|e| internal(&e))?,
         None => None,
     };
     if history.events.is_empty() && facts.is_none() {
@@ -200,7 +223,7 @@ pub(crate) async fn list<S: ObjectStore, L: BreakLog>(store: &S, log: &L, query:
     if !work::closed(store, date).await.map_err(|e| internal(&e))? {
         return Err(not_found(format!("no close for {date}")));
     }
-    let rows: Vec<BreakView> = work::list(store, log, date, bank.as_ref())
+    let rows: Vec<BreakView> = work::list(store, log, &FACTS, date, bank.as_ref())
         .await
         .map_err(|e| internal(&e))?
         .into_iter()

@@ -236,9 +236,9 @@ impl Params {
     fn limit(&self) -> std::result::Result<usize, ApiError> {
         match self.get("limit") {
             None => Ok(DEFAULT_LIMIT),
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
+            Some(v) => Some(v)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<usize>().ok())
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
                 .ok_or_else(|| {
                     bad(
@@ -413,10 +413,18 @@ async fn user_transactions<I: TransactionIndex>(index: &I, token: &str, query: &
         ));
     }
     let (from, to) = (p.date("from")?, p.date("to")?);
+    let limit = p.limit()?;
     if let (Some(f), Some(t)) = (from, to)
         && f > t
     {
-        return Err(bad("invalid_date", "`from` is after `to`"));
+        // An empty range: nothing in it, and no page of it has a `next`.
+        if p.get("next").is_some() {
+            return Err(bad(
+                "invalid_cursor",
+                "`next` is not a cursor of this query",
+            ));
+        }
+        return Ok(Response::ok(json!({"count": 0, "items": [], "next": null})));
     }
     page(
         index,
@@ -425,7 +433,7 @@ async fn user_transactions<I: TransactionIndex>(index: &I, token: &str, query: &
             key: token.to_string(),
             from,
             to,
-            limit: p.limit()?,
+            limit,
             cursor: p.get("next").map(str::to_string),
         },
     )
@@ -530,7 +538,9 @@ async fn mismatches<S: ObjectStore>(store: &S, query: &str) -> Answer {
     let kind = p
         .get("type")
         .map(|t| {
-            t.parse::<MismatchType>().map_err(|_| {
+            // Exactly as written in the index (no other case, no spaces).
+            let exact = MismatchType::ALL.iter().find(|m| m.as_str() == t).copied();
+            exact.ok_or(()).map_err(|_| {
                 let all: Vec<&str> = MismatchType::ALL.iter().map(|m| m.as_str()).collect();
                 bad(
                     "invalid_parameter",

@@ -217,7 +217,7 @@ fn the_route_table_and_the_openapi_document_agree() {
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     assert_eq!(documented, served);
-    assert_eq!(served.len(), 6);
+    assert_eq!(served.len(), 9);
 }
 
 #[tokio::test]
@@ -337,10 +337,16 @@ async fn every_client_error_has_its_status_and_code() -> Result<()> {
             "invalid_date",
         ),
         (
-            format!("/users/{t}/transactions?from=2026-11-21&to=2026-11-20"),
+            format!("/users/{t}/transactions?from=2026-11-21&to=2026-11-20&next=x"),
             400,
-            "invalid_date",
+            "invalid_cursor",
         ),
+        (
+            format!("/users/{t}/transactions?limit=%2B1"),
+            400,
+            "invalid_limit",
+        ),
+        ("/runs/2026-11-%201".into(), 400, "invalid_date"),
         (
             format!("/users/{t}/transactions?limit=0"),
             400,
@@ -511,8 +517,11 @@ async fn lists_page_through_everything_once() -> Result<()> {
     assert_eq!(all.body["items"][0]["discrepancy"], "-0.50");
     let bank = get(&f, "/mismatches?date=2026-11-20&bank_id=bank_02").await;
     assert_eq!(bank.body["count"], 1);
-    let kind = get(&f, "/mismatches?date=2026-11-20&type=amount").await;
+    let kind = get(&f, "/mismatches?date=2026-11-20&type=AMOUNT").await;
     assert_eq!(kind.body["total"], 3);
+    // Codes are exactly as the index writes them (docs/openapi.yaml's enum).
+    let lower = get(&f, "/mismatches?date=2026-11-20&type=amount").await;
+    assert_eq!(lower.status, 400);
     let mut seen = 0;
     let mut next: Option<String> = None;
     loop {

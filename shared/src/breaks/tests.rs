@@ -234,8 +234,8 @@ fn refusals_name_what_is_wrong() -> Result<()> {
         ),
         Ok(())
     );
-    // Reasons that fit the kind of break only.
-    assert!(invalid(check(
+    // Reasons that fit the kind of break only (a fact of the break: 409).
+    assert!(conflict(check(
         &open,
         &resolve(ResolveReason::DuplicateConfirmed, ""),
         &ctx
@@ -254,7 +254,7 @@ fn refusals_name_what_is_wrong() -> Result<()> {
         ),
         Ok(())
     );
-    assert!(invalid(check(
+    assert!(conflict(check(
         &open,
         &resolve(ResolveReason::AcceptedVariance, "ok"),
         &dup_ctx
@@ -311,7 +311,7 @@ fn a_manual_match_needs_open_items_that_add_up_or_a_note() -> Result<()> {
     let far_ctx = Context { items: &far, ..ctx };
     assert!(matches!(
         check(&open, &manual(&["T1"], &["L9"], ""), &far_ctx),
-        Err(Refusal::Invalid(m)) if m.contains("note")
+        Err(Refusal::Conflict(m)) if m.contains("note")
     ));
     assert_eq!(
         check(&open, &manual(&["T1"], &["L9"], "bank rounding"), &far_ctx),
@@ -338,7 +338,7 @@ fn a_manual_match_needs_open_items_that_add_up_or_a_note() -> Result<()> {
     ));
     assert!(matches!(
         check(&open, &manual(&["T7"], &["L9"], ""), &ctx),
-        Err(Refusal::Invalid(_))
+        Err(Refusal::Conflict(_))
     ));
     Ok(())
 }

@@ -7,12 +7,15 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::inputs::read_all;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use super::partition::{OPEN_LINES, OPEN_TRANSACTIONS, read_open};
 use crate::breaks::{
     Action, Amounts, BreakEvent, BreakFacts, BreakState, BrokenLink, Context, Decisions, OpenItem,
     Refusal, verify_after,
 };
+use crate::columnar::read_parquet;
 use crate::error::{Error, Result};
 use crate::ids::{BankId, BusinessDate};
 use crate::keys::{self, decisions_key, mismatches_prefix, open_key};
@@ -59,29 +62,85 @@ pub fn amounts_of(row: &IndexRow) -> Amounts {
     }
 }
 
-/// The breaks the close of `date` holds open (of `bank`, or of every bank), by break id.
-pub async fn close_breaks<S: ObjectStore>(
-    store: &S,
-    date: BusinessDate,
-    bank: Option<&BankId>,
-) -> Result<Vec<BreakFacts>> {
-    let rows: Vec<IndexRow> = read_all(store, &mismatches_prefix(date, bank)).await?;
-    let mut out: Vec<BreakFacts> = rows.iter().filter_map(facts_of).collect();
-    out.sort_by(|a, b| a.break_id.cmp(&b.break_id));
-    out.dedup_by(|a, b| a.break_id == b.break_id);
-    Ok(out)
-}
+/// The breaks of each `index/mismatches` object, decoded once and kept while the object's
+/// bytes stay the same: a warm API process reads a close's objects on every action but
+/// decodes them only when a close rewrote them.
+#[derive(Debug, Default)]
+pub struct FactsCache(Mutex<HashMap<String, Cached>>);
 
-/// The break as the close of `date` shows it; `None` when that close does not hold it open.
-pub async fn facts<S: ObjectStore>(
-    store: &S,
-    date: BusinessDate,
-    break_id: &str,
-) -> Result<Option<BreakFacts>> {
-    Ok(close_breaks(store, date, None)
-        .await?
-        .into_iter()
-        .find(|f| f.break_id == break_id))
+type Cached = (Bytes, Arc<Vec<BreakFacts>>);
+
+impl FactsCache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The breaks of each mismatch object of the close of `date` (of `bank`, or every bank).
+    async fn objects<S: ObjectStore>(
+        &self,
+        store: &S,
+        date: BusinessDate,
+        bank: Option<&BankId>,
+    ) -> Result<Vec<Arc<Vec<BreakFacts>>>> {
+        let mut out = Vec::new();
+        for o in store.list(&mismatches_prefix(date, bank)).await? {
+            if !o.key.ends_with(".parquet") {
+                continue;
+            }
+            let bytes = store.get(&o.key).await?;
+            let hit = self
+                .entries()
+                .get(&o.key)
+                .filter(|(b, _)| *b == bytes)
+                .map(|(_, f)| f.clone());
+            let facts = match hit {
+                Some(f) => f,
+                None => {
+                    let rows: Vec<IndexRow> = read_parquet(bytes.clone())?;
+                    let f = Arc::new(rows.iter().filter_map(facts_of).collect::<Vec<_>>());
+                    self.entries().insert(o.key, (bytes, f.clone()));
+                    f
+                }
+            };
+            out.push(facts);
+        }
+        Ok(out)
+    }
+
+    /// The breaks the close of `date` holds open (of `bank`, or of every bank), by break id.
+    pub async fn close_breaks<S: ObjectStore>(
+        &self,
+        store: &S,
+        date: BusinessDate,
+        bank: Option<&BankId>,
+    ) -> Result<Vec<BreakFacts>> {
+        let mut out: Vec<BreakFacts> = self
+            .objects(store, date, bank)
+            .await?
+            .iter()
+            .flat_map(|f| f.iter().cloned())
+            .collect();
+        out.sort_by(|a, b| a.break_id.cmp(&b.break_id));
+        out.dedup_by(|a, b| a.break_id == b.break_id);
+        Ok(out)
+    }
+
+    /// The break as the close of `date` shows it; `None` when that close does not hold it
+    /// open.
+    pub async fn facts<S: ObjectStore>(
+        &self,
+        store: &S,
+        date: BusinessDate,
+        break_id: &str,
+    ) -> Result<Option<BreakFacts>> {
+        Ok(self
+            .objects(store, date, None)
+            .await?
+            .iter()
+            .find_map(|f| f.iter().find(|b| b.break_id == break_id).cloned()))
+    }
 }
 
 /// Whether the close of `date` ran (any bank).
@@ -195,23 +254,25 @@ fn broken(b: BrokenLink) -> Error {
 }
 
 /// Checks `action` on the break as the close of `date` shows it and appends it for `actor`;
-/// when someone else appended first, decides again on the new state. `Ok(Err(_))` is a
-/// refusal for the caller (400, 404 or 409).
+/// when someone else appended first, decides again on the new state. Answers the event and
+/// the break's state after it; `Ok(Err(_))` is a refusal for the caller (400, 404 or 409).
+#[allow(clippy::too_many_arguments)]
 pub async fn act<S: ObjectStore, L: BreakLog>(
     store: &S,
     log: &L,
+    cache: &FactsCache,
     break_id: &str,
     date: BusinessDate,
     action: Action,
     actor: &str,
     now: DateTime<Utc>,
-) -> Result<std::result::Result<BreakEvent, Refusal>> {
+) -> Result<std::result::Result<(BreakEvent, BreakState), Refusal>> {
     if !crate::breaks::is_break_id(break_id) {
         return Ok(Err(Refusal::Invalid(
             "break_id must be brk_ and 20 lowercase hex digits".into(),
         )));
     }
-    let Some(facts) = facts(store, date, break_id).await? else {
+    let Some(facts) = cache.facts(store, date, break_id).await? else {
         let why = if closed(store, date).await? {
             format!("the close of {date} holds no open break {break_id}")
         } else {
@@ -249,7 +310,10 @@ pub async fn act<S: ObjectStore, L: BreakLog>(
             (date, facts.amounts),
         )?;
         match log.append(&event).await? {
-            Appended::Written => return Ok(Ok(event)),
+            Appended::Written => {
+                history.state.apply(&event);
+                return Ok(Ok((event, history.state)));
+            }
             Appended::Conflict => history.follow(log, break_id).await?,
         }
     }
@@ -303,10 +367,11 @@ impl BreakView {
 pub async fn list<S: ObjectStore, L: BreakLog>(
     store: &S,
     log: &L,
+    cache: &FactsCache,
     date: BusinessDate,
     bank: Option<&BankId>,
 ) -> Result<Vec<BreakView>> {
-    let facts = close_breaks(store, date, bank).await?;
+    let facts = cache.close_breaks(store, date, bank).await?;
     let mut banks: Vec<&BankId> = facts.iter().map(|f| &f.bank_id).collect();
     banks.sort();
     banks.dedup();
