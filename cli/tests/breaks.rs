@@ -305,6 +305,12 @@ async fn people_decisions_survive_later_closes_and_corrections_and_reopen_when_a
         &rows(&store, &mismatches_key(seen, &bank)).await?,
         &rows(&store, &batch_key(seen, &bank)).await?,
     )?;
+    // The merchant KPIs count breaks open, resolved by people and by the engine.
+    let kpis: Vec<recon_shared::close::KpiRow> =
+        read_parquet(store.get(&recon_shared::keys::kpis_key(seen)).await?)?;
+    let by_people: i64 = kpis.iter().map(|k| k.breaks_resolved_by_people).sum();
+    let open: i64 = kpis.iter().map(|k| k.breaks_open).sum();
+    assert!(by_people >= 1 && open > 0, "{by_people} {open}");
     // No later close of the bank carries the matched items, nor the line's break.
     for day in ["2026-11-19", LAST] {
         let later = rows(&store, &batch_key(d(day)?, &bank)).await?;

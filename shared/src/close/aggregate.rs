@@ -392,6 +392,12 @@ pub fn build_final(
         if r.mismatch_type != MismatchType::None {
             k.mismatched += 1;
         }
+        match r.break_status {
+            Some(BreakStatus::Open) => k.breaks_open += 1,
+            Some(BreakStatus::ResolvedByPerson) => k.breaks_resolved_by_people += 1,
+            Some(BreakStatus::ResolvedByEngine) => k.breaks_resolved_by_engine += 1,
+            None => {}
+        }
         if r.match_rule != MatchRule::ManyToOne {
             k.net_discrepancy += r.discrepancy.unwrap_or_default();
         }

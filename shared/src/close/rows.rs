@@ -87,6 +87,12 @@ pub struct KpiRow {
     pub mismatch_rate: Decimal,
     /// Sum of the discrepancies (posted minus expected), each counted once.
     pub net_discrepancy: Decimal,
+    /// Transactions whose break is open after the close.
+    pub breaks_open: i64,
+    /// Transactions whose break a person resolved, and the resolution holds (§12).
+    pub breaks_resolved_by_people: i64,
+    /// Transactions whose break the engine resolved (its items matched at last).
+    pub breaks_resolved_by_engine: i64,
 }
 
 impl KpiRow {
@@ -102,6 +108,9 @@ impl KpiRow {
             chargebacks: 0,
             fees: Decimal::ZERO,
             mismatched: 0,
+            breaks_open: 0,
+            breaks_resolved_by_people: 0,
+            breaks_resolved_by_engine: 0,
             mismatch_rate: Decimal::ZERO,
             net_discrepancy: Decimal::ZERO,
         }
@@ -331,6 +340,9 @@ impl Columnar for KpiRow {
             f("mismatched", DataType::Int64),
             f("mismatch_rate", ratio_type()),
             f("net_discrepancy", wide),
+            f("breaks_open", DataType::Int64),
+            f("breaks_resolved_by_people", DataType::Int64),
+            f("breaks_resolved_by_engine", DataType::Int64),
         ]))
     }
 
@@ -359,6 +371,9 @@ impl Columnar for KpiRow {
                     RATIO_SCALE,
                 )?,
                 wide(|r| r.net_discrepancy)?,
+                int(|r| r.breaks_open),
+                int(|r| r.breaks_resolved_by_people),
+                int(|r| r.breaks_resolved_by_engine),
             ],
         )?)
     }
@@ -380,6 +395,11 @@ impl Columnar for KpiRow {
             int("refunds")?,
             int("chargebacks")?,
             int("mismatched")?,
+        );
+        let (bo, bp, be) = (
+            int("breaks_open")?,
+            int("breaks_resolved_by_people")?,
+            int("breaks_resolved_by_engine")?,
         );
         let (vol, ra, fees, rate, nd) = (
             c.decimals("volume")?,
@@ -403,6 +423,9 @@ impl Columnar for KpiRow {
                     mismatched: mm.value(i),
                     mismatch_rate: c.dec_at(rate, "mismatch_rate", i)?.normalize(),
                     net_discrepancy: currency.exact(c.dec_at(nd, "net_discrepancy", i)?)?,
+                    breaks_open: bo.value(i),
+                    breaks_resolved_by_people: bp.value(i),
+                    breaks_resolved_by_engine: be.value(i),
                 })
             })
             .collect()

@@ -360,6 +360,9 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
 
     // 1. Exact id: lines naming a transaction, merged with the transactions on sorted ids
     // (lines of one id in line order); groups are settled in transaction order.
+    // A transaction some line names is decided here or left unmatched, never offered to the
+    // composite and group passes (a line taken by a manual match still names it), so the
+    // Spark job's groups, which keep a named transaction with its lines, decide the same.
     let mut named: Vec<(&str, usize)> = lines
         .iter()
         .enumerate()
@@ -368,15 +371,29 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     if !named.is_sorted() {
         named.sort_unstable();
     }
+    let mut named_txn = vec![false; txns.len()];
     let (mut ti, mut group) = (0, Vec::new());
     for run in named.chunk_by(|a, b| a.0 == b.0) {
         let id = run[0].0;
         while ti < txns.len() && txns[ti].transaction_id < id {
             ti += 1;
         }
-        if ti < txns.len() && txns[ti].transaction_id == id {
-            group.clear();
-            group.extend(run.iter().map(|(_, li)| *li));
+        let found = ti < txns.len() && txns[ti].transaction_id == id;
+        if found {
+            named_txn[ti] = true;
+        }
+        // Lines a manual match took are settled; a transaction it took, too: its other
+        // lines are left for the last pass.
+        group.clear();
+        group.extend(
+            run.iter()
+                .map(|(_, li)| *li)
+                .filter(|li| l_out[*li].is_none()),
+        );
+        if group.is_empty() || (found && t_out[ti].is_some()) {
+            continue;
+        }
+        if found {
             exact_group(
                 ti,
                 &group,
@@ -390,7 +407,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
                 &mut l_out,
             );
         } else {
-            for (_, li) in run {
+            for li in &group {
                 l_out[*li] = Some(Outcome::unmatched(MismatchType::MissingInternal));
             }
         }
@@ -399,7 +416,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     // 2. Composite: (merchant, expected amount) -> unmatched transactions.
     let mut index: FxHashMap<(&str, i64), Vec<usize>> = FxHashMap::default();
     for (ti, t) in txns.iter().enumerate() {
-        if t_out[ti].is_none() {
+        if t_out[ti].is_none() && !named_txn[ti] {
             index
                 .entry((t.merchant_id, facts[ti].expected_minor))
                 .or_default()
@@ -462,7 +479,7 @@ pub fn reconcile<'a>(input: &PartitionInput<'a>) -> Result<PartitionResult<'a>> 
     // tolerance, so a group within tolerance never takes members of an exact one.
     let mut by_merchant: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
     for (ti, t) in txns.iter().enumerate() {
-        if t_out[ti].is_none() && facts[ti].expected_minor > 0 {
+        if t_out[ti].is_none() && !named_txn[ti] && facts[ti].expected_minor > 0 {
             by_merchant.entry(t.merchant_id).or_default().push(ti);
         }
     }
