@@ -3,8 +3,7 @@
 //! deployment of the environment.
 
 use recon_shared::breaks::{Action, Refusal, is_break_id};
-use recon_shared::close::breaks::{self as work, BreakView, FactsCache, History};
-use recon_shared::records::BreakStatus;
+use recon_shared::close::breaks::{self as work, BreakRecord, BreakView, FactsCache};
 use recon_shared::select::Backend;
 use recon_shared::{Error, Result};
 
@@ -94,17 +93,15 @@ pub async fn command(what: BreaksCommand) -> Result<()> {
             owner,
             json,
         } => {
-            let status = match status.as_deref() {
-                None => None,
-                Some("open") => Some(BreakStatus::Open),
-                Some("resolved") => Some(BreakStatus::ResolvedByPerson),
-                Some(_) => {
-                    return Err(Error::InvalidConfig {
+            let status = status
+                .as_deref()
+                .map(|s| {
+                    work::status_filter(s).ok_or_else(|| Error::InvalidConfig {
                         name: "--status".into(),
                         reason: "open or resolved".into(),
-                    });
-                }
-            };
+                    })
+                })
+                .transpose()?;
             let backend = Backend::from_data_or_env(at.data).await?;
             let views: Vec<BreakView> = work::list(
                 &backend.store()?,
@@ -128,24 +125,9 @@ pub async fn command(what: BreaksCommand) -> Result<()> {
             check_id(&break_id)?;
             let backend = Backend::from_data_or_env(at.data).await?;
             let (store, log) = (backend.store()?, backend.break_log()?);
-            let history = History::read(&log, &break_id).await?;
-            let close = match date {
-                Some(d) => FactsCache::default()
-                    .facts(&store, d, &break_id)
-                    .await?
-                    .map(|f| BreakView::new(f, history.state.clone())),
-                None => None,
-            };
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "break_id": break_id,
-                    "state": history.state,
-                    "close": close,
-                    "history": history.events,
-                    "chain": "verified",
-                }))?
-            );
+            let record =
+                BreakRecord::read(&store, &log, &FactsCache::default(), &break_id, date).await?;
+            outln!("{}", serde_json::to_string_pretty(&record)?);
         }
         BreaksCommand::Assign { on, owner } => act(on, Action::Assign { owner }).await?,
         BreaksCommand::Comment { on, text } => act(on, Action::Comment { text }).await?,

@@ -80,40 +80,6 @@ async fn take(
     .map_err(|r| Error::Invariant(format!("{id}: refused: {r:?}")))
 }
 
-/// Delivers bank `bank`'s statement of `date` again (manifest version + 1) with `edit` applied
-/// to its CSV lines (header excluded).
-fn redeliver(
-    root: &Path,
-    bank: &str,
-    date: &str,
-    edit: impl FnOnce(&mut Vec<String>),
-) -> Result<()> {
-    let day = root.join(format!("landing/{bank}/{date}"));
-    let manifest_path = day.join("_manifest.json");
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).map_err(|e| Error::io(&day, e))?)?;
-    let file = manifest["files"][0]["name"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| Error::Invariant("no statement file".into()))?;
-    assert!(file.ends_with(".csv"), "{file}");
-    let path = day.join(&file);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let header = lines.remove(0);
-    edit(&mut lines);
-    let body = format!("{header}\n{}\n", lines.join("\n"));
-    std::fs::write(&path, &body).map_err(|e| Error::io(&path, e))?;
-    let version = manifest["version"].as_u64().unwrap_or(1) + 1;
-    let f = &mut manifest["files"][0];
-    f["size_bytes"] = body.len().into();
-    f["sha256"] = recon_shared::manifest::sha256_hex(body.as_bytes()).into();
-    f["record_count"] = lines.len().into();
-    manifest["version"] = version.into();
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
-        .map_err(|e| Error::io(&manifest_path, e))
-}
-
 /// The breaks of bank_01 in the close of SEEN: an AMOUNT break to write off, and a line nobody
 /// booked with an open payment of the bank to match it with by hand.
 struct Picked {
@@ -346,7 +312,12 @@ async fn people_decisions_survive_later_closes_and_corrections_and_reopen_when_a
 
     // A corrected delivery of another line: the re-close keeps both decisions.
     let w_lines = p.write_off.facts.statement_ids.clone();
-    redeliver(root, "bank_01", SEEN, |lines| {
+    // The edits below read bank_01's statement as CSV.
+    assert!(
+        root.join(format!("landing/bank_01/{SEEN}/statements_0001.csv"))
+            .is_file()
+    );
+    common::redeliver(root, "bank_01", SEEN, |lines| {
         let other = lines.iter().rposition(|x| {
             !w_lines.iter().any(|s| x.starts_with(s.as_str())) && !x.starts_with(line.as_str())
         });
@@ -362,7 +333,7 @@ async fn people_decisions_survive_later_closes_and_corrections_and_reopen_when_a
 
     // A correction of the written-off line's own amount: the resolution no longer holds; the
     // close reopens it, once, with an event that says what changed.
-    redeliver(root, "bank_01", SEEN, |lines| {
+    common::redeliver(root, "bank_01", SEEN, |lines| {
         for x in lines
             .iter_mut()
             .filter(|x| x.starts_with(w_lines[0].as_str()))

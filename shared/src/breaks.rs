@@ -419,32 +419,29 @@ impl BreakState {
 
     /// The state after one more event.
     pub fn apply(&mut self, e: &BreakEvent) {
-        let s = self;
-        s.events = e.seq;
-        {
-            match &e.action {
-                Action::Assign { owner } => s.owner = Some(owner.clone()),
-                Action::Comment { .. } => s.comments += 1,
-                Action::Resolve {
-                    reason,
-                    note,
-                    transaction_ids,
-                    statement_ids,
-                } => {
-                    s.resolution = Some(Resolution {
-                        reason: *reason,
-                        note: note.clone(),
-                        actor: e.actor.clone(),
-                        at: e.at,
-                        seq: e.seq,
-                        seen_in: e.seen_in,
-                        amounts: e.amounts,
-                        transaction_ids: transaction_ids.clone(),
-                        statement_ids: statement_ids.clone(),
-                    })
-                }
-                Action::Reopen { .. } => s.resolution = None,
+        self.events = e.seq;
+        match &e.action {
+            Action::Assign { owner } => self.owner = Some(owner.clone()),
+            Action::Comment { .. } => self.comments += 1,
+            Action::Resolve {
+                reason,
+                note,
+                transaction_ids,
+                statement_ids,
+            } => {
+                self.resolution = Some(Resolution {
+                    reason: *reason,
+                    note: note.clone(),
+                    actor: e.actor.clone(),
+                    at: e.at,
+                    seq: e.seq,
+                    seen_in: e.seen_in,
+                    amounts: e.amounts,
+                    transaction_ids: transaction_ids.clone(),
+                    statement_ids: statement_ids.clone(),
+                })
             }
+            Action::Reopen { .. } => self.resolution = None,
         }
     }
 }

@@ -191,3 +191,49 @@ pub fn diff(want: &BTreeMap<String, String>, got: &BTreeMap<String, String>) -> 
     );
     out
 }
+
+/// Delivers `source`'s statement of `date` again: its first file with `edit` applied to its
+/// records (the lines after a CSV header), the manifest's version one higher and its size,
+/// checksum and count those of the new file (a corrected delivery, design.md §3).
+pub fn redeliver(
+    root: &Path,
+    source: &str,
+    date: &str,
+    edit: impl FnOnce(&mut Vec<String>),
+) -> Result<()> {
+    let day = root.join(format!("landing/{source}/{date}"));
+    let manifest_path = day.join("_manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).map_err(|e| Error::io(&day, e))?)?;
+    let file = manifest["files"][0]["name"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Invariant("no statement file".into()))?;
+    let path = day.join(&file);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header = file
+        .ends_with(".csv")
+        .then(|| lines.remove(0))
+        .into_iter()
+        .collect::<Vec<_>>();
+    edit(&mut lines);
+    let body = format!(
+        "{}\n",
+        header
+            .iter()
+            .chain(&lines)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    std::fs::write(&path, &body).map_err(|e| Error::io(&path, e))?;
+    let version = manifest["version"].as_u64().unwrap_or(1) + 1;
+    let f = &mut manifest["files"][0];
+    f["size_bytes"] = body.len().into();
+    f["sha256"] = sha256_hex(body.as_bytes()).into();
+    f["record_count"] = lines.len().into();
+    manifest["version"] = version.into();
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
+        .map_err(|e| Error::io(&manifest_path, e))
+}

@@ -3,9 +3,9 @@
 //! the body.
 
 use recon_shared::breaks::{Action, Refusal, is_break_id};
-use recon_shared::close::breaks::{self as work, BreakView, FactsCache, History};
+use recon_shared::close::breaks::{self as work, BreakRecord, BreakView, FactsCache};
 use recon_shared::ports::BreakLog;
-use recon_shared::records::{BreakStatus, ResolveReason};
+use recon_shared::records::ResolveReason;
 
 use super::*;
 
@@ -158,12 +158,10 @@ pub(crate) async fn show<S: ObjectStore, L: BreakLog>(
     let p = Params::parse(query, &["date"])?;
     let id = break_id(raw_id)?;
     let date = p.date("date")?;
-    let history = History::read(log, id).await.map_err(|e| internal(&e))?;
-    let facts = match date {
-        Some(d) => FACTS.facts(store, d, id).await.map_err(|e| internal(&e))?,
-        None => None,
-    };
-    if history.events.is_empty() && facts.is_none() {
+    let record = BreakRecord::read(store, log, &FACTS, id, date)
+        .await
+        .map_err(|e| internal(&e))?;
+    if record.is_empty() {
         return Err(not_found(match date {
             Some(d) => format!("no open break {id} in the close of {d}, and nobody acted on it"),
             None => {
@@ -171,14 +169,7 @@ pub(crate) async fn show<S: ObjectStore, L: BreakLog>(
             }
         }));
     }
-    let view = facts.map(|f| BreakView::new(f, history.state.clone()));
-    Ok(Response::ok(json!({
-        "break_id": id,
-        "state": history.state,
-        "close": view,
-        "history": history.events,
-        "chain": "verified",
-    })))
+    Ok(Response::ok(json!(record)))
 }
 
 /// `GET /breaks?date=&bank_id=&status=&owner=&limit=&next=`: the breaks the close of `date`
@@ -193,17 +184,13 @@ pub(crate) async fn list<S: ObjectStore, L: BreakLog>(store: &S, log: &L, query:
         .get("bank_id")
         .map(|b| BankId::new(b).map_err(|_| bad("invalid_id", "bank_id is not a valid id")))
         .transpose()?;
-    let status = match p.get("status") {
-        None => None,
-        Some("open") => Some(BreakStatus::Open),
-        Some("resolved") => Some(BreakStatus::ResolvedByPerson),
-        Some(_) => {
-            return Err(bad(
-                "invalid_parameter",
-                "`status` must be open or resolved",
-            ));
-        }
-    };
+    let status = p
+        .get("status")
+        .map(|s| {
+            work::status_filter(s)
+                .ok_or_else(|| bad("invalid_parameter", "`status` must be open or resolved"))
+        })
+        .transpose()?;
     let owner = p.get("owner");
     if owner.is_some_and(str::is_empty) {
         return Err(bad("invalid_parameter", "`owner` must not be empty"));

@@ -563,11 +563,9 @@ async fn mismatches<S: ObjectStore>(store: &S, query: &str) -> Answer {
     let prefix = keys::mismatches_prefix(date, bank.as_ref());
     let objects = store.list(&prefix).await.map_err(|e| internal(&e))?;
     if objects.is_empty() {
-        let closed = !store
-            .list(&keys::batch_date_prefix(date))
+        let closed = recon_shared::close::breaks::closed(store, date)
             .await
-            .map_err(|e| internal(&e))?
-            .is_empty();
+            .map_err(|e| internal(&e))?;
         if !closed {
             return Err(not_found(format!("no close for {date}")));
         }

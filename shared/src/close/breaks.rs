@@ -203,15 +203,16 @@ async fn open_items<S: ObjectStore>(
     Ok(out)
 }
 
-/// The bank-wide amount tolerance (`config/rules/tolerances.json`, defaults without it).
+/// The tolerances the close uses (`config/rules/tolerances.json`, defaults without it); a file
+/// the close would refuse is refused here too.
 async fn tolerances<S: ObjectStore>(store: &S) -> Result<Tolerances> {
-    Ok(match get_opt(store, keys::TOLERANCES).await? {
-        Some(b) => serde_json::from_slice(&b).map_err(|e| Error::InvalidConfig {
-            name: keys::TOLERANCES.into(),
-            reason: e.to_string(),
-        })?,
-        None => Tolerances::default(),
-    })
+    let bytes = get_opt(store, keys::TOLERANCES).await?;
+    let mut problems = Vec::new();
+    let t = super::inputs::tolerances(bytes.as_deref(), &mut problems);
+    match crate::config_files::problems_error(&problems) {
+        Some(e) => Err(e),
+        None => Ok(t),
+    }
 }
 
 /// A break's history read and checked: its events and the state they give.
@@ -320,6 +321,64 @@ pub async fn act<S: ObjectStore, L: BreakLog>(
     Ok(Err(Refusal::Conflict(format!(
         "break {break_id} changed {MAX_ATTEMPTS} times while this action was decided: send it again"
     ))))
+}
+
+/// `open` (no person's resolution holds) or `resolved` (one does): the status filter of the
+/// break list, as the API and the command line take it.
+pub fn status_filter(s: &str) -> Option<BreakStatus> {
+    match s {
+        "open" => Some(BreakStatus::Open),
+        "resolved" => Some(BreakStatus::ResolvedByPerson),
+        _ => None,
+    }
+}
+
+/// A break's whole record: its state and checked history, and with a date the break as that
+/// close shows it (`GET /breaks/{id}`, `recon breaks show`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakRecord {
+    /// The break.
+    pub break_id: String,
+    /// Its state from the history.
+    pub state: BreakState,
+    /// The break as the close of the date asked for shows it, when it holds it open.
+    pub close: Option<BreakView>,
+    /// Every event, by `seq`.
+    pub history: Vec<BreakEvent>,
+    /// Always `verified`: a broken chain is an error, not a record.
+    pub chain: &'static str,
+}
+
+impl BreakRecord {
+    /// Reads the record of `break_id` (`date`: the close to show it in).
+    pub async fn read<S: ObjectStore, L: BreakLog>(
+        store: &S,
+        log: &L,
+        cache: &FactsCache,
+        break_id: &str,
+        date: Option<BusinessDate>,
+    ) -> Result<BreakRecord> {
+        let history = History::read(log, break_id).await?;
+        let close = match date {
+            Some(d) => cache
+                .facts(store, d, break_id)
+                .await?
+                .map(|f| BreakView::new(f, history.state.clone())),
+            None => None,
+        };
+        Ok(BreakRecord {
+            break_id: break_id.to_string(),
+            state: history.state,
+            close,
+            history: history.events,
+            chain: "verified",
+        })
+    }
+
+    /// Whether nobody acted on the break and the close asked for does not hold it.
+    pub fn is_empty(&self) -> bool {
+        self.history.is_empty() && self.close.is_none()
+    }
 }
 
 /// A break of a close with what people did about it.

@@ -199,7 +199,7 @@ fn fee_rules(bytes: Option<&[u8]>, problems: &mut Vec<ConfigProblem>) -> Vec<Fee
 }
 
 /// The tolerances of `config/rules/tolerances.json`, the defaults when there is none.
-fn tolerances(bytes: Option<&[u8]>, problems: &mut Vec<ConfigProblem>) -> Tolerances {
+pub(crate) fn tolerances(bytes: Option<&[u8]>, problems: &mut Vec<ConfigProblem>) -> Tolerances {
     const FIX: &str = "correct the tolerances file (or delete it for the defaults: amount and fee 1 minor unit, 3 days, groups of 6 among 24)";
     let Some(bytes) = bytes else {
         return Tolerances::default();
