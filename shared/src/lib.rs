@@ -69,6 +69,7 @@ pub mod allocator {
         }
     }
 }
+pub mod analytics;
 pub mod breaks;
 pub mod calendar;
 pub mod close;

@@ -169,6 +169,34 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// What an anomaly flag is about (design.md §14, docs/anomalies.md).
+    AnomalyKind, "kind" {
+        /// Payments of the day.
+        Volume => "VOLUME",
+        /// Breaks opened per item the close decided.
+        MismatchRate => "MISMATCH_RATE",
+        /// Share of the day's statement lines charged another fee than the rules give.
+        FeeVariance => "FEE_VARIANCE",
+        /// Breaks opened by the close, per calendar day the delivery covers.
+        BreakCount => "BREAK_COUNT",
+    }
+);
+
+string_enum!(
+    /// Whom an anomaly flag is about.
+    SubjectLevel, "level" {
+        Bank => "BANK", Merchant => "MERCHANT",
+    }
+);
+
+string_enum!(
+    /// Which way a flagged figure left its baseline.
+    Direction, "direction" {
+        High => "HIGH", Low => "LOW",
+    }
+);
+
 /// Internal payment (system-of-record extract, Kafka `transactions_topic`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {

@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "rules",
             "calendar",
             "breaks",
+            "analytics",
             "manifest",
             "pii",
             "keys",
