@@ -299,6 +299,40 @@ pub fn kpis_key(date: BusinessDate) -> String {
     format!("index/kpis/business_date={date}/part.parquet")
 }
 
+/// `index/metrics/`: each close's figures per bank and merchant (design.md §14).
+pub const METRICS: &str = "index/metrics/";
+
+/// The figures of the banks of one date: `index/metrics/business_date={date}/banks.json`.
+pub fn bank_figures_key(date: BusinessDate) -> String {
+    format!("{METRICS}business_date={date}/banks.json")
+}
+
+/// The figures of the merchants of one date.
+pub fn merchant_figures_key(date: BusinessDate) -> String {
+    format!("{METRICS}business_date={date}/merchants.json")
+}
+
+/// The business date of a key under [`METRICS`].
+pub fn metrics_date(key: &str) -> Option<BusinessDate> {
+    let rest = key.strip_prefix(METRICS)?.strip_prefix("business_date=")?;
+    BusinessDate::parse(rest.split('/').next()?).ok()
+}
+
+/// The anomaly flags of one close: `index/anomalies/business_date={date}/part.parquet`.
+pub fn anomalies_key(date: BusinessDate) -> String {
+    format!("index/anomalies/business_date={date}/part.parquet")
+}
+
+/// The report page of one close: `reports/business_date={date}/report.html`.
+pub fn report_key(date: BusinessDate) -> String {
+    format!("reports/business_date={date}/report.html")
+}
+
+/// What the report page shows, as JSON: `reports/business_date={date}/report.json`.
+pub fn report_data_key(date: BusinessDate) -> String {
+    format!("reports/business_date={date}/report.json")
+}
+
 /// `runs/{date}/`
 pub fn runs_prefix(date: BusinessDate) -> String {
     format!("runs/{date}/")

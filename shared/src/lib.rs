@@ -96,6 +96,7 @@ pub mod ports;
 pub mod reconcile;
 pub mod records;
 pub mod reject;
+pub mod report;
 pub mod rules;
 pub mod select;
 pub mod source;

@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 
 use arrow_schema::{DataType, Schema};
+use recon_shared::close::insight::AnomalyRow;
 use recon_shared::close::{FinalRow, KpiRow};
 use recon_shared::columnar::Columnar;
 use recon_shared::reconcile::IndexRow;
@@ -79,6 +80,13 @@ fn tables() -> Vec<Table> {
             prefix: "index/kpis/",
             partitions: &["business_date"],
             schema: KpiRow::schema(),
+        },
+        Table {
+            resource: "AnomaliesTable",
+            name: "anomalies",
+            prefix: "index/anomalies/",
+            partitions: &["business_date"],
+            schema: AnomalyRow::schema(),
         },
     ]
 }

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "calendar",
             "breaks",
             "analytics",
+            "report",
             "manifest",
             "pii",
             "keys",

@@ -41,6 +41,8 @@ pub const METRIC_NAMESPACE: &str = recon_shared::metrics::NAMESPACE;
 pub const MISMATCH_RATE_METRIC: &str = "MismatchRate";
 /// Banks whose statement the close awaits (the `AwaitingDeliveries` alarm of `template.yaml`).
 pub const AWAITING_METRIC: &str = "AwaitingDeliveries";
+/// Anomaly flags the close raised (the `AnomaliesFlagged` alarm of `template.yaml`).
+pub const ANOMALIES_METRIC: &str = "AnomaliesFlagged";
 
 /// How many bank statements a close's summary awaits.
 pub fn awaiting_deliveries(summary: &CloseSummary) -> u64 {
@@ -115,7 +117,8 @@ impl Function for Lambda {
         let mut lines = mismatch_rate_emf(summary, at.environment, at.timestamp_ms);
         let own = Emf::new(at.environment, "final-aggregate")
             .millis("Duration", at.duration_ms)
-            .count(AWAITING_METRIC, awaiting_deliveries(summary));
+            .count(AWAITING_METRIC, awaiting_deliveries(summary))
+            .count(ANOMALIES_METRIC, summary.anomalies);
         lines.push(own.line(at.timestamp_ms));
         lines
     }
@@ -145,6 +148,7 @@ mod tests {
 
     fn close_summary(dates: Vec<(&str, DateSummary)>) -> recon_shared::Result<CloseSummary> {
         Ok(CloseSummary {
+            anomalies: 0,
             awaiting_deliveries: Vec::new(),
             business_date: BusinessDate::parse("2026-11-20")?,
             dates: dates
@@ -155,6 +159,7 @@ mod tests {
             execution: "close-2026-11-20-1".into(),
             failed_partitions: 0,
             partitions: Vec::new(),
+            report: None,
             status: RunStatus::Succeeded,
         })
     }

@@ -36,6 +36,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/merchants/{merchant_id}/transactions"),
     ("GET", "/merchants/{merchant_id}/kpis"),
     ("GET", "/mismatches"),
+    ("GET", "/anomalies"),
     ("GET", "/runs/{business_date}"),
     ("POST", "/breaks/{break_id}/actions"),
     ("GET", "/breaks/{break_id}"),
@@ -535,20 +536,7 @@ async fn mismatches<S: ObjectStore>(store: &S, query: &str) -> Answer {
         .get("bank_id")
         .map(|b| BankId::new(b).map_err(|_| bad("invalid_id", "bank_id is not a valid id")))
         .transpose()?;
-    let kind = p
-        .get("type")
-        .map(|t| {
-            // Exactly as written in the index (no other case, no spaces).
-            let exact = MismatchType::ALL.iter().find(|m| m.as_str() == t).copied();
-            exact.ok_or(()).map_err(|_| {
-                let all: Vec<&str> = MismatchType::ALL.iter().map(|m| m.as_str()).collect();
-                bad(
-                    "invalid_parameter",
-                    format!("`type` must be one of {}", all.join(", ")),
-                )
-            })
-        })
-        .transpose()?;
+    let kind = exact_code(&p, "type", MismatchType::ALL, MismatchType::as_str)?;
     let limit = p.limit()?;
     let sig = format!(
         "mismatches|{date}|{}|{}",
@@ -594,6 +582,54 @@ async fn mismatches<S: ObjectStore>(store: &S, query: &str) -> Answer {
     })))
 }
 
+/// A code of `all` written exactly as the index writes it (no other case, no spaces).
+fn exact_code<T: Copy>(
+    p: &Params,
+    name: &str,
+    all: &[T],
+    code: fn(T) -> &'static str,
+) -> std::result::Result<Option<T>, ApiError> {
+    p.get(name)
+        .map(|v| {
+            all.iter().copied().find(|x| code(*x) == v).ok_or_else(|| {
+                let codes: Vec<&str> = all.iter().map(|x| code(*x)).collect();
+                bad(
+                    "invalid_parameter",
+                    format!("`{name}` must be one of {}", codes.join(", ")),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The anomaly flags of a close (design.md §14), strongest first.
+async fn anomalies<S: ObjectStore>(store: &S, query: &str) -> Answer {
+    use recon_shared::close::insight::AnomalyRow;
+    use recon_shared::records::{AnomalyKind, SubjectLevel};
+    let p = Params::parse(query, &["date", "level", "kind"])?;
+    let date = p.required_date("date")?;
+    let level = exact_code(&p, "level", SubjectLevel::ALL, SubjectLevel::as_str)?;
+    let kind = exact_code(&p, "kind", AnomalyKind::ALL, AnomalyKind::as_str)?;
+    let Some(bytes) = recon_shared::ports::get_opt(store, &keys::anomalies_key(date))
+        .await
+        .map_err(|e| internal(&e))?
+    else {
+        return Err(not_found(format!(
+            "no anomaly flags for {date}: no close wrote them"
+        )));
+    };
+    let rows: Vec<AnomalyRow> = read_parquet::<AnomalyRow>(bytes)
+        .map_err(|e| internal(&e))?
+        .into_iter()
+        .filter(|r| level.is_none_or(|l| r.level == l) && kind.is_none_or(|k| r.kind == k))
+        .collect();
+    Ok(Response::ok(json!({
+        "business_date": date,
+        "count": rows.len(),
+        "items": rows,
+    })))
+}
+
 async fn runs<S: ObjectStore>(store: &S, raw_date: &str) -> Answer {
     let date = BusinessDate::parse(raw_date)
         .map_err(|_| bad("invalid_date", "business_date must be a date YYYY-MM-DD"))?;
@@ -622,6 +658,7 @@ fn match_route(path: &str) -> Option<(&'static str, Vec<&str>)> {
         ["merchants", m, "transactions"] => ("/merchants/{merchant_id}/transactions", vec![*m]),
         ["merchants", m, "kpis"] => ("/merchants/{merchant_id}/kpis", vec![*m]),
         ["mismatches"] => ("/mismatches", vec![]),
+        ["anomalies"] => ("/anomalies", vec![]),
         ["runs", d] => ("/runs/{business_date}", vec![*d]),
         ["breaks", b, "actions"] => ("/breaks/{break_id}/actions", vec![*b]),
         ["breaks", b] => ("/breaks/{break_id}", vec![*b]),
@@ -674,6 +711,7 @@ pub async fn route<S: ObjectStore, I: TransactionIndex, L: BreakLog>(
             "/merchants/{merchant_id}/transactions" => merchant_transactions(index, first, q).await,
             "/merchants/{merchant_id}/kpis" => merchant_kpis(store, index, first, q).await,
             "/mismatches" => mismatches(store, q).await,
+            "/anomalies" => anomalies(store, q).await,
             "/runs/{business_date}" => {
                 Params::parse(q, &[])?;
                 runs(store, first).await

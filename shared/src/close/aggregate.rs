@@ -55,6 +55,9 @@ pub struct FinalRequest {
     /// Banks the plan found without a usable statement (not closed, not failed).
     #[serde(default)]
     pub awaiting: Vec<super::plan::AwaitingDelivery>,
+    /// The plan's Lambda capacity per bank (shown in the report's forecast).
+    #[serde(default)]
+    pub capacity: Vec<super::insight::Capacity>,
 }
 
 /// Partition outcomes as a flat list, or as the nested Map states give them (a list per bank
@@ -114,6 +117,8 @@ pub struct BatchView<'a> {
     pub expected_amount: Option<Decimal>,
     /// The fee the bank charged on the line.
     pub fee_charged: Option<Decimal>,
+    /// Fee charged minus the fee the rules give, on a line.
+    pub fee_variance: Option<Decimal>,
     /// `amount_posted − expected_amount`.
     pub discrepancy: Option<Decimal>,
     /// The reconciliation outcome.
@@ -186,6 +191,7 @@ const BATCH_COLUMNS: &[&str] = &[
     "currency",
     "expected_amount",
     "fee_charged",
+    "fee_variance",
     "discrepancy",
     "reconciled_status",
     "mismatch_type",
@@ -209,6 +215,7 @@ pub fn batch_views(batches: &[RecordBatch]) -> Result<Vec<BatchView<'_>>> {
             s("currency")?,
         );
         let (exp, fee, disc) = (d("expected_amount")?, d("fee_charged")?, d("discrepancy")?);
+        let fvar = d("fee_variance")?;
         let (status, mismatch, rules) = (
             s("reconciled_status")?,
             s("mismatch_type")?,
@@ -240,6 +247,7 @@ pub fn batch_views(batches: &[RecordBatch]) -> Result<Vec<BatchView<'_>>> {
                 })?,
                 expected_amount: c.opt_dec_at(exp, i)?,
                 fee_charged: c.opt_dec_at(fee, i)?,
+                fee_variance: c.opt_dec_at(fvar, i)?,
                 discrepancy: c.opt_dec_at(disc, i)?,
                 reconciled_status: st.get(c.str_at(status, "reconciled_status", i)?, |v| {
                     c.parse("reconciled_status", v)
@@ -480,6 +488,7 @@ pub async fn final_aggregate<
     let failed = partitions.iter().filter(|p| p.is_failed()).count();
     let mut per_date = BTreeMap::new();
     let mut patches: BTreeMap<BusinessDate, Vec<Patch>> = BTreeMap::new();
+    let mut todays = None;
     for date in &dates {
         let mut phase = Phases::start();
         let batch_data =
@@ -492,8 +501,15 @@ pub async fn final_aggregate<
         )
         .await?;
         let (mut batch, txns) = (batch_views(&batch_data)?, ledger_views(&ledger_data)?);
-        // Carried items a close settled belong to their own date's final index.
         let today = date.date();
+        // The close's figures per bank and merchant, from every row of its partitions.
+        let (mut figures, largest) = super::insight::figures_of(today, &batch);
+        super::insight::open_breaks_of(store, &mut figures).await?;
+        super::insight::write_figures(store, &figures).await?;
+        if *date == req.business_date {
+            todays = Some((figures, largest));
+        }
+        // Carried items a close settled belong to their own date's final index.
         for r in batch.iter().filter(|r| r.item_date != today) {
             if let (RowKind::Transaction, Some(id)) = (r.row_kind, r.transaction_id) {
                 let d = BusinessDate::from_date(r.item_date)?;
@@ -621,7 +637,8 @@ pub async fn final_aggregate<
     for p in index_partitions(&partitions, &dates) {
         catalog.register_partition(&p).await?;
     }
-    let summary = CloseSummary {
+    let mut summary = CloseSummary {
+        anomalies: 0,
         awaiting_deliveries: req.awaiting.clone(),
         business_date: req.business_date,
         dates: per_date,
@@ -629,8 +646,26 @@ pub async fn final_aggregate<
         execution: execution.clone(),
         failed_partitions: failed as u64,
         partitions,
+        report: None,
         status,
     };
+    // The flags, the forecast and the page, once the close's own figures are written.
+    if let Some((figures, largest)) = todays {
+        let published =
+            super::insight::publish(store, &summary, &figures, largest, &req.capacity).await?;
+        summary.anomalies = published.anomalies;
+        summary.report = Some(published.report_key);
+        let key = crate::keys::anomalies_key(req.business_date);
+        let dir = key.rsplit_once('/').map_or(key.as_str(), |(d, _)| d);
+        catalog
+            .register_partition(&Partition {
+                database: DATABASE.into(),
+                table: "anomalies".into(),
+                values: vec![("business_date".into(), req.business_date.to_string())],
+                location: format!("{dir}/"),
+            })
+            .await?;
+    }
     store
         .put(
             &run_summary_key(req.business_date, &execution),

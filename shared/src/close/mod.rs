@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod breaks;
 pub mod inputs;
+pub mod insight;
 pub mod live;
 pub mod partition;
 pub mod plan;

@@ -17,6 +17,7 @@ use crate::manifest::MANIFEST_FILE;
 use crate::ports::{FileStatus, ManifestTable, ObjectStore, RunStatus, RunsTable, get_opt};
 use crate::reconcile::open::OpenState;
 
+use super::insight::{Capacity, capacity};
 use super::partition::{OPEN_STATE, PreviousClose};
 use super::routes::plan_routes;
 
@@ -119,6 +120,10 @@ pub struct Plan {
     /// them (a merchant with two acquirers: §11).
     #[serde(default)]
     pub handed_over: usize,
+    /// Each bank's Lambda limit against its volume forecast (§14): `outgrows` warns that a
+    /// partition of the next business days is expected to go to EMR.
+    #[serde(default)]
+    pub capacity: Vec<Capacity>,
 }
 
 /// A statement bank whose delivery for a business date is not usable at the close.
@@ -383,6 +388,7 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
         dates: Vec::new(),
         awaiting: Vec::new(),
         handed_over: 0,
+        capacity: Vec::new(),
     };
     // Each bank's partitions of the window, in date order.
     let mut by_bank: BTreeMap<BankId, Vec<(BusinessDate, u64, Option<AwaitReason>)>> =
@@ -452,6 +458,7 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
         .map(|(b, days)| (b.clone(), days.iter().map(|(d, _, _)| *d).collect()))
         .collect();
     out.handed_over = plan_routes(store, &dims, &closes).await?;
+    let mut sizes: BTreeMap<BankId, Vec<(BusinessDate, u64)>> = BTreeMap::new();
     for (bank, days) in by_bank {
         let first = days
             .first()
@@ -473,6 +480,10 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
                 });
             }
             let (inputs_fp, input_bytes) = fingerprint(store, &dims, date, &bank).await?;
+            sizes
+                .entry(bank.clone())
+                .or_default()
+                .push((date, input_bytes));
             let fp = chained(&inputs_fp, previous.as_ref(), reason.is_some());
             let p = PlannedPartition {
                 business_date: date,
@@ -510,6 +521,7 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
             out.lambda_chains.push(chain);
         }
     }
+    out.capacity = capacity(store, &dims, req.business_date, &sizes, max_bytes).await?;
     out.dates = changed_dates.into_iter().collect();
     out.awaiting
         .sort_by(|a, b| (a.business_date, &a.bank_id).cmp(&(b.business_date, &b.bank_id)));

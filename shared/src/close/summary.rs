@@ -227,6 +227,9 @@ impl<'de> Deserialize<'de> for PartitionOutcome {
 /// order of the file's keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CloseSummary {
+    /// Anomaly flags the close raised (`index/anomalies/business_date=D/`).
+    #[serde(default)]
+    pub anomalies: u64,
     /// Banks the plan found without a usable statement (not closed, not failed).
     #[serde(default)]
     pub awaiting_deliveries: Vec<AwaitingDelivery>,
@@ -242,6 +245,9 @@ pub struct CloseSummary {
     pub failed_partitions: u64,
     /// The Map states' results as they came: the Lambda branch's, then the EMR branch's.
     pub partitions: Vec<PartitionOutcome>,
+    /// The key of the close's report page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
     /// `SUCCEEDED` when no partition failed, else `FAILED`.
     pub status: RunStatus,
 }
