@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+pub mod anomalies;
 mod days;
 pub use days::{DaysReport, accuracy_days};
 

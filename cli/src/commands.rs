@@ -95,6 +95,16 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Write the report of a close again (`reports/business_date=D/report.html`, design.md
+    /// §14) from what the close wrote, and print its path.
+    Report {
+        /// Directory that acts as the bucket.
+        #[arg(long)]
+        data: PathBuf,
+        /// The close's business date, YYYY-MM-DD.
+        #[arg(long)]
+        date: BusinessDate,
+    },
     /// Serve the query API (design.md §9) on 127.0.0.1 over DIR.
     Serve {
         #[arg(long)]

@@ -118,10 +118,18 @@ fn run(command: Command) -> Result<Problems> {
         }) => return close_days(&data, date, through, &mut say),
         Command::Accuracy { data, json } if data.join("truth/closes.csv").is_file() => {
             let report = accuracy::accuracy_days(&data)?;
+            let flags = accuracy::anomalies::anomaly_accuracy(&data)?;
             if json {
-                outln!("{}", report.to_json());
+                let mut v = report.to_json();
+                if let (Some(f), Some(o)) = (&flags, v.as_object_mut()) {
+                    o.insert("anomalies".into(), f.to_json());
+                }
+                outln!("{v}");
             } else {
                 out!("{}", report.table());
+                if let Some(f) = &flags {
+                    out!("{}", f.table());
+                }
             }
         }
         Command::Accuracy { data, json } => {
@@ -170,6 +178,16 @@ fn run(command: Command) -> Result<Problems> {
             rt.block_on(serve::serve(&data, port, &actor))?;
         }
         Command::Breaks { what } => runtime(true)?.block_on(breaks::command(what))?,
+        Command::Report { data, date } => {
+            let store = LocalStore::new(&data);
+            let published =
+                runtime(false)?.block_on(recon_shared::close::insight::rebuild(&store, date))?;
+            outln!(
+                "{} ({} anomaly flags)",
+                data.join(&published.report_key).display(),
+                published.anomalies
+            );
+        }
     }
     Ok(Problems::new())
 }

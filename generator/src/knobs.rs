@@ -57,6 +57,7 @@ knobs! {
     late_settlement = 0, "payments the bank posts one business day after their window (multi-day)";
     payout_merchants = 0, "small merchants paid by payouts bundling their payments of several days (multi-day)";
     second_acquirer = 0, "payments settled by a merchant's second acquirer, a bank other than the merchant file's (multi-day)";
+    anomalies = 0, "bank-days after the first 21 with an injected anomaly, in truth/anomalies.csv (multi-day)";
 }
 
 /// Knobs that only the one-day world uses: `--days` above 1 refuses them (the multi-day
@@ -72,6 +73,7 @@ pub const MULTI_DAY_ONLY: &[&str] = &[
     "late_settlement",
     "payout_merchants",
     "second_acquirer",
+    "anomalies",
 ];
 
 impl Knobs {

@@ -143,6 +143,7 @@ fn span_model(cfg: &GenerateConfig) -> Result<(world::World, span::Span, rng::Rn
         cfg.banks,
         cfg.transactions,
         cfg.knobs.payout_merchants,
+        cfg.days,
         &mut rng.fork(1),
     )?;
     let base = rng.fork(2).next_u64();

@@ -10,6 +10,7 @@
 //! N + 1 days is the world of N days continued (its first N days' files and closes are the
 //! same).
 
+pub mod anomalies;
 pub mod calendar;
 pub mod closes;
 mod payments;
@@ -30,8 +31,8 @@ use crate::knobs::Knobs;
 use crate::rng::Rng;
 use crate::world::World;
 
-/// Most days one world may have (its fee rules stay the same for 45 days).
-pub const MAX_DAYS: u32 = 31;
+/// Most days one world may have (its fee rules stay the same throughout).
+pub const MAX_DAYS: u32 = 62;
 
 /// What the multi-day world decided for a transaction beyond its record.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +55,8 @@ pub struct Span {
     pub plans: Vec<Plan>,
     /// The truth per close.
     pub closes: Closes,
+    /// The anomalies injected (knob `anomalies`).
+    pub anomalies: Vec<anomalies::Anomaly>,
 }
 
 impl Span {
@@ -95,6 +98,8 @@ pub(crate) struct SpanBuilder<'w> {
     plans: Vec<Plan>,
     /// Index of each date's first transaction (and the end).
     date_start: Vec<usize>,
+    /// The anomalies to inject.
+    anomalies: Vec<anomalies::Anomaly>,
 }
 
 /// Builds the world of `days` days from `world`'s first date, `transactions` payments a
@@ -126,6 +131,8 @@ pub fn build(
         rng,
     )?;
     let last = dates[dates.len() - 1].date();
+    let calendar_days: Vec<NaiveDate> = dates.iter().map(|d| d.date()).collect();
+    let injected = anomalies::plan(world, &bank_days, knobs, &calendar_days, base);
     let mut b = SpanBuilder {
         world,
         knobs,
@@ -144,10 +151,11 @@ pub fn build(
         },
         plans: Vec::new(),
         date_start: Vec::new(),
+        anomalies: injected,
     };
     b.payments(&dates)?;
     b.settle()?;
-    let (mut day, plans) = (b.day, b.plans);
+    let (mut day, plans, anomalies) = (b.day, b.plans, b.anomalies);
     assign_truth(world, &mut day);
     let closes = closes::closes(&day, &bank_days, first, last)?;
     Ok(Span {
@@ -156,5 +164,6 @@ pub fn build(
         day,
         plans,
         closes,
+        anomalies,
     })
 }

@@ -182,7 +182,7 @@ impl World {
         transactions: usize,
         rng: &mut Rng,
     ) -> Result<World> {
-        Self::build(date, banks, transactions, transactions / 400, false, rng)
+        Self::build(date, banks, transactions, transactions / 400, None, rng)
     }
 
     /// The world of the multi-day generator for `transactions` payments a day: twenty times the
@@ -194,9 +194,17 @@ impl World {
         banks: usize,
         transactions: usize,
         payout_bp: u32,
+        days: u32,
         rng: &mut Rng,
     ) -> Result<World> {
-        let mut w = Self::build(date, banks, transactions, transactions / 20, true, rng)?;
+        let mut w = Self::build(
+            date,
+            banks,
+            transactions,
+            transactions / 20,
+            Some(days),
+            rng,
+        )?;
         let total = *w.bank_weights.last().unwrap_or(&1);
         let mut prev = 0;
         let mut payout = vec![false; w.merchants.len()];
@@ -233,7 +241,7 @@ impl World {
         banks: usize,
         transactions: usize,
         merchants: usize,
-        span: bool,
+        span: Option<u32>,
         rng: &mut Rng,
     ) -> Result<World> {
         if banks == 0 || banks > 99 {
@@ -342,9 +350,17 @@ pub fn fx_table(currencies: &[Currency], rng: &mut Rng) -> Result<FxTable> {
 }
 
 /// Per bank: an expired rule, the rule in force, travel and gambling overrides, and the rule
-/// that starts in 45 days. With `span` (the multi-day world) the rule in force and the
+/// that starts in 45 days (or two weeks after the last day of a longer world). With `span`
+/// (the multi-day world, its number of days) the rule in force and the
 /// overrides start no later than `day`, so no rule changes within the generated days.
-fn fee_rules(banks: &[Bank], day: BusinessDate, span: bool, rng: &mut Rng) -> Result<Vec<FeeRule>> {
+fn fee_rules(
+    banks: &[Bank],
+    day: BusinessDate,
+    span_days: Option<u32>,
+    rng: &mut Rng,
+) -> Result<Vec<FeeRule>> {
+    let span = span_days.is_some();
+    let next_in = u64::from(span_days.unwrap_or(0) + 14).max(45);
     let mut rules = Vec::new();
     let not_after_day = |d: NaiveDate| if span { d.min(day.date()) } else { d };
     let current_from = not_after_day(date("2026-01-01")?);
@@ -394,9 +410,9 @@ fn fee_rules(banks: &[Bank], day: BusinessDate, span: bool, rng: &mut Rng) -> Re
             expired_from,
             Some(expired_to),
         )?);
-        // The next rule starts in 45 days; the current one ends the day before (two rules in
+        // The next rule starts in 45 days or after the world; the current one ends the day before (two rules in
         // force for one bank and category on one date are refused).
-        let next_year = day.date() + chrono::Days::new(45);
+        let next_year = day.date() + chrono::Days::new(next_in);
         rules.push(mk(
             format!("{b}-base-2026"),
             None,

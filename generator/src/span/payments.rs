@@ -9,6 +9,7 @@ use recon_shared::records::{PaymentMethod, TxnStatus};
 use recon_shared::rules::expected_fee;
 use recon_shared::{Error, Result};
 
+use super::anomalies::{self, Injected};
 use super::{Plan, SpanBuilder};
 use crate::day::{Case, Txn, compact, draw_amount};
 use crate::rng::Rng;
@@ -134,6 +135,58 @@ impl SpanBuilder<'_> {
         self.day.txns.push(t);
     }
 
+    /// The extra payments of the day's injected surges: exact payments of the bank (1.5 times
+    /// its day's), or of the merchant (3 times its day's).
+    fn surges(
+        &mut self,
+        d: NaiveDate,
+        per_bank: &[usize],
+        per_merchant: &std::collections::HashMap<u32, usize>,
+    ) -> Result<()> {
+        let date = BusinessDate::from_date(d)?;
+        let dc = compact(date);
+        let mut r = self.rng_for(d, 10);
+        let todo: Vec<(usize, Option<u32>, usize)> = self
+            .anomalies
+            .iter()
+            .filter(|a| a.date == d)
+            .filter_map(|a| match (a.what, a.merchant) {
+                (Injected::VolumeSurge, _) => Some((a.bank, None, per_bank[a.bank] * 3 / 2)),
+                (Injected::MerchantSurge, Some(m)) => Some((
+                    a.bank,
+                    Some(m),
+                    per_merchant.get(&m).copied().unwrap_or(0).max(10) * 3,
+                )),
+                _ => None,
+            })
+            .collect();
+        let mut n = 0;
+        for (bank, merchant, extra) in todo {
+            for _ in 0..extra {
+                n += 1;
+                let m = merchant.unwrap_or_else(|| self.pick_merchant(bank, &mut r));
+                let case = if self.world.payout[m as usize] {
+                    Case::Batch
+                } else {
+                    Case::Exact
+                };
+                let mut t = self.txn(
+                    &mut r,
+                    format!("TX-{dc}-A{n:08}"),
+                    bank,
+                    m,
+                    date,
+                    TxnStatus::Approved,
+                    case,
+                    0,
+                )?;
+                t.fee_minor = self.fee(bank, m, t.conv_minor)?;
+                self.push(t, &mut r);
+            }
+        }
+        Ok(())
+    }
+
     /// Every date's transactions, in date order (a refund's original comes first).
     pub(super) fn payments(&mut self, dates: &[BusinessDate]) -> Result<()> {
         for (di, date) in dates.iter().enumerate() {
@@ -164,6 +217,11 @@ impl SpanBuilder<'_> {
             (k.late_settlement, Case::LateSettlement),
         ];
         let next_day = BusinessDate::from_date(d + Days::new(1))?;
+        // Injected anomalies (knob `anomalies`) draw from streams of their own.
+        let mut drops = self.rng_for(d, 11);
+        let mut per_bank = vec![0usize; w.banks.len()];
+        let mut per_merchant: std::collections::HashMap<u32, usize> =
+            std::collections::HashMap::new();
         for i in 0..n_base {
             let bank = r.weighted(&w.bank_weights);
             let merchant = self.pick_merchant(bank, &mut r);
@@ -218,11 +276,20 @@ impl SpanBuilder<'_> {
                 t.merchant = w.bank_merchants[(bank + 1) % w.banks.len()][0];
             }
             t.fee_minor = self.fee(bank, t.merchant, t.conv_minor)?;
+            let dropped = anomalies::of(&self.anomalies, bank, d)
+                .is_some_and(|a| a.what == Injected::VolumeDrop)
+                && drops.chance(anomalies::DROP_SHARE);
+            if dropped {
+                continue;
+            }
+            per_bank[bank] += 1;
+            *per_merchant.entry(t.merchant).or_default() += 1;
             self.push(t, &mut r);
             if second && let Some(p) = self.plans.last_mut() {
                 p.lag = p.lag.min(1);
             }
         }
+        self.surges(d, &per_bank, &per_merchant)?;
         // Refunds of payments of the days before, at most their amount.
         let from = self.date_start[di.saturating_sub(REFUND_DAYS)];
         let to = self.date_start[di];

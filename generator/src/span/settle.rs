@@ -213,6 +213,21 @@ impl SpanBuilder<'_> {
         if delivery > self.last {
             return Ok(());
         }
+        let case = match super::anomalies::line_case(
+            &self.anomalies,
+            bank,
+            delivery,
+            self.plans[t].seed,
+        ) {
+            // Not a second acquirer's payment: its hand-over is the case it tests.
+            Some(c)
+                if case == Case::Exact && self.world.merchant_bank[merchant as usize] == bank =>
+            {
+                self.day.txns[t].case = c;
+                c
+            }
+            _ => case,
+        };
         let at = (posting, delivery);
         let settlement = RecordType::Settlement;
         match case {

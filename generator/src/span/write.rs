@@ -239,6 +239,12 @@ fn truth(tree: &mut Tree, world: &World, span: &Span) -> Result<()> {
         );
     }
     tree.insert("truth/breaks.csv".into(), csv.into_bytes());
+    if !span.anomalies.is_empty() {
+        tree.insert(
+            "truth/anomalies.csv".into(),
+            super::anomalies::truth(world, &span.anomalies).into_bytes(),
+        );
+    }
     tree.insert(
         "truth/closes_summary.json".into(),
         serde_json::to_vec_pretty(&summary(world, span, &rows))?,

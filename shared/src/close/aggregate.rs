@@ -174,7 +174,7 @@ impl BatchView<'_> {
     }
 }
 
-const BATCH_COLUMNS: &[&str] = &[
+pub(crate) const BATCH_COLUMNS: &[&str] = &[
     "item_date",
     "business_date",
     "statement_ids",
@@ -321,7 +321,7 @@ pub fn ledger_views(batches: &[RecordBatch]) -> Result<Vec<LedgerView<'_>>> {
 }
 
 /// Every batch of the Parquet objects under `prefix`, `columns` only.
-async fn read_columns_under<S: ObjectStore, T: Columnar>(
+pub(crate) async fn read_columns_under<S: ObjectStore, T: Columnar>(
     store: &S,
     prefix: &str,
     columns: &[&str],

@@ -495,6 +495,38 @@ pub async fn capacity<S: ObjectStore>(
     Ok(out)
 }
 
+/// The report of the close of `date` built again from what that close wrote (its last run
+/// summary, batch index, break registries and figures history): `recon report`.
+pub async fn rebuild<S: ObjectStore>(store: &S, date: BusinessDate) -> Result<Published> {
+    let mut summaries = Vec::new();
+    for o in store.list(&crate::keys::runs_prefix(date)).await? {
+        if o.key.ends_with(".json") {
+            let s: CloseSummary = serde_json::from_slice(&store.get(&o.key).await?)
+                .map_err(|e| Error::Invariant(format!("{}: {e}", o.key)))?;
+            summaries.push(s);
+        }
+    }
+    // The latest execution: `close-D-10` after `close-D-9`.
+    summaries
+        .sort_by(|a, b| (a.execution.len(), &a.execution).cmp(&(b.execution.len(), &b.execution)));
+    let summary = summaries.pop().ok_or_else(|| Error::NotFound {
+        key: format!(
+            "{}*.json (no close of {date} ran)",
+            crate::keys::runs_prefix(date)
+        ),
+    })?;
+    let data = super::aggregate::read_columns_under::<_, crate::reconcile::IndexRow>(
+        store,
+        &crate::keys::batch_date_prefix(date),
+        super::aggregate::BATCH_COLUMNS,
+    )
+    .await?;
+    let batch = super::aggregate::batch_views(&data)?;
+    let (mut figures, largest) = figures_of(date.date(), &batch);
+    open_breaks_of(store, &mut figures).await?;
+    publish(store, &summary, &figures, largest, &[]).await
+}
+
 /// What [`publish`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
