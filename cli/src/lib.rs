@@ -6,6 +6,7 @@
 pub mod accuracy;
 pub mod bench;
 pub mod breaks;
+pub mod browser;
 pub mod commands;
 #[cfg(feature = "aws")]
 pub mod ops;

@@ -200,14 +200,14 @@ fn close_with(
     let started = Instant::now();
     let close = rt.block_on(close_if_changed(tasks, data, date, inputs_changed))?;
     say(&close_table(&close));
-    if let Some(summary) = close.summary.as_ref().filter(|_| !close.unchanged) {
-        if let Some(report) = &summary.report {
-            say(&format!(
-                "report: {} ({} anomaly flags)\n",
-                data.join(report).display(),
-                summary.anomalies
-            ));
-        }
+    if let Some(summary) = close.summary.as_ref().filter(|_| !close.unchanged)
+        && let Some(report) = &summary.report
+    {
+        say(&format!(
+            "report: {} ({} anomaly flags)\n",
+            data.join(report).display(),
+            summary.anomalies
+        ));
     }
     say(&format!(
         "close took {} ms\n",

@@ -144,7 +144,7 @@ pub struct ReportData {
     pub awaiting: Vec<Awaited>,
     /// Partitions that failed.
     pub failed: Vec<FailedPartition>,
-    /// The anomaly flags of the close, strongest first.
+    /// The anomaly flags of the close, banks first, strongest first.
     pub anomalies: Vec<Flag>,
     /// What the detector judged.
     pub coverage: Coverage,

@@ -355,12 +355,14 @@ pub async fn read_history<S: ObjectStore>(
     Ok((out, notes))
 }
 
-/// The flags of `today` against `history` for every bank and merchant, strongest first, and
+/// The flags of `today` against `history` for every bank and merchant, banks first, strongest
+/// first, and
 /// how many figures were judged.
 pub fn detect(history: &[DayFigures], today: &DayFigures) -> (Vec<AnomalyRow>, Coverage) {
     let mut rows = Vec::new();
     let mut coverage = Coverage::default();
-    let levels: [(SubjectLevel, fn(&DayFigures) -> &BTreeMap<String, Figures>); 2] = [
+    type Subjects = fn(&DayFigures) -> &BTreeMap<String, Figures>;
+    let levels: [(SubjectLevel, Subjects); 2] = [
         (SubjectLevel::Bank, |d| &d.banks),
         (SubjectLevel::Merchant, |d| &d.merchants),
     ];
@@ -391,11 +393,12 @@ pub fn detect(history: &[DayFigures], today: &DayFigures) -> (Vec<AnomalyRow>, C
             }
         }
     }
+    // Banks first (a bank's anomaly usually shows in its merchants too), strongest first.
     rows.sort_by(|a, b| {
-        b.score
-            .abs()
-            .cmp(&a.score.abs())
-            .then_with(|| (a.level, &a.subject, a.kind).cmp(&(b.level, &b.subject, b.kind)))
+        a.level
+            .cmp(&b.level)
+            .then_with(|| b.score.abs().cmp(&a.score.abs()))
+            .then_with(|| (&a.subject, a.kind).cmp(&(&b.subject, b.kind)))
     });
     (rows, coverage)
 }

@@ -52,7 +52,7 @@ pub fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push('\u{2009}');
         }
         out.push(c);
@@ -223,7 +223,7 @@ fn anomalies(out: &mut String, data: &ReportData) {
     table(
         out,
         "anomaly-table",
-        "Flags, strongest first",
+        "Flags: banks first, then merchants, strongest first",
         &[
             "level",
             "subject",
@@ -542,7 +542,7 @@ fn forecasts(out: &mut String, data: &ReportData) {
             .rev()
             .map(|p| (short(p.date), Decimal::from(p.payments)))
             .collect();
-        let ahead: Vec<(String, Decimal, Option<(Decimal, Decimal)>)> = b
+        let ahead: Vec<svg::Ahead> = b
             .forecast
             .iter()
             .map(|f| (short(f.date), f.expected, f.low.zip(f.high)))

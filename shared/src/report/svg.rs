@@ -37,16 +37,13 @@ fn x_of(i: usize, n: usize) -> Decimal {
     Decimal::from(LEFT) + step * Decimal::from(i as u64)
 }
 
-/// The frame of a chart: `<svg>` with its accessible name and description, the axes and the
-/// y labels at `lo` and `hi`, and the first and last x labels.
+/// The frame of a chart: `<svg>` with its accessible name and description, the axes, the y
+/// labels at the bottom and top and the first and last x labels.
 fn frame(
     id: &str,
     title: &str,
     desc: &str,
-    lo: &str,
-    hi: &str,
-    first: &str,
-    last: &str,
+    [lo, hi, first, last]: [&str; 4],
     body: &str,
 ) -> String {
     let (bottom, right) = (H - BOTTOM, W - RIGHT);
@@ -82,6 +79,9 @@ fn frame(
         body = body,
     )
 }
+
+/// A forecast point: x label, expected value and its interval.
+pub type Ahead = (String, Decimal, Option<(Decimal, Decimal)>);
 
 /// A series' points: (x label, value, hover text); `None` values leave a gap.
 pub struct Series<'a> {
@@ -130,10 +130,7 @@ pub fn line(id: &str, title: &str, desc: &str, s: &Series<'_>, marked: &[bool]) 
         id,
         title,
         desc,
-        &s.labels.0,
-        &s.labels.1,
-        first,
-        last,
+        [&s.labels.0, &s.labels.1, first, last],
         &body,
     )
 }
@@ -167,10 +164,7 @@ pub fn bars(id: &str, title: &str, desc: &str, s: &Series<'_>) -> String {
         id,
         title,
         desc,
-        &s.labels.0,
-        &s.labels.1,
-        first,
-        last,
+        [&s.labels.0, &s.labels.1, first, last],
         &body,
     )
 }
@@ -181,7 +175,7 @@ pub fn forecast(
     title: &str,
     desc: &str,
     history: &[(String, Decimal)],
-    ahead: &[(String, Decimal, Option<(Decimal, Decimal)>)],
+    ahead: &[Ahead],
     labels: (String, String),
     range: (Decimal, Decimal),
 ) -> String {
@@ -242,7 +236,7 @@ pub fn forecast(
         .map(|p| p.0.as_str())
         .or(history.last().map(|p| p.0.as_str()))
         .unwrap_or("");
-    frame(id, title, desc, &labels.0, &labels.1, first, last, &body)
+    frame(id, title, desc, [&labels.0, &labels.1, first, last], &body)
 }
 
 /// Horizontal stacked bars: one row per label, segments told apart by their fill pattern and
