@@ -43,8 +43,8 @@ clippy: ## lints, warnings are errors (every feature: the AWS adapters and `reco
 
 lint: fmt-check clippy ## format check and lints
 
-nextest: ## run every test of the workspace: the AWS adapter tests against a moto server, the Spark job's in a local Spark
-	bash scripts/with-spark.sh bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE)
+nextest: ## run every test of the workspace: the AWS adapter tests against a moto server, the Spark job's in a local Spark, the report's in headless Chromium
+	bash scripts/with-chromium.sh bash scripts/with-spark.sh bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE)
 
 api-contract: ## the query API (recon serve) against docs/openapi.yaml with schemathesis (pinned, installed on first use)
 	cargo build --workspace --all-features --bin recon

@@ -186,6 +186,7 @@ where
         "mismatches",
         "final_index",
         "merchant_kpis",
+        "anomalies",
     ] {
         partitions.extend(catalog.partitions("recon", table).await?);
     }
@@ -264,6 +265,7 @@ async fn the_pipeline_on_aws_adapters_gives_the_local_results() -> Result<()> {
         ("mismatches", &["business_date", "bank_id"][..]),
         ("final_index", &["business_date"][..]),
         ("merchant_kpis", &["business_date"][..]),
+        ("anomalies", &["business_date"][..]),
     ] {
         glue.ensure_table("recon", table, keys).await?;
     }

@@ -905,9 +905,11 @@ fn knobs_of_the_other_world_are_refused() {
     assert!(Knobs::for_days(5, &["late_file=0.01".into()]).is_err());
     assert!(Knobs::for_days(5, &["chargeback=0.01".into()]).is_ok());
     assert!(Knobs::for_days(1, &["ledger_late=0.01".into()]).is_err());
+    assert!(Knobs::for_days(1, &["anomalies=0.05".into()]).is_err());
+    assert!(Knobs::for_days(40, &["anomalies=0.05".into()]).is_ok());
     assert!(Knobs::for_days(5, &["composite=0.05".into()]).is_ok());
     assert!(
-        cfg(1, 100, 40, &[]).is_ok_and(|c| build(&c).is_err()),
-        "at most 31 days"
+        cfg(1, 100, 63, &[]).is_ok_and(|c| build(&c).is_err()),
+        "at most 62 days"
     );
 }

@@ -217,7 +217,7 @@ fn the_route_table_and_the_openapi_document_agree() {
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     assert_eq!(documented, served);
-    assert_eq!(served.len(), 9);
+    assert_eq!(served.len(), 10);
 }
 
 #[tokio::test]

@@ -41,6 +41,11 @@ const EVENTS: &[(&str, &str, u16)] = &[
         404,
     ),
     (
+        "list-anomalies.json",
+        include_str!("../../../events/query-api/list-anomalies.json"),
+        404,
+    ),
+    (
         "get-run.json",
         include_str!("../../../events/query-api/get-run.json"),
         404,

@@ -228,7 +228,7 @@ impl<'de> Deserialize<'de> for PartitionOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CloseSummary {
     /// Anomaly flags the close raised (`index/anomalies/business_date=D/`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub anomalies: u64,
     /// Banks the plan found without a usable statement (not closed, not failed).
     #[serde(default)]
