@@ -4,8 +4,10 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/recon-target
 RECON := $(CARGO_TARGET_DIR)/release/recon
 DEMO_DIR ?= data/demo
 DEMO_DATE ?= 2026-11-16
-DEMO_DAYS ?= 7
-DEMO_TXNS ?= 100000
+# Four weeks: the anomaly flags and the forecast judge a day against two weeks of history.
+DEMO_DAYS ?= 28
+DEMO_TXNS ?= 25000
+DEMO_LAST = $$(date -u -d "$(DEMO_DATE) + $$(($(DEMO_DAYS) - 1)) days" +%F)
 NEXTEST_PROFILE ?= default
 # Infrastructure tooling (cfn-lint, cargo-lambda, zig): one venv outside the clone.
 RECON_VENV ?= $(HOME)/.cache/recon-venv
@@ -24,11 +26,12 @@ help: ## list the targets
 build-cli: ## build the release `recon` binary
 	cargo build --release -p recon-cli
 
-demo: build-cli ## generate a week of one world, run the pipeline, close the days in order (breaks open and resolve), score every close
-	$(RECON) generate --out $(DEMO_DIR) --date $(DEMO_DATE) --days $(DEMO_DAYS) --transactions $(DEMO_TXNS) --force
-	@# Exit 3 is "finished, something needs attention": the week has a bank that misses a delivery.
-	$(RECON) run --data $(DEMO_DIR) --date $(DEMO_DATE) --through $$(date -u -d "$(DEMO_DATE) + $$(($(DEMO_DAYS) - 1)) days" +%F) || [ $$? -eq 3 ]
+demo: build-cli ## generate four weeks of one world (with a few injected anomalies), run the pipeline, close the days in order, score every close and flag, print the last report's path
+	$(RECON) generate --out $(DEMO_DIR) --date $(DEMO_DATE) --days $(DEMO_DAYS) --transactions $(DEMO_TXNS) --mix anomalies=0.05 --force
+	@# Exit 3 is "finished, something needs attention": the world has a bank that misses a delivery.
+	$(RECON) run --data $(DEMO_DIR) --date $(DEMO_DATE) --through $(DEMO_LAST) || [ $$? -eq 3 ]
 	$(RECON) accuracy --data $(DEMO_DIR)
+	@echo "report of the last close (open it in a browser): $$(realpath $(DEMO_DIR))/reports/business_date=$(DEMO_LAST)/report.html"
 
 test: fmt-check clippy lint-infra nextest api-contract ## everything CI runs: format, lints, the whole test suite, the API contract
 
@@ -59,7 +62,7 @@ BENCH_VENV ?= $(HOME)/.cache/recon-bench-venv
 # The 10 000 000-line partition (with its carried items) peaks at 9.0 GB (measured here; 19.7 GB before the columnar engine).
 BENCH_LINES ?= 1000000 10000000
 
-bench: build-cli ## throughput: normalizer per format, reconciliation 1M/10M lines vs DuckDB, the Spark job on them, break actions over HTTP
+bench: build-cli ## throughput: normalizer per format, reconciliation 1M/10M lines vs DuckDB, the Spark job on them, break actions over HTTP, the report in Chromium
 	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -c 'import duckdb' 2>/dev/null || $(BENCH_VENV)/bin/pip install -q 'duckdb==2.0.1'
 	test -f $(BENCH_DIR)/day/truth/summary.json || $(RECON) generate --out $(BENCH_DIR)/day --date $(DEMO_DATE) --transactions 1000000 --force
@@ -71,6 +74,16 @@ bench: build-cli ## throughput: normalizer per format, reconciliation 1M/10M lin
 	rm -rf $(BENCH_DIR)/breaks && $(RECON) generate --out $(BENCH_DIR)/breaks --date 2026-11-16 --days 3 --transactions 20000 --seed 7 >/dev/null
 	$(RECON) run --data $(BENCH_DIR)/breaks --date 2026-11-16 --through 2026-11-18 >/dev/null || test $$? -eq 3
 	$(RECON) bench breaks --data $(BENCH_DIR)/breaks --date 2026-11-18
+	@# The report in headless Chromium: a 1M-payment day, then 60 days with injected anomalies
+	@# (whose flags and forecast are scored against the generator's truth).
+	test -f $(BENCH_DIR)/report1m/reports/business_date=$(DEMO_DATE)/report.html || { \
+	  $(RECON) generate --out $(BENCH_DIR)/report1m --date $(DEMO_DATE) --transactions 1000000 --force >/dev/null && \
+	  { $(RECON) run --data $(BENCH_DIR)/report1m --date $(DEMO_DATE) >/dev/null || test $$? -eq 3; }; }
+	bash scripts/with-chromium.sh $(RECON) bench report --data $(BENCH_DIR)/report1m --date $(DEMO_DATE)
+	rm -rf $(BENCH_DIR)/history && $(RECON) generate --out $(BENCH_DIR)/history --date 2026-09-01 --days 60 --transactions 5000 --seed 11 --mix anomalies=0.06 >/dev/null
+	$(RECON) run --data $(BENCH_DIR)/history --date 2026-09-01 --through 2026-10-30 >/dev/null || test $$? -eq 3
+	bash scripts/with-chromium.sh $(RECON) bench report --data $(BENCH_DIR)/history --date 2026-10-30
+	$(RECON) accuracy --data $(BENCH_DIR)/history | sed -n '/^anomaly flags/,$$p'
 
 generate-1m: build-cli ## time the generation of a 1,000,000-transaction day
 	rm -rf /tmp/recon-1m && time $(RECON) generate --out /tmp/recon-1m --date $(DEMO_DATE) --transactions 1000000

@@ -9,6 +9,7 @@
 //! the figures are per core. Benchmarks print numbers; they assert nothing about time.
 
 pub mod breaks;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::path::Path;

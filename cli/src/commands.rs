@@ -365,6 +365,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 500)]
         requests: usize,
     },
+    /// The report of a closed day in headless Chromium (`RECON_CHROMIUM`, or `--chromium`):
+    /// its weight, the time to write it, and its load time over several loads.
+    Report {
+        /// A closed data directory.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_parser = parse_date)]
+        date: BusinessDate,
+        /// The browser (default `$RECON_CHROMIUM`, else /usr/bin/chromium).
+        #[arg(long)]
+        chromium: Option<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        loads: usize,
+    },
     /// Parse and encode the first file of every delivery of the day.
     Normalize {
         #[arg(long)]

@@ -213,6 +213,20 @@ fn bench_command(what: BenchCommand) -> Result<()> {
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?
             .block_on(bench::breaks::bench_breaks(&data, date, clients, requests))?,
+        BenchCommand::Report {
+            data,
+            date,
+            chromium,
+            loads,
+        } => {
+            let chromium = chromium
+                .or_else(|| std::env::var_os("RECON_CHROMIUM").map(Into::into))
+                .unwrap_or_else(|| "/usr/bin/chromium".into());
+            out!(
+                "{}",
+                bench::report::bench_report(&data, date, &chromium, loads)?
+            );
+        }
         BenchCommand::Normalize { data, date, runs } => {
             out!(
                 "{}",

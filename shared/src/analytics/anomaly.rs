@@ -17,16 +17,21 @@ use serde::{Deserialize, Serialize};
 
 use super::Figures;
 use super::stats::{MAD_TO_SIGMA, mad, median, sqrt};
-use crate::records::{AnomalyKind, Direction};
+use crate::records::{AnomalyKind, Direction, SubjectLevel};
 
 /// Days of history a flag looks back on.
 pub const WINDOW_DAYS: i64 = 56;
 /// Fewest earlier closes (delivery days for the line figures) before a subject is judged.
 pub const MIN_HISTORY: usize = 14;
-/// Robust z-score at or above which a figure is flagged.
+/// Robust z-score at or above which a bank's figure is flagged.
 pub const THRESHOLD: Decimal = dec!(4);
-/// Fewest events (payments, breaks, lines) a flagged figure must differ from its baseline by.
+/// Fewest events (payments, breaks, lines) a bank's flagged figure differs from its baseline by.
 pub const MIN_EFFECT: Decimal = dec!(5);
+/// A merchant's trade is burstier than counting noise says (a campaign, a payday, a large
+/// basket), so its figures are flagged from a higher score and a larger effect.
+pub const MERCHANT_THRESHOLD: Decimal = dec!(6);
+/// Fewest events a merchant's flagged figure differs from its baseline by.
+pub const MERCHANT_MIN_EFFECT: Decimal = dec!(10);
 /// Fewest payments a day (median) for a subject's volume to be judged.
 pub const MIN_VOLUME: Decimal = dec!(20);
 /// Fewest items decided (lines with fees) for a rate to be judged.
@@ -62,9 +67,35 @@ pub enum Verdict {
     Flagged(Finding),
 }
 
-/// Every kind's verdict for `today` of one subject, against `history` (earlier closes of the
-/// same subject, any order, within [`WINDOW_DAYS`]).
+/// The bar a figure must pass to be flagged: a score and an effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bar {
+    /// Robust z-score at or above which the figure is flagged.
+    pub threshold: Decimal,
+    /// Fewest events the figure must differ from its baseline by.
+    pub effect: Decimal,
+}
+
+impl Bar {
+    /// The bar of a bank's or a merchant's figures.
+    pub fn of(level: SubjectLevel) -> Self {
+        match level {
+            SubjectLevel::Bank => Bar {
+                threshold: THRESHOLD,
+                effect: MIN_EFFECT,
+            },
+            SubjectLevel::Merchant => Bar {
+                threshold: MERCHANT_THRESHOLD,
+                effect: MERCHANT_MIN_EFFECT,
+            },
+        }
+    }
+}
+
+/// Every kind's verdict for `today` of one subject of `level`, against `history` (earlier
+/// closes of the same subject, any order, within [`WINDOW_DAYS`]).
 pub fn assess(
+    level: SubjectLevel,
     history: &[(NaiveDate, &Figures)],
     today: (NaiveDate, &Figures),
 ) -> Vec<(AnomalyKind, Verdict)> {
@@ -74,23 +105,16 @@ pub fn assess(
         .copied()
         .collect();
     hist.sort_by_key(|(d, _)| *d);
-    vec![
+    let bar = Bar::of(level);
+    [
         (AnomalyKind::Volume, volume(&hist, today)),
         (AnomalyKind::MismatchRate, mismatch_rate(&hist, today)),
         (AnomalyKind::FeeVariance, fee_variance(&hist, today)),
         (AnomalyKind::BreakCount, break_count(&hist, today)),
     ]
-}
-
-/// Only the flags of [`assess`].
-pub fn flags(history: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> Vec<Finding> {
-    assess(history, today)
-        .into_iter()
-        .filter_map(|(_, v)| match v {
-            Verdict::Flagged(f) => Some(f),
-            _ => None,
-        })
-        .collect()
+    .into_iter()
+    .map(|(k, m)| (k, m.map_or(Verdict::NotJudged, |m| m.verdict(bar))))
+    .collect()
 }
 
 fn count(n: u64) -> Decimal {
@@ -124,55 +148,59 @@ fn weekday(d: NaiveDate) -> usize {
     d.weekday().num_days_from_monday() as usize
 }
 
-fn finding(
+/// A figure against its baseline, before the bar of its level is applied.
+struct Measured {
     kind: AnomalyKind,
     value: Decimal,
     expected: Decimal,
     noise: Decimal,
+    /// Events the figure differs from its baseline by, in the direction it may be flagged.
     effect: Decimal,
     history: usize,
     both_ways: bool,
-) -> Verdict {
-    if noise <= Decimal::ZERO {
-        return Verdict::Normal;
-    }
-    let score = ((value - expected) / noise).round_dp(2);
-    let high = score >= THRESHOLD;
-    let low = both_ways && score <= -THRESHOLD;
-    if (high || low) && effect >= MIN_EFFECT {
-        Verdict::Flagged(Finding {
-            kind,
-            direction: if high {
-                Direction::High
-            } else {
-                Direction::Low
-            },
-            value: value.round_dp(6),
-            expected: expected.round_dp(6),
-            score,
-            history: history as u32,
-        })
-    } else {
-        Verdict::Normal
+}
+
+impl Measured {
+    fn verdict(self, bar: Bar) -> Verdict {
+        if self.noise <= Decimal::ZERO {
+            return Verdict::Normal;
+        }
+        let score = ((self.value - self.expected) / self.noise).round_dp(2);
+        let high = score >= bar.threshold;
+        let low = self.both_ways && score <= -bar.threshold;
+        if (high || low) && self.effect >= bar.effect {
+            Verdict::Flagged(Finding {
+                kind: self.kind,
+                direction: if high {
+                    Direction::High
+                } else {
+                    Direction::Low
+                },
+                value: self.value.round_dp(6),
+                expected: self.expected.round_dp(6),
+                score,
+                history: self.history as u32,
+            })
+        } else {
+            Verdict::Normal
+        }
     }
 }
 
-fn volume(hist: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> Verdict {
+fn volume(hist: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> Option<Measured> {
     let series: Vec<(NaiveDate, Decimal)> =
         hist.iter().map(|(d, f)| (*d, count(f.payments))).collect();
     if series.len() < MIN_HISTORY {
-        return Verdict::NotJudged;
+        return None;
     }
     let factors = weekday_factors(&series);
     let adjusted: Vec<Decimal> = series
         .iter()
         .map(|(d, v)| *v / factors[weekday(*d)])
         .collect();
-    let Some(level) = median(&adjusted) else {
-        return Verdict::NotJudged;
-    };
+    let level = median(&adjusted)?;
     if level < MIN_VOLUME {
-        return Verdict::NotJudged;
+        return None;
     }
     let s = factors[weekday(today.0)];
     let expected = level * s;
@@ -180,15 +208,15 @@ fn volume(hist: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> Verdi
     // Counting noise, and 3 % for what a count's own noise leaves out (campaigns, paydays).
     let noise = spread.max(sqrt(expected)).max(expected * dec!(0.03));
     let value = count(today.1.payments);
-    finding(
-        AnomalyKind::Volume,
+    Some(Measured {
+        kind: AnomalyKind::Volume,
         value,
         expected,
         noise,
-        (value - expected).abs(),
-        series.len(),
-        true,
-    )
+        effect: (value - expected).abs(),
+        history: series.len(),
+        both_ways: true,
+    })
 }
 
 /// Delivery days of the history (the subject's statement had lines).
@@ -202,10 +230,10 @@ fn rate(
     hist: &[(NaiveDate, &Figures)],
     today: &Figures,
     of: impl Fn(&Figures) -> (u64, u64),
-) -> Verdict {
+) -> Option<Measured> {
     let (events, items) = of(today);
     if today.lines == 0 || items < MIN_ITEMS {
-        return Verdict::NotJudged;
+        return None;
     }
     let rates: Vec<Decimal> = deliveries(hist)
         .iter()
@@ -214,33 +242,31 @@ fn rate(
         .map(|(e, n)| count(e) / count(n))
         .collect();
     if rates.len() < MIN_HISTORY {
-        return Verdict::NotJudged;
+        return None;
     }
-    let Some(base) = median(&rates) else {
-        return Verdict::NotJudged;
-    };
+    let base = median(&rates)?;
     let n = count(items);
     let p = base.max(Decimal::ONE / n);
     let noise = (MAD_TO_SIGMA * mad(&rates, base)).max(sqrt(p * (Decimal::ONE - p) / n));
     let value = count(events) / n;
-    finding(
+    Some(Measured {
         kind,
         value,
-        base,
+        expected: base,
         noise,
-        count(events) - base * n,
-        rates.len(),
-        false,
-    )
+        effect: count(events) - base * n,
+        history: rates.len(),
+        both_ways: false,
+    })
 }
 
-fn mismatch_rate(hist: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> Verdict {
+fn mismatch_rate(hist: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> Option<Measured> {
     rate(AnomalyKind::MismatchRate, hist, today.1, |f| {
         (f.new_breaks, f.decided)
     })
 }
 
-fn fee_variance(hist: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> Verdict {
+fn fee_variance(hist: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> Option<Measured> {
     rate(
         AnomalyKind::FeeVariance,
         hist,
@@ -256,9 +282,9 @@ fn cover(prev: Option<NaiveDate>, date: NaiveDate) -> i64 {
         .clamp(1, MAX_COVER)
 }
 
-fn break_count(hist: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> Verdict {
+fn break_count(hist: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> Option<Measured> {
     if today.1.lines == 0 {
-        return Verdict::NotJudged;
+        return None;
     }
     let days = deliveries(hist);
     let per_day: Vec<Decimal> = days
@@ -268,24 +294,22 @@ fn break_count(hist: &[(NaiveDate, &Figures)], today: (NaiveDate, &Figures)) -> 
         .map(|(i, (d, f))| count(f.new_breaks) / Decimal::from(cover(Some(days[i - 1].0), *d)))
         .collect();
     if per_day.len() < MIN_HISTORY {
-        return Verdict::NotJudged;
+        return None;
     }
-    let Some(base) = median(&per_day) else {
-        return Verdict::NotJudged;
-    };
+    let base = median(&per_day)?;
     let c = Decimal::from(cover(days.last().map(|(d, _)| *d), today.0));
     let expected = base * c;
     let noise = (MAD_TO_SIGMA * mad(&per_day, base) * c).max(sqrt(expected.max(Decimal::ONE)));
     let value = count(today.1.new_breaks);
-    finding(
-        AnomalyKind::BreakCount,
+    Some(Measured {
+        kind: AnomalyKind::BreakCount,
         value,
         expected,
         noise,
-        value - expected,
-        per_day.len(),
-        false,
-    )
+        effect: value - expected,
+        history: per_day.len(),
+        both_ways: false,
+    })
 }
 
 #[cfg(test)]

@@ -372,7 +372,7 @@ pub fn detect(history: &[DayFigures], today: &DayFigures) -> (Vec<AnomalyRow>, C
                 .iter()
                 .filter_map(|d| of(d).get(subject).map(|f| (d.business_date, f)))
                 .collect();
-            for (_, verdict) in anomaly::assess(&past, (today.business_date, figures)) {
+            for (_, verdict) in anomaly::assess(level, &past, (today.business_date, figures)) {
                 match verdict {
                     Verdict::NotJudged => coverage.not_judged += 1,
                     Verdict::Normal => coverage.judged += 1,

@@ -3,6 +3,7 @@ use chrono::{Datelike, Days, NaiveDate};
 use super::*;
 use crate::analytics::FeeFigure;
 use crate::money::Currency;
+use crate::records::SubjectLevel;
 
 fn start() -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(2026, 9, 1)
@@ -65,7 +66,7 @@ fn verdicts(
     today: (NaiveDate, &Figures),
 ) -> Vec<(AnomalyKind, Verdict)> {
     let refs: Vec<(NaiveDate, &Figures)> = h.iter().map(|(d, f)| (*d, f)).collect();
-    assess(&refs, today)
+    assess(SubjectLevel::Bank, &refs, today)
 }
 
 fn flagged(v: &[(AnomalyKind, Verdict)]) -> Vec<AnomalyKind> {
@@ -180,5 +181,24 @@ fn weekday_factors_find_the_quiet_sunday() -> Result<(), String> {
     let f = weekday_factors(&series);
     assert!(f[6] < dec!(0.8) && f[6] > dec!(0.7), "{f:?}");
     assert!(f[2] > dec!(0.98), "{f:?}");
+    Ok(())
+}
+
+#[test]
+fn a_merchant_needs_a_larger_departure_than_a_bank() -> Result<(), String> {
+    let h = history(56)?;
+    let refs: Vec<(NaiveDate, &Figures)> = h.iter().map(|(d, f)| (*d, f)).collect();
+    // A weekday with 15 % more payments: about 4.7 times the noise.
+    let date = h[55].0 + Days::new(1);
+    let mut busier = day(date, 3);
+    busier.payments = busier.payments * 115 / 100;
+    let bank = assess(SubjectLevel::Bank, &refs, (date, &busier));
+    let merchant = assess(SubjectLevel::Merchant, &refs, (date, &busier));
+    assert_eq!(flagged(&bank), vec![AnomalyKind::Volume], "{bank:?}");
+    assert_eq!(
+        flagged(&merchant),
+        Vec::<AnomalyKind>::new(),
+        "{merchant:?}"
+    );
     Ok(())
 }
