@@ -167,21 +167,58 @@ fn the_report_of_a_close_reads_in_a_real_browser_and_asks_for_nothing() -> Resul
     let store = recon_shared::local::LocalStore::new(dir.path());
     let index = recon_shared::local_index::LocalTransactionIndex::open_read_only(dir.path())?;
     let log = recon_shared::local::LocalBreakLog::new(dir.path());
-    let answer = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .build()
-        .map_err(|e| Error::io("tokio", e))?
-        .block_on(query_api::route(
-            &query_api::Request::get(&format!("/anomalies?date={LAST}")),
-            &store,
-            &index,
-            &log,
-        ));
+        .map_err(|e| Error::io("tokio", e))?;
+    let answer = rt.block_on(query_api::route(
+        &query_api::Request::get(&format!("/anomalies?date={LAST}")),
+        &store,
+        &index,
+        &log,
+    ));
     assert_eq!(answer.status, 200);
     assert_eq!(
         answer.body["count"].as_u64(),
         Some(data.anomalies.len() as u64),
         "{}",
         answer.body
+    );
+
+    // The plan forecasts each bank against the Lambda path's limit: with the default limit no
+    // partition of the next week outgrows it; with a limit of a day's payments of the largest
+    // bank, its next week does.
+    let plan = |limit: Option<u64>| {
+        rt.block_on(recon_shared::close::plan(
+            &store,
+            &recon_shared::local::LocalRuns::new(dir.path()),
+            &recon_shared::local::LocalManifests::new(dir.path()),
+            &recon_shared::close::PlanRequest {
+                business_date: last,
+                execution: Some("capacity-check".into()),
+                force: false,
+                lookback_days: 7,
+                lambda_max_input_bytes: limit,
+            },
+        ))
+    };
+    let roomy = plan(None)?;
+    assert_eq!(roomy.capacity.len(), 6, "{:?}", roomy.capacity);
+    assert!(
+        roomy.capacity.iter().all(|c| !c.outgrows),
+        "{:?}",
+        roomy.capacity
+    );
+    let largest = roomy
+        .capacity
+        .iter()
+        .max_by_key(|c| c.peak.expected)
+        .ok_or_else(|| Error::Invariant("no capacity".into()))?;
+    let tight = plan(Some(largest.bytes_per_payment * 100))?;
+    let warned = tight.capacity.iter().find(|c| c.bank_id == largest.bank_id);
+    assert!(
+        warned.is_some_and(|c| c.outgrows && c.lambda_limit == 100),
+        "{:?}",
+        tight.capacity
     );
 
     // And a small golden summary of the page.
