@@ -87,6 +87,19 @@ pub fn mismatch_rate_emf(
         .collect()
 }
 
+/// The close's product-wide figures, with the `Environment` dimension only (as the
+/// `AwaitingDeliveries` and `AnomaliesFlagged` alarms of `template.yaml` watch them): banks
+/// whose statement the close awaits and the anomaly flags it raised.
+pub fn close_emf(summary: &CloseSummary, environment: &str, timestamp_ms: i64) -> String {
+    Emf::new(environment, "final-aggregate")
+        .environment_only()
+        .count(AWAITING_METRIC, awaiting_deliveries(summary))
+        .count(ANOMALIES_METRIC, summary.anomalies)
+        .property("BusinessDate", summary.business_date.to_string())
+        .property("Execution", summary.execution.as_str())
+        .line(timestamp_ms)
+}
+
 /// The Lambda (served by `recon_shared::entry`): the close's last task over the bucket, the
 /// Runs table and the TransactionIndex (settlement write-back), then the `MismatchRate` lines
 /// and the function's own (duration, awaited deliveries).
@@ -115,10 +128,8 @@ impl Function for Lambda {
 
     fn metrics(&self, summary: &CloseSummary, at: &Invocation<'_>) -> Vec<String> {
         let mut lines = mismatch_rate_emf(summary, at.environment, at.timestamp_ms);
-        let own = Emf::new(at.environment, "final-aggregate")
-            .millis("Duration", at.duration_ms)
-            .count(AWAITING_METRIC, awaiting_deliveries(summary))
-            .count(ANOMALIES_METRIC, summary.anomalies);
+        lines.push(close_emf(summary, at.environment, at.timestamp_ms));
+        let own = Emf::new(at.environment, "final-aggregate").millis("Duration", at.duration_ms);
         lines.push(own.line(at.timestamp_ms));
         lines
     }
@@ -209,6 +220,21 @@ mod tests {
         assert_eq!(late["MismatchRate"], json!(0.0));
         assert_eq!(today["Execution"], "close-2026-11-20-1");
         assert!(mismatch_rate_emf(&close_summary(Vec::new())?, "prod", 0).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn the_close_line_carries_the_alarmed_figures_under_the_environment_alone()
+    -> recon_shared::Result<()> {
+        let mut summary = close_summary(Vec::new())?;
+        summary.anomalies = 3;
+        let line: Value = serde_json::from_str(&close_emf(&summary, "prod", 0))?;
+        let cw = &line["_aws"]["CloudWatchMetrics"][0];
+        // The dimensions the AwaitingDeliveries and AnomaliesFlagged alarms name, exactly.
+        assert_eq!(cw["Dimensions"], json!([["Environment"]]));
+        assert_eq!(line["AwaitingDeliveries"], json!(0));
+        assert_eq!(line["AnomaliesFlagged"], json!(3));
+        assert_eq!(line["BusinessDate"], "2026-11-20");
         Ok(())
     }
 }
