@@ -142,7 +142,7 @@ fn replies(failed_partitions: u32) -> Vec<Value> {
                "lambda_chains": [{"bank_id": "bank_01", "partitions": [
                    partition("2026-11-19", Value::Null),
                    partition("2026-11-20", json!({"business_date": "2026-11-19", "fingerprint": "f"}))]}],
-               "emr_chains": [], "unchanged": [], "dates": ["2026-11-19", "2026-11-20"],
+               "emr_chains": [], "unchanged": 0, "dates": ["2026-11-19", "2026-11-20"],
                "awaiting": [], "handed_over": 0, "capacity": []}),
         json!({"business_date": "2026-11-19", "bank_id": "bank_01", "status": "SUCCEEDED", "run_id": "run-1"}),
         json!({"business_date": "2026-11-20", "bank_id": "bank_01", "status": "SUCCEEDED", "run_id": "run-2"}),

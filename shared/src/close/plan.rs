@@ -108,8 +108,11 @@ pub struct Plan {
     pub lambda_chains: Vec<BankChain>,
     /// Banks with a partition above the Lambda size limit: the EMR branch runs their chain.
     pub emr_chains: Vec<BankChain>,
-    /// Partitions whose inputs match their last successful run.
-    pub unchanged: Vec<PlannedPartition>,
+    /// Partitions whose inputs match their last successful run: counted, not listed. The
+    /// plan is the state machine's payload (at most 256 KB), and a list of every bank's
+    /// unchanged days of the window would grow with banks × days for no reader (the Runs table
+    /// has each partition's last run).
+    pub unchanged: usize,
     /// Dates the final aggregation must rebuild.
     pub dates: Vec<BusinessDate>,
     /// Banks whose statement of a date is not in: their partitions are not closed (their
@@ -384,7 +387,7 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
         execution,
         lambda_chains: Vec::new(),
         emr_chains: Vec::new(),
-        unchanged: Vec::new(),
+        unchanged: 0,
         dates: Vec::new(),
         awaiting: Vec::new(),
         handed_over: 0,
@@ -505,7 +508,7 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
                 fingerprint: fp.clone(),
             });
             if !req.force && done.contains(&(date, bank.to_string(), fp)) {
-                out.unchanged.push(p);
+                out.unchanged += 1;
                 continue;
             }
             changed_dates.insert(date);
@@ -527,7 +530,7 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
         .sort_by(|a, b| (a.business_date, &a.bank_id).cmp(&(b.business_date, &b.bank_id)));
     tracing::info!(
         business_date = %req.business_date, lambda = out.lambda_chains.len(), emr = out.emr_chains.len(),
-        unchanged = out.unchanged.len(), awaiting = out.awaiting.len(), "close planned"
+        unchanged = out.unchanged, awaiting = out.awaiting.len(), "close planned"
     );
     Ok(out)
 }
