@@ -221,6 +221,16 @@ fn the_report_of_a_close_reads_in_a_real_browser_and_asks_for_nothing() -> Resul
         tight.capacity
     );
 
+    // `recon report` writes the same page again from what the close wrote.
+    let before = std::fs::read(&page).map_err(|e| Error::io(&page, e))?;
+    let again = rt.block_on(recon_shared::close::insight::rebuild(&store, last))?;
+    assert_eq!(again.anomalies, data.anomalies.len() as u64);
+    assert_eq!(
+        std::fs::read(&page).map_err(|e| Error::io(&page, e))?,
+        before,
+        "recon report wrote another page"
+    );
+
     // And a small golden summary of the page.
     if std::env::var_os("RECON_BLESS").is_some() {
         std::fs::write(GOLDEN, serde_json::to_vec_pretty(v)?).map_err(|e| Error::io(GOLDEN, e))?;

@@ -651,8 +651,13 @@ pub async fn final_aggregate<
     };
     // The flags, the forecast and the page, once the close's own figures are written.
     if let Some((figures, largest)) = todays {
+        let limits = req
+            .capacity
+            .iter()
+            .map(|c| (c.bank_id.to_string(), c.lambda_limit))
+            .collect();
         let published =
-            super::insight::publish(store, &summary, &figures, largest, &req.capacity).await?;
+            super::insight::publish(store, &summary, &figures, largest, &limits).await?;
         summary.anomalies = published.anomalies;
         summary.report = Some(published.report_key);
         let key = crate::keys::anomalies_key(req.business_date);

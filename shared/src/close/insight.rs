@@ -527,7 +527,17 @@ pub async fn rebuild<S: ObjectStore>(store: &S, date: BusinessDate) -> Result<Pu
     let batch = super::aggregate::batch_views(&data)?;
     let (mut figures, largest) = figures_of(date.date(), &batch);
     open_breaks_of(store, &mut figures).await?;
-    publish(store, &summary, &figures, largest, &[]).await
+    // The plan's Lambda limits as the close's page showed them.
+    let limits = match get_opt(store, &report_data_key(date)).await? {
+        Some(b) => serde_json::from_slice::<ReportData>(&b)
+            .map_err(|e| Error::Invariant(format!("{}: {e}", report_data_key(date))))?
+            .banks
+            .into_iter()
+            .filter_map(|b| b.lambda_limit.map(|l| (b.bank_id, l)))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    publish(store, &summary, &figures, largest, &limits).await
 }
 
 /// What [`publish`] wrote.
@@ -540,13 +550,14 @@ pub struct Published {
 }
 
 /// Flags, forecasts and the report of the close `summary` describes, from `today`'s figures
-/// and those of the closes before; `capacity` is the plan's view of each bank's Lambda limit.
+/// and those of the closes before; `lambda_limits` are the plan's payments a day each bank's
+/// partition takes on the Lambda path ([`Capacity::lambda_limit`]).
 pub async fn publish<S: ObjectStore>(
     store: &S,
     summary: &CloseSummary,
     today: &DayFigures,
     largest_open: Vec<OpenDiscrepancy>,
-    capacity: &[Capacity],
+    lambda_limits: &BTreeMap<String, u64>,
 ) -> Result<Published> {
     let date = summary.business_date;
     let (history, notes) = read_history(store, date, true).await?;
@@ -582,10 +593,7 @@ pub async fn publish<S: ObjectStore>(
             fees: figures.fees.iter().map(|(c, f)| (*c, f.clone())).collect(),
             forecast: forecast::forecast(&series, &days),
             backtest: forecast::backtest(&series),
-            lambda_limit: capacity
-                .iter()
-                .find(|c| c.bank_id.as_str() == bank)
-                .map(|c| c.lambda_limit),
+            lambda_limit: lambda_limits.get(bank).copied(),
         });
     }
     let failed = summary
