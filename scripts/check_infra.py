@@ -203,9 +203,24 @@ def check_routes(resources):
         problem(f"template.yaml routes {method} {path}, which docs/openapi.yaml does not document")
 
 
+# What the operators' dashboard must show: the close's own figures, and the AWS metrics each
+# operations alarm watches (docs/runbook.md, Alarms).
+DASHBOARD_MUST_PLOT = {
+    ("Recon", "MismatchRate"),
+    ("Recon", "AwaitingDeliveries"),
+    ("Recon", "AnomaliesFlagged"),
+    ("AWS/Lambda", "Errors"),
+    ("AWS/Lambda", "Throttles"),
+    ("AWS/Lambda", "OffsetLag"),
+    ("AWS/ApiGateway", "5xx"),
+    ("AWS/States", "ExecutionsFailed"),
+}
+
+
 def check_dashboard_metrics():
     """Every `Recon` metric a dashboard of infra/ plots is one the code emits (a renamed metric
-    would leave an empty panel, silently)."""
+    would leave an empty panel, silently), and the dashboard plots what the alarms watch."""
+    plotted = set()
     emitted = set()
     for rs in list(ROOT.glob("shared/src/**/*.rs")) + list(ROOT.glob("functions/*/src/**/*.rs")):
         emitted |= set(re.findall(r'"([A-Z][A-Za-z]+)"', rs.read_text()))
@@ -221,8 +236,11 @@ def check_dashboard_metrics():
             text = body["Fn::Sub"] if isinstance(body, dict) else body
             for widget in json.loads(text)["widgets"]:
                 for metric in widget.get("properties", {}).get("metrics", []):
+                    plotted.add((metric[0], metric[1]))
                     if metric[0] == "Recon" and metric[1] not in emitted:
                         problem(f"{path.relative_to(ROOT)} {logical} plots Recon/{metric[1]}, which no code emits")
+    for namespace, name in sorted(DASHBOARD_MUST_PLOT - plotted):
+        problem(f"infra/: no dashboard plots {namespace}/{name}")
 
 
 def check_events(crate_dirs):
