@@ -9,8 +9,6 @@ mod common;
 use std::path::Path;
 
 use common::{state, tmp};
-use recon_runtime::ingest::RunConfig;
-use recon_runtime::run::run_days;
 use recon_shared::breaks::{Action, BreakEvent, CLOSE_ACTOR, Refusal};
 use recon_shared::close::breaks::{self as work, BreakView, FactsCache, History};
 use recon_shared::columnar::read_parquet;
@@ -35,17 +33,14 @@ fn d(s: &str) -> Result<BusinessDate> {
 /// Ingests what is new and closes `from` (through `through`), as `recon run` does (on a thread
 /// of its own: the runner has its own runtime).
 async fn close(root: &Path, from: &str, through: Option<&str>) -> Result<()> {
-    let cfg = RunConfig {
-        data: root.to_path_buf(),
-        date: Some(d(from)?),
-    };
-    let through = through.map(d).transpose()?;
-    tokio::task::spawn_blocking(move || {
-        let mut quiet = |_: &str| {};
-        run_days(&cfg, through, &mut quiet).map(|_| ())
-    })
-    .await
-    .map_err(|e| Error::Invariant(e.to_string()))?
+    let (root, from, through) = (
+        root.to_path_buf(),
+        from.to_string(),
+        through.map(str::to_string),
+    );
+    tokio::task::spawn_blocking(move || common::run_quietly(&root, &from, through.as_deref()))
+        .await
+        .map_err(|e| Error::Invariant(e.to_string()))?
 }
 
 async fn rows(store: &LocalStore, key: &str) -> Result<Vec<IndexRow>> {

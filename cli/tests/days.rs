@@ -8,10 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::{diff, state, tmp};
-use recon_runtime::ingest::RunConfig;
-use recon_runtime::run::run_days;
 use recon_shared::close::CloseSummary;
-use recon_shared::ids::BusinessDate;
 use recon_shared::ports::RunStatus;
 use recon_shared::{Error, Result};
 
@@ -24,16 +21,7 @@ fn week(dir: &Path, transactions: usize, seed: u64) -> Result<()> {
 
 /// Ingests everything and closes the week in date order, as `recon run --through` does.
 fn close_week(dir: &Path) -> Result<()> {
-    let mut quiet = |_: &str| {};
-    run_days(
-        &RunConfig {
-            data: dir.to_path_buf(),
-            date: Some(BusinessDate::parse(FIRST)?),
-        },
-        Some(BusinessDate::parse(LAST)?),
-        &mut quiet,
-    )?;
-    Ok(())
+    common::run_quietly(dir, FIRST, Some(LAST))
 }
 
 #[test]
@@ -104,15 +92,7 @@ fn a_late_correction_recloses_its_bank_from_its_day_on_and_nothing_else() -> Res
         assert!(lines.len() > 1, "the statement has no line to drop");
         lines.pop();
     })?;
-    let mut quiet = |_: &str| {};
-    run_days(
-        &RunConfig {
-            data: root.to_path_buf(),
-            date: Some(BusinessDate::parse(LAST)?),
-        },
-        None,
-        &mut quiet,
-    )?;
+    common::run_quietly(root, LAST, None)?;
     let summary = root.join(format!("runs/{LAST}/close-{LAST}-2.json"));
     let summary: CloseSummary =
         serde_json::from_slice(&std::fs::read(&summary).map_err(|e| Error::io(&summary, e))?)?;

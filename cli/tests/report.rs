@@ -15,8 +15,6 @@ use std::path::{Path, PathBuf};
 use common::tmp;
 use recon_cli::browser::Browser;
 use recon_generator::{GenerateConfig, Knobs, generate};
-use recon_runtime::ingest::RunConfig;
-use recon_runtime::run::run_days;
 use recon_shared::ids::BusinessDate;
 use recon_shared::keys::{report_data_key, report_key};
 use recon_shared::report::ReportData;
@@ -66,15 +64,7 @@ fn month(dir: &Path) -> Result<()> {
         force: true,
         days: 33,
     })?;
-    let mut quiet = |_: &str| {};
-    run_days(
-        &RunConfig {
-            data: dir.to_path_buf(),
-            date: Some(BusinessDate::parse(FIRST)?),
-        },
-        Some(BusinessDate::parse(LAST)?),
-        &mut quiet,
-    )?;
+    common::run_quietly(dir, FIRST, Some(LAST))?;
     Ok(())
 }
 

@@ -49,6 +49,19 @@ pub struct FeeFigure {
     pub variance: Decimal,
 }
 
+impl FeeFigure {
+    /// Lines charged another fee than the rules give, per line (`None` without lines).
+    pub fn share(&self) -> Option<Decimal> {
+        stats::ratio(self.lines_with_variance, self.lines)
+    }
+}
+
+/// Lines charged another fee, and lines, over the fees of several currencies.
+pub fn variance_lines<'a>(fees: impl IntoIterator<Item = &'a FeeFigure>) -> (u64, u64) {
+    fees.into_iter()
+        .fold((0, 0), |(v, n), f| (v + f.lines_with_variance, n + f.lines))
+}
+
 /// One subject's (a bank's or a merchant's) figures of one close, counted from the batch index
 /// of the close's date (docs/anomalies.md defines each).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,22 +91,9 @@ impl Figures {
         stats::ratio(self.lines_matched, self.lines)
     }
 
-    /// Breaks opened per item decided (`None` when nothing was decided).
-    pub fn mismatch_rate(&self) -> Option<Decimal> {
-        stats::ratio(self.new_breaks, self.decided)
-    }
-
     /// Lines charged another fee, of all the day's lines with fees, and those lines.
     pub fn fee_variance_lines(&self) -> (u64, u64) {
-        self.fees
-            .values()
-            .fold((0, 0), |(v, n), f| (v + f.lines_with_variance, n + f.lines))
-    }
-
-    /// Share of the day's lines charged another fee than the rules give.
-    pub fn fee_variance_share(&self) -> Option<Decimal> {
-        let (v, n) = self.fee_variance_lines();
-        stats::ratio(v, n)
+        variance_lines(self.fees.values())
     }
 }
 

@@ -75,7 +75,8 @@ pub struct OpenDiscrepancy {
     pub age_days: Option<i32>,
 }
 
-/// An anomaly flag of the close.
+/// An anomaly flag of the close: a row of `index/anomalies/business_date=D/` (its Parquet form
+/// is in `close::insight`), of `GET /anomalies` and of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flag {
     /// Bank or merchant.

@@ -9,11 +9,11 @@
 use std::fmt::Write as _;
 
 use arrow_schema::{DataType, Schema};
-use recon_shared::close::insight::AnomalyRow;
 use recon_shared::close::{FinalRow, KpiRow};
 use recon_shared::columnar::Columnar;
 use recon_shared::reconcile::IndexRow;
 use recon_shared::records::{StatementLine, Transaction};
+use recon_shared::report::Flag;
 use recon_shared::source::Reject;
 use recon_shared::{Error, Result};
 
@@ -86,7 +86,7 @@ fn tables() -> Vec<Table> {
             name: "anomalies",
             prefix: "index/anomalies/",
             partitions: &["business_date"],
-            schema: AnomalyRow::schema(),
+            schema: Flag::schema(),
         },
     ]
 }

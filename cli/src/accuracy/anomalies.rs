@@ -12,11 +12,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use recon_shared::analytics::forecast::Backtest;
-use recon_shared::close::insight::AnomalyRow;
 use recon_shared::columnar::read_parquet;
 use recon_shared::ids::BusinessDate;
 use recon_shared::records::AnomalyKind;
-use recon_shared::report::ReportData;
+use recon_shared::report::{Flag, ReportData};
 use recon_shared::{Error, Result};
 use serde_json::{Value, json};
 
@@ -86,7 +85,7 @@ pub fn anomaly_accuracy(data: &Path) -> Result<Option<AnomalyReport>> {
         })
         .collect();
     let merchant_bank = merchant_banks(data)?;
-    let mut flags: Vec<(String, AnomalyRow)> = Vec::new();
+    let mut flags: Vec<(String, Flag)> = Vec::new();
     let mut closed: HashSet<String> = HashSet::new();
     let dir = data.join("index/anomalies");
     if dir.is_dir() {
@@ -101,7 +100,7 @@ pub fn anomaly_accuracy(data: &Path) -> Result<Option<AnomalyReport>> {
             let file = e.path().join("part.parquet");
             let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
             closed.insert(date.to_string());
-            for r in read_parquet::<AnomalyRow>(bytes.into())? {
+            for r in read_parquet::<Flag>(bytes.into())? {
                 flags.push((date.to_string(), r));
             }
         }

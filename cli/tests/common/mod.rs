@@ -52,6 +52,21 @@ pub fn world(dir: &Path, first: &str, days: u32, transactions: usize, seed: u64)
     Ok(())
 }
 
+/// Ingests what is new under `dir` and closes `from`, then every later date through `through`,
+/// in order and quietly, as `recon run --date from [--through]` does.
+pub fn run_quietly(dir: &Path, from: &str, through: Option<&str>) -> Result<()> {
+    let mut quiet = |_: &str| {};
+    recon_runtime::run::run_days(
+        &recon_runtime::ingest::RunConfig {
+            data: dir.to_path_buf(),
+            date: Some(BusinessDate::parse(from)?),
+        },
+        through.map(BusinessDate::parse).transpose()?,
+        &mut quiet,
+    )?;
+    Ok(())
+}
+
 /// Every file below `root`, sorted.
 pub fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -604,8 +604,8 @@ fn exact_code<T: Copy>(
 
 /// The anomaly flags of a close (design.md §14), strongest first.
 async fn anomalies<S: ObjectStore>(store: &S, query: &str) -> Answer {
-    use recon_shared::close::insight::AnomalyRow;
     use recon_shared::records::{AnomalyKind, SubjectLevel};
+    use recon_shared::report::Flag;
     let p = Params::parse(query, &["date", "level", "kind"])?;
     let date = p.required_date("date")?;
     let level = exact_code(&p, "level", SubjectLevel::ALL, SubjectLevel::as_str)?;
@@ -618,7 +618,7 @@ async fn anomalies<S: ObjectStore>(store: &S, query: &str) -> Answer {
             "no anomaly flags for {date}: no close wrote them"
         )));
     };
-    let rows: Vec<AnomalyRow> = read_parquet::<AnomalyRow>(bytes)
+    let rows: Vec<Flag> = read_parquet::<Flag>(bytes)
         .map_err(|e| internal(&e))?
         .into_iter()
         .filter(|r| level.is_none_or(|l| r.level == l) && kind.is_none_or(|k| r.kind == k))

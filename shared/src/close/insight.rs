@@ -31,49 +31,14 @@ use crate::keys::{
 };
 use crate::ports::{ObjectStore, get_opt};
 use crate::reconcile::RowKind;
-use crate::records::{AnomalyKind, BreakStatus, Direction, ReconciledStatus, SubjectLevel};
+use crate::records::{BreakStatus, ReconciledStatus, SubjectLevel};
 use crate::report::{
     Awaited, BankPoint, BankSection, Coverage, FailedPartition, Flag, HISTORY_CLOSES,
     LARGEST_PER_CURRENCY, OpenDiscrepancy, ReportData, html,
 };
 
-/// One row of `index/anomalies/business_date=D/` (the close's flags).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnomalyRow {
-    /// Bank or merchant.
-    pub level: SubjectLevel,
-    /// The bank's or merchant's id.
-    pub subject: String,
-    /// What is unusual.
-    pub kind: AnomalyKind,
-    /// Above or below the baseline.
-    pub direction: Direction,
-    /// The day's figure.
-    pub value: Decimal,
-    /// What the baseline expects for the day.
-    pub expected: Decimal,
-    /// Robust z-score.
-    pub score: Decimal,
-    /// Earlier closes the baseline came from.
-    pub history: i32,
-}
-
-impl From<&AnomalyRow> for Flag {
-    fn from(r: &AnomalyRow) -> Self {
-        Flag {
-            level: r.level,
-            subject: r.subject.clone(),
-            kind: r.kind,
-            direction: r.direction,
-            value: r.value,
-            expected: r.expected,
-            score: r.score,
-            history: u32::try_from(r.history).unwrap_or(0),
-        }
-    }
-}
-
-impl Columnar for AnomalyRow {
+// The flags are the rows of `index/anomalies/business_date=D/` as the report shows them.
+impl Columnar for Flag {
     const TABLE: &'static str = "anomalies";
     const CODED: &'static [&'static str] = &["level", "kind", "direction"];
 
@@ -92,7 +57,7 @@ impl Columnar for AnomalyRow {
     }
 
     fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
-        let dec = |g: fn(&AnomalyRow) -> Decimal| {
+        let dec = |g: fn(&Flag) -> Decimal| {
             decimal_array(
                 rows.iter().map(|r| Some(g(r))),
                 RATIO_PRECISION,
@@ -109,7 +74,11 @@ impl Columnar for AnomalyRow {
                 dec(|r| r.value)?,
                 dec(|r| r.expected)?,
                 dec(|r| r.score)?,
-                Arc::new(rows.iter().map(|r| Some(r.history)).collect::<Int32Array>()),
+                Arc::new(
+                    rows.iter()
+                        .map(|r| Some(i32::try_from(r.history).unwrap_or(i32::MAX)))
+                        .collect::<Int32Array>(),
+                ),
             ],
         )?)
     }
@@ -133,7 +102,7 @@ impl Columnar for AnomalyRow {
             })?;
         (0..b.num_rows())
             .map(|i| {
-                Ok(AnomalyRow {
+                Ok(Flag {
                     level: c.parse("level", c.str_at(level, "level", i)?)?,
                     subject: c.str_at(subject, "subject", i)?.to_string(),
                     kind: c.parse("kind", c.str_at(kind, "kind", i)?)?,
@@ -141,7 +110,11 @@ impl Columnar for AnomalyRow {
                     value: c.dec_at(value, "value", i)?.normalize(),
                     expected: c.dec_at(expected, "expected", i)?.normalize(),
                     score: c.dec_at(score, "score", i)?.normalize(),
-                    history: history.value(i),
+                    history: u32::try_from(history.value(i)).map_err(|_| Error::Schema {
+                        table: Self::TABLE,
+                        column: "history".into(),
+                        reason: format!("row {i}: {} closes is negative", history.value(i)),
+                    })?,
                 })
             })
             .collect()
@@ -356,9 +329,8 @@ pub async fn read_history<S: ObjectStore>(
 }
 
 /// The flags of `today` against `history` for every bank and merchant, banks first, strongest
-/// first, and
-/// how many figures were judged.
-pub fn detect(history: &[DayFigures], today: &DayFigures) -> (Vec<AnomalyRow>, Coverage) {
+/// first, and how many figures were judged.
+pub fn detect(history: &[DayFigures], today: &DayFigures) -> (Vec<Flag>, Coverage) {
     let mut rows = Vec::new();
     let mut coverage = Coverage::default();
     type Subjects = fn(&DayFigures) -> &BTreeMap<String, Figures>;
@@ -378,7 +350,7 @@ pub fn detect(history: &[DayFigures], today: &DayFigures) -> (Vec<AnomalyRow>, C
                     Verdict::Normal => coverage.judged += 1,
                     Verdict::Flagged(f) => {
                         coverage.judged += 1;
-                        rows.push(AnomalyRow {
+                        rows.push(Flag {
                             level,
                             subject: subject.clone(),
                             kind: f.kind,
@@ -386,7 +358,7 @@ pub fn detect(history: &[DayFigures], today: &DayFigures) -> (Vec<AnomalyRow>, C
                             value: f.value,
                             expected: f.expected,
                             score: f.score,
-                            history: i32::try_from(f.history).unwrap_or(i32::MAX),
+                            history: f.history,
                         });
                     }
                 }
@@ -562,6 +534,7 @@ pub async fn publish<S: ObjectStore>(
     let date = summary.business_date;
     let (history, notes) = read_history(store, date, true).await?;
     let (rows, coverage) = detect(&history, today);
+    let flagged = rows.len() as u64;
     store
         .put(&anomalies_key(date), Bytes::from(write_parquet(&rows)?))
         .await?;
@@ -627,7 +600,7 @@ pub async fn publish<S: ObjectStore>(
             })
             .collect(),
         failed,
-        anomalies: rows.iter().map(Flag::from).collect(),
+        anomalies: rows,
         coverage,
         notes,
     };
@@ -637,7 +610,7 @@ pub async fn publish<S: ObjectStore>(
     let key = report_key(date);
     store.put(&key, Bytes::from(html::render(&data))).await?;
     Ok(Published {
-        anomalies: rows.len() as u64,
+        anomalies: flagged,
         report_key: key,
     })
 }

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::svg::{self, Series};
 use super::{BankSection, ReportData};
-use crate::analytics::AGING_LABELS;
+use crate::analytics::{AGING_LABELS, variance_lines};
 use crate::records::{AnomalyKind, Direction};
 
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
@@ -112,6 +112,15 @@ fn table(out: &mut String, id: &str, caption: &str, head: &[&str], rows: &[Vec<S
         out.push_str("</tr>");
     }
     out.push_str("</tbody></table>");
+}
+
+/// A chart with its caption (one bank of a row of small multiples).
+fn figure(out: &mut String, caption: &str, chart: &str) {
+    let _ = write!(
+        out,
+        "<figure><figcaption>{}</figcaption>{chart}</figure>",
+        esc(caption)
+    );
 }
 
 /// A table behind a chart: folded, the chart's data as numbers.
@@ -281,19 +290,21 @@ fn match_rates(out: &mut String, data: &ReportData) {
             range: (lo, Decimal::ONE),
             labels: (pct(lo, 0), "100\u{a0}%".into()),
         };
-        let _ = write!(out, "<figure><figcaption>{}</figcaption>", esc(&b.bank_id));
-        out.push_str(&svg::line(
-            &format!("mr-{}", b.bank_id),
-            &format!("{} match rate", b.bank_id),
-            &format!(
-                "Share of statement lines matched at each of the last {} closes of {}",
-                b.history.len(),
-                b.bank_id
+        figure(
+            out,
+            &b.bank_id,
+            &svg::line(
+                &format!("mr-{}", b.bank_id),
+                &format!("{} match rate", b.bank_id),
+                &format!(
+                    "Share of statement lines matched at each of the last {} closes of {}",
+                    b.history.len(),
+                    b.bank_id
+                ),
+                &s,
+                &marked,
             ),
-            &s,
-            &marked,
-        ));
-        out.push_str("</figure>");
+        );
         for p in &b.history {
             rows.push(vec![
                 esc(&b.bank_id),
@@ -338,18 +349,20 @@ fn breaks(out: &mut String, data: &ReportData) {
             range,
             labels: ("0".into(), range.1.to_string()),
         };
-        let _ = write!(out, "<figure><figcaption>{}</figcaption>", esc(&b.bank_id));
-        out.push_str(&svg::bars(
-            &format!("br-{}", b.bank_id),
-            &format!("{} breaks opened", b.bank_id),
-            &format!(
-                "Breaks opened at each of the last {} closes of {}",
-                b.history.len(),
-                b.bank_id
+        figure(
+            out,
+            &b.bank_id,
+            &svg::bars(
+                &format!("br-{}", b.bank_id),
+                &format!("{} breaks opened", b.bank_id),
+                &format!(
+                    "Breaks opened at each of the last {} closes of {}",
+                    b.history.len(),
+                    b.bank_id
+                ),
+                &s,
             ),
-            &s,
-        ));
-        out.push_str("</figure>");
+        );
         for p in &b.history {
             rows.push(vec![
                 esc(&b.bank_id),
@@ -454,9 +467,7 @@ fn fees(out: &mut String, data: &ReportData) {
     let mut points = Vec::new();
     let mut rows = Vec::new();
     for b in &data.banks {
-        let (v, n) = b.fees.iter().fold((0, 0), |(v, n), (_, f)| {
-            (v + f.lines_with_variance, n + f.lines)
-        });
+        let (v, n) = variance_lines(b.fees.iter().map(|(_, f)| f));
         let share = crate::analytics::stats::ratio(v, n);
         points.push((
             b.bank_id.clone(),
@@ -469,10 +480,7 @@ fn fees(out: &mut String, data: &ReportData) {
                 esc(c.code()),
                 count(f.lines),
                 count(f.lines_with_variance),
-                opt_pct(crate::analytics::stats::ratio(
-                    f.lines_with_variance,
-                    f.lines,
-                )),
+                opt_pct(f.share()),
                 f.charged.to_string(),
                 f.variance.to_string(),
             ]);
@@ -552,21 +560,23 @@ fn forecasts(out: &mut String, data: &ReportData) {
                 .map(|h| h.1)
                 .chain(ahead.iter().map(|a| a.2.map_or(a.1, |(_, hi)| hi))),
         );
-        let _ = write!(out, "<figure><figcaption>{}</figcaption>", esc(&b.bank_id));
-        out.push_str(&svg::forecast(
-            &format!("fc-{}", b.bank_id),
-            &format!("{} payments and forecast", b.bank_id),
-            &format!(
-                "Payments of {} over the last closes and the forecast of its next {} business days",
-                b.bank_id,
-                b.forecast.len()
+        figure(
+            out,
+            &b.bank_id,
+            &svg::forecast(
+                &format!("fc-{}", b.bank_id),
+                &format!("{} payments and forecast", b.bank_id),
+                &format!(
+                    "Payments of {} over the last closes and the forecast of its next {} business days",
+                    b.bank_id,
+                    b.forecast.len()
+                ),
+                &hist,
+                &ahead,
+                ("0".into(), range.1.round_dp(0).to_string()),
+                range,
             ),
-            &hist,
-            &ahead,
-            ("0".into(), range.1.round_dp(0).to_string()),
-            range,
-        ));
-        out.push_str("</figure>");
+        );
         for f in &b.forecast {
             let over = b
                 .lambda_limit

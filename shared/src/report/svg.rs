@@ -93,6 +93,21 @@ pub struct Series<'a> {
     pub labels: (String, String),
 }
 
+impl Series<'_> {
+    /// `body` in the frame of this series: its y labels, and its first and last x labels.
+    fn frame(&self, id: &str, title: &str, desc: &str, body: &str) -> String {
+        let first = self.points.first().map_or("", |p| p.0.as_str());
+        let last = self.points.last().map_or("", |p| p.0.as_str());
+        frame(
+            id,
+            title,
+            desc,
+            [&self.labels.0, &self.labels.1, first, last],
+            body,
+        )
+    }
+}
+
 /// A line with a marker at each point (a square marker for points `marked` true).
 pub fn line(id: &str, title: &str, desc: &str, s: &Series<'_>, marked: &[bool]) -> String {
     let n = s.points.len();
@@ -124,15 +139,7 @@ pub fn line(id: &str, title: &str, desc: &str, s: &Series<'_>, marked: &[bool]) 
         marks.push_str(&shape);
     }
     let body = format!(r#"<path class="line" d="{}"/>{marks}"#, path.trim_end());
-    let first = s.points.first().map(|p| p.0.as_str()).unwrap_or("");
-    let last = s.points.last().map(|p| p.0.as_str()).unwrap_or("");
-    frame(
-        id,
-        title,
-        desc,
-        [&s.labels.0, &s.labels.1, first, last],
-        &body,
-    )
+    s.frame(id, title, desc, &body)
 }
 
 /// Bars from zero, one per point.
@@ -158,15 +165,7 @@ pub fn bars(id: &str, title: &str, desc: &str, s: &Series<'_>) -> String {
             esc(hover)
         ));
     }
-    let first = s.points.first().map(|p| p.0.as_str()).unwrap_or("");
-    let last = s.points.last().map(|p| p.0.as_str()).unwrap_or("");
-    frame(
-        id,
-        title,
-        desc,
-        [&s.labels.0, &s.labels.1, first, last],
-        &body,
-    )
+    s.frame(id, title, desc, &body)
 }
 
 /// A history line and, after it, forecast points with their interval as a hatched band.
