@@ -358,6 +358,51 @@ def check_tracing(tpl, resources):
             problem(f"template.yaml: {logical} is not traced (Tracing: Enabled: true)")
 
 
+def check_rules(resources):
+    """The Rules table (docs/rules.md): the plan reads it and publishes it to config/; no other
+    function touches it; editors may add versions, never change or delete one; the code's key
+    names are the table's."""
+
+    def statements(res):
+        props = res.get("Properties", {})
+        docs = [p.get("PolicyDocument", {}) for p in props.get("Policies", [])]
+        if "PolicyDocument" in props:
+            docs.append(props["PolicyDocument"])
+        return [st for d in docs for st in as_list(d.get("Statement")) if st.get("Effect") == "Allow"]
+
+    def on_rules(st):
+        return "RulesTable" in refs(st.get("Resource"))
+
+    for logical, res in resources.items():
+        if res.get("Type") not in ("AWS::IAM::Role", "AWS::IAM::ManagedPolicy"):
+            continue
+        actions = {a for st in statements(res) if on_rules(st) for a in as_list(st.get("Action"))}
+        if logical == "PlanPartitionsRole":
+            if actions != {"dynamodb:Query"}:
+                problem(f"template.yaml: {logical} must Query the Rules table (only): it has {sorted(actions)}")
+            published = {
+                a
+                for st in statements(res)
+                if any("/config/rules/*" in json.dumps(r) for r in as_list(st.get("Resource")))
+                and any("/config/calendars/*" in json.dumps(r) for r in as_list(st.get("Resource")))
+                for a in as_list(st.get("Action"))
+            }
+            if not {"s3:PutObject", "s3:DeleteObject"} <= published:
+                problem(f"template.yaml: {logical} cannot publish the rules to config/rules/ and config/calendars/ (s3:PutObject, s3:DeleteObject)")
+        elif logical == "RulesEditorPolicy":
+            if actions != {"dynamodb:Query", "dynamodb:PutItem"}:
+                problem(f"template.yaml: {logical} must allow Query and PutItem on the Rules table, nothing else (versions are never changed): it has {sorted(actions)}")
+        elif actions:
+            problem(f"template.yaml: {logical} reaches the Rules table ({sorted(actions)}); only the plan reads it (the close reads config/)")
+    if "RulesEditorPolicy" not in resources:
+        problem("template.yaml: no RulesEditorPolicy for whoever changes the rules")
+    table = resources.get("RulesTable", {}).get("Properties", {})
+    keys = [k.get("AttributeName") for k in table.get("KeySchema", [])]
+    code = (ROOT / "shared/src/aws/dynamo/rules.rs").read_text()
+    if keys != ["rule_type", "rule_id"] or any(f'"{k}"' not in code for k in keys):
+        problem(f"template.yaml: RulesTable keys {keys} are not the code's (rule_type, rule_id)")
+
+
 def main() -> int:
     tpl = load_template()
     resources = tpl.get("Resources", {})
@@ -373,6 +418,7 @@ def main() -> int:
     check_operations(resources)
     check_samconfig(tpl)
     check_tracing(tpl, resources)
+    check_rules(resources)
     for p in problems:
         print(f"check_infra: {p}")
     return 1 if problems else 0

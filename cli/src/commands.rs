@@ -121,10 +121,65 @@ pub enum Command {
         #[command(subcommand)]
         what: BreaksCommand,
     },
+    /// Fee rules, tolerances and calendars in the Rules table (docs/rules.md): import a set of
+    /// `config/` files as new versions, export the table's rules as files, diff the two, and
+    /// the history of every change.
+    Rules {
+        #[command(subcommand)]
+        what: RulesCommand,
+    },
 }
 
-/// Where the breaks are: `--data DIR`, or without it the deployment of the environment
-/// (`RECON_BUCKET`, `RECON_BREAK_ACTIONS_TABLE`; the AWS-enabled build).
+#[derive(Subcommand)]
+pub enum RulesCommand {
+    /// Store the rules of DIR/config/ (fee_rules.jsonl, tolerances.json, calendars/) in the
+    /// table: a new version of each rule that differs, rules DIR lacks retired. Checked as the
+    /// close checks them first; nothing is written when one is refused.
+    Import {
+        #[command(flatten)]
+        at: BreaksWhere,
+        /// The directory whose config/ holds the rules.
+        #[arg(long)]
+        from: PathBuf,
+        /// Who makes the change (recorded with every version).
+        #[arg(long)]
+        actor: String,
+        /// Why (recorded with every version).
+        #[arg(long)]
+        reason: String,
+        /// Show what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the table's rules as DIR/config/ files (what the plan publishes to the bucket).
+    Export {
+        #[command(flatten)]
+        at: BreaksWhere,
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// What importing DIR would change: each rule added, changed or retired, before and after.
+    /// Exits 3 when something differs.
+    Diff {
+        #[command(flatten)]
+        at: BreaksWhere,
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Every version of every rule (or of one rule id): who changed what, when and why.
+    History {
+        #[command(flatten)]
+        at: BreaksWhere,
+        /// Only this rule (a fee rule's id, a bank's calendar, `default` for the tolerances).
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where the breaks (or rules) are: `--data DIR`, or without it the deployment of the
+/// environment (`RECON_BUCKET`, `RECON_BREAK_ACTIONS_TABLE`, `RECON_RULES_TABLE`; the
+/// AWS-enabled build).
 #[derive(clap::Args, Debug, Clone)]
 pub struct BreaksWhere {
     #[arg(long)]

@@ -11,6 +11,7 @@ pub mod commands;
 #[cfg(feature = "aws")]
 pub mod ops;
 pub mod out;
+pub mod rules;
 pub mod serve;
 pub mod spark;
 
@@ -179,6 +180,7 @@ fn run(command: Command) -> Result<Problems> {
             rt.block_on(serve::serve(&data, port, &actor))?;
         }
         Command::Breaks { what } => runtime(true)?.block_on(breaks::command(what))?,
+        Command::Rules { what } => return runtime(true)?.block_on(rules::command(what)),
         Command::Report { data, date } => {
             let store = LocalStore::new(&data);
             let published =

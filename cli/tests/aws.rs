@@ -16,7 +16,8 @@ use recon_runtime::asl::Outcome;
 use recon_runtime::close::{PortTasks, execute};
 use recon_runtime::stream_feed::{BATCH_SIZE, TopicReader, kafka_event, topic_files};
 use recon_shared::aws::dynamo::{
-    DynamoBreakLog, DynamoManifests, DynamoRuns, DynamoTransactionIndex, TableNames, create_tables,
+    DynamoBreakLog, DynamoManifests, DynamoRules, DynamoRuns, DynamoTransactionIndex, TableNames,
+    create_tables,
 };
 use recon_shared::aws::glue::GlueCatalog;
 use recon_shared::aws::s3::{S3Store, UploadSettings};
@@ -24,10 +25,13 @@ use recon_shared::aws::sfn::CloseClient;
 use recon_shared::aws::testing::{moto, unique};
 use recon_shared::aws::{aws_sdk_dynamodb, aws_sdk_glue, aws_sdk_s3, aws_sdk_sfn};
 use recon_shared::ids::BusinessDate;
-use recon_shared::local::{LocalBreakLog, LocalCatalog, LocalManifests, LocalRuns, LocalStore};
+use recon_shared::local::{
+    LocalBreakLog, LocalCatalog, LocalManifests, LocalRules, LocalRuns, LocalStore,
+};
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::manifest::MANIFEST_FILE;
 use recon_shared::ports::{Catalog, ManifestTable, ObjectStore, RunsTable, TransactionIndex};
+use recon_shared::rules::table::Author;
 use recon_shared::stream::StreamContext;
 use recon_shared::{Error, Result};
 use serde_json::Value;
@@ -44,8 +48,8 @@ struct Outputs {
     answers: BTreeMap<String, (u16, Value)>,
 }
 
-async fn pipeline<S, M, C, R, I, B>(
-    tasks: &PortTasks<S, R, I, M, C, B>,
+async fn pipeline<S, M, C, R, I, B, T>(
+    tasks: &PortTasks<S, R, I, M, C, B, T>,
     data: &Path,
     date: BusinessDate,
 ) -> Result<Outputs>
@@ -56,6 +60,7 @@ where
     R: RunsTable,
     I: TransactionIndex,
     B: recon_shared::ports::BreakLog,
+    T: recon_shared::ports::RulesTable,
 {
     let (store, index, manifests, catalog) =
         (&tasks.store, &tasks.index, &tasks.manifests, &tasks.catalog);
@@ -277,8 +282,16 @@ async fn the_pipeline_on_aws_adapters_gives_the_local_results() -> Result<()> {
         index,
         DynamoManifests::new(ddb.clone(), names.manifests.clone()),
         glue,
-        DynamoBreakLog::new(ddb.clone(), names.break_actions.clone()),
+        (
+            DynamoBreakLog::new(ddb.clone(), names.break_actions.clone()),
+            DynamoRules::new(ddb.clone(), names.rules.clone()),
+        ),
     );
+    // The rules come from the Rules table: the plan writes them to the bucket's config/.
+    let rules = recon_shared::close::rules::read_files(&LocalStore::new(dir.path())).await?;
+    let author = Author::new("e2e", chrono::Utc::now(), "the world's rules")?;
+    let imported = recon_shared::close::rules::import(&aws_tasks.rules, &rules, &author).await?;
+    assert_eq!(imported.len(), rules.0.len());
     let aws = pipeline(&aws_tasks, dir.path(), date).await?;
 
     // Local, on the same directory.
@@ -288,8 +301,9 @@ async fn the_pipeline_on_aws_adapters_gives_the_local_results() -> Result<()> {
         LocalTransactionIndex::open(dir.path())?,
         LocalManifests::new(dir.path()),
         LocalCatalog::new(dir.path()),
-        LocalBreakLog::new(dir.path()),
+        (LocalBreakLog::new(dir.path()), LocalRules::new(dir.path())),
     );
+    recon_shared::close::rules::import(&local_tasks.rules, &rules, &author).await?;
     let local = pipeline(&local_tasks, dir.path(), date).await?;
 
     assert!(local.objects.keys().any(|k| k.starts_with("index/final/")));

@@ -8,10 +8,12 @@ use recon_shared::close::{
     CloseSummary, FinalRequest, PartitionRequest, PartitionSummary, PlanRequest, cause_message,
 };
 use recon_shared::ids::{BankId, BusinessDate};
-use recon_shared::local::{LocalBreakLog, LocalCatalog, LocalManifests, LocalRuns, LocalStore};
+use recon_shared::local::{
+    LocalBreakLog, LocalCatalog, LocalManifests, LocalRules, LocalRuns, LocalStore,
+};
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::ports::{
-    BreakLog, Catalog, ManifestTable, ObjectStore, RunRecord, RunStatus, RunsTable,
+    BreakLog, Catalog, ManifestTable, ObjectStore, RulesTable, RunRecord, RunStatus, RunsTable,
     TransactionIndex,
 };
 use recon_shared::records::ReconciledStatus;
@@ -68,7 +70,7 @@ pub struct Fault {
 
 /// The task resources, bound to in-process handlers over any adapters of the ports (the
 /// local ones for `recon run`, the AWS ones in the integration tests).
-pub struct PortTasks<S, R, I, M, C, B> {
+pub struct PortTasks<S, R, I, M, C, B, T> {
     pub store: S,
     pub runs: R,
     /// The streaming TransactionIndex.
@@ -80,6 +82,8 @@ pub struct PortTasks<S, R, I, M, C, B> {
     /// The BreakActions table: people's decisions the plan publishes, and the events that
     /// reopen resolutions the close found changed.
     pub breaks: B,
+    /// The Rules table the plan publishes to `config/` when it is in use.
+    pub rules: T,
     pub faults: Mutex<Vec<Fault>>,
     /// Where partitions too large for a Lambda go, locally.
     pub large: LargePartitions,
@@ -119,6 +123,7 @@ pub type LocalTasks = PortTasks<
     LocalManifests,
     LocalCatalog,
     LocalBreakLog,
+    LocalRules,
 >;
 
 fn failure(e: Error) -> Failure {
@@ -159,15 +164,29 @@ impl LocalTasks {
             LocalTransactionIndex::open(data)?,
             LocalManifests::new(data),
             LocalCatalog::new(data),
-            LocalBreakLog::new(data),
+            (LocalBreakLog::new(data), LocalRules::new(data)),
         ))
     }
 }
 
-impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog, B: BreakLog>
-    PortTasks<S, R, I, M, C, B>
+impl<
+    S: ObjectStore,
+    R: RunsTable,
+    I: TransactionIndex,
+    M: ManifestTable,
+    C: Catalog,
+    B: BreakLog,
+    T: RulesTable,
+> PortTasks<S, R, I, M, C, B, T>
 {
-    pub fn with_ports(store: S, runs: R, index: I, manifests: M, catalog: C, breaks: B) -> Self {
+    pub fn with_ports(
+        store: S,
+        runs: R,
+        index: I,
+        manifests: M,
+        catalog: C,
+        (breaks, rules): (B, T),
+    ) -> Self {
         Self {
             store,
             runs,
@@ -175,6 +194,7 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
             manifests,
             catalog,
             breaks,
+            rules,
             faults: Mutex::new(Vec::new()),
             large: LargePartitions::default(),
         }
@@ -207,8 +227,15 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
     }
 }
 
-impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog, B: BreakLog>
-    Tasks for PortTasks<S, R, I, M, C, B>
+impl<
+    S: ObjectStore,
+    R: RunsTable,
+    I: TransactionIndex,
+    M: ManifestTable,
+    C: Catalog,
+    B: BreakLog,
+    T: RulesTable,
+> Tasks for PortTasks<S, R, I, M, C, B, T>
 {
     fn invoke<'a>(
         &'a self,
@@ -236,8 +263,15 @@ pub fn lambda_failure(f: Failure) -> Failure {
     Failure::new(f.error, cause)
 }
 
-impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Catalog, B: BreakLog>
-    PortTasks<S, R, I, M, C, B>
+impl<
+    S: ObjectStore,
+    R: RunsTable,
+    I: TransactionIndex,
+    M: ManifestTable,
+    C: Catalog,
+    B: BreakLog,
+    T: RulesTable,
+> PortTasks<S, R, I, M, C, B, T>
 {
     async fn dispatch(
         &self,
@@ -253,9 +287,12 @@ impl<S: ObjectStore, R: RunsTable, I: TransactionIndex, M: ManifestTable, C: Cat
                         ..decode::<PlanRequest>(input)?
                     },
                     &self.store,
-                    &self.runs,
-                    &self.manifests,
-                    &self.breaks,
+                    plan_partitions::Tables {
+                        runs: &self.runs,
+                        manifests: &self.manifests,
+                        breaks: &self.breaks,
+                        rules: &self.rules,
+                    },
                 )
                 .await,
             ),
@@ -366,8 +403,9 @@ pub async fn execute<
     M: ManifestTable,
     C: Catalog,
     B: BreakLog,
+    T: RulesTable,
 >(
-    tasks: &PortTasks<S, R, I, M, C, B>,
+    tasks: &PortTasks<S, R, I, M, C, B, T>,
     name: &str,
     date: BusinessDate,
 ) -> Result<(Outcome, Vec<Event>)> {
@@ -419,9 +457,12 @@ pub async fn close_if_changed(
                 lambda_max_input_bytes: tasks.large.lambda_max_input_bytes,
             },
             &tasks.store,
-            &tasks.runs,
-            &tasks.manifests,
-            &tasks.breaks,
+            plan_partitions::Tables {
+                runs: &tasks.runs,
+                manifests: &tasks.manifests,
+                breaks: &tasks.breaks,
+                rules: &tasks.rules,
+            },
         )
         .await?;
         let same_awaited = plan.awaiting == summary.awaiting_deliveries;

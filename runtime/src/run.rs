@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use recon_shared::ids::BusinessDate;
 use recon_shared::local::{
-    LocalBreakLog, LocalCatalog, LocalManifests, LocalRuns, LocalStore, remove_interrupted_writes,
+    LocalBreakLog, LocalCatalog, LocalManifests, LocalRules, LocalRuns, LocalStore,
+    remove_interrupted_writes,
 };
 use recon_shared::local_index::LocalTransactionIndex;
 use recon_shared::{Error, Result};
@@ -100,7 +101,7 @@ pub fn run_days(cfg: &RunConfig, through: Option<BusinessDate>, say: Say<'_>) ->
         index,
         LocalManifests::new(&cfg.data),
         LocalCatalog::new(&cfg.data),
-        LocalBreakLog::new(&cfg.data),
+        (LocalBreakLog::new(&cfg.data), LocalRules::new(&cfg.data)),
     );
     tasks.large = LargePartitions::from_env(&cfg.data)?;
     let inputs_changed = !report.failed.is_empty()

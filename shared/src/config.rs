@@ -94,6 +94,8 @@ pub struct Settings {
     pub runs_table: Option<String>,
     /// [`BREAK_ACTIONS_TABLE_ENV`]: the events of breaks worked by people.
     pub break_actions_table: Option<String>,
+    /// [`RULES_TABLE_ENV`]: the versions of fee rules, tolerances and calendars.
+    pub rules_table: Option<String>,
     /// [`NORMALIZER_FUNCTION_ENV`] (`manifest-validator` on AWS).
     pub normalizer_function: Option<String>,
     /// [`DAILY_CLOSE_ARN_ENV`] (`recon ops`).
@@ -155,6 +157,7 @@ impl Settings {
             manifests_table: get(MANIFESTS_TABLE_ENV),
             runs_table: get(RUNS_TABLE_ENV),
             break_actions_table: get(BREAK_ACTIONS_TABLE_ENV),
+            rules_table: get(RULES_TABLE_ENV),
             normalizer_function: get(NORMALIZER_FUNCTION_ENV),
             daily_close_arn: get(DAILY_CLOSE_ARN_ENV),
             lambda_max_input_bytes: number(

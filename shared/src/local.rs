@@ -578,6 +578,38 @@ impl crate::ports::RunsTable for LocalRuns {
     }
 }
 
+/// Writes `bytes` to `dir/name` unless that file exists: a temporary file, fsync, then a hard
+/// link to the name, which fails when the name exists. The conditional put of DynamoDB across
+/// processes, and a crash never leaves half a file.
+fn create_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<crate::ports::Appended> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join(name);
+    if path.exists() {
+        return Ok(crate::ports::Appended::Conflict);
+    }
+    let tmp = dir.join(format!(
+        ".tmp-{}-{:?}-{name}.part",
+        std::process::id(),
+        std::thread::current().id(),
+    ));
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
+    }
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(crate::ports::Appended::Written),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(crate::ports::Appended::Conflict)
+        }
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
 /// The BreakActions table as files: `state/break_actions/{break_id}/{seq:012}.json`, one
 /// event per file. An event is written to a temporary file and hard-linked to its name, which
 /// fails when the name exists: the conditional write of DynamoDB, across processes (`recon
@@ -642,35 +674,9 @@ impl crate::ports::BreakLog for LocalBreakLog {
 
     async fn append(&self, event: &crate::breaks::BreakEvent) -> Result<crate::ports::Appended> {
         let dir = self.break_dir(&event.break_id)?;
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let path = dir.join(format!("{:012}.json", event.seq));
-        if path.exists() {
-            return Ok(crate::ports::Appended::Conflict);
-        }
-        let tmp = dir.join(format!(
-            ".tmp-{}-{:?}-{}",
-            std::process::id(),
-            std::thread::current().id(),
-            event.seq
-        ));
         let mut bytes = serde_json::to_vec(event)?;
         bytes.push(b'\n');
-        {
-            use std::io::Write as _;
-            let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            f.write_all(&bytes)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| Error::io(&tmp, e))?;
-        }
-        let linked = std::fs::hard_link(&tmp, &path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => Ok(crate::ports::Appended::Written),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Ok(crate::ports::Appended::Conflict)
-            }
-            Err(e) => Err(Error::io(&path, e)),
-        }
+        create_new(&dir, &format!("{:012}.json", event.seq), &bytes)
     }
 
     async fn events(
@@ -693,5 +699,81 @@ impl crate::ports::BreakLog for LocalBreakLog {
             }
         }
         Ok(out)
+    }
+}
+
+/// The Rules table as files: `state/rules/{rule_type}/{id}/{version:06}.json`, one version
+/// per file, written like [`LocalBreakLog`]'s events (a version's name is taken once).
+#[derive(Debug, Clone)]
+pub struct LocalRules {
+    dir: PathBuf,
+}
+
+impl LocalRules {
+    /// The table kept under the state directory of `data_dir`.
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.join(STATE_DIR).join("rules"),
+        }
+    }
+
+    /// Every `.json` file two directory levels below `dir`.
+    fn files(&self) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut dirs = vec![(self.dir.clone(), 0)];
+        while let Some((dir, depth)) = dirs.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&dir, e)),
+            };
+            for entry in entries {
+                let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+                if depth < 2 && path.is_dir() {
+                    dirs.push((path, depth + 1));
+                } else if depth == 2 && path.extension().is_some_and(|x| x == "json") {
+                    out.push(path);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl crate::ports::RulesTable for LocalRules {
+    async fn versions(&self) -> Result<Vec<crate::rules::table::RuleVersion>> {
+        let mut out = Vec::new();
+        for path in self.files()? {
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            out.push(
+                serde_json::from_slice(&bytes).map_err(|e| Error::InvalidFile {
+                    file: path.display().to_string(),
+                    reason: format!("not a rule version: {e}"),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn append(
+        &self,
+        version: &crate::rules::table::RuleVersion,
+    ) -> Result<crate::ports::Appended> {
+        // The id is a path segment: fee rule ids and bank ids cannot hold `/`, and nothing
+        // else reaches the table, but a name that could leave the directory is refused here.
+        if version.id.is_empty()
+            || version.id.starts_with('.')
+            || version.id.contains(['/', '\\', '\0'])
+        {
+            return Err(Error::InvalidId {
+                kind: "rule id",
+                value: version.id.chars().take(24).collect(),
+                reason: "not a file name",
+            });
+        }
+        let dir = self.dir.join(version.kind.as_str()).join(&version.id);
+        let mut bytes = serde_json::to_vec(version)?;
+        bytes.push(b'\n');
+        create_new(&dir, &format!("{:06}.json", version.version), &bytes)
     }
 }

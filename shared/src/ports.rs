@@ -339,13 +339,13 @@ pub trait TransactionIndex: Send + Sync {
     ) -> impl Future<Output = Result<Vec<u64>>> + Send;
 }
 
-/// What became of a [`BreakLog::append`].
+/// What became of a conditional append ([`BreakLog::append`], [`RulesTable::append`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
     /// The event is stored.
     Written,
-    /// The break already has an event with this `seq` (someone else acted first): read the
-    /// history again and decide on the new state.
+    /// The key is taken (someone else acted first: a break's event with this `seq`, a rule's
+    /// version with this number): read the history again and decide on the new state.
     Conflict,
 }
 
@@ -369,4 +369,20 @@ pub trait BreakLog: Send + Sync {
         &self,
         bank: Option<&crate::ids::BankId>,
     ) -> impl Future<Output = Result<Vec<crate::breaks::BreakEvent>>> + Send;
+}
+
+/// The Rules table (design.md §7, [`crate::rules::table`]): PK `rule_type`, SK
+/// `{id}#{version:06}`; a version is written only if its key is free, so two operators
+/// changing one rule at once never overwrite each other, and no version is ever changed.
+pub trait RulesTable: Send + Sync {
+    /// Every version of every rule, in no particular order (empty: the table is not in use and
+    /// the files of `config/` are the rules).
+    fn versions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::rules::table::RuleVersion>>> + Send;
+    /// Stores `version` unless its rule already has a version with its number.
+    fn append(
+        &self,
+        version: &crate::rules::table::RuleVersion,
+    ) -> impl Future<Output = Result<Appended>> + Send;
 }

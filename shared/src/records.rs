@@ -67,6 +67,7 @@ macro_rules! string_enum {
         }
     };
 }
+pub(crate) use string_enum;
 
 string_enum!(
     /// Lifecycle status of an internal transaction.

@@ -10,6 +10,8 @@ use crate::ids::BankId;
 use crate::money::Currency;
 use crate::records::FeeRule;
 
+pub mod table;
+
 /// How close amounts and dates must be for a match, and how far the group search may go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,7 +11,9 @@ use crate::config::{self, Settings};
 use crate::error::{Error, Result};
 use crate::ids::{BusinessDate, MerchantId, SourceId, TransactionId};
 use crate::index_item::{IndexItem, MerchantDayTotals};
-use crate::local::{LocalBreakLog, LocalCatalog, LocalManifests, LocalRuns, LocalStore};
+use crate::local::{
+    LocalBreakLog, LocalCatalog, LocalManifests, LocalRules, LocalRuns, LocalStore,
+};
 use crate::local_index::LocalTransactionIndex;
 use crate::ports::{
     Catalog, ConditionalPut, FileRecord, IndexPage, IndexQuery, ManifestTable, ObjectInfo,
@@ -179,6 +181,18 @@ impl Backend {
                     &a.settings.break_actions_table,
                     config::BREAK_ACTIONS_TABLE_ENV,
                 )?,
+            )),
+        })
+    }
+
+    /// The Rules table; on AWS it needs [`config::RULES_TABLE_ENV`].
+    pub fn rules(&self) -> Result<AnyRules> {
+        Ok(match self {
+            Self::Local(dir) => AnyRules::Local(LocalRules::new(dir)),
+            #[cfg(feature = "aws")]
+            Self::Aws(a) => AnyRules::Dynamo(crate::aws::dynamo::DynamoRules::new(
+                a.dynamodb.clone(),
+                Settings::required(&a.settings.rules_table, config::RULES_TABLE_ENV)?,
             )),
         })
     }
@@ -366,6 +380,37 @@ impl crate::ports::BreakLog for AnyBreakLog {
             Self::Local(t) => t.events(bank).await,
             #[cfg(feature = "aws")]
             Self::Dynamo(t) => t.events(bank).await,
+        }
+    }
+}
+
+/// The [`crate::ports::RulesTable`] of either backend.
+#[derive(Debug)]
+pub enum AnyRules {
+    /// One file per version under the data directory's `state/`.
+    Local(LocalRules),
+    /// The DynamoDB Rules table.
+    #[cfg(feature = "aws")]
+    Dynamo(crate::aws::dynamo::DynamoRules),
+}
+
+impl crate::ports::RulesTable for AnyRules {
+    async fn versions(&self) -> Result<Vec<crate::rules::table::RuleVersion>> {
+        match self {
+            Self::Local(t) => t.versions().await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(t) => t.versions().await,
+        }
+    }
+
+    async fn append(
+        &self,
+        version: &crate::rules::table::RuleVersion,
+    ) -> Result<crate::ports::Appended> {
+        match self {
+            Self::Local(t) => t.append(version).await,
+            #[cfg(feature = "aws")]
+            Self::Dynamo(t) => t.append(version).await,
         }
     }
 }

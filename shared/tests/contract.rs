@@ -8,12 +8,15 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use recon_shared::breaks::{Action, Amounts, BreakEvent};
 use recon_shared::ids::{BankId, BusinessDate, SourceId};
-use recon_shared::local::{LocalBreakLog, LocalCatalog, LocalManifests, LocalRuns, LocalStore};
+use recon_shared::local::{
+    LocalBreakLog, LocalCatalog, LocalManifests, LocalRules, LocalRuns, LocalStore,
+};
 use recon_shared::manifest::sha256_hex;
 use recon_shared::ports::{
     Appended, BreakLog, Catalog, FileRecord, FileStatus, ManifestTable, ObjectStore, Partition,
-    RunRecord, RunStatus, RunsTable,
+    RulesTable, RunRecord, RunStatus, RunsTable,
 };
+use recon_shared::rules::table::{RuleKind, RuleVersion};
 use recon_shared::{Error, Result};
 
 fn tmp() -> Result<tempfile::TempDir> {
@@ -25,6 +28,46 @@ fn date(s: &str) -> Result<BusinessDate> {
 }
 
 // --- bodies ----------------------------------------------------------------------------------
+
+fn rule_version(kind: RuleKind, id: &str, version: u32, body: Option<&str>) -> Result<RuleVersion> {
+    Ok(RuleVersion {
+        kind,
+        id: id.into(),
+        version,
+        body: body.map(str::to_string),
+        changed_by: "alice".into(),
+        changed_at: chrono::DateTime::parse_from_rfc3339("2026-12-01T09:30:00Z")
+            .map_err(|e| Error::Invariant(e.to_string()))?
+            .to_utc(),
+        reason: "pricing of December".into(),
+    })
+}
+
+async fn rules_table_contract<T: RulesTable>(t: &T) -> Result<()> {
+    assert!(t.versions().await?.is_empty());
+    let v1 = rule_version(RuleKind::FeeRule, "F1", 1, Some(r#"{"rule_id":"F1"}"#))?;
+    let v2 = rule_version(RuleKind::FeeRule, "F1", 2, None)?;
+    let cal = rule_version(
+        RuleKind::Calendar,
+        "bank_01",
+        1,
+        Some(r#"{"bank_id":"bank_01"}"#),
+    )?;
+    assert_eq!(t.append(&v1).await?, Appended::Written);
+    assert_eq!(t.append(&v2).await?, Appended::Written);
+    assert_eq!(t.append(&cal).await?, Appended::Written);
+    // A version is written once: a second writer of F1 v2 gets a conflict, the first stays.
+    let mut other = v2.clone();
+    other.changed_by = "bob".into();
+    assert_eq!(t.append(&other).await?, Appended::Conflict);
+    // The same number of another rule, or kind, is another key.
+    let f2 = rule_version(RuleKind::FeeRule, "F2", 1, Some("{}"))?;
+    assert_eq!(t.append(&f2).await?, Appended::Written);
+    let mut got = t.versions().await?;
+    got.sort_by_key(|v| (v.kind, v.id.clone(), v.version));
+    assert_eq!(got, vec![v1, v2, f2, cal]);
+    Ok(())
+}
 
 async fn object_store_contract<S: ObjectStore>(s: &S) -> Result<()> {
     s.put("a/b/c.txt", Bytes::from_static(b"hello")).await?;
@@ -390,13 +433,19 @@ async fn local_break_log_loses_nothing_under_eight_concurrent_writers() -> Resul
     Ok(())
 }
 
+#[tokio::test]
+async fn local_rules_table_keeps_the_contract() -> Result<()> {
+    let dir = tmp()?;
+    rules_table_contract(&LocalRules::new(dir.path())).await
+}
+
 // --- AWS (moto) ------------------------------------------------------------------------------
 
 #[cfg(feature = "aws")]
 mod aws {
     use super::*;
     use recon_shared::aws::dynamo::{
-        DynamoBreakLog, DynamoManifests, DynamoRuns, TableNames, create_tables,
+        DynamoBreakLog, DynamoManifests, DynamoRules, DynamoRuns, TableNames, create_tables,
     };
     use recon_shared::aws::glue::GlueCatalog;
     use recon_shared::aws::s3::{S3Store, UploadSettings};
@@ -536,6 +585,15 @@ mod aws {
         let conflicts = concurrent_writers(&log, 8, 100).await?;
         eprintln!("moto: 800 actions, {conflicts} conflicts retried");
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn dynamodb_rules_table_keeps_the_contract() -> Result<()> {
+        let Some(sdk) = moto("dynamodb_rules_table_keeps_the_contract").await else {
+            return Ok(());
+        };
+        let (client, names) = tables(&sdk).await?;
+        rules_table_contract(&DynamoRules::new(client, names.rules)).await
     }
 
     #[tokio::test]

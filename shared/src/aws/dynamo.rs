@@ -41,9 +41,11 @@ use crate::ports::{
 
 mod breaks;
 mod index;
+mod rules;
 
 pub use breaks::{BY_BANK, DynamoBreakLog};
 pub use index::{EXPIRES_AT, USER_HOUR_RETENTION_SECS, user_hour_expiry};
+pub use rules::DynamoRules;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -148,6 +150,8 @@ pub struct TableNames {
     pub runs: String,
     /// The BreakActions table.
     pub break_actions: String,
+    /// The Rules table.
+    pub rules: String,
 }
 
 impl TableNames {
@@ -158,6 +162,7 @@ impl TableNames {
             manifests: format!("{prefix}-Manifests"),
             runs: format!("{prefix}-Runs"),
             break_actions: format!("{prefix}-BreakActions"),
+            rules: format!("{prefix}-Rules"),
         }
     }
 }
@@ -178,7 +183,7 @@ fn string_attr(name: &str) -> Result<AttributeDefinition> {
         .map_err(build_err)
 }
 
-/// Creates the four tables with the keys and GSIs of `template.yaml` (tests and local
+/// Creates the five tables with the keys and GSIs of `template.yaml` (tests and local
 /// servers; on AWS the template owns them). An existing table is left as it is.
 pub async fn create_tables(client: &Client, names: &TableNames) -> Result<()> {
     let gsi = |name: &str, pk: &str| -> Result<GlobalSecondaryIndex> {
@@ -250,6 +255,14 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<()> {
                     .build()
                     .map_err(build_err)?,
             ),
+        client
+            .create_table()
+            .table_name(&names.rules)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string_attr("rule_type")?)
+            .attribute_definitions(string_attr("rule_id")?)
+            .key_schema(key_schema("rule_type", KeyType::Hash)?)
+            .key_schema(key_schema("rule_id", KeyType::Range)?),
     ];
     for req in requests {
         match req.send().await {

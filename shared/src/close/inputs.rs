@@ -65,7 +65,9 @@ pub struct Dimensions {
     pub statement_sources: BTreeMap<BankId, Vec<crate::ids::SourceId>>,
     /// Business calendars of the banks that have one (`config/calendars/{bank}.json`).
     pub calendars: BTreeMap<BankId, Calendar>,
-    /// Hash of all of the above, part of every partition fingerprint.
+    /// Hash of the engine version, the merchants and the source mappings, part of every
+    /// partition fingerprint (the rules a partition uses are in its own:
+    /// [`Self::rules_digest`]).
     pub fingerprint: String,
     /// What is wrong with the configuration; each problem fails the partitions it affects
     /// (and only those), naming the file, the line and what to do.
@@ -87,6 +89,38 @@ impl Dimensions {
             .get(bank)
             .cloned()
             .unwrap_or_else(|| Calendar::every_day(bank.clone()))
+    }
+
+    /// A digest of the rules the close of `bank` on `date` can use: the tolerances, the bank's
+    /// calendar and its fee rules in force on `date` (the engine chooses among those alone:
+    /// [`crate::rules::select_fee_rule`]), each in canonical form without its effective dates.
+    /// A rule of another bank, one booked for a later date, or a rule's end moved to a later
+    /// date, leaves it unchanged.
+    pub fn rules_digest(&self, bank: &BankId, date: BusinessDate) -> Result<[u8; 32]> {
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(&self.tolerances)?);
+        if let Some(c) = self.calendars.get(bank) {
+            h.update(b"|calendar");
+            h.update(serde_json::to_vec(c)?);
+        }
+        let mut rules: Vec<&FeeRule> = self
+            .fee_rules
+            .iter()
+            .filter(|r| r.bank_id.as_ref() == Some(bank) && r.in_force(date.date()))
+            .collect();
+        rules.sort_by(|a, b| a.rule_id.cmp(&b.rule_id));
+        for r in rules {
+            // What the rule charges, not when: moving a rule's end date leaves the dates it
+            // still covers unchanged.
+            let charge = FeeRule {
+                effective_from: chrono::NaiveDate::MIN,
+                effective_to: None,
+                ..r.clone()
+            };
+            h.update(b"|fee");
+            h.update(serde_json::to_vec(&charge)?);
+        }
+        Ok(h.finalize().into())
     }
 
     /// The acquiring bank of a merchant.
@@ -170,7 +204,7 @@ fn merchants(
 
 /// The fee rules of `config/rules/fee_rules.jsonl`. The file is required: without it every
 /// expected fee would be zero and every fee a variance (an empty file says no bank charges).
-fn fee_rules(bytes: Option<&[u8]>, problems: &mut Vec<ConfigProblem>) -> Vec<FeeRule> {
+pub(crate) fn fee_rules(bytes: Option<&[u8]>, problems: &mut Vec<ConfigProblem>) -> Vec<FeeRule> {
     let Some(bytes) = bytes else {
         problems.push(ConfigProblem::new(
             FEE_RULES_KEY,
@@ -264,6 +298,39 @@ fn mapping_problem(key: &str, bytes: &[u8], e: Error) -> Option<ConfigProblem> {
     ))
 }
 
+/// The calendars of `config/calendars/`, by bank; a file that cannot be used is a problem of
+/// its bank.
+pub(crate) async fn calendars<S: ObjectStore>(
+    store: &S,
+    problems: &mut Vec<ConfigProblem>,
+) -> Result<BTreeMap<BankId, Calendar>> {
+    let mut calendars = BTreeMap::new();
+    for obj in store.list(keys::CALENDARS).await? {
+        let b = store.get(&obj.key).await?;
+        let Some(bank) = keys::calendar_bank(&obj.key) else {
+            continue;
+        };
+        let parsed = BankId::new(bank)
+            .and_then(|id| Calendar::from_json(&obj.key, &id, &b).map(|c| (id, c)));
+        match parsed {
+            Ok((id, c)) => {
+                calendars.insert(id, c);
+            }
+            Err(e) => problems.push(ConfigProblem::new(
+                &obj.key,
+                None,
+                match e {
+                    Error::InvalidConfig { reason, .. } => reason,
+                    e => e.to_string(),
+                },
+                "correct the calendar ({\"bank_id\", \"weekend\": [\"SAT\", \"SUN\"], \"holidays\": [\"YYYY-MM-DD\"], \"settlement_window_days\"}) or delete it: the bank then posts every day",
+                BankId::new(bank).map_or(Scope::All, Scope::Bank),
+            )),
+        }
+    }
+    Ok(calendars)
+}
+
 /// Reads the reference data of a close from `config/`: merchants, fee rules, tolerances and
 /// the statement sources' mappings, with their fingerprint and every problem found.
 pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
@@ -273,10 +340,9 @@ pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
     let merchants_bytes = get_opt(store, MERCHANTS_KEY).await?;
     let fee_bytes = get_opt(store, FEE_RULES_KEY).await?;
     let tolerance_bytes = get_opt(store, TOLERANCES_KEY).await?;
-    for b in [&merchants_bytes, &fee_bytes, &tolerance_bytes]
-        .into_iter()
-        .flatten()
-    {
+    // The rules are not hashed here: each partition's fingerprint holds the rules it can use
+    // (`Dimensions::rules_digest`), so a rule change re-runs only the partitions it affects.
+    if let Some(b) = &merchants_bytes {
         h.update(b);
     }
     let merchants = merchants(merchants_bytes.as_deref(), &mut problems);
@@ -301,32 +367,7 @@ pub async fn load_dimensions<S: ObjectStore>(store: &S) -> Result<Dimensions> {
             Err(e) => problems.extend(mapping_problem(&obj.key, &b, e)),
         }
     }
-    let mut calendars = BTreeMap::new();
-    for obj in store.list(keys::CALENDARS).await? {
-        let b = store.get(&obj.key).await?;
-        h.update(obj.key.as_bytes());
-        h.update(&b);
-        let Some(bank) = keys::calendar_bank(&obj.key) else {
-            continue;
-        };
-        let parsed = BankId::new(bank)
-            .and_then(|id| Calendar::from_json(&obj.key, &id, &b).map(|c| (id, c)));
-        match parsed {
-            Ok((id, c)) => {
-                calendars.insert(id, c);
-            }
-            Err(e) => problems.push(ConfigProblem::new(
-                &obj.key,
-                None,
-                match e {
-                    Error::InvalidConfig { reason, .. } => reason,
-                    e => e.to_string(),
-                },
-                "correct the calendar ({\"bank_id\", \"weekend\": [\"SAT\", \"SUN\"], \"holidays\": [\"YYYY-MM-DD\"], \"settlement_window_days\"}) or delete it: the bank then posts every day",
-                BankId::new(bank).map_or(Scope::All, Scope::Bank),
-            )),
-        }
-    }
+    let calendars = calendars(store, &mut problems).await?;
     for p in &problems {
         tracing::warn!(file = %p.file, scope = ?p.scope, "invalid config: {p}");
     }

@@ -9,6 +9,7 @@ pub mod partition;
 pub mod plan;
 pub mod routes;
 pub mod rows;
+pub mod rules;
 pub mod spark;
 pub mod summary;
 

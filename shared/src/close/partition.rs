@@ -122,7 +122,7 @@ pub async fn reconcile_partition<S: ObjectStore, R: RunsTable>(
     let dims = load_dimensions(store).await?;
     let inputs = PartitionInputs::fetch(store, date, bank).await?;
     let fp = chained(
-        &inputs.fingerprint(&dims, date, bank),
+        &inputs.fingerprint(&dims, date, bank)?,
         req.previous.as_ref(),
         req.awaiting.is_some(),
     );

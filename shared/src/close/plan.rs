@@ -127,6 +127,10 @@ pub struct Plan {
     /// partition of the next business days is expected to go to EMR.
     #[serde(default)]
     pub capacity: Vec<Capacity>,
+    /// The Rules table's rules this close uses, when the table is in use (the plan wrote them
+    /// to `config/` first: [`super::rules::publish`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<super::rules::RulesInForce>,
 }
 
 /// A statement bank whose delivery for a business date is not usable at the close.
@@ -270,14 +274,15 @@ pub async fn fingerprint<S: ObjectStore>(
         fx.bytes.as_deref(),
         routes.as_deref(),
         decisions.as_deref(),
-    );
+    )?;
     Ok((fp, objects.iter().map(|o| o.size).sum()))
 }
 
-/// The fingerprint of a partition: the reference data's, the partition's, each input object's
-/// key and SHA-256 in key order (statements, then transactions), the FX table's bytes, the
-/// hand-overs' and people's decisions about the bank's breaks. The plan (from recorded digests) and the partition run (from the bytes it
-/// read) compute it the same way.
+/// The fingerprint of a partition: the reference data's, the rules it can use
+/// ([`Dimensions::rules_digest`]), the partition's, each input object's key and SHA-256 in key
+/// order (statements, then transactions), the FX table's bytes, the hand-overs' and people's
+/// decisions about the bank's breaks. The plan (from recorded digests) and the partition run
+/// (from the bytes it read) compute it the same way.
 fn fingerprint_of<'k>(
     dims: &Dimensions,
     date: BusinessDate,
@@ -286,9 +291,10 @@ fn fingerprint_of<'k>(
     fx: Option<&[u8]>,
     routes: Option<&[u8]>,
     decisions: Option<&[u8]>,
-) -> String {
+) -> Result<String> {
     let mut h = Sha256::new();
     h.update(dims.fingerprint.as_bytes());
+    h.update(dims.rules_digest(bank, date)?);
     h.update(format!("{date}|{bank}").as_bytes());
     for (key, digest) in objects {
         h.update(key.as_bytes());
@@ -305,7 +311,7 @@ fn fingerprint_of<'k>(
         h.update(b"|decisions");
         h.update(decisions);
     }
-    hex::encode(h.finalize())
+    Ok(hex::encode(h.finalize()))
 }
 
 /// The objects a partition is reconciled from, fetched once: for its fingerprint and its data.
@@ -340,7 +346,12 @@ impl PartitionInputs {
 
     /// Hash of the inputs with the reference data, rules and engine version (the plan's
     /// [`fingerprint`] of the same objects).
-    pub fn fingerprint(&self, dims: &Dimensions, date: BusinessDate, bank: &BankId) -> String {
+    pub fn fingerprint(
+        &self,
+        dims: &Dimensions,
+        date: BusinessDate,
+        bank: &BankId,
+    ) -> Result<String> {
         let objects = self
             .statements
             .iter()
@@ -392,6 +403,7 @@ pub async fn plan<S: ObjectStore, R: RunsTable, M: ManifestTable>(
         awaiting: Vec::new(),
         handed_over: 0,
         capacity: Vec::new(),
+        rules: None,
     };
     // Each bank's partitions of the window, in date order.
     let mut by_bank: BTreeMap<BankId, Vec<(BusinessDate, u64, Option<AwaitReason>)>> =

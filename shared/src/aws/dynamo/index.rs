@@ -290,6 +290,7 @@ impl DynamoTransactionIndex {
                 manifests: format!("{}-unused-manifests", self.table),
                 runs: format!("{}-unused-runs", self.table),
                 break_actions: format!("{}-unused-break-actions", self.table),
+                rules: format!("{}-unused-rules", self.table),
             },
         )
         .await
