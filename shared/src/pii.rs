@@ -16,7 +16,7 @@ pub const PII_KEY_ENV: &str = "RECON_PII_HMAC_KEY";
 pub const TOKEN_PREFIX: &str = "utk_";
 
 /// The tokenization secret. `Debug` does not reveal it.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PiiKey(Vec<u8>);
 
 impl PiiKey {

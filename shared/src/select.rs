@@ -104,6 +104,31 @@ impl Backend {
         }
     }
 
+    /// The PII key of a long-lived function: [`Self::pii_key`] now, read again once older
+    /// than `ttl_ms` ([`PiiKeySource::get`]).
+    pub async fn pii_key_source(
+        &self,
+        settings: &Settings,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<PiiKeySource> {
+        let fetch = match (self, &settings.pii_secret) {
+            #[cfg(feature = "aws")]
+            (Self::Aws(a), Some(secret)) => KeyFetch::Secret {
+                client: aws_sdk_secretsmanager::Client::new(&a.sdk),
+                secret: secret.clone(),
+            },
+            _ => KeyFetch::Fixed,
+        };
+        let (version, key) = fetch.read(settings).await?;
+        Ok(PiiKeySource {
+            fetch,
+            settings: settings.clone(),
+            ttl_ms,
+            cached: std::sync::Mutex::new((now_ms, version, key)),
+        })
+    }
+
     /// The AWS backend over `bucket`, its clients built from `sdk`.
     #[cfg(feature = "aws")]
     pub fn aws(sdk: aws_config::SdkConfig, bucket: impl Into<String>, settings: Settings) -> Self {
@@ -381,6 +406,78 @@ impl crate::ports::BreakLog for AnyBreakLog {
             #[cfg(feature = "aws")]
             Self::Dynamo(t) => t.events(bank).await,
         }
+    }
+}
+
+/// Where a [`PiiKeySource`] reads the key.
+enum KeyFetch {
+    /// [`crate::pii::PII_KEY_ENV`]: local runs and tests; never changes.
+    Fixed,
+    /// The Secrets Manager secret of [`config::PII_SECRET_ENV`].
+    #[cfg(feature = "aws")]
+    Secret {
+        client: aws_sdk_secretsmanager::Client,
+        secret: String,
+    },
+}
+
+impl KeyFetch {
+    async fn read(&self, settings: &Settings) -> Result<(String, crate::pii::PiiKey)> {
+        match self {
+            Self::Fixed => Ok((String::new(), settings.pii_key()?)),
+            #[cfg(feature = "aws")]
+            Self::Secret { client, secret } => {
+                crate::aws::secrets::pii_key_version(client, secret).await
+            }
+        }
+    }
+}
+
+/// The PII key of a long-lived function (the stream indexer, a normalizer kept warm): read at
+/// start, then again once older than its time-to-live, so a rotation of the secret reaches
+/// every warm function within that time. A read that fails keeps the last key (and logs the
+/// failure, never the key); the secret's version id says when it changed.
+pub struct PiiKeySource {
+    fetch: KeyFetch,
+    settings: Settings,
+    ttl_ms: i64,
+    cached: std::sync::Mutex<(i64, String, crate::pii::PiiKey)>,
+}
+
+impl std::fmt::Debug for PiiKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PiiKeySource")
+            .field("ttl_ms", &self.ttl_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PiiKeySource {
+    /// The key to use at `now_ms` (epoch milliseconds).
+    pub async fn get(&self, now_ms: i64) -> Result<crate::pii::PiiKey> {
+        let lock = || {
+            self.cached
+                .lock()
+                .map_err(|_| Error::Invariant("PII key lock poisoned".into()))
+        };
+        let (loaded, version, key) = lock()?.clone();
+        if now_ms - loaded < self.ttl_ms {
+            return Ok(key);
+        }
+        let (version, key) = match self.fetch.read(&self.settings).await {
+            Ok((v, k)) => {
+                if v != version {
+                    tracing::warn!(from = %version, to = %v, "PII key rotated: new user tokens from now on");
+                }
+                (v, k)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "PII key read failed; the last key stays in use");
+                (version, key)
+            }
+        };
+        *lock()? = (now_ms, version, key.clone());
+        Ok(key)
     }
 }
 

@@ -711,4 +711,51 @@ mod aws {
         assert!(e.contains("GetSecretValue"), "{e}");
         Ok(())
     }
+
+    /// A rotation (a new version of the secret) reaches a warm function once its key is older
+    /// than the time-to-live; a read that fails keeps the last key.
+    #[tokio::test]
+    async fn a_rotated_pii_key_reaches_a_warm_function_after_its_ttl() -> Result<()> {
+        let Some(sdk) = moto("a_rotated_pii_key_reaches_a_warm_function_after_its_ttl").await
+        else {
+            return Ok(());
+        };
+        let client = aws_sdk_secretsmanager::Client::new(&sdk);
+        let name = unique("recon/pii");
+        let (first, second) = ("0123456789abcdef-first-key", "fedcba9876543210-second-key");
+        client
+            .create_secret()
+            .name(&name)
+            .secret_string(first)
+            .send()
+            .await
+            .map_err(|e| Error::Invariant(format!("create_secret: {e}")))?;
+        let mut settings = recon_shared::config::Settings::from_lookup(|_| None)?;
+        settings.pii_secret = Some(name.clone());
+        let backend = recon_shared::select::Backend::aws(sdk.clone(), "unused", settings.clone());
+        let source = backend.pii_key_source(&settings, 1000, 0).await?;
+        let key = |text: &str| recon_shared::pii::PiiKey::new(text.as_bytes());
+        assert!(source.get(10).await? == key(first)?);
+        client
+            .put_secret_value()
+            .secret_id(&name)
+            .secret_string(second)
+            .send()
+            .await
+            .map_err(|e| Error::Invariant(format!("put_secret_value: {e}")))?;
+        assert!(source.get(999).await? == key(first)?, "within its TTL");
+        assert!(source.get(1000).await? == key(second)?, "rotated");
+        client
+            .delete_secret()
+            .secret_id(&name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map_err(|e| Error::Invariant(format!("delete_secret: {e}")))?;
+        assert!(
+            source.get(5000).await? == key(second)?,
+            "a failed read keeps the key"
+        );
+        Ok(())
+    }
 }

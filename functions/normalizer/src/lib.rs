@@ -10,7 +10,7 @@ pub use recon_shared::ingest::NormalizeRequest;
 use recon_shared::ingest::{NormalizeOutcome, normalize};
 use recon_shared::pii::PiiKey;
 use recon_shared::ports::{Catalog, ManifestTable, ObjectStore};
-use recon_shared::select::{AnyCatalog, AnyManifests, AnyStore, Backend};
+use recon_shared::select::{AnyCatalog, AnyManifests, AnyStore, Backend, PiiKeySource};
 
 pub async fn handle<S: ObjectStore, M: ManifestTable, C: Catalog>(
     req: NormalizeRequest,
@@ -45,11 +45,20 @@ pub fn metrics(
 }
 
 /// The Lambda (served by `recon_shared::entry`): one delivery over the bucket, the Manifests
-/// table and the catalog, user ids tokenized with the deployment's key
-/// (`RECON_PII_HMAC_KEY`, required); then its metrics line.
+/// table and the catalog, user ids tokenized with the deployment's key (its secret, read
+/// again every [`KEY_TTL_MS`], so a rotation reaches a warm function); then its metrics line.
 pub struct Lambda {
-    pii: PiiKey,
+    pii: PiiKeySource,
     ports: (AnyStore, AnyManifests, AnyCatalog),
+}
+
+/// How long a warm normalizer uses its PII key before reading the secret again.
+pub const KEY_TTL_MS: i64 = 5 * 60 * 1000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Function for Lambda {
@@ -57,7 +66,9 @@ impl Function for Lambda {
     type Output = NormalizeOutcome;
 
     async fn init(settings: &Settings, backend: &Backend) -> Result<Self> {
-        let pii = backend.pii_key(settings).await?;
+        let pii = backend
+            .pii_key_source(settings, KEY_TTL_MS, now_ms())
+            .await?;
         let ports = (backend.store()?, backend.manifests()?, backend.catalog()?);
         Ok(Self { pii, ports })
     }
@@ -65,7 +76,8 @@ impl Function for Lambda {
     async fn handle(&self, req: NormalizeRequest) -> Result<NormalizeOutcome> {
         // The library logs the outcome ("delivery normalized", or that the request was stale).
         let (store, manifests, catalog) = &self.ports;
-        handle(req, store, manifests, catalog, &self.pii).await
+        let pii = self.pii.get(now_ms()).await?;
+        handle(req, store, manifests, catalog, &pii).await
     }
 
     fn metrics(&self, outcome: &NormalizeOutcome, at: &Invocation<'_>) -> Vec<String> {

@@ -11,7 +11,7 @@ use recon_shared::Result;
 use recon_shared::config::Settings;
 use recon_shared::entry::{Function, Invocation};
 use recon_shared::ports::{ObjectStore, TransactionIndex};
-use recon_shared::select::{AnyIndex, AnyStore, Backend, IndexMode};
+use recon_shared::select::{AnyIndex, AnyStore, Backend, IndexMode, PiiKeySource};
 use recon_shared::stream::{
     BatchReport, FreshContext, KafkaRecordIn, StreamContext, process_batch,
 };
@@ -69,11 +69,13 @@ pub const CONTEXT_TTL_MS: i64 = 5 * 60 * 1000;
 
 /// The Lambda (served by `recon_shared::entry`): MSK batches over the bucket and the
 /// TransactionIndex, with the enrichment context (user ids tokenized with
-/// `RECON_PII_HMAC_KEY`, required) read at start and again every [`CONTEXT_TTL_MS`]; then the
+/// the deployment's key: its secret, read again every [`CONTEXT_TTL_MS`], so a rotation reaches
+/// the poller) read at start and again every [`CONTEXT_TTL_MS`]; then the
 /// batch's metrics line.
 pub struct Lambda {
     store: AnyStore,
     index: AnyIndex,
+    key: PiiKeySource,
     ctx: FreshContext,
 }
 
@@ -89,20 +91,25 @@ impl Function for Lambda {
 
     async fn init(settings: &Settings, backend: &Backend) -> Result<Self> {
         let store = backend.store()?;
-        let ctx = FreshContext::load(
-            &store,
-            backend.pii_key(settings).await?,
-            CONTEXT_TTL_MS,
-            now_ms(),
-        )
-        .await?;
+        let key = backend
+            .pii_key_source(settings, CONTEXT_TTL_MS, now_ms())
+            .await?;
+        let ctx =
+            FreshContext::load(&store, key.get(now_ms()).await?, CONTEXT_TTL_MS, now_ms()).await?;
         let index = backend.index(IndexMode::Writer)?;
-        Ok(Self { store, index, ctx })
+        Ok(Self {
+            store,
+            index,
+            key,
+            ctx,
+        })
     }
 
     async fn handle(&self, event: KafkaEvent) -> Result<BatchReport> {
         // The library logs the batch's counts ("stream batch indexed").
-        let ctx = self.ctx.get(&self.store, now_ms()).await?;
+        let now = now_ms();
+        let key = self.key.get(now).await?;
+        let ctx = self.ctx.get(&self.store, &key, now).await?;
         handle(event, &self.store, &self.index, &ctx).await
     }
 

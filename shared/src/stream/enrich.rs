@@ -183,10 +183,10 @@ pub struct StreamContext {
 
 /// The enrichment context of a long-lived function (a provisioned stream poller): read from
 /// the bucket again once it is older than its time-to-live, so a changed merchant, policy,
-/// label rule or FX file reaches the index within that time. A reload that fails (a bad line
-/// in a configuration file) keeps the last good context and is tried again at the next expiry.
+/// label rule or FX file reaches the index within that time, and at once when the PII key
+/// changed (a rotation: [`crate::select::PiiKeySource`]). A reload that fails (a bad line in a
+/// configuration file) keeps the last good context and is tried again at the next expiry.
 pub struct FreshContext {
-    pii: PiiKey,
     ttl_ms: i64,
     current: Mutex<(i64, Arc<StreamContext>)>,
 }
@@ -200,9 +200,8 @@ impl FreshContext {
         ttl_ms: i64,
         now_ms: i64,
     ) -> Result<Self> {
-        let ctx = StreamContext::load(store, pii.clone()).await?;
+        let ctx = StreamContext::load(store, pii).await?;
         Ok(Self {
-            pii,
             ttl_ms,
             current: Mutex::new((now_ms, Arc::new(ctx))),
         })
@@ -214,14 +213,23 @@ impl FreshContext {
             .map_err(|_| Error::Invariant("context lock poisoned".into()))
     }
 
-    /// The context to use at `now_ms`, reloaded first when it has expired.
-    pub async fn get<S: ObjectStore>(&self, store: &S, now_ms: i64) -> Result<Arc<StreamContext>> {
+    /// The context to use at `now_ms` with the key `pii`, reloaded first when it has expired
+    /// or was built with another key. A context that cannot be rebuilt with a new key fails
+    /// the batch (records are never tokenized with a key that was rotated away).
+    pub async fn get<S: ObjectStore>(
+        &self,
+        store: &S,
+        pii: &PiiKey,
+        now_ms: i64,
+    ) -> Result<Arc<StreamContext>> {
         let (loaded, ctx) = self.current()?.clone();
-        if now_ms - loaded < self.ttl_ms {
+        let rekeyed = ctx.pii != *pii;
+        if now_ms - loaded < self.ttl_ms && !rekeyed {
             return Ok(ctx);
         }
-        let next = match StreamContext::load(store, self.pii.clone()).await {
+        let next = match StreamContext::load(store, pii.clone()).await {
             Ok(fresh) => Arc::new(fresh),
+            Err(e) if rekeyed => return Err(e),
             Err(e) => {
                 tracing::error!(error = %e, "configuration reload failed; the last good configuration stays in use");
                 ctx
@@ -536,8 +544,8 @@ mod tests {
             async move { store.put(key, bytes::Bytes::from(body)).await }
         };
         put(MERCHANTS_KEY, format!("{}\n", merchant("M1"))).await?;
-        let fresh =
-            FreshContext::load(&store, PiiKey::new(b"0123456789abcdef-key-one")?, 1000, 0).await?;
+        let key = PiiKey::new(b"0123456789abcdef-key-one")?;
+        let fresh = FreshContext::load(&store, key.clone(), 1000, 0).await?;
         let m2 = MerchantId::new("M2")?;
         put(
             MERCHANTS_KEY,
@@ -545,18 +553,39 @@ mod tests {
         )
         .await?;
         assert!(
-            !fresh.get(&store, 999).await?.merchants.contains_key(&m2),
+            !fresh
+                .get(&store, &key, 999)
+                .await?
+                .merchants
+                .contains_key(&m2),
             "within its TTL"
         );
         assert!(
-            fresh.get(&store, 1000).await?.merchants.contains_key(&m2),
+            fresh
+                .get(&store, &key, 1000)
+                .await?
+                .merchants
+                .contains_key(&m2),
             "reloaded"
         );
+        // A rotated key is used at once, within the TTL.
+        let rotated = PiiKey::new(b"0123456789abcdef-key-two")?;
+        let user = crate::ids::UserId::new("U1")?;
+        let ctx = fresh.get(&store, &rotated, 1500).await?;
+        assert_eq!(ctx.tokenizer.tokenize(&user), rotated.tokenize(&user));
+        assert_ne!(rotated.tokenize(&user), key.tokenize(&user));
+        let key = rotated;
         // A bad line at the next reload keeps the last good context (and says so in the log).
         put(POLICIES_KEY, "{not json\n".into()).await?;
-        assert!(fresh.get(&store, 2000).await?.merchants.contains_key(&m2));
+        assert!(
+            fresh
+                .get(&store, &key, 2000)
+                .await?
+                .merchants
+                .contains_key(&m2)
+        );
         // A day without an FX table is looked up again by the next batch.
-        let ctx = fresh.get(&store, 2500).await?;
+        let ctx = fresh.get(&store, &key, 2500).await?;
         let day = BusinessDate::parse("2026-11-19")?;
         ctx.prepare_fx(&store, [day]).await?;
         assert!(ctx.fx(day).is_none());
