@@ -10,6 +10,7 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use common::{state, tmp};
+use recon_cli::commands::{BreaksWhere, RulesCommand};
 use recon_shared::close::CloseSummary;
 use recon_shared::close::rules::{diff, import, read_files, table_rules, write_files};
 use recon_shared::local::{LocalRules, LocalStore};
@@ -128,6 +129,16 @@ fn a_rule_changed_in_the_table_recloses_exactly_the_partitions_it_affects() -> R
     let fee_path = work.path().join(recon_shared::keys::FEE_RULES);
     let fees = std::fs::read(&fee_path).map_err(|e| Error::io(&fee_path, e))?;
     std::fs::write(&fee_path, reprice_bank_02(&fees)?).map_err(|e| Error::io(&fee_path, e))?;
+    // `recon rules diff` says something differs (a problem: exit 3) until it is imported.
+    let cli_diff = || {
+        block_on(recon_cli::rules::command(RulesCommand::Diff {
+            at: BreaksWhere {
+                data: Some(root.to_path_buf()),
+            },
+            from: work.path().to_path_buf(),
+        }))
+    };
+    assert_eq!(cli_diff()?.len(), 1);
     let changes = block_on(diff(&table, &edit))?;
     assert_eq!(
         changes.iter().map(|c| c.verb()).collect::<Vec<_>>(),
@@ -141,6 +152,7 @@ fn a_rule_changed_in_the_table_recloses_exactly_the_partitions_it_affects() -> R
     ))?;
     assert_eq!(written.len(), 2);
     assert!(block_on(diff(&table, &edit))?.is_empty());
+    assert!(cli_diff()?.is_empty());
 
     // The next close: bank_02 from Wednesday on, nothing else.
     common::run_quietly(root, LAST, None)?;
