@@ -8,8 +8,6 @@ mod common;
 use std::path::Path;
 
 use common::{diff, state, tmp};
-use recon_shared::close::CloseSummary;
-use recon_shared::ports::RunStatus;
 use recon_shared::{Error, Result};
 
 const FIRST: &str = "2026-11-16";
@@ -93,19 +91,7 @@ fn a_late_correction_recloses_its_bank_from_its_day_on_and_nothing_else() -> Res
         lines.pop();
     })?;
     common::run_quietly(root, LAST, None)?;
-    let summary = root.join(format!("runs/{LAST}/close-{LAST}-2.json"));
-    let summary: CloseSummary =
-        serde_json::from_slice(&std::fs::read(&summary).map_err(|e| Error::io(&summary, e))?)?;
-    assert_eq!(summary.status, RunStatus::Succeeded);
-    let mut redone: Vec<(String, String)> = summary
-        .partitions
-        .iter()
-        .map(|p| {
-            let (d, b) = p.partition();
-            (d.to_string(), b.to_string())
-        })
-        .collect();
-    redone.sort();
+    let redone = common::reconciled(root, LAST, 2)?;
     let want: Vec<(String, String)> = (18..=22)
         .map(|d| (format!("2026-11-{d}"), "bank_01".to_string()))
         .collect();

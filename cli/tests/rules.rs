@@ -6,15 +6,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use common::{state, tmp};
 use recon_cli::commands::{BreaksWhere, RulesCommand};
-use recon_shared::close::CloseSummary;
 use recon_shared::close::rules::{diff, import, read_files, table_rules, write_files};
 use recon_shared::local::{LocalRules, LocalStore};
-use recon_shared::ports::RunStatus;
 use recon_shared::rules::table::{Author, RuleKind};
 use recon_shared::{Error, Result};
 use serde_json::Value;
@@ -36,24 +33,6 @@ fn author(who: &str, hour: u32, why: &str) -> Result<Author> {
         .single()
         .ok_or_else(|| Error::Invariant("bad time".into()))?;
     Author::new(who, at, why)
-}
-
-/// The partitions the close summary `runs/{LAST}/close-{LAST}-{n}.json` reconciled.
-fn reconciled(root: &Path, n: u32) -> Result<Vec<(String, String)>> {
-    let path = root.join(format!("runs/{LAST}/close-{LAST}-{n}.json"));
-    let summary: CloseSummary =
-        serde_json::from_slice(&std::fs::read(&path).map_err(|e| Error::io(&path, e))?)?;
-    assert_eq!(summary.status, RunStatus::Succeeded);
-    let mut out: Vec<(String, String)> = summary
-        .partitions
-        .iter()
-        .map(|p| {
-            let (d, b) = p.partition();
-            (d.to_string(), b.to_string())
-        })
-        .collect();
-    out.sort();
-    Ok(out)
 }
 
 /// bank_02's base fee rule in force in the week ends the day before Wednesday; a copy 0.5
@@ -159,7 +138,7 @@ fn a_rule_changed_in_the_table_recloses_exactly_the_partitions_it_affects() -> R
     let want: Vec<(String, String)> = (18..=22)
         .map(|d| (format!("2026-11-{d}"), "bank_02".to_string()))
         .collect();
-    assert_eq!(reconciled(root, 2)?, want);
+    assert_eq!(common::reconciled(root, LAST, 2)?, want);
     let after = state(root)?;
     let changed: BTreeSet<&str> = after
         .iter()

@@ -200,6 +200,16 @@ impl<
         }
     }
 
+    /// The tables `plan-partitions` reads besides the bucket.
+    fn plan_tables(&self) -> plan_partitions::Tables<'_, R, M, B, T> {
+        plan_partitions::Tables {
+            runs: &self.runs,
+            manifests: &self.manifests,
+            breaks: &self.breaks,
+            rules: &self.rules,
+        }
+    }
+
     fn injected(&self, bank: &BankId) -> Option<Failure> {
         let mut faults = self.faults.lock().ok()?;
         let f = faults
@@ -287,12 +297,7 @@ impl<
                         ..decode::<PlanRequest>(input)?
                     },
                     &self.store,
-                    plan_partitions::Tables {
-                        runs: &self.runs,
-                        manifests: &self.manifests,
-                        breaks: &self.breaks,
-                        rules: &self.rules,
-                    },
+                    self.plan_tables(),
                 )
                 .await,
             ),
@@ -457,12 +462,7 @@ pub async fn close_if_changed(
                 lambda_max_input_bytes: tasks.large.lambda_max_input_bytes,
             },
             &tasks.store,
-            plan_partitions::Tables {
-                runs: &tasks.runs,
-                manifests: &tasks.manifests,
-                breaks: &tasks.breaks,
-                rules: &tasks.rules,
-            },
+            tasks.plan_tables(),
         )
         .await?;
         let same_awaited = plan.awaiting == summary.awaiting_deliveries;

@@ -252,3 +252,22 @@ pub fn redeliver(
     std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
         .map_err(|e| Error::io(&manifest_path, e))
 }
+
+/// The (date, bank) partitions the close summary `runs/{date}/close-{date}-{n}.json` of `root`
+/// reconciled, sorted; the close must have succeeded.
+pub fn reconciled(root: &Path, date: &str, n: u32) -> Result<Vec<(String, String)>> {
+    let path = root.join(format!("runs/{date}/close-{date}-{n}.json"));
+    let summary: recon_shared::close::CloseSummary =
+        serde_json::from_slice(&std::fs::read(&path).map_err(|e| Error::io(&path, e))?)?;
+    assert_eq!(summary.status, recon_shared::ports::RunStatus::Succeeded);
+    let mut out: Vec<(String, String)> = summary
+        .partitions
+        .iter()
+        .map(|p| {
+            let (d, b) = p.partition();
+            (d.to_string(), b.to_string())
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
