@@ -23,8 +23,8 @@ LAMBDA_ARCH ?= --arm64
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-build-cli: ## build the release `recon` binary
-	cargo build --release -p recon-cli
+build-cli: ## build the release `recon` binary (with the Kafka client: recon publish / recon stream)
+	cargo build --release -p recon-cli --features kafka
 
 demo: build-cli ## generate four weeks of one world (with a few injected anomalies), run the pipeline, close the days in order, score every close and flag, print the last report's path
 	$(RECON) generate --out $(DEMO_DIR) --date $(DEMO_DATE) --days $(DEMO_DAYS) --transactions $(DEMO_TXNS) --mix anomalies=0.05 --force
@@ -46,8 +46,8 @@ clippy: ## lints, warnings are errors (every feature: the AWS adapters and `reco
 
 lint: fmt-check clippy ## format check and lints
 
-nextest: ## run every test of the workspace: the AWS adapter tests against a moto server, the Spark job's in a local Spark, the report's in headless Chromium
-	bash scripts/with-chromium.sh bash scripts/with-spark.sh bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE)
+nextest: ## run every test of the workspace: the AWS adapter tests against a moto server, the Spark job's in a local Spark, the report's in headless Chromium, Kafka's against tansu brokers
+	bash scripts/with-kafka.sh bash scripts/with-chromium.sh bash scripts/with-spark.sh bash scripts/with-moto.sh cargo nextest run --workspace --all-features --profile $(NEXTEST_PROFILE)
 
 api-contract: ## the query API (recon serve) against docs/openapi.yaml with schemathesis (pinned, installed on first use)
 	cargo build --workspace --all-features --bin recon
@@ -62,11 +62,15 @@ BENCH_VENV ?= $(HOME)/.cache/recon-bench-venv
 # The 10 000 000-line partition (with its carried items) peaks at 9.0 GB (measured here; 19.7 GB before the columnar engine).
 BENCH_LINES ?= 1000000 10000000
 
-bench: build-cli ## throughput: normalizer per format, reconciliation 1M/10M lines vs DuckDB, the Spark job on them, break actions over HTTP, the report in Chromium
+bench: build-cli ## throughput: normalizer per format, the stream through a Kafka broker, reconciliation 1M/10M lines vs DuckDB, the Spark job on them, break actions over HTTP, the report in Chromium
 	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -c 'import duckdb' 2>/dev/null || $(BENCH_VENV)/bin/pip install -q 'duckdb==2.0.1'
 	test -f $(BENCH_DIR)/day/truth/summary.json || $(RECON) generate --out $(BENCH_DIR)/day --date $(DEMO_DATE) --transactions 1000000 --force
 	$(RECON) bench normalize --data $(BENCH_DIR)/day --date $(DEMO_DATE)
+	@# A 100 000-payment day through a Kafka-protocol broker (a fresh tansu on 127.0.0.1):
+	@# publish, consume and index, beside the in-process indexer; the index equals the replay's.
+	test -f $(BENCH_DIR)/kafka100k/truth/summary.json || $(RECON) generate --out $(BENCH_DIR)/kafka100k --date $(DEMO_DATE) --transactions 100000 --force >/dev/null
+	bash scripts/with-kafka.sh bash -c '$(RECON) bench kafka --data $(BENCH_DIR)/kafka100k --brokers "$$RECON_TEST_KAFKA_BROKERS"'
 	$(RECON) bench reconcile $(foreach n,$(BENCH_LINES),--lines $(n)) --dir $(BENCH_DIR) --python $(BENCH_VENV)/bin/python
 	@# The Spark job (local[2]) on the same partitions, against reconcile-partition of the same data.
 	bash scripts/with-spark.sh bash -c '$(RECON) bench spark $(foreach n,$(BENCH_LINES),--lines $(n)) --dir $(BENCH_DIR) --spark-submit "$$RECON_SPARK_SUBMIT"'

@@ -9,6 +9,8 @@
 //! the figures are per core. Benchmarks print numbers; they assert nothing about time.
 
 pub mod breaks;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod report;
 
 use std::collections::BTreeMap;

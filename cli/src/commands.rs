@@ -121,6 +121,60 @@ pub enum Command {
         #[command(subcommand)]
         what: BreaksCommand,
     },
+    /// Send a generated day's topics (DIR/topics/*.jsonl) to a Kafka-protocol broker: each
+    /// record to its topic and partition with its key and timestamp, redeliveries and late
+    /// records as generated; creates the topics when missing (docs/kafka.md).
+    #[cfg(feature = "kafka")]
+    Publish {
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Consume both topics with a consumer group and index them as the stream-indexer Lambda
+    /// does, committing offsets after each durable index write; stops on SIGINT/SIGTERM
+    /// (finishing the batch in hand) and reports lag (docs/kafka.md).
+    #[cfg(feature = "kafka")]
+    Stream {
+        /// The data directory whose index to write; without it the deployment of the
+        /// environment (RECON_BUCKET, RECON_TRANSACTION_INDEX_TABLE; the AWS-enabled build).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// The consumer group: its committed offsets are where a restart resumes.
+        #[arg(long, default_value = "recon-stream-indexer")]
+        group: String,
+        /// Group members this process runs (each its own connection and thread).
+        #[arg(long, default_value_t = 1)]
+        consumers: usize,
+        /// Records per batch at most (the MSK mapping's BatchSize).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// How long a batch may wait to fill, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        batch_window_ms: u64,
+        /// Stop once caught up (lag 0) and idle this many milliseconds; by default run until
+        /// a signal.
+        #[arg(long)]
+        idle_exit_ms: Option<u64>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish to or index from a Kafka-protocol broker (needs the Kafka-enabled build:
+    /// `cargo install --locked --path cli --features kafka`; this build says how and exits
+    /// with 1).
+    #[cfg(not(feature = "kafka"))]
+    #[command(name = "publish", alias = "stream")]
+    Kafka {
+        /// Whatever the command was given.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Fee rules, tolerances and calendars in the Rules table (docs/rules.md): import a set of
     /// `config/` files as new versions, export the table's rules as files, diff the two, and
     /// the history of every change.
@@ -175,6 +229,18 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The broker and how to reach it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers, HOST:PORT[,HOST:PORT…].
+    #[arg(long)]
+    pub brokers: String,
+    /// A librdkafka property, KEY=VALUE, repeatable (security.protocol, sasl.*,
+    /// session.timeout.ms, …).
+    #[arg(long = "kafka-config", value_name = "KEY=VALUE")]
+    pub properties: Vec<String>,
 }
 
 /// Where the breaks (or rules) are: `--data DIR`, or without it the deployment of the
@@ -468,6 +534,19 @@ pub enum BenchCommand {
         #[arg(long)]
         data: PathBuf,
         /// Records per batch, as the MSK event source mapping would send them.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
+    /// The day's topics through a Kafka-protocol broker (a fresh one: the topics are
+    /// created): publish, consume and index with one group member, beside the in-process
+    /// indexer, and the index compared with the JSONL replay's.
+    #[cfg(feature = "kafka")]
+    Kafka {
+        #[arg(long)]
+        data: PathBuf,
+        /// Bootstrap brokers, HOST:PORT.
+        #[arg(long)]
+        brokers: String,
         #[arg(long, default_value_t = 500)]
         batch: usize,
     },

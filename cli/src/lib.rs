@@ -8,6 +8,8 @@ pub mod bench;
 pub mod breaks;
 pub mod browser;
 pub mod commands;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "aws")]
 pub mod ops;
 pub mod out;
@@ -169,6 +171,37 @@ fn run(command: Command) -> Result<Problems> {
                 reason: "this recon was built without the AWS clients; install the AWS-enabled build with `cargo install --locked --path cli --features aws` (docs/runbook.md, `recon ops`)".into(),
             });
         }
+        #[cfg(feature = "kafka")]
+        Command::Publish { data, kafka, json } => {
+            return runtime(true)?.block_on(kafka::publish(&data, &kafka, json));
+        }
+        #[cfg(feature = "kafka")]
+        Command::Stream {
+            data,
+            kafka,
+            group,
+            consumers,
+            batch,
+            batch_window_ms,
+            idle_exit_ms,
+            json,
+        } => {
+            let opts = recon_runtime::kafka::StreamOptions {
+                group,
+                consumers,
+                batch_size: batch,
+                batch_window: std::time::Duration::from_millis(batch_window_ms),
+                idle_exit: idle_exit_ms.map(std::time::Duration::from_millis),
+            };
+            runtime(true)?.block_on(kafka::stream(data, &kafka, opts, json))?;
+        }
+        #[cfg(not(feature = "kafka"))]
+        Command::Kafka { .. } => {
+            return Err(Error::InvalidConfig {
+                name: "recon publish / recon stream".into(),
+                reason: "this recon was built without the Kafka client; install the Kafka-enabled build with `cargo install --locked --path cli --features kafka` (docs/kafka.md)".into(),
+            });
+        }
         Command::Serve { data, port, actor } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_io()
@@ -254,6 +287,22 @@ fn bench_command(what: BenchCommand) -> Result<()> {
         }
         BenchCommand::Stream { data, batch } => {
             out!("{}", bench::stream_table(&bench::stream(&data, batch)?));
+        }
+        #[cfg(feature = "kafka")]
+        BenchCommand::Kafka {
+            data,
+            brokers,
+            batch,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| Error::io("tokio runtime", e))?;
+            out!(
+                "{}",
+                rt.block_on(bench::kafka::bench_kafka(&data, &brokers, batch))?
+            );
         }
     }
     Ok(())

@@ -18,7 +18,7 @@ use super::world::World;
 use super::write::Tree;
 
 /// Partitions of each Kafka topic.
-pub const TOPIC_PARTITIONS: u64 = 6;
+pub const TOPIC_PARTITIONS: u64 = recon_shared::index_item::TOPIC_PARTITIONS as u64;
 
 fn partition_of(key: &str) -> u64 {
     // FNV-1a: stable across runs and platforms.

@@ -29,6 +29,8 @@ pub const POINTS: &[&str] = &[
     "index.append",
     "index.snapshot",
     "index.switch",
+    // The Kafka consumer (`recon stream`): a batch indexed, its offsets not yet committed.
+    "stream.commit",
 ];
 
 #[cfg(feature = "fault-injection")]

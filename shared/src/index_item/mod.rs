@@ -118,6 +118,9 @@ mod fast {
 pub const TRANSACTIONS_TOPIC: &str = "transactions_topic";
 /// Topic of fraud signals (design.md §5).
 pub const FRAUD_SIGNALS_TOPIC: &str = "fraud_signals_topic";
+/// Partitions of each topic: the generator's records are keyed onto them, and `recon publish`
+/// creates the topics with them.
+pub const TOPIC_PARTITIONS: u16 = 6;
 
 /// A topic name; the two topics of the product are shared static strings (no allocation per
 /// record or copy).
