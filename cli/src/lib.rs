@@ -187,11 +187,11 @@ fn run(command: Command) -> Result<Problems> {
             json,
         } => {
             let opts = recon_runtime::kafka::StreamOptions {
-                group,
                 consumers,
                 batch_size: batch,
                 batch_window: std::time::Duration::from_millis(batch_window_ms),
                 idle_exit: idle_exit_ms.map(std::time::Duration::from_millis),
+                ..recon_runtime::kafka::StreamOptions::new(group)
             };
             runtime(true)?.block_on(kafka::stream(data, &kafka, opts, json))?;
         }

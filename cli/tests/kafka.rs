@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -296,12 +297,29 @@ async fn two_consumers_of_one_group_split_the_partitions_and_index_everything_on
         idle_exit: Some(Duration::from_secs(4)),
         ..opts("pair", 2)
     };
+    let status = members.status.clone();
     let consuming = tokio::spawn(stream_into(
         data.path().to_path_buf(),
         broker.connection(),
         members,
     ));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Published once each member holds its half: the day is then read in halves, not handed
+    // over midway.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held = status.held();
+        let sizes: Vec<usize> = held.values().map(BTreeSet::len).collect();
+        let all: BTreeSet<&String> = held.values().flatten().collect();
+        if sizes.len() == 2 && sizes.iter().all(|n| *n > 0) && all.len() == 12 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Invariant(format!(
+                "the group did not form: {held:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let published = publish(data.path(), &broker.producer()).await?;
     check_published(&published);
     let got = consuming

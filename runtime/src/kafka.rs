@@ -13,8 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::kafka::KafkaEvent;
@@ -436,6 +436,8 @@ pub struct StreamOptions {
     /// Stop once every member has been idle this long with nothing left to read (lag 0);
     /// `None` runs until the stop flag is raised.
     pub idle_exit: Option<Duration>,
+    /// Kept up to date with what each member holds.
+    pub status: Arc<StreamStatus>,
 }
 
 impl StreamOptions {
@@ -447,6 +449,7 @@ impl StreamOptions {
             batch_size: BATCH_SIZE,
             batch_window: Duration::from_millis(500),
             idle_exit: None,
+            status: Arc::default(),
         }
     }
 }
@@ -461,6 +464,26 @@ pub trait BatchHandler: Sync {
 impl BatchHandler for stream_indexer::Lambda {
     fn handle_batch(&self, event: KafkaEvent) -> impl Future<Output = Result<BatchReport>> {
         Function::handle(self, event)
+    }
+}
+
+/// What the members hold now, for a caller watching a running [`stream`] (a health check, a
+/// test waiting for the group to form).
+#[derive(Debug, Default)]
+pub struct StreamStatus {
+    held: Mutex<BTreeMap<String, BTreeSet<String>>>,
+}
+
+impl StreamStatus {
+    /// Partitions (`topic[partition]`) each member holds, by client id.
+    pub fn held(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.held.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    fn set(&self, member: &str, partitions: BTreeSet<String>) {
+        if let Ok(mut h) = self.held.lock() {
+            h.insert(member.to_string(), partitions);
+        }
     }
 }
 
@@ -607,9 +630,9 @@ impl GroupState {
     }
 }
 
-#[derive(Default)]
 struct MemberContext {
     client_id: String,
+    status: Arc<StreamStatus>,
     state: Mutex<GroupState>,
 }
 
@@ -684,6 +707,13 @@ impl ConsumerContext for MemberContext {
             .collect();
         tracing::info!(member = %self.client_id, what, partitions = partitions.join(" "), "rebalance");
         let _ = self.with(|s| s.rebalances += 1);
+        // An eager rebalance revokes everything, then assigns anew.
+        let held = if what == "assigned" {
+            partitions.into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
+        self.status.set(&self.client_id, held);
     }
 }
 
@@ -796,7 +826,8 @@ fn member<H: BatchHandler>(
         ]),
         MemberContext {
             client_id: client_id.clone(),
-            ..MemberContext::default()
+            status: opts.status.clone(),
+            state: Mutex::default(),
         },
     )
     .map_err(|e| kafka_error("cannot create a consumer", &conn.brokers, e))?;
