@@ -70,7 +70,7 @@ bench: build-cli ## throughput: normalizer per format, the stream through a Kafk
 	@# A 100 000-payment day through a Kafka-protocol broker (a fresh tansu on 127.0.0.1):
 	@# publish, consume and index, beside the in-process indexer; the index equals the replay's.
 	test -f $(BENCH_DIR)/kafka100k/truth/summary.json || $(RECON) generate --out $(BENCH_DIR)/kafka100k --date $(DEMO_DATE) --transactions 100000 --force >/dev/null
-	bash scripts/with-kafka.sh bash -c '$(RECON) bench kafka --data $(BENCH_DIR)/kafka100k --brokers "$$RECON_TEST_KAFKA_BROKERS"'
+	bash scripts/with-kafka.sh bash -c '$(RECON) bench kafka --data $(BENCH_DIR)/kafka100k --brokers "$$RECON_TEST_KAFKA_BROKERS" --broker-pid "$$RECON_TEST_KAFKA_PID"'
 	$(RECON) bench reconcile $(foreach n,$(BENCH_LINES),--lines $(n)) --dir $(BENCH_DIR) --python $(BENCH_VENV)/bin/python
 	@# The Spark job (local[2]) on the same partitions, against reconcile-partition of the same data.
 	bash scripts/with-spark.sh bash -c '$(RECON) bench spark $(foreach n,$(BENCH_LINES),--lines $(n)) --dir $(BENCH_DIR) --spark-submit "$$RECON_SPARK_SUBMIT"'

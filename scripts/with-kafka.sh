@@ -60,6 +60,8 @@ echo "with-kafka: tansu $TANSU_VERSION on 127.0.0.1:$port (pid $broker_pid)" >&2
 
 export RECON_TEST_KAFKA_BROKERS="127.0.0.1:$port"
 export RECON_TEST_TANSU="$TANSU"
+# The broker's process, for a bench that counts its CPU too.
+export RECON_TEST_KAFKA_PID="$broker_pid"
 set +e
 "$@"
 rc=$?

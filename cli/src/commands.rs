@@ -547,6 +547,9 @@ pub enum BenchCommand {
         /// Bootstrap brokers, HOST:PORT.
         #[arg(long)]
         brokers: String,
+        /// The broker's process id on this machine, to count its CPU too.
+        #[arg(long)]
+        broker_pid: Option<u32>,
         #[arg(long, default_value_t = 500)]
         batch: usize,
     },

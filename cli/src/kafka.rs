@@ -84,6 +84,7 @@ pub async fn stream(
     .await
     .map_err(|e| Error::Invariant(format!("the consumer stopped abnormally: {e}")))??;
     // The function (and its hold on a local index) is gone: fold the log into a snapshot.
+    #[allow(irrefutable_let_patterns)] // the only backend of a build without `aws`
     if let Backend::Local(dir) = &backend {
         LocalTransactionIndex::open(dir)?.compact()?;
     }

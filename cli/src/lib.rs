@@ -292,6 +292,7 @@ fn bench_command(what: BenchCommand) -> Result<()> {
         BenchCommand::Kafka {
             data,
             brokers,
+            broker_pid,
             batch,
         } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -301,7 +302,9 @@ fn bench_command(what: BenchCommand) -> Result<()> {
                 .map_err(|e| Error::io("tokio runtime", e))?;
             out!(
                 "{}",
-                rt.block_on(bench::kafka::bench_kafka(&data, &brokers, batch))?
+                rt.block_on(bench::kafka::bench_kafka(
+                    &data, &brokers, broker_pid, batch
+                ))?
             );
         }
     }

@@ -13,7 +13,7 @@ pub const FAULT_ENV: &str = "RECON_FAULT";
 /// Environment variable naming a file that records every point passed.
 pub const TRACE_ENV: &str = "RECON_FAULT_TRACE";
 
-/// Every durable step, by name: the points [`point`] is called with.
+/// Every durable step of `recon run`, by name: the points [`point`] is called with there.
 pub const POINTS: &[&str] = &[
     // An object of the bucket written or deleted (quarantine, curated, index, runs, archive).
     "store.put",
@@ -29,9 +29,11 @@ pub const POINTS: &[&str] = &[
     "index.append",
     "index.snapshot",
     "index.switch",
-    // The Kafka consumer (`recon stream`): a batch indexed, its offsets not yet committed.
-    "stream.commit",
 ];
+
+/// The durable steps of the Kafka consumer (`recon stream`, not on `recon run`'s path): a
+/// batch indexed, its offsets not yet committed (crashed there by `cli/tests/kafka.rs`).
+pub const CONSUMER_POINTS: &[&str] = &["stream.commit"];
 
 #[cfg(feature = "fault-injection")]
 mod imp {
@@ -98,7 +100,10 @@ mod imp {
 /// A durable step named `name` is about to write (see the module documentation).
 #[cfg(feature = "fault-injection")]
 pub fn point(name: &'static str) {
-    debug_assert!(POINTS.contains(&name), "unknown fault point {name}");
+    debug_assert!(
+        POINTS.contains(&name) || CONSUMER_POINTS.contains(&name),
+        "unknown fault point {name}"
+    );
     imp::point(name);
 }
 

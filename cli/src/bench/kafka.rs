@@ -13,10 +13,14 @@ use recon_shared::local_index::{LocalTransactionIndex, read_snapshot_lines};
 use recon_shared::select::Backend;
 use recon_shared::{Error, Result};
 
-/// CPU seconds this process has used (user + system, all threads; Linux `/proc/self/stat`,
-/// in USER_HZ = 100 ticks); `None` elsewhere.
+/// CPU seconds a process has used (user + system, all threads; Linux `/proc/{pid}/stat`, in
+/// USER_HZ = 100 ticks), this one by default; `None` elsewhere.
 fn process_cpu_secs() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_secs_of("self")
+}
+
+fn cpu_secs_of(pid: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start after its `)`.
     let rest = s.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -59,7 +63,13 @@ fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
 
 /// Publishes `data`'s topics to `brokers` (topics that must not exist yet: a fresh broker),
 /// consumes them with one member, and prints the figures beside the in-process indexer's.
-pub async fn bench_kafka(data: &Path, brokers: &str, batch: usize) -> Result<String> {
+pub async fn bench_kafka(
+    data: &Path,
+    brokers: &str,
+    broker_pid: Option<u32>,
+    batch: usize,
+) -> Result<String> {
+    let broker_cpu = || broker_pid.and_then(|p| cpu_secs_of(&p.to_string()));
     let conn = Connection::new(brokers);
     let scratch = std::env::temp_dir().join(format!("recon-bench-kafka-{}", std::process::id()));
     let (replay_dir, broker_dir) = (scratch.join("replay"), scratch.join("broker"));
@@ -72,7 +82,9 @@ pub async fn bench_kafka(data: &Path, brokers: &str, batch: usize) -> Result<Str
     let local = (t.elapsed().as_secs_f64(), cpu_since(c));
     let want = snapshot(&replay_dir)?;
 
+    let b = broker_cpu();
     let published = publish(&broker_dir, &conn).await?;
+    let publish_broker = diff(broker_cpu(), b);
     if published.failed > 0 {
         return Err(Error::Invariant(format!(
             "{} records were not delivered: {:?}",
@@ -85,10 +97,11 @@ pub async fn bench_kafka(data: &Path, brokers: &str, batch: usize) -> Result<Str
         idle_exit: Some(std::time::Duration::from_millis(1000)),
         ..StreamOptions::new("bench")
     };
-    let c = process_cpu_secs();
+    let (c, b) = (process_cpu_secs(), broker_cpu());
     let report =
         tokio::task::block_in_place(|| stream(&conn, &opts, &handler, &AtomicBool::new(false)))?;
     let consumed_cpu = cpu_since(c);
+    let consume_broker = diff(broker_cpu(), b);
     drop(handler);
     let got = snapshot(&broker_dir)?;
     let _ = std::fs::remove_dir_all(&scratch);
@@ -105,7 +118,7 @@ pub async fn bench_kafka(data: &Path, brokers: &str, batch: usize) -> Result<Str
         / 1000.0;
     let mut s = format!(
         "kafka: {} records of {} through {brokers} (one group member, batches of {batch}); \
-         lag at the end {}\n{:<50} {:>8} {:>8} {:>12} {:>14}\n",
+         lag at the end {}\n{:<50} {:>8} {:>8} {:>12} {:>14} {:>10}\n",
         records,
         data.display(),
         report.lag_total(),
@@ -113,7 +126,8 @@ pub async fn bench_kafka(data: &Path, brokers: &str, batch: usize) -> Result<Str
         "wall s",
         "cpu s",
         "records/s",
-        "records/cpu-s"
+        "records/cpu-s",
+        "broker s"
     );
     let rows = [
         (
@@ -121,34 +135,39 @@ pub async fn bench_kafka(data: &Path, brokers: &str, batch: usize) -> Result<Str
             published.delivered,
             published.elapsed_ms as f64 / 1000.0,
             None,
+            publish_broker,
         ),
         (
             "consume + index + commit (through the broker)",
             records,
             active,
             consumed_cpu,
+            consume_broker,
         ),
         (
             "index in-process (JSONL replay, same function)",
             replay.indexed.records,
             local.0,
             local.1,
+            None,
         ),
     ];
-    for (name, n, wall, cpu) in rows {
+    let secs = |v: Option<f64>| v.map_or("-".to_string(), |c| format!("{c:.2}"));
+    for (name, n, wall, cpu, broker) in rows {
         let per_cpu = cpu.map_or("-".to_string(), |c| {
             format!("{:.0}", n as f64 / c.max(1e-9))
         });
         s.push_str(&format!(
-            "{name:<50} {wall:>8.2} {:>8} {:>12.0} {per_cpu:>14}\n",
-            cpu.map_or("-".to_string(), |c| format!("{c:.2}")),
+            "{name:<50} {wall:>8.2} {:>8} {:>12.0} {per_cpu:>14} {:>10}\n",
+            secs(cpu),
             n as f64 / wall.max(1e-9),
+            secs(broker),
         ));
     }
     if let (Some(k), Some(l)) = (consumed_cpu, local.1) {
         s.push_str(&format!(
-            "through the broker / in-process, records per cpu-s: {:.2} (the consumer's CPU \
-             includes librdkafka's threads; the broker's own CPU is not counted)\n",
+            "through the broker / in-process, records per cpu-s: {:.2} (the consumer's CPU, \
+             librdkafka's threads included; the broker's is the last column)\n",
             (records as f64 / k.max(1e-9)) / (replay.indexed.records as f64 / l.max(1e-9))
         ));
     }
@@ -166,5 +185,9 @@ pub async fn bench_kafka(data: &Path, brokers: &str, batch: usize) -> Result<Str
 }
 
 fn cpu_since(start: Option<f64>) -> Option<f64> {
-    Some(process_cpu_secs()? - start?)
+    diff(process_cpu_secs(), start)
+}
+
+fn diff(end: Option<f64>, start: Option<f64>) -> Option<f64> {
+    Some(end? - start?)
 }
