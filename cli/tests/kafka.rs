@@ -352,3 +352,57 @@ async fn two_consumers_of_one_group_split_the_partitions_and_index_everything_on
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_stops_the_consumer_after_its_batch_and_commit() -> Result<()> {
+    let Some(broker) = Broker::start("a_signal_stops_the_consumer_after_its_batch_and_commit")?
+    else {
+        return Ok(());
+    };
+    let data = tmp()?;
+    let want = day_and_replay(data.path(), 3000).await?;
+    let published = publish(data.path(), &broker.producer()).await?;
+    check_published(&published);
+
+    // Runs until told to stop (no idle exit), as a deployment's consumer does.
+    let mut child = Command::new(RECON)
+        .args(["stream", "--brokers", &broker.brokers(), "--group", "signal"])
+        .args(["--json", "--data"])
+        .arg(data.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io(RECON, e))?;
+    // A 3 000-payment day is indexed in about a second.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .map_err(|e| Error::io("kill", e))?;
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().map_err(|e| Error::io(RECON, e))?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(Error::Invariant("recon stream ignored SIGTERM".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = child.wait_with_output().map_err(|e| Error::io(RECON, e))?;
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: StreamReport = serde_json::from_slice(out.stdout.trim_ascii())?;
+    assert_eq!(report.stopped, "signal");
+    assert_eq!(report.records(), published.delivered, "{}", report.table());
+    assert_eq!(report.lag_total(), 0, "{:?}", report.lag);
+    // It committed before leaving: the group's next consumer has nothing to read.
+    let next = stream_into(data.path().to_path_buf(), broker.connection(), opts("signal", 1)).await?;
+    assert_eq!(next.records(), 0, "{}", next.table());
+    assert!(snapshot(data.path())? == want);
+    Ok(())
+}
