@@ -366,7 +366,13 @@ async fn a_signal_stops_the_consumer_after_its_batch_and_commit() -> Result<()> 
 
     // Runs until told to stop (no idle exit), as a deployment's consumer does.
     let mut child = Command::new(RECON)
-        .args(["stream", "--brokers", &broker.brokers(), "--group", "signal"])
+        .args([
+            "stream",
+            "--brokers",
+            &broker.brokers(),
+            "--group",
+            "signal",
+        ])
         .args(["--json", "--data"])
         .arg(data.path())
         .env_remove("RUST_LOG")
@@ -401,7 +407,12 @@ async fn a_signal_stops_the_consumer_after_its_batch_and_commit() -> Result<()> 
     assert_eq!(report.records(), published.delivered, "{}", report.table());
     assert_eq!(report.lag_total(), 0, "{:?}", report.lag);
     // It committed before leaving: the group's next consumer has nothing to read.
-    let next = stream_into(data.path().to_path_buf(), broker.connection(), opts("signal", 1)).await?;
+    let next = stream_into(
+        data.path().to_path_buf(),
+        broker.connection(),
+        opts("signal", 1),
+    )
+    .await?;
     assert_eq!(next.records(), 0, "{}", next.table());
     assert!(snapshot(data.path())? == want);
     Ok(())
