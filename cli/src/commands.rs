@@ -161,6 +161,10 @@ pub enum Command {
         /// a signal.
         #[arg(long)]
         idle_exit_ms: Option<u64>,
+        /// Warn about a partition behind the broker whose committed offset has not moved for
+        /// this many milliseconds (reported as stalled).
+        #[arg(long, default_value_t = 60_000)]
+        stall_warn_ms: u64,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,

@@ -184,6 +184,7 @@ fn run(command: Command) -> Result<Problems> {
             batch,
             batch_window_ms,
             idle_exit_ms,
+            stall_warn_ms,
             json,
         } => {
             let opts = recon_runtime::kafka::StreamOptions {
@@ -191,6 +192,7 @@ fn run(command: Command) -> Result<Problems> {
                 batch_size: batch,
                 batch_window: std::time::Duration::from_millis(batch_window_ms),
                 idle_exit: idle_exit_ms.map(std::time::Duration::from_millis),
+                stall_after: std::time::Duration::from_millis(stall_warn_ms),
                 ..recon_runtime::kafka::StreamOptions::new(group)
             };
             runtime(true)?.block_on(kafka::stream(data, &kafka, opts, json))?;

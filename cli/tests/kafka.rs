@@ -417,3 +417,65 @@ async fn a_signal_stops_the_consumer_after_its_batch_and_commit() -> Result<()> 
     assert!(snapshot(data.path())? == want);
     Ok(())
 }
+
+/// tansu 0.6.0 answers a fetch from inside a record batch with nothing (docs/kafka.md): a
+/// consumer resuming from a commit in the middle of a producer's batch makes no progress there.
+/// That is reported, by partition, instead of passing for a quiet topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_the_broker_does_not_serve_is_reported_stalled() -> Result<()> {
+    let Some(broker) = Broker::start("a_partition_the_broker_does_not_serve_is_reported_stalled")?
+    else {
+        return Ok(());
+    };
+    let data = tmp()?;
+    common::day(data.path(), 3000, 42)?;
+    // Large producer batches: the commits after 200 and 400 records fall inside them.
+    let batched = Connection {
+        properties: vec![("linger.ms".into(), "100".into())],
+        ..broker.connection()
+    };
+    check_published(&publish(data.path(), &batched).await?);
+    let died = recon_stream(data.path(), &broker.brokers(), Some("stream.commit#3"))?;
+    assert!(
+        died.is_none(),
+        "the consumer was to die at its third commit"
+    );
+
+    // The restart (same group, same session timeout), stopped from outside after a while.
+    let handler = indexer(&Backend::Local(data.path().to_path_buf())).await?;
+    let conn = Connection {
+        properties: vec![("session.timeout.ms".into(), "6000".into())],
+        ..broker.connection()
+    };
+    let o = StreamOptions {
+        stall_after: Duration::from_secs(2),
+        ..StreamOptions::new("crash")
+    };
+    let status = o.status.clone();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let consuming = tokio::task::spawn_blocking(move || stream(&conn, &o, &handler, &flag));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status.held().values().all(BTreeSet::is_empty) {
+        if Instant::now() > deadline {
+            return Err(Error::Invariant("the restart got no partitions".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let got = consuming
+        .await
+        .map_err(|e| Error::Invariant(format!("the consumer panicked: {e}")))??;
+    let stalled = &got.members[0].stalled;
+    assert!(!stalled.is_empty(), "{}", got.table());
+    for (p, lag) in &got.lag {
+        assert_eq!(
+            stalled.contains(p),
+            *lag > 0,
+            "{p}: lag {lag}\n{}",
+            got.table()
+        );
+    }
+    Ok(())
+}

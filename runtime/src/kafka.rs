@@ -436,6 +436,9 @@ pub struct StreamOptions {
     /// Stop once every member has been idle this long with nothing left to read (lag 0);
     /// `None` runs until the stop flag is raised.
     pub idle_exit: Option<Duration>,
+    /// A partition behind the broker whose committed offset has not moved for this long is
+    /// reported stalled (a warning, and [`MemberReport::stalled`]).
+    pub stall_after: Duration,
     /// Kept up to date with what each member holds.
     pub status: Arc<StreamStatus>,
 }
@@ -449,6 +452,7 @@ impl StreamOptions {
             batch_size: BATCH_SIZE,
             batch_window: Duration::from_millis(500),
             idle_exit: None,
+            stall_after: Duration::from_secs(60),
             status: Arc::default(),
         }
     }
@@ -530,6 +534,9 @@ pub struct MemberReport {
     pub dropped_on_revoke: u64,
     /// Errors the consumer reported and recovered from.
     pub consumer_errors: u64,
+    /// Partitions it held at the end that were behind the broker with no progress for
+    /// [`StreamOptions::stall_after`]: the broker does not serve them (docs/kafka.md).
+    pub stalled: Vec<String>,
 }
 
 /// What [`stream`] did.
@@ -593,6 +600,13 @@ impl StreamReport {
                 m.rebalances,
                 m.assigned.join(" ")
             ));
+            if !m.stalled.is_empty() {
+                s.push_str(&format!(
+                    "  {}: STALLED (behind the broker, no progress): {}\n",
+                    m.client_id,
+                    m.stalled.join(" ")
+                ));
+            }
         }
         s
     }
@@ -617,16 +631,76 @@ struct GroupState {
 }
 
 impl GroupState {
-    /// Records of partition `k` behind the high watermark, when the statistics told it.
-    fn lag(&self, k: &(String, i32)) -> Option<i64> {
-        let high = *self.high.get(k)?;
-        let done = [self.committed.get(k), self.stats_committed.get(k)]
+    /// The group's committed offset of partition `k` as this member knows it.
+    fn done(&self, k: &(String, i32)) -> i64 {
+        [self.committed.get(k), self.stats_committed.get(k)]
             .into_iter()
             .flatten()
             .copied()
             .max()
-            .unwrap_or(0);
-        Some((high - done).max(0))
+            .unwrap_or(0)
+    }
+
+    /// Records of partition `k` behind the high watermark, when the statistics told it.
+    fn lag(&self, k: &(String, i32)) -> Option<i64> {
+        let high = *self.high.get(k)?;
+        Some((high - self.done(k)).max(0))
+    }
+}
+
+/// Partitions behind the broker whose committed offset does not move: a broker that does not
+/// serve them (tansu 0.6.0 from inside a record batch) or a fetch that keeps failing.
+/// Looked at once a second; each is warned about once.
+struct StallWatch {
+    after: Duration,
+    looked: Instant,
+    /// Per partition behind: its committed offset and since when it has not moved.
+    since: BTreeMap<(String, i32), (i64, Instant)>,
+    stalled: BTreeSet<(String, i32)>,
+}
+
+impl StallWatch {
+    fn new(after: Duration) -> Self {
+        Self {
+            after,
+            looked: Instant::now(),
+            since: BTreeMap::new(),
+            stalled: BTreeSet::new(),
+        }
+    }
+
+    fn look(&mut self, consumer: &BaseConsumer<MemberContext>) -> Result<()> {
+        if self.looked.elapsed() < Duration::from_secs(1) {
+            return Ok(());
+        }
+        self.looked = Instant::now();
+        let held = assignment(consumer)?;
+        let ctx = consumer.context();
+        let now = Instant::now();
+        let behind: Vec<((String, i32), i64)> = ctx.with(|s| {
+            held.iter()
+                .filter(|k| s.lag(k).is_some_and(|l| l > 0))
+                .map(|k| (k.clone(), s.done(k)))
+                .collect()
+        })?;
+        self.since.retain(|k, _| behind.iter().any(|(b, _)| b == k));
+        self.stalled.retain(|k| self.since.contains_key(k));
+        for (k, done) in behind {
+            let entry = self.since.entry(k.clone()).or_insert((done, now));
+            if entry.0 != done {
+                *entry = (done, now);
+                self.stalled.remove(&k);
+            } else if entry.1.elapsed() >= self.after && self.stalled.insert(k.clone()) {
+                tracing::warn!(
+                    member = %ctx.client_id,
+                    partition = %partition_name(&k.0, k.1),
+                    offset = done,
+                    "partition stalled: behind the broker with no progress; the broker does \
+                     not serve it from this offset (see docs/kafka.md)"
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -847,6 +921,7 @@ fn member<H: BatchHandler>(
     let mut batch: Vec<KafkaRecordIn> = Vec::with_capacity(opts.batch_size);
     let mut batch_started: Option<Instant> = None;
     let mut last_record = Instant::now();
+    let mut stalls = StallWatch::new(opts.stall_after);
     loop {
         let stopping = stop.load(Ordering::SeqCst) || failed.load(Ordering::SeqCst);
         if !stopping {
@@ -888,6 +963,7 @@ fn member<H: BatchHandler>(
         if stopping {
             break;
         }
+        stalls.look(&consumer)?;
         if let Some(idle) = opts.idle_exit
             && batch.is_empty()
             && last_record.elapsed() >= idle
@@ -901,6 +977,11 @@ fn member<H: BatchHandler>(
     let mut state = ctx.with(std::mem::take)?;
     state.held = held;
     report.rebalances = state.rebalances;
+    report.stalled = stalls
+        .stalled
+        .iter()
+        .map(|(t, p)| partition_name(t, *p))
+        .collect();
     // Dropping the consumer closes it: it leaves the group, which hands its partitions on.
     drop(consumer);
     Ok((report, indexed, state))
