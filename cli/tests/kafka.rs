@@ -5,16 +5,17 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use common::{copy_dir, tmp};
 use recon_runtime::kafka::{
-    Connection, PublishReport, StreamOptions, StreamReport, indexer, publish, stream,
+    Connection, PublishReport, StreamOptions, StreamReport, StreamStatus, indexer, publish, stream,
 };
 use recon_runtime::stream_feed::feed_topics;
 use recon_shared::local_index::{LocalTransactionIndex, read_snapshot_lines};
@@ -114,6 +115,32 @@ async fn day_and_replay(dir: &Path, transactions: usize) -> Result<Vec<String>> 
     snapshot(replay.path())
 }
 
+/// A day in a fresh directory published to a broker of the test's own (one record per batch:
+/// [`Broker::producer`]), with the index the JSONL replay builds of it; `None` when the test
+/// is skipped.
+struct Published {
+    broker: Broker,
+    data: tempfile::TempDir,
+    want: Vec<String>,
+    report: PublishReport,
+}
+
+async fn published_day(test: &str) -> Result<Option<Published>> {
+    let Some(broker) = Broker::start(test)? else {
+        return Ok(None);
+    };
+    let data = tmp()?;
+    let want = day_and_replay(data.path(), 3000).await?;
+    let report = publish(data.path(), &broker.producer()).await?;
+    check_published(&report);
+    Ok(Some(Published {
+        broker,
+        data,
+        want,
+        report,
+    }))
+}
+
 /// The compacted local index of `dir`, line by line.
 fn snapshot(dir: &Path) -> Result<Vec<String>> {
     let index = LocalTransactionIndex::open(dir)?;
@@ -152,22 +179,52 @@ fn opts(group: &str, consumers: usize) -> StreamOptions {
 
 /// Streams `dir`'s index from the broker in-process until caught up.
 async fn stream_into(dir: PathBuf, conn: Connection, o: StreamOptions) -> Result<StreamReport> {
+    stream_until(dir, conn, o, Arc::default()).await
+}
+
+/// Streams `dir`'s index from the broker in-process until caught up or `stop` is raised.
+async fn stream_until(
+    dir: PathBuf,
+    conn: Connection,
+    o: StreamOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<StreamReport> {
     let handler = indexer(&Backend::Local(dir)).await?;
-    tokio::task::spawn_blocking(move || stream(&conn, &o, &handler, &AtomicBool::new(false)))
+    tokio::task::spawn_blocking(move || stream(&conn, &o, &handler, &stop))
         .await
         .map_err(|e| Error::Invariant(format!("the consumer panicked: {e}")))?
 }
 
+/// Waits (30 s at most) until what the members hold satisfies `ready`.
+async fn wait_until_held(
+    status: &StreamStatus,
+    what: &str,
+    ready: impl Fn(&BTreeMap<String, BTreeSet<String>>) -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held = status.held();
+        if ready(&held) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Invariant(format!("{what}: {held:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_through_the_broker_indexes_as_the_jsonl_replay_does() -> Result<()> {
-    let Some(broker) = Broker::start("a_day_through_the_broker_indexes_as_the_jsonl_replay_does")?
+    let Some(Published {
+        broker,
+        data,
+        want,
+        report: published,
+    }) = published_day("a_day_through_the_broker_indexes_as_the_jsonl_replay_does").await?
     else {
         return Ok(());
     };
-    let data = tmp()?;
-    let want = day_and_replay(data.path(), 3000).await?;
-    let published = publish(data.path(), &broker.producer()).await?;
-    check_published(&published);
     assert_eq!(published.created_topics.len(), 2);
 
     let got = stream_into(
@@ -247,15 +304,16 @@ fn recon_stream(data: &Path, brokers: &str, fault: Option<&str>) -> Result<Optio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_killed_between_index_and_commit_restarts_into_the_same_index() -> Result<()> {
-    let Some(broker) =
-        Broker::start("a_consumer_killed_between_index_and_commit_restarts_into_the_same_index")?
+    let Some(Published {
+        broker,
+        data,
+        want,
+        report: published,
+    }) = published_day("a_consumer_killed_between_index_and_commit_restarts_into_the_same_index")
+        .await?
     else {
         return Ok(());
     };
-    let data = tmp()?;
-    let want = day_and_replay(data.path(), 3000).await?;
-    let published = publish(data.path(), &broker.producer()).await?;
-    check_published(&published);
 
     // The third batch is indexed, then the process dies before committing it.
     let died = recon_stream(data.path(), &broker.brokers(), Some("stream.commit#3"))?;
@@ -305,21 +363,11 @@ async fn two_consumers_of_one_group_split_the_partitions_and_index_everything_on
     ));
     // Published once each member holds its half: the day is then read in halves, not handed
     // over midway.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let held = status.held();
-        let sizes: Vec<usize> = held.values().map(BTreeSet::len).collect();
+    wait_until_held(&status, "the group did not form", |held| {
         let all: BTreeSet<&String> = held.values().flatten().collect();
-        if sizes.len() == 2 && sizes.iter().all(|n| *n > 0) && all.len() == 12 {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(Error::Invariant(format!(
-                "the group did not form: {held:?}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        held.len() == 2 && held.values().all(|p| !p.is_empty()) && all.len() == 12
+    })
+    .await?;
     let published = publish(data.path(), &broker.producer()).await?;
     check_published(&published);
     let got = consuming
@@ -355,14 +403,15 @@ async fn two_consumers_of_one_group_split_the_partitions_and_index_everything_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_stops_the_consumer_after_its_batch_and_commit() -> Result<()> {
-    let Some(broker) = Broker::start("a_signal_stops_the_consumer_after_its_batch_and_commit")?
+    let Some(Published {
+        broker,
+        data,
+        want,
+        report: published,
+    }) = published_day("a_signal_stops_the_consumer_after_its_batch_and_commit").await?
     else {
         return Ok(());
     };
-    let data = tmp()?;
-    let want = day_and_replay(data.path(), 3000).await?;
-    let published = publish(data.path(), &broker.producer()).await?;
-    check_published(&published);
 
     // Runs until told to stop (no idle exit), as a deployment's consumer does.
     let mut child = Command::new(RECON)
@@ -442,7 +491,6 @@ async fn a_partition_the_broker_does_not_serve_is_reported_stalled() -> Result<(
     );
 
     // The restart (same group, same session timeout), stopped from outside after a while.
-    let handler = indexer(&Backend::Local(data.path().to_path_buf())).await?;
     let conn = Connection {
         properties: vec![("session.timeout.ms".into(), "6000".into())],
         ..broker.connection()
@@ -452,16 +500,17 @@ async fn a_partition_the_broker_does_not_serve_is_reported_stalled() -> Result<(
         ..StreamOptions::new("crash")
     };
     let status = o.status.clone();
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let consuming = tokio::task::spawn_blocking(move || stream(&conn, &o, &handler, &flag));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while status.held().values().all(BTreeSet::is_empty) {
-        if Instant::now() > deadline {
-            return Err(Error::Invariant("the restart got no partitions".into()));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let consuming = tokio::spawn(stream_until(
+        data.path().to_path_buf(),
+        conn,
+        o,
+        stop.clone(),
+    ));
+    wait_until_held(&status, "the restart got no partitions", |held| {
+        held.values().any(|p| !p.is_empty())
+    })
+    .await?;
     tokio::time::sleep(Duration::from_secs(6)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let got = consuming

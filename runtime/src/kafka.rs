@@ -38,7 +38,7 @@ use recon_shared::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::local::local_pii_key;
-use crate::stream_feed::{BATCH_SIZE, TopicReader, kafka_event, topic_files};
+use crate::stream_feed::{BATCH_SIZE, TopicReader, indexed_lines, kafka_event, topic_files};
 
 /// The topics `recon publish` writes and `recon stream` reads.
 pub const TOPICS: [&str; 2] = [TRANSACTIONS_TOPIC, FRAUD_SIGNALS_TOPIC];
@@ -568,12 +568,9 @@ impl StreamReport {
 
     /// The lines `recon stream` prints.
     pub fn table(&self) -> String {
-        let i = &self.indexed;
         let mut s = format!(
             "stream from {} (group {}): {} records in {} batches, {} ms ({} records/s), \
-             stopped on {}\n  \
-             transactions {:>10}  fraud signals {:>10}  rejected {:>8}\n  \
-             applied      {:>10}  unchanged     {:>10}  pending signals {:>5}\n  \
+             stopped on {}\n{}  \
              lag          {:>10}\n",
             self.brokers,
             self.group,
@@ -582,12 +579,7 @@ impl StreamReport {
             self.elapsed_ms,
             per_second(self.records(), self.elapsed_ms),
             self.stopped,
-            i.transactions,
-            i.fraud_signals,
-            i.rejected,
-            i.applied,
-            i.unchanged,
-            i.pending_signals,
+            indexed_lines(&self.indexed),
             self.lag_total()
         );
         for m in &self.members {

@@ -49,25 +49,26 @@ pub struct FeedReport {
 impl FeedReport {
     /// The lines `recon run` prints.
     pub fn table(&self) -> String {
-        let i = &self.indexed;
         format!(
-            "stream: {} records in {} batches ({} unreadable lines), {} ms\n  \
-             transactions {:>10}  fraud signals {:>10}  rejected {:>8}\n  \
-             applied      {:>10}  unchanged     {:>10}  pending signals {:>5}\n  \
+            "stream: {} records in {} batches ({} unreadable lines), {} ms\n{}  \
              index items  {:>10}\n",
-            i.records,
+            self.indexed.records,
             self.batches,
             self.unreadable_lines,
             self.elapsed_ms,
-            i.transactions,
-            i.fraud_signals,
-            i.rejected,
-            i.applied,
-            i.unchanged,
-            i.pending_signals,
+            indexed_lines(&self.indexed),
             self.index_items
         )
     }
+}
+
+/// The indexer's counts as `recon run` and `recon stream` print them: two indented lines.
+pub(crate) fn indexed_lines(i: &BatchReport) -> String {
+    format!(
+        "  transactions {:>10}  fraud signals {:>10}  rejected {:>8}\n  \
+         applied      {:>10}  unchanged     {:>10}  pending signals {:>5}\n",
+        i.transactions, i.fraud_signals, i.rejected, i.applied, i.unchanged, i.pending_signals
+    )
 }
 
 #[derive(Deserialize)]
